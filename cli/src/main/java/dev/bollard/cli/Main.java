@@ -1,0 +1,55 @@
+package dev.bollard.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** The {@code bollard} command: the daemon itself, and a CRI client whose commands follow crictl's. */
+@Command(name = "bollard", mixinStandardHelpOptions = true, versionProvider = Main.VersionProvider.class,
+        description = "Bollard, a Kubernetes CRI runtime.",
+        subcommands = {DaemonCommand.class, VersionCommand.class, InfoCommand.class, ConfigCommand.class})
+public final class Main {
+
+    static final String DEFAULT_ENDPOINT = "unix:///run/bollard/bollard.sock";
+
+    @Option(names = {"-r", "--runtime-endpoint"}, scope = CommandLine.ScopeType.INHERIT,
+            description = "CRI endpoint (unix:///path or a socket path). Default: $BOLLARD_ENDPOINT, else "
+                    + DEFAULT_ENDPOINT + ".")
+    String endpoint;
+
+    @Option(names = {"-t", "--timeout"}, scope = CommandLine.ScopeType.INHERIT, defaultValue = "10",
+            description = "Seconds to wait for the runtime to answer (default: ${DEFAULT-VALUE}).")
+    int timeoutSeconds;
+
+    String endpoint() {
+        if (endpoint != null) {
+            return endpoint;
+        }
+        String env = System.getenv("BOLLARD_ENDPOINT");
+        return env != null && !env.isBlank() ? env : DEFAULT_ENDPOINT;
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs one command line and returns its exit code; a CLI error is one line on stderr. */
+    public static int run(String... args) {
+        var cli = new CommandLine(new Main());
+        cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            if (ex instanceof CliException) {
+                commandLine.getErr().println("bollard: " + ex.getMessage());
+                return 1;
+            }
+            throw ex;
+        });
+        return cli.execute(args);
+    }
+
+    static final class VersionProvider implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"bollard " + dev.bollard.daemon.BollardVersion.version()};
+        }
+    }
+}

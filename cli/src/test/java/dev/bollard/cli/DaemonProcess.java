@@ -1,0 +1,111 @@
+package dev.bollard.cli;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A real {@code bollard daemon} process for tests, started with this JVM's classpath (so it runs the code under
+ * test, not an installed build) on its own temporary socket, root and state.
+ */
+final class DaemonProcess implements AutoCloseable {
+
+    final Path dir;
+    final Path socket;
+    final Path root;
+    final Path state;
+    final Path log;
+    final Process process;
+
+    private DaemonProcess(Path dir, Path socket, Path root, Path state, Path log, Process process) {
+        this.dir = dir;
+        this.socket = socket;
+        this.root = root;
+        this.state = state;
+        this.log = log;
+        this.process = process;
+    }
+
+    static List<String> command(String... args) {
+        var cmd = new ArrayList<String>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
+                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
+                Main.class.getName()));
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
+    /** Runs a command to completion: exit code, stdout and stderr. */
+    record Result(int exit, String out, String err) {
+    }
+
+    static Result run(Path workDir, String... args) throws IOException, InterruptedException {
+        Path out = Files.createTempFile(workDir, "out", ".txt");
+        Path err = Files.createTempFile(workDir, "err", ".txt");
+        var p = new ProcessBuilder(command(args)).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError("bollard " + String.join(" ", args) + " did not finish");
+        }
+        var r = new Result(p.exitValue(), Files.readString(out), Files.readString(err));
+        Files.delete(out);
+        Files.delete(err);
+        return r;
+    }
+
+    /** Starts a daemon under {@code dir} and waits until its socket exists, i.e. until it answers. */
+    static DaemonProcess start(Path dir, String... extraArgs) throws IOException, InterruptedException {
+        Path socket = dir.resolve("run/bollard.sock");
+        Path root = dir.resolve("root");
+        Path state = dir.resolve("state");
+        Path log = dir.resolve("daemon.log");
+        var args = new ArrayList<>(List.of("daemon", "--socket", socket.toString(), "--root", root.toString(),
+                "--state", state.toString(), "--config", dir.resolve("bollard.toml").toString()));
+        args.addAll(List.of(extraArgs));
+        var p = new ProcessBuilder(command(args.toArray(String[]::new)))
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        var d = new DaemonProcess(dir, socket, root, state, log, p);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        // The socket appearing is the readiness signal; the log line covers a stale socket present from the start.
+        while (!Files.exists(socket) || !Files.readString(log).contains("bollard ready")) {
+            if (!p.isAlive()) {
+                throw new AssertionError("daemon exited " + p.exitValue() + ": " + Files.readString(log));
+            }
+            if (System.nanoTime() > deadline) {
+                p.destroyForcibly();
+                throw new AssertionError("daemon did not create its socket: " + Files.readString(log));
+            }
+            Thread.sleep(20);
+        }
+        return d;
+    }
+
+    String endpoint() {
+        return "unix://" + socket;
+    }
+
+    /** SIGTERM, then the exit code. */
+    int stop() throws InterruptedException {
+        process.destroy();
+        if (!process.waitFor(30, TimeUnit.SECONDS)) {
+            process.destroyForcibly().waitFor();
+            throw new AssertionError("daemon ignored SIGTERM");
+        }
+        return process.exitValue();
+    }
+
+    String logText() throws IOException {
+        return Files.readString(log);
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (process.isAlive()) {
+            stop();
+        }
+    }
+}

@@ -1,0 +1,43 @@
+package dev.bollard.daemon.config;
+
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Optional;
+
+/** The daemon's whole configuration, after defaults, the TOML file and command-line flags are applied. */
+public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeHandler> runtimes) {
+
+    public enum LogLevel { DEBUG, INFO, WARN, ERROR }
+
+    public enum LogFormat { TEXT, JSON }
+
+    public enum CgroupDriverSetting { AUTO, CGROUPFS, SYSTEMD }
+
+    public record Daemon(Path socket, Path root, Path state, LogLevel logLevel, LogFormat logFormat) {
+    }
+
+    public record Runtime(CgroupDriverSetting cgroupDriver, String defaultRuntime) {
+    }
+
+    /**
+     * One RuntimeClass handler.
+     *
+     * @param root empty when the OCI runtime keeps its default state directory
+     */
+    public record RuntimeHandler(String name, String shim, String binaryName, Optional<Path> root,
+                                 boolean systemdCgroup, boolean privilegedWithoutHostDevices) {
+    }
+
+    public RuntimeHandler defaultHandler() {
+        return runtimes.get(runtime.defaultRuntime());
+    }
+
+    /** A copy with the daemon paths replaced where a flag gave one. */
+    public BollardConfig withPaths(Path socket, Path root, Path state) {
+        return new BollardConfig(new Daemon(
+                socket != null ? socket : daemon.socket(),
+                root != null ? root : daemon.root(),
+                state != null ? state : daemon.state(),
+                daemon.logLevel(), daemon.logFormat()), runtime, runtimes);
+    }
+}

@@ -1,0 +1,42 @@
+package dev.bollard.daemon.config;
+
+import java.util.List;
+
+/**
+ * One documented key of the configuration schema.
+ *
+ * @param name         the TOML key
+ * @param type         what kind of value it takes
+ * @param defaultValue the embedded default (String, Boolean or Long)
+ * @param doc          one or more lines of documentation, rendered as comments by {@code config default}
+ * @param allowed      for string keys with a closed set of values, that set; empty otherwise
+ */
+public record ConfigKey(String name, Type type, Object defaultValue, String doc, List<String> allowed) {
+
+    public enum Type {
+        STRING("a string"), ABSOLUTE_PATH("an absolute path"), PATH("a path (absolute, or empty for none)"),
+        BOOLEAN("true or false"), INTEGER("an integer");
+
+        final String description;
+
+        Type(String description) {
+            this.description = description;
+        }
+    }
+
+    public static ConfigKey string(String name, String defaultValue, String doc, String... allowed) {
+        return new ConfigKey(name, Type.STRING, defaultValue, doc, List.of(allowed));
+    }
+
+    public static ConfigKey absolutePath(String name, String defaultValue, String doc) {
+        return new ConfigKey(name, Type.ABSOLUTE_PATH, defaultValue, doc, List.of());
+    }
+
+    public static ConfigKey optionalPath(String name, String doc) {
+        return new ConfigKey(name, Type.PATH, "", doc, List.of());
+    }
+
+    public static ConfigKey bool(String name, boolean defaultValue, String doc) {
+        return new ConfigKey(name, Type.BOOLEAN, defaultValue, doc, List.of());
+    }
+}

@@ -1,0 +1,253 @@
+package dev.bollard.daemon.config;
+
+import dev.bollard.daemon.config.BollardConfig.CgroupDriverSetting;
+import dev.bollard.daemon.config.BollardConfig.LogFormat;
+import dev.bollard.daemon.config.BollardConfig.LogLevel;
+import dev.bollard.daemon.config.ConfigSchema.Section;
+import org.tomlj.Toml;
+import org.tomlj.TomlParseResult;
+import org.tomlj.TomlPosition;
+import org.tomlj.TomlTable;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Pattern;
+
+/**
+ * Reads the TOML configuration against {@link ConfigSchema}. Every error names the file, the line and the key,
+ * and the first error stops the load: a daemon never starts on a half-understood configuration.
+ */
+public final class ConfigLoader {
+
+    /** RuntimeClass handler names are DNS labels (Kubernetes validates RuntimeClass.handler the same way). */
+    private static final Pattern HANDLER_NAME = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+
+    /** The result of reading a file: the configuration, and whether the file was there at all. */
+    public record Loaded(BollardConfig config, boolean fileFound) {
+    }
+
+    private ConfigLoader() {
+    }
+
+    /** Loads {@code file}; a missing file means the embedded defaults. */
+    public static Loaded load(Path file) throws ConfigException {
+        String text;
+        try {
+            text = Files.readString(file);
+        } catch (NoSuchFileException e) {
+            return new Loaded(defaults(), false);
+        } catch (IOException e) {
+            throw new ConfigException(file + ": cannot read config: " + describe(e));
+        }
+        return new Loaded(parse(text, file.toString()), true);
+    }
+
+    public static BollardConfig defaults() {
+        try {
+            return parse("", "<defaults>");
+        } catch (ConfigException e) {
+            throw new IllegalStateException("embedded defaults do not validate: " + e.getMessage(), e);
+        }
+    }
+
+    public static BollardConfig parse(String text, String source) throws ConfigException {
+        TomlParseResult toml = Toml.parse(text);
+        if (toml.hasErrors()) {
+            var error = toml.errors().getFirst();
+            throw new ConfigException(at(source, error.position()) + ": TOML syntax error: " + error.getMessage()
+                    .replaceFirst(" \\(line \\d+, column \\d+\\)$", ""));
+        }
+        var reader = new Reader(source, toml);
+        return reader.read();
+    }
+
+    private static String at(String source, TomlPosition position) {
+        return position == null ? source : source + ":" + position.line();
+    }
+
+    private static String describe(IOException e) {
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    }
+
+    /** Walks the parsed tree once, checking names and types, then builds the typed records. */
+    private static final class Reader {
+        private final String source;
+        private final TomlParseResult toml;
+
+        Reader(String source, TomlParseResult toml) {
+            this.source = source;
+            this.toml = toml;
+        }
+
+        BollardConfig read() throws ConfigException {
+            for (String top : toml.keySet()) {
+                var section = ConfigSchema.section(top).orElse(null);
+                if (section == null) {
+                    throw error(List.of(top), "unknown section or key \"" + top + "\" (known sections: "
+                            + String.join(", ", ConfigSchema.sectionNames()) + ")");
+                }
+                if (!toml.isTable(top)) {
+                    throw error(List.of(top), "\"" + top + "\" must be a table ([" + top + "])");
+                }
+            }
+            var daemon = fixed(ConfigSchema.DAEMON);
+            var runtime = fixed(ConfigSchema.RUNTIME);
+            var runtimes = named(ConfigSchema.RUNTIMES);
+
+            var config = new BollardConfig(
+                    new BollardConfig.Daemon(
+                            Path.of((String) daemon.get("socket")),
+                            Path.of((String) daemon.get("root")),
+                            Path.of((String) daemon.get("state")),
+                            LogLevel.valueOf(upper(daemon.get("log_level"))),
+                            LogFormat.valueOf(upper(daemon.get("log_format")))),
+                    new BollardConfig.Runtime(
+                            CgroupDriverSetting.valueOf(upper(runtime.get("cgroup_driver"))),
+                            (String) runtime.get("default_runtime")),
+                    handlers(runtimes));
+            if (!config.runtimes().containsKey(config.runtime().defaultRuntime())) {
+                throw error(List.of(ConfigSchema.RUNTIME, "default_runtime"), "runtime.default_runtime: \""
+                        + config.runtime().defaultRuntime() + "\" is not a configured handler (configured: "
+                        + String.join(", ", config.runtimes().keySet()) + ")");
+            }
+            return config;
+        }
+
+        private static Map<String, BollardConfig.RuntimeHandler> handlers(Map<String, Map<String, Object>> tables) {
+            var handlers = new LinkedHashMap<String, BollardConfig.RuntimeHandler>();
+            tables.forEach((name, values) -> {
+                String root = (String) values.get("root");
+                handlers.put(name, new BollardConfig.RuntimeHandler(name,
+                        (String) values.get("shim"),
+                        (String) values.get("binary_name"),
+                        root.isEmpty() ? Optional.empty() : Optional.of(Path.of(root)),
+                        (Boolean) values.get("systemd_cgroup"),
+                        (Boolean) values.get("privileged_without_host_devices")));
+            });
+            return handlers;
+        }
+
+        /** A plain section: key defaults overlaid with what the file says. */
+        private Map<String, Object> fixed(String name) throws ConfigException {
+            var section = ConfigSchema.section(name).orElseThrow();
+            var values = keyDefaults(section, Map.of());
+            TomlTable table = toml.getTable(name);
+            if (table != null) {
+                readKeys(section, List.of(name), table, values);
+            }
+            return values;
+        }
+
+        /** A family of named tables: the embedded entries, overlaid with (and extended by) the file's. */
+        private Map<String, Map<String, Object>> named(String name) throws ConfigException {
+            var section = ConfigSchema.section(name).orElseThrow();
+            var entries = new LinkedHashMap<String, Map<String, Object>>();
+            section.defaults().forEach((entry, overrides) -> entries.put(entry, keyDefaults(section, overrides)));
+            TomlTable family = toml.getTable(name);
+            if (family == null) {
+                return entries;
+            }
+            for (String entry : family.keySet()) {
+                var path = List.of(name, entry);
+                if (!family.isTable(List.of(entry))) {
+                    throw error(path, name + "." + entry + ": expected a table [" + name + "." + entry + "]");
+                }
+                if (!HANDLER_NAME.matcher(entry).matches()) {
+                    throw error(path, name + "." + entry + ": handler names must be DNS labels"
+                            + " (lower-case letters, digits and '-', at most 63 characters)");
+                }
+                var values = entries.computeIfAbsent(entry, e -> keyDefaults(section, Map.of()));
+                readKeys(section, path, family.getTable(List.of(entry)), values);
+            }
+            return entries;
+        }
+
+        private static Map<String, Object> keyDefaults(Section section, Map<String, Object> overrides) {
+            var values = new LinkedHashMap<String, Object>();
+            for (var key : section.keys()) {
+                values.put(key.name(), overrides.getOrDefault(key.name(), key.defaultValue()));
+            }
+            return values;
+        }
+
+        private void readKeys(Section section, List<String> tablePath, TomlTable table, Map<String, Object> into)
+                throws ConfigException {
+            String prefix = String.join(".", tablePath);
+            for (String keyName : table.keySet()) {
+                var path = new ArrayList<>(tablePath);
+                path.add(keyName);
+                var key = section.key(keyName).orElse(null);
+                if (key == null) {
+                    throw error(path, "unknown key \"" + keyName + "\" in [" + prefix + "] (known: "
+                            + String.join(", ", section.keyNames()) + ")");
+                }
+                into.put(keyName, value(key, prefix + "." + keyName, path, table.get(List.of(keyName))));
+            }
+        }
+
+        private Object value(ConfigKey key, String dotted, List<String> path, Object raw) throws ConfigException {
+            switch (key.type()) {
+                case BOOLEAN -> {
+                    if (raw instanceof Boolean b) {
+                        return b;
+                    }
+                }
+                case INTEGER -> {
+                    if (raw instanceof Long l) {
+                        return l;
+                    }
+                }
+                case STRING, PATH, ABSOLUTE_PATH -> {
+                    if (raw instanceof String s) {
+                        return checkString(key, dotted, path, s);
+                    }
+                }
+            }
+            throw error(path, dotted + ": expected " + key.type().description + ", got " + describeValue(raw));
+        }
+
+        private String checkString(ConfigKey key, String dotted, List<String> path, String s) throws ConfigException {
+            if (!key.allowed().isEmpty() && !key.allowed().contains(s)) {
+                throw error(path, dotted + ": \"" + s + "\" is not one of " + String.join(", ", key.allowed()));
+            }
+            boolean mustBeAbsolute = key.type() == ConfigKey.Type.ABSOLUTE_PATH
+                    || (key.type() == ConfigKey.Type.PATH && !s.isEmpty());
+            if (mustBeAbsolute && !s.startsWith("/")) {
+                throw error(path, dotted + ": \"" + s + "\" is not an absolute path");
+            }
+            if (key.type() == ConfigKey.Type.STRING && key.allowed().isEmpty() && s.isBlank()) {
+                throw error(path, dotted + ": must not be empty");
+            }
+            return s;
+        }
+
+        private static String describeValue(Object raw) {
+            return switch (raw) {
+                case String s -> "the string \"" + s + "\"";
+                case Boolean b -> "the boolean " + b;
+                case Long l -> "the integer " + l;
+                case Double d -> "the float " + d;
+                case TomlTable t -> "a table";
+                case org.tomlj.TomlArray a -> "an array";
+                case null -> "nothing";
+                default -> "a " + raw.getClass().getSimpleName();
+            };
+        }
+
+        private ConfigException error(List<String> path, String message) {
+            return new ConfigException(at(source, toml.inputPositionOf(path)) + ": " + message);
+        }
+    }
+
+    private static String upper(Object value) {
+        return ((String) value).toUpperCase(Locale.ROOT);
+    }
+}

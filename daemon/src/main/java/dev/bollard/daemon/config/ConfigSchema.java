@@ -1,0 +1,94 @@
+package dev.bollard.daemon.config;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+import static dev.bollard.daemon.config.ConfigKey.absolutePath;
+import static dev.bollard.daemon.config.ConfigKey.bool;
+import static dev.bollard.daemon.config.ConfigKey.optionalPath;
+import static dev.bollard.daemon.config.ConfigKey.string;
+
+/**
+ * Every section and key Bollard's TOML configuration knows. The parser rejects anything not listed here and
+ * {@code bollard config default} renders this list, so a key cannot exist without being documented.
+ */
+public final class ConfigSchema {
+
+    /**
+     * A section of the file.
+     *
+     * @param name      {@code daemon} for {@code [daemon]}; for a named family such as {@code [runtimes.<name>]}, the prefix
+     * @param named     whether the section is a family of named tables ({@code [runtimes.runc]}, {@code [runtimes.crun]}…)
+     * @param defaults  for a named family, the entries present by default, each with the keys that differ from the key defaults
+     */
+    public record Section(String name, boolean named, String doc, List<ConfigKey> keys,
+                          Map<String, Map<String, Object>> defaults) {
+
+        public Optional<ConfigKey> key(String keyName) {
+            return keys.stream().filter(k -> k.name().equals(keyName)).findFirst();
+        }
+
+        public List<String> keyNames() {
+            return keys.stream().map(ConfigKey::name).toList();
+        }
+    }
+
+    public static final String DAEMON = "daemon";
+    public static final String RUNTIME = "runtime";
+    public static final String RUNTIMES = "runtimes";
+
+    public static final List<Section> SECTIONS = List.of(
+            new Section(DAEMON, false, "The daemon process. The --socket, --root and --state flags override these.", List.of(
+                    absolutePath("socket", "/run/bollard/bollard.sock",
+                            "UNIX socket serving runtime.v1.RuntimeService and runtime.v1.ImageService (mode 0660).\n"
+                                    + "Point kubelet's --container-runtime-endpoint at unix://<this path>."),
+                    absolutePath("root", "/var/lib/bollard",
+                            "Persistent state: the store, images and snapshots. Survives reboots."),
+                    absolutePath("state", "/run/bollard",
+                            "Volatile state: shim sockets, bundles, FIFOs. Expected on a tmpfs; gone after a reboot."),
+                    string("log_level", "info", "Lowest level logged. At debug, every CRI call is logged with its latency.",
+                            "debug", "info", "warn", "error"),
+                    string("log_format", "text", "text: logfmt key=value lines; json: one JSON object per line.",
+                            "text", "json")), Map.of()),
+            new Section(RUNTIME, false, "How containers are run, whatever the handler.", List.of(
+                    string("cgroup_driver", "auto",
+                            "cgroupfs writes cgroup directories itself; systemd asks systemd for scopes and needs it running.\n"
+                                    + "auto takes systemd when it runs as the init system, cgroupfs otherwise.",
+                            "auto", "cgroupfs", "systemd"),
+                    string("default_runtime", "runc",
+                            "Handler used for pods whose RuntimeClass handler is empty. Must name a [runtimes.<name>] table.")),
+                    Map.of()),
+            new Section(RUNTIMES, true,
+                    "RuntimeClass handlers: each [runtimes.<name>] is a handler kubelet may ask for by name.\n"
+                            + "Each runs through a containerd shim v2 binary, one shim process per pod.",
+                    List.of(
+                            string("shim", "containerd-shim-runc-v2",
+                                    "The shim v2 binary: a name looked up on PATH, or an absolute path."),
+                            string("binary_name", "runc",
+                                    "The OCI runtime the shim runs (its BinaryName option): a name on PATH or an absolute path."),
+                            optionalPath("root", "Root directory of the OCI runtime's own state; empty for the runtime's default."),
+                            bool("systemd_cgroup", false, "Ask the OCI runtime to use systemd cgroups (needs cgroup_driver systemd)."),
+                            bool("privileged_without_host_devices", false,
+                                    "Privileged containers of this handler do not get the host's devices.")),
+                    defaultRuntimes()));
+
+    private static Map<String, Map<String, Object>> defaultRuntimes() {
+        var defaults = new LinkedHashMap<String, Map<String, Object>>();
+        defaults.put("runc", Map.of());
+        defaults.put("crun", Map.of("binary_name", "crun"));
+        return defaults;
+    }
+
+    public static Optional<Section> section(String name) {
+        return SECTIONS.stream().filter(s -> s.name().equals(name)).findFirst();
+    }
+
+    public static List<String> sectionNames() {
+        return SECTIONS.stream().map(s -> s.named() ? s.name() + ".<name>" : s.name()).toList();
+    }
+
+    private ConfigSchema() {
+    }
+}

@@ -1,0 +1,175 @@
+package dev.bollard.daemon.cri;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import dev.bollard.api.cri.v1.LinuxRuntimeConfiguration;
+import dev.bollard.api.cri.v1.RuntimeCondition;
+import dev.bollard.api.cri.v1.RuntimeConfigRequest;
+import dev.bollard.api.cri.v1.RuntimeConfigResponse;
+import dev.bollard.api.cri.v1.RuntimeFeatures;
+import dev.bollard.api.cri.v1.RuntimeHandler;
+import dev.bollard.api.cri.v1.RuntimeHandlerFeatures;
+import dev.bollard.api.cri.v1.RuntimeStatus;
+import dev.bollard.api.cri.v1.StatusRequest;
+import dev.bollard.api.cri.v1.StatusResponse;
+import dev.bollard.api.cri.v1.UpdateRuntimeConfigRequest;
+import dev.bollard.api.cri.v1.UpdateRuntimeConfigResponse;
+import dev.bollard.api.cri.v1.VersionRequest;
+import dev.bollard.api.cri.v1.VersionResponse;
+import dev.bollard.daemon.BollardVersion;
+import dev.bollard.daemon.config.BollardConfig;
+import dev.bollard.daemon.linux.CgroupLayout;
+import dev.bollard.daemon.runtime.CgroupDriver;
+import dev.bollard.daemon.runtime.HandlerStatus;
+import dev.bollard.daemon.runtime.PodCidrs;
+import dev.bollard.daemon.runtime.RuntimeHandlers;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+/** Version, Status, RuntimeConfig and UpdateRuntimeConfig: what the runtime is and whether it is ready. */
+public final class RuntimeInfoRpcs {
+
+    static final String RUNTIME_READY = "RuntimeReady";
+    static final String NETWORK_READY = "NetworkReady";
+
+    private final BollardConfig config;
+    private final RuntimeHandlers handlers;
+    private final CgroupDriver cgroupDriver;
+    private final CgroupLayout cgroupLayout;
+    private final PodCidrs podCidrs;
+
+    public RuntimeInfoRpcs(BollardConfig config, RuntimeHandlers handlers, CgroupDriver cgroupDriver,
+                           CgroupLayout cgroupLayout, PodCidrs podCidrs) {
+        this.config = config;
+        this.handlers = handlers;
+        this.cgroupDriver = cgroupDriver;
+        this.cgroupLayout = cgroupLayout;
+        this.podCidrs = podCidrs;
+    }
+
+    VersionResponse version(VersionRequest request) {
+        return VersionResponse.newBuilder()
+                .setVersion(BollardVersion.KUBELET_API_VERSION)
+                .setRuntimeName(BollardVersion.RUNTIME_NAME)
+                .setRuntimeVersion(BollardVersion.version())
+                .setRuntimeApiVersion(BollardVersion.CRI_API_VERSION)
+                .build();
+    }
+
+    StatusResponse status(StatusRequest request) {
+        List<HandlerStatus> checks = handlers.statuses();
+        HandlerStatus defaultCheck = checks.stream().filter(c -> c.name().equals(handlers.defaultName())).findFirst()
+                .orElseThrow();
+        var runtimeReady = RuntimeCondition.newBuilder().setType(RUNTIME_READY).setStatus(defaultCheck.ready());
+        if (!defaultCheck.ready()) {
+            runtimeReady.setReason(defaultCheck.reason())
+                    .setMessage("default runtime handler \"" + defaultCheck.name() + "\": " + defaultCheck.message());
+        }
+        // Pod networking (CNI) is not built yet: say so rather than let kubelet schedule pods that cannot get an IP.
+        var networkReady = RuntimeCondition.newBuilder().setType(NETWORK_READY).setStatus(false)
+                .setReason("NetworkPluginNotReady")
+                .setMessage("Bollard has no CNI networking yet: pod networks cannot be set up");
+
+        var response = StatusResponse.newBuilder()
+                .setStatus(RuntimeStatus.newBuilder().addConditions(runtimeReady).addConditions(networkReady))
+                .setFeatures(RuntimeFeatures.newBuilder().setSupplementalGroupsPolicy(false));
+        // The default handler is also reported under the empty name, which is how kubelet asks for it.
+        response.addRuntimeHandlers(handler(""));
+        for (String name : handlers.names()) {
+            response.addRuntimeHandlers(handler(name));
+        }
+        if (request.getVerbose()) {
+            response.putInfo("config", configJson().toString());
+            response.putInfo("handlerChecks", handlersJson(checks).toString());
+            response.putInfo("node", nodeJson().toString());
+        }
+        return response.build();
+    }
+
+    RuntimeConfigResponse runtimeConfig(RuntimeConfigRequest request) {
+        var driver = cgroupDriver == CgroupDriver.SYSTEMD
+                ? dev.bollard.api.cri.v1.CgroupDriver.SYSTEMD
+                : dev.bollard.api.cri.v1.CgroupDriver.CGROUPFS;
+        return RuntimeConfigResponse.newBuilder()
+                .setLinux(LinuxRuntimeConfiguration.newBuilder().setCgroupDriver(driver))
+                .build();
+    }
+
+    UpdateRuntimeConfigResponse updateRuntimeConfig(UpdateRuntimeConfigRequest request) throws IOException {
+        String cidr = request.getRuntimeConfig().getNetworkConfig().getPodCidr();
+        try {
+            podCidrs.set(cidr);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("runtime_config.network_config.pod_cidr: " + e.getMessage(), e);
+        }
+        return UpdateRuntimeConfigResponse.getDefaultInstance();
+    }
+
+    private static RuntimeHandler handler(String name) {
+        // No handler offers these features yet; each turns true in the issue that makes it work.
+        return RuntimeHandler.newBuilder().setName(name)
+                .setFeatures(RuntimeHandlerFeatures.newBuilder().setRecursiveReadOnlyMounts(false).setUserNamespaces(false))
+                .build();
+    }
+
+    private JsonObject configJson() {
+        var d = config.daemon();
+        var daemon = new JsonObject();
+        daemon.addProperty("socket", d.socket().toString());
+        daemon.addProperty("root", d.root().toString());
+        daemon.addProperty("state", d.state().toString());
+        daemon.addProperty("logLevel", lower(d.logLevel()));
+        daemon.addProperty("logFormat", lower(d.logFormat()));
+        var runtime = new JsonObject();
+        runtime.addProperty("cgroupDriver", lower(config.runtime().cgroupDriver()));
+        runtime.addProperty("defaultRuntime", config.runtime().defaultRuntime());
+        var runtimes = new JsonObject();
+        config.runtimes().forEach((name, h) -> {
+            var o = new JsonObject();
+            o.addProperty("shim", h.shim());
+            o.addProperty("binaryName", h.binaryName());
+            o.addProperty("root", h.root().map(Path::toString).orElse(""));
+            o.addProperty("systemdCgroup", h.systemdCgroup());
+            o.addProperty("privilegedWithoutHostDevices", h.privilegedWithoutHostDevices());
+            runtimes.add(name, o);
+        });
+        var all = new JsonObject();
+        all.add("daemon", daemon);
+        all.add("runtime", runtime);
+        all.add("runtimes", runtimes);
+        return all;
+    }
+
+    private static JsonArray handlersJson(List<HandlerStatus> checks) {
+        var arr = new JsonArray();
+        for (var c : checks) {
+            var o = new JsonObject();
+            o.addProperty("name", c.name());
+            o.addProperty("ready", c.ready());
+            o.addProperty("reason", c.reason());
+            o.addProperty("message", c.message());
+            o.addProperty("shimPath", c.shim().map(Path::toString).orElse(""));
+            o.addProperty("binaryPath", c.binary().map(Path::toString).orElse(""));
+            arr.add(o);
+        }
+        return arr;
+    }
+
+    private JsonObject nodeJson() {
+        var o = new JsonObject();
+        o.addProperty("cgroupDriver", lower(cgroupDriver));
+        o.addProperty("cgroupLayout", lower(cgroupLayout.mode()));
+        o.addProperty("cgroupUnifiedMount", cgroupLayout.unifiedMount() == null ? "" : cgroupLayout.unifiedMount());
+        var cidrs = new JsonArray();
+        podCidrs.get().forEach(cidrs::add);
+        o.add("podCIDRs", cidrs);
+        return o;
+    }
+
+    private static String lower(Enum<?> e) {
+        return e.name().toLowerCase(Locale.ROOT);
+    }
+}

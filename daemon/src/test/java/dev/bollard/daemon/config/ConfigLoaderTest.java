@@ -1,0 +1,187 @@
+package dev.bollard.daemon.config;
+
+import dev.bollard.daemon.config.BollardConfig.CgroupDriverSetting;
+import dev.bollard.daemon.config.BollardConfig.LogFormat;
+import dev.bollard.daemon.config.BollardConfig.LogLevel;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ConfigLoaderTest {
+
+    @Test
+    void emptyFileGivesTheEmbeddedDefaults() throws Exception {
+        var c = ConfigLoader.parse("", "t.toml");
+        assertEquals(Path.of("/run/bollard/bollard.sock"), c.daemon().socket());
+        assertEquals(Path.of("/var/lib/bollard"), c.daemon().root());
+        assertEquals(Path.of("/run/bollard"), c.daemon().state());
+        assertEquals(LogLevel.INFO, c.daemon().logLevel());
+        assertEquals(LogFormat.TEXT, c.daemon().logFormat());
+        assertEquals(CgroupDriverSetting.AUTO, c.runtime().cgroupDriver());
+        assertEquals("runc", c.runtime().defaultRuntime());
+        assertEquals(List.of("runc", "crun"), List.copyOf(c.runtimes().keySet()));
+        assertEquals("crun", c.runtimes().get("crun").binaryName());
+        assertEquals("containerd-shim-runc-v2", c.runtimes().get("crun").shim());
+        assertEquals(Optional.empty(), c.runtimes().get("runc").root());
+    }
+
+    @Test
+    void missingFileMeansDefaults(@TempDir Path dir) throws Exception {
+        var loaded = ConfigLoader.load(dir.resolve("absent.toml"));
+        assertFalse(loaded.fileFound());
+        assertEquals(ConfigLoader.defaults(), loaded.config());
+    }
+
+    @Test
+    void fileValuesOverrideDefaultsAndAddHandlers(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("b.toml");
+        Files.writeString(f, """
+                [daemon]
+                socket = "/tmp/x/b.sock"
+                log_level = "debug"
+                log_format = "json"
+
+                [runtime]
+                cgroup_driver = "cgroupfs"
+                default_runtime = "fast"
+
+                [runtimes.fast]
+                binary_name = "/usr/local/bin/crun"
+                root = "/run/fast"
+
+                [runtimes.runc]
+                privileged_without_host_devices = true
+                """);
+        var loaded = ConfigLoader.load(f);
+        assertTrue(loaded.fileFound());
+        var c = loaded.config();
+        assertEquals(Path.of("/tmp/x/b.sock"), c.daemon().socket());
+        assertEquals(Path.of("/var/lib/bollard"), c.daemon().root(), "keys not given keep their defaults");
+        assertEquals(LogLevel.DEBUG, c.daemon().logLevel());
+        assertEquals(LogFormat.JSON, c.daemon().logFormat());
+        assertEquals(CgroupDriverSetting.CGROUPFS, c.runtime().cgroupDriver());
+        assertEquals("fast", c.defaultHandler().name());
+        assertEquals("/usr/local/bin/crun", c.runtimes().get("fast").binaryName());
+        assertEquals(Optional.of(Path.of("/run/fast")), c.runtimes().get("fast").root());
+        assertEquals("containerd-shim-runc-v2", c.runtimes().get("fast").shim());
+        assertTrue(c.runtimes().get("runc").privilegedWithoutHostDevices());
+        assertEquals("runc", c.runtimes().get("runc").binaryName(), "overriding one key keeps the entry's others");
+        assertEquals(List.of("runc", "crun", "fast"), List.copyOf(c.runtimes().keySet()));
+    }
+
+    private static String error(String toml) {
+        return assertThrows(ConfigException.class, () -> ConfigLoader.parse(toml, "b.toml")).getMessage();
+    }
+
+    @Test
+    void unknownKeyNamesKeyLineAndKnownKeys() {
+        String m = error("""
+                [daemon]
+                root = "/var/lib/b"
+                sokcet = "/run/b.sock"
+                """);
+        assertEquals("b.toml:3: unknown key \"sokcet\" in [daemon] (known: socket, root, state, log_level, log_format)", m);
+    }
+
+    @Test
+    void unknownSectionIsAnError() {
+        assertEquals("b.toml:2: unknown section or key \"registyr\" (known sections: daemon, runtime, runtimes.<name>)",
+                error("\n[registyr]\nconfig_path = \"/x\"\n"));
+    }
+
+    @Test
+    void topLevelKeyIsAnError() {
+        assertTrue(error("root = \"/x\"\n").startsWith("b.toml:1: unknown section or key \"root\""));
+    }
+
+    @Test
+    void sectionThatIsNotATableIsAnError() {
+        assertEquals("b.toml:1: \"daemon\" must be a table ([daemon])", error("daemon = 3\n"));
+    }
+
+    @Test
+    void wrongTypeNamesKeyAndLine() {
+        assertEquals("b.toml:2: runtimes.runc.systemd_cgroup: expected true or false, got the string \"yes\"",
+                error("[runtimes.runc]\nsystemd_cgroup = \"yes\"\n"));
+        assertEquals("b.toml:2: daemon.root: expected an absolute path, got the integer 5",
+                error("[daemon]\nroot = 5\n"));
+    }
+
+    @Test
+    void valueOutsideItsSetIsAnError() {
+        assertEquals("b.toml:3: daemon.log_level: \"verbose\" is not one of debug, info, warn, error",
+                error("[daemon]\n\nlog_level = \"verbose\"\n"));
+        assertEquals("b.toml:2: runtime.cgroup_driver: \"cgroupv2\" is not one of auto, cgroupfs, systemd",
+                error("[runtime]\ncgroup_driver = \"cgroupv2\"\n"));
+    }
+
+    @Test
+    void relativePathsAreRejected() {
+        assertEquals("b.toml:2: daemon.state: \"run/bollard\" is not an absolute path",
+                error("[daemon]\nstate = \"run/bollard\"\n"));
+        assertEquals("b.toml:2: runtimes.runc.root: \"x\" is not an absolute path",
+                error("[runtimes.runc]\nroot = \"x\"\n"));
+    }
+
+    @Test
+    void emptyShimIsRejected() {
+        assertEquals("b.toml:2: runtimes.runc.shim: must not be empty", error("[runtimes.runc]\nshim = \"\"\n"));
+    }
+
+    @Test
+    void handlerNamesMustBeDnsLabels() {
+        assertTrue(error("[runtimes.Kata_QEMU]\nshim = \"x\"\n")
+                .startsWith("b.toml:1: runtimes.Kata_QEMU: handler names must be DNS labels"));
+    }
+
+    @Test
+    void handlerMustBeATable() {
+        assertEquals("b.toml:2: runtimes.runc: expected a table [runtimes.runc]", error("[runtimes]\nrunc = \"x\"\n"));
+    }
+
+    @Test
+    void defaultRuntimeMustBeConfigured() {
+        assertEquals("b.toml:2: runtime.default_runtime: \"kata\" is not a configured handler (configured: runc, crun)",
+                error("[runtime]\ndefault_runtime = \"kata\"\n"));
+    }
+
+    @Test
+    void syntaxErrorsCarryTheLine() {
+        String m = error("[daemon]\nsocket = \"/x\"\nroot = /var/lib\n");
+        assertTrue(m.startsWith("b.toml:3: TOML syntax error: "), m);
+        assertFalse(m.contains("(line "), "the position is said once: " + m);
+    }
+
+    @Test
+    void duplicateKeysAreSyntaxErrors() {
+        assertTrue(error("[daemon]\nroot = \"/a\"\nroot = \"/b\"\n").startsWith("b.toml:3: TOML syntax error"));
+    }
+
+    @Test
+    void unreadableFileIsAClearError(@TempDir Path dir) {
+        var m = assertThrows(ConfigException.class, () -> ConfigLoader.load(dir)).getMessage();
+        assertTrue(m.startsWith(dir + ": cannot read config: "), m);
+    }
+
+    @Test
+    void defaultConfigRendersEveryKeyAndParsesBackToTheDefaults() throws Exception {
+        String text = DefaultConfig.render();
+        for (var section : ConfigSchema.SECTIONS) {
+            for (var key : section.keys()) {
+                assertTrue(text.contains("\n" + key.name() + " = "), "rendered: " + key.name());
+            }
+        }
+        assertTrue(text.contains("[runtimes.crun]\n"));
+        assertTrue(text.contains("# One of: auto, cgroupfs, systemd."));
+        assertEquals(ConfigLoader.defaults(), ConfigLoader.parse(text, "default.toml"));
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what building and running Bollard needs on a Debian machine. Idempotent: a second run is quick.
+set -euo pipefail
+packages=(
+  runc                        # the default OCI runtime
+  containerd                  # ships containerd-shim-runc-v2, the shim v2 binary Bollard drives
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's containerd package starts its own daemon where systemd runs; Bollard needs only the shim binary.
+command -v containerd-shim-runc-v2 >/dev/null || { echo "install-deps: containerd-shim-runc-v2 missing" >&2; exit 1; }
+jdk=${BOLLARD_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+[[ -x "$jdk/bin/java" ]] || { echo "install-deps: Java 25 not found at $jdk (set BOLLARD_JAVA_HOME)" >&2; exit 1; }
+command -v mvn >/dev/null || { echo "install-deps: installing maven" >&2; apt-get install -y -qq maven >/dev/null; }
