@@ -9,16 +9,12 @@ import dev.bollard.api.cri.v1.StatusRequest;
 import dev.bollard.api.cri.v1.StatusResponse;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParentCommand;
 
 import java.util.concurrent.Callable;
 
 @Command(name = "info", mixinStandardHelpOptions = true,
         description = "Show the runtime's status (conditions, handlers, features) and its verbose information.")
-final class InfoCommand implements Callable<Integer> {
-
-    @ParentCommand
-    Main main;
+final class InfoCommand extends ClientCommand implements Callable<Integer> {
 
     @Option(names = {"-o", "--output"}, defaultValue = "json", description = "json (default) or yaml.")
     String output;
@@ -26,10 +22,7 @@ final class InfoCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         var format = Output.parse(output);
-        StatusResponse status;
-        try (var client = new CriClient(main.endpoint(), main.timeoutSeconds)) {
-            status = client.runtime(stub -> stub.status(StatusRequest.newBuilder().setVerbose(true).build()));
-        }
+        StatusResponse status = withClient(c -> c.runtime(stub -> stub.status(StatusRequest.newBuilder().setVerbose(true).build())));
         // Like crictl info: the status, then every verbose info entry decoded from its JSON string.
         var tree = new JsonObject();
         tree.add("status", Output.toJson(status.getStatus()));

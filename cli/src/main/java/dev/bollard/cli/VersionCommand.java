@@ -4,15 +4,11 @@ import dev.bollard.api.cri.v1.VersionRequest;
 import dev.bollard.api.cri.v1.VersionResponse;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParentCommand;
 
 import java.util.concurrent.Callable;
 
 @Command(name = "version", mixinStandardHelpOptions = true, description = "Show the runtime's name and versions.")
-final class VersionCommand implements Callable<Integer> {
-
-    @ParentCommand
-    Main main;
+final class VersionCommand extends ClientCommand implements Callable<Integer> {
 
     @Option(names = {"-o", "--output"}, defaultValue = "table", description = "json, yaml or table (default).")
     String output;
@@ -20,10 +16,7 @@ final class VersionCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         var format = Output.parse(output);
-        VersionResponse v;
-        try (var client = new CriClient(main.endpoint(), main.timeoutSeconds)) {
-            v = client.runtime(stub -> stub.version(VersionRequest.newBuilder().setVersion("v1").build()));
-        }
+        VersionResponse v = withClient(c -> c.runtime(stub -> stub.version(VersionRequest.newBuilder().setVersion("v1").build())));
         if (format == Output.Format.TABLE) {
             // crictl's layout, which scripts grep
             System.out.println("Version:  " + v.getVersion());

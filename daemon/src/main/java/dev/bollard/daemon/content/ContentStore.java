@@ -1,0 +1,264 @@
+package dev.bollard.daemon.content;
+
+import dev.bollard.daemon.store.AtomicFiles;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Blobs addressed by digest, shared by every image: {@code <root>/blobs/<algorithm>/<hex>}. A blob is written under
+ * {@code <root>/ingest/} first and enters {@code blobs/} only after its digest and size check out, by an atomic
+ * rename: a blob in the store is always whole and correct. A partial ingest survives a crash and is resumed.
+ */
+public final class ContentStore {
+
+    private final Path blobs;
+    private final Path ingest;
+    /** One writer per digest at a time; a second puller of the same blob waits, then finds it present. */
+    private final ConcurrentHashMap<Digest, ReentrantLock> ingestLocks = new ConcurrentHashMap<>();
+
+    public ContentStore(Path root) throws IOException {
+        this.blobs = root.resolve("blobs");
+        this.ingest = root.resolve("ingest");
+        Files.createDirectories(blobs);
+        Files.createDirectories(ingest);
+    }
+
+    public Path path(Digest digest) {
+        return blobs.resolve(digest.algorithm()).resolve(digest.hex());
+    }
+
+    public boolean has(Digest digest) {
+        return Files.isRegularFile(path(digest));
+    }
+
+    public Optional<Long> size(Digest digest) {
+        try {
+            return Optional.of(Files.size(path(digest)));
+        } catch (IOException e) {
+            return Optional.empty();
+        }
+    }
+
+    public byte[] read(Digest digest) throws IOException {
+        try {
+            return Files.readAllBytes(path(digest));
+        } catch (NoSuchFileException e) {
+            throw new NoSuchFileException("blob " + digest + " is not in the content store");
+        }
+    }
+
+    public InputStream open(Digest digest) throws IOException {
+        return Files.newInputStream(path(digest));
+    }
+
+    /** Stores small content (manifests, configs) whole; a mismatch with {@code expected} stores nothing. */
+    public void put(Digest expected, byte[] content) throws IOException {
+        try (var w = writer(expected, content.length)) {
+            if (w.present()) {
+                return;
+            }
+            if (w.offset() > 0) {
+                w.restart();
+            }
+            w.write(ByteBuffer.wrap(content));
+            w.commit();
+        }
+    }
+
+    /**
+     * Opens the ingest of one blob. Blocks while another writer holds the same digest. If the blob is already
+     * present the writer is {@linkplain Writer#present() present} and needs no data. A partial ingest left by an
+     * earlier attempt is kept and its bytes re-hashed, so the caller can resume from {@link Writer#offset()}.
+     */
+    public Writer writer(Digest expected, long expectedSize) throws IOException {
+        if (expectedSize < 0) {
+            throw new IllegalArgumentException("blob " + expected + ": negative size " + expectedSize);
+        }
+        ReentrantLock lock = ingestLocks.computeIfAbsent(expected, d -> new ReentrantLock());
+        lock.lock();
+        try {
+            return new Writer(expected, expectedSize, lock);
+        } catch (IOException | RuntimeException e) {
+            lock.unlock();
+            throw e;
+        }
+    }
+
+    public void delete(Digest digest) throws IOException {
+        Files.deleteIfExists(path(digest));
+    }
+
+    /** Every blob present, for garbage collection. */
+    public List<Digest> list() throws IOException {
+        var out = new ArrayList<Digest>();
+        try (var algorithms = Files.list(blobs)) {
+            for (Path dir : algorithms.toList()) {
+                try (var files = Files.list(dir)) {
+                    for (Path f : files.toList()) {
+                        try {
+                            out.add(new Digest(dir.getFileName().toString(), f.getFileName().toString()));
+                        } catch (IllegalArgumentException e) {
+                            // not a blob name: left for the caller's cleanup to report
+                        }
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Bytes used by committed blobs and partial ingests. */
+    public long usageBytes() throws IOException {
+        long total = 0;
+        for (Path dir : List.of(blobs, ingest)) {
+            try (var walk = Files.walk(dir)) {
+                for (Path p : walk.filter(Files::isRegularFile).toList()) {
+                    total += Files.size(p);
+                }
+            }
+        }
+        return total;
+    }
+
+    /** One blob's ingest: append, then commit (verify and publish) or close (keep the partial for a resume). */
+    public final class Writer implements AutoCloseable {
+        private final Digest expected;
+        private final long expectedSize;
+        private final ReentrantLock lock;
+        private final Path partial;
+        private final boolean present;
+        private FileChannel channel;
+        private MessageDigest hasher;
+        private long offset;
+        private boolean closed;
+
+        private Writer(Digest expected, long expectedSize, ReentrantLock lock) throws IOException {
+            this.expected = expected;
+            this.expectedSize = expectedSize;
+            this.lock = lock;
+            this.partial = ingest.resolve(expected.algorithm() + "-" + expected.hex());
+            this.present = has(expected);
+            if (present) {
+                return;
+            }
+            this.channel = FileChannel.open(partial, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.READ);
+            this.hasher = expected.newHasher();
+            long existing = channel.size();
+            if (existing > expectedSize) {
+                channel.truncate(0);
+                existing = 0;
+            }
+            // Re-hash what an earlier attempt wrote: the digest covers the whole blob, not only the new bytes.
+            var buf = ByteBuffer.allocate(64 * 1024);
+            long pos = 0;
+            while (pos < existing) {
+                buf.clear();
+                int n = channel.read(buf, pos);
+                if (n < 0) {
+                    break;
+                }
+                buf.flip();
+                hasher.update(buf);
+                pos += n;
+            }
+            this.offset = pos;
+            channel.position(pos);
+        }
+
+        /** Whether the blob was already in the store: nothing to write, commit is a no-op. */
+        public boolean present() {
+            return present;
+        }
+
+        public long offset() {
+            return offset;
+        }
+
+        /** Drops partial data (e.g. when the source cannot resume from {@link #offset()}). */
+        public void restart() throws IOException {
+            requireOpen();
+            channel.truncate(0);
+            channel.position(0);
+            hasher = expected.newHasher();
+            offset = 0;
+        }
+
+        public void write(ByteBuffer data) throws IOException {
+            requireOpen();
+            if (offset + data.remaining() > expectedSize) {
+                throw new IOException("blob " + expected + ": more data than the expected " + expectedSize + " bytes");
+            }
+            var forHash = data.duplicate();
+            while (data.hasRemaining()) {
+                offset += channel.write(data);
+            }
+            hasher.update(forHash);
+        }
+
+        /** Verifies size and digest, then publishes the blob atomically. A mismatch deletes the partial data. */
+        public void commit() throws IOException {
+            if (present) {
+                return;
+            }
+            requireOpen();
+            if (offset != expectedSize) {
+                throw new IOException("blob " + expected + ": got " + offset + " bytes, expected " + expectedSize);
+            }
+            if (!expected.matches(hasher.digest())) {
+                channel.close();
+                Files.deleteIfExists(partial);
+                closed = true;
+                throw new IOException("blob " + expected + ": content does not match its digest");
+            }
+            channel.force(true);
+            channel.close();
+            Path target = path(expected);
+            Files.createDirectories(target.getParent());
+            Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            AtomicFiles.fsyncDirectory(target.getParent());
+            closed = true;
+        }
+
+        /** Deletes the partial data: the next attempt starts from zero. */
+        public void abort() throws IOException {
+            if (!present && !closed) {
+                channel.close();
+                Files.deleteIfExists(partial);
+                closed = true;
+            }
+        }
+
+        private void requireOpen() throws IOException {
+            if (present || closed) {
+                throw new IOException("blob " + expected + ": writer is " + (present ? "for a present blob" : "closed"));
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                if (!present && !closed) {
+                    channel.close();
+                    closed = true;
+                }
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+package dev.bollard.daemon.content;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ContentStoreTest {
+
+    private static final byte[] DATA = "hello, bollard content".getBytes(StandardCharsets.UTF_8);
+    private static final Digest DIGEST = Digest.sha256(DATA);
+
+    @Test
+    void putVerifiesAndPublishes(@TempDir Path root) throws Exception {
+        var store = new ContentStore(root);
+        assertFalse(store.has(DIGEST));
+        store.put(DIGEST, DATA);
+        assertTrue(store.has(DIGEST));
+        assertArrayEquals(DATA, store.read(DIGEST));
+        assertEquals(List.of(DIGEST), store.list());
+        assertEquals(DATA.length, store.usageBytes());
+        store.put(DIGEST, DATA); // present already: a no-op
+        assertEquals(List.of(DIGEST), store.list());
+    }
+
+    @Test
+    void aBlobThatDoesNotVerifyNeverEntersTheStore(@TempDir Path root) throws Exception {
+        var store = new ContentStore(root);
+        byte[] tampered = DATA.clone();
+        tampered[0] ^= 1;
+        var e = assertThrows(IOException.class, () -> store.put(DIGEST, tampered));
+        assertEquals("blob " + DIGEST + ": content does not match its digest", e.getMessage());
+        assertFalse(store.has(DIGEST));
+        assertEquals(0, store.usageBytes(), "no partial data kept for a corrupt blob");
+    }
+
+    @Test
+    void wrongSizeIsRefused(@TempDir Path root) throws Exception {
+        var store = new ContentStore(root);
+        try (var w = store.writer(DIGEST, DATA.length + 1L)) {
+            w.write(ByteBuffer.wrap(DATA));
+            assertEquals("blob " + DIGEST + ": got " + DATA.length + " bytes, expected " + (DATA.length + 1),
+                    assertThrows(IOException.class, w::commit).getMessage());
+        }
+        try (var w = store.writer(DIGEST, 3)) {
+            w.restart();
+            assertThrows(IOException.class, () -> w.write(ByteBuffer.wrap(DATA)));
+        }
+        assertFalse(store.has(DIGEST));
+    }
+
+    @Test
+    void anInterruptedIngestResumesFromItsOffset(@TempDir Path root) throws Exception {
+        var store = new ContentStore(root);
+        try (var w = store.writer(DIGEST, DATA.length)) {
+            w.write(ByteBuffer.wrap(DATA, 0, 10));
+        } // closed without commit: as after a dropped connection or a crash
+        var reopened = new ContentStore(root);
+        try (var w = reopened.writer(DIGEST, DATA.length)) {
+            assertEquals(10, w.offset());
+            w.write(ByteBuffer.wrap(DATA, 10, DATA.length - 10));
+            w.commit();
+        }
+        assertArrayEquals(DATA, reopened.read(DIGEST));
+        try (var files = Files.list(root.resolve("ingest"))) {
+            assertEquals(0, files.count(), "ingest emptied on commit");
+        }
+    }
+
+    @Test
+    void concurrentWritersOfOneBlobWriteItOnce(@TempDir Path root) throws Exception {
+        var store = new ContentStore(root);
+        var wrote = new AtomicInteger();
+        try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            for (int i = 0; i < 8; i++) {
+                pool.submit(() -> {
+                    try (var w = store.writer(DIGEST, DATA.length)) {
+                        if (!w.present()) {
+                            wrote.incrementAndGet();
+                            w.restart();
+                            w.write(ByteBuffer.wrap(DATA));
+                            w.commit();
+                        }
+                    }
+                    return null;
+                });
+            }
+        }
+        assertEquals(1, wrote.get());
+        assertArrayEquals(DATA, store.read(DIGEST));
+    }
+
+    @Test
+    void missingBlobIsNamed(@TempDir Path root) throws Exception {
+        var store = new ContentStore(root);
+        assertEquals("blob " + DIGEST + " is not in the content store",
+                assertThrows(java.nio.file.NoSuchFileException.class, () -> store.read(DIGEST)).getMessage());
+    }
+}
