@@ -17,6 +17,8 @@ import java.util.function.Function;
 /** A CRI client on a UNIX socket, as kubelet and crictl connect: plaintext gRPC over the socket. */
 public final class CriClient implements AutoCloseable {
 
+    static final int DEFAULT_TIMEOUT_SECONDS = 10;
+
     private final String endpoint;
     private final ManagedChannel channel;
     private final EpollEventLoopGroup group;
@@ -64,6 +66,13 @@ public final class CriClient implements AutoCloseable {
     public <T> T image(Function<ImageServiceGrpc.ImageServiceBlockingStub, T> call) {
         return call(() -> call.apply(ImageServiceGrpc.newBlockingStub(channel)
                 .withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS)));
+    }
+
+    /** For calls whose duration is the work itself (pulls): no deadline unless the caller raised the timeout. */
+    public <T> T imageLong(Function<ImageServiceGrpc.ImageServiceBlockingStub, T> call) {
+        var stub = ImageServiceGrpc.newBlockingStub(channel);
+        return call(() -> call.apply(timeoutSeconds > DEFAULT_TIMEOUT_SECONDS
+                ? stub.withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS) : stub));
     }
 
     private <T> T call(java.util.function.Supplier<T> body) {

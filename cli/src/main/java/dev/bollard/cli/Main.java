@@ -7,7 +7,9 @@ import picocli.CommandLine.Option;
 /** The {@code bollard} command: the daemon itself, and a CRI client whose commands follow crictl's. */
 @Command(name = "bollard", mixinStandardHelpOptions = true, versionProvider = Main.VersionProvider.class,
         description = "Bollard, a Kubernetes CRI runtime.",
-        subcommands = {DaemonCommand.class, VersionCommand.class, InfoCommand.class, ConfigCommand.class})
+        subcommands = {DaemonCommand.class, VersionCommand.class, InfoCommand.class, ConfigCommand.class,
+                ImageCommands.Pull.class, ImageCommands.Images.class, ImageCommands.Inspect.class,
+                ImageCommands.Remove.class, ImageCommands.FsInfo.class})
 public final class Main {
 
     static final String DEFAULT_ENDPOINT = "unix:///run/bollard/bollard.sock";
