@@ -35,9 +35,11 @@ import java.util.concurrent.ConcurrentHashMap;
  * does not wrap it with its own host-name check, so this does not need the process-wide system property
  * {@code jdk.internal.httpclient.disableHostnameVerification} and does not weaken any other client.
  *
- * <p>Clients speak HTTP/1.1 and follow redirects with {@link HttpClient.Redirect#NORMAL} (never https to http).
- * Registries answer blob GETs with redirects to other hosts (object storage, CDNs); the JDK re-sends the original
- * request headers there, so a pull that sets {@code Authorization} itself should follow blob redirects by hand.
+ * <p>Clients speak HTTP/1.1 and follow redirects with {@link HttpClient.Redirect#NORMAL}: never from https to http.
+ * Registries answer blob GETs with redirects to other hosts (object storage, CDNs, often pre-signed URLs). On such a
+ * cross-origin redirect the JDK drops {@code Authorization} but re-sends every other request header (so the
+ * hosts.toml {@code header} entries travel to the storage host too); a registry whose storage host needs different
+ * headers, or an https-to-http redirect, needs the pull to follow redirects by hand.
  */
 public final class HttpClients implements AutoCloseable {
 

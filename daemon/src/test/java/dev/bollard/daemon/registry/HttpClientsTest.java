@@ -1,5 +1,6 @@
 package dev.bollard.daemon.registry;
 
+import com.sun.net.httpserver.HttpServer;
 import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsParameters;
 import com.sun.net.httpserver.HttpsServer;
@@ -31,6 +32,7 @@ import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -249,6 +251,39 @@ class HttpClientsTest {
         assertNotSame(first, clients.clientFor(Tls.DEFAULT));
         assertEquals(HttpClient.Version.HTTP_1_1, first.version());
         assertEquals(HttpClient.Redirect.NORMAL, first.followRedirects());
+    }
+
+    /** What the pull code relies on when a registry redirects a blob GET to its storage host. */
+    @Test
+    void crossOriginRedirectDropsAuthorizationButKeepsOtherHeaders() throws Exception {
+        var seen = new CopyOnWriteArrayList<String>();
+        var storage = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+        storage.createContext("/", exchange -> {
+            seen.add(exchange.getRequestHeaders().getFirst("Authorization") + " "
+                    + exchange.getRequestHeaders().getFirst("X-Custom") + " " + exchange.getRequestURI());
+            exchange.sendResponseHeaders(200, -1);
+            exchange.close();
+        });
+        var registry = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+        registry.createContext("/", exchange -> {
+            exchange.getResponseHeaders().add("Location",
+                    "http://localhost:" + storage.getAddress().getPort() + "/blob?X-Amz-Signature=s");
+            exchange.sendResponseHeaders(307, -1);
+            exchange.close();
+        });
+        storage.start();
+        registry.start();
+        try {
+            var uri = URI.create("http://127.0.0.1:" + registry.getAddress().getPort() + "/v2/a/blobs/sha256:1");
+            var response = clients.clientFor(Tls.DEFAULT).send(HttpRequest.newBuilder(uri)
+                    .header("Authorization", "Bearer token").header("X-Custom", "v").build(),
+                    HttpResponse.BodyHandlers.discarding());
+            assertEquals(200, response.statusCode());
+            assertEquals(List.of("null v /blob?X-Amz-Signature=s"), seen);
+        } finally {
+            registry.stop(0);
+            storage.stop(0);
+        }
     }
 
     @Test
