@@ -15,7 +15,9 @@ import javax.net.ssl.X509TrustManager;
 import java.io.IOException;
 import java.net.Socket;
 import java.net.http.HttpClient;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.security.PrivateKey;
@@ -28,7 +30,8 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * One {@link HttpClient} per distinct {@link Tls} setting, built on first use and kept until {@link #close()}.
- * Certificate files are read when the client is built; a file changed later under the same path is not re-read.
+ * Certificate files are read when the client is built and rebuilt when one of them changes (size or modification
+ * time), so a renewed CA or client certificate applies to the next pull, as an edited hosts.toml does.
  *
  * <p>Trust is the JDK's system trust store plus the endpoint's extra PEM CAs. {@code skip_verify} installs a trust
  * manager that checks neither the chain nor the host name: because it is an {@link X509ExtendedTrustManager}, JSSE
@@ -47,27 +50,51 @@ public final class HttpClients implements AutoCloseable {
     /** In-memory key store only; the password protects nothing on disk. */
     private static final char[] KEY_PASSWORD = "bollard".toCharArray();
 
-    private final Map<Tls, HttpClient> clients = new ConcurrentHashMap<>();
+    /** A client and the state of the files it was built from. */
+    private record Built(List<String> fileStamps, HttpClient client) {
+    }
+
+    private final Map<Tls, Built> clients = new ConcurrentHashMap<>();
 
     /** The client for endpoints with these TLS settings. */
     public HttpClient clientFor(Tls tls) throws ConfigException {
-        HttpClient client = clients.get(tls);
-        if (client != null) {
-            return client;
+        List<String> stamps = fileStamps(tls);
+        Built built = clients.get(tls);
+        if (built != null && built.fileStamps().equals(stamps)) {
+            return built.client();
         }
         synchronized (this) {
-            client = clients.get(tls);
-            if (client == null) {
-                client = HttpClient.newBuilder()
+            built = clients.get(tls);
+            if (built == null || !built.fileStamps().equals(stamps)) {
+                // A replaced client is not shut down: pulls may still be using it; it goes when they let go.
+                built = new Built(stamps, HttpClient.newBuilder()
                         .sslContext(sslContext(tls))
                         .version(HttpClient.Version.HTTP_1_1)
                         .followRedirects(HttpClient.Redirect.NORMAL)
                         .connectTimeout(CONNECT_TIMEOUT)
-                        .build();
-                clients.put(tls, client);
+                        .build());
+                clients.put(tls, built);
             }
-            return client;
+            return built.client();
         }
+    }
+
+    private static List<String> fileStamps(Tls tls) {
+        var files = new ArrayList<>(tls.caFiles());
+        for (ClientCert cert : tls.clientCerts()) {
+            files.add(cert.certificate());
+            cert.key().ifPresent(files::add);
+        }
+        var stamps = new ArrayList<String>();
+        for (Path file : files) {
+            try {
+                var attributes = Files.readAttributes(file, BasicFileAttributes.class);
+                stamps.add(attributes.size() + "@" + attributes.lastModifiedTime());
+            } catch (IOException e) {
+                stamps.add("unreadable");
+            }
+        }
+        return stamps;
     }
 
     /** The TLS context for {@code tls}: trust as configured, plus the client certificates if any. */
@@ -151,7 +178,7 @@ public final class HttpClients implements AutoCloseable {
     /** Closes every client built so far. */
     @Override
     public void close() {
-        clients.values().forEach(HttpClient::shutdownNow);
+        clients.values().forEach(built -> built.client().shutdownNow());
         clients.clear();
     }
 

@@ -27,6 +27,7 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
 import java.security.KeyStore;
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
@@ -251,6 +252,19 @@ class HttpClientsTest {
         assertNotSame(first, clients.clientFor(Tls.DEFAULT));
         assertEquals(HttpClient.Version.HTTP_1_1, first.version());
         assertEquals(HttpClient.Redirect.NORMAL, first.followRedirects());
+    }
+
+    @Test
+    void aChangedCertificateFileGivesANewClient() throws Exception {
+        Path copy = Files.copy(pki.resolve("ca.pem"), pki.resolve("renewed-ca.pem"));
+        var tls = new Tls(List.of(copy), false, List.of());
+        var first = clients.clientFor(tls);
+        assertSame(first, clients.clientFor(tls));
+        Files.setLastModifiedTime(copy, FileTime.fromMillis(Files.getLastModifiedTime(copy).toMillis() + 5_000));
+        var second = clients.clientFor(tls);
+        assertNotSame(first, second);
+        assertSame(second, clients.clientFor(tls));
+        assertEquals(200, get(second, plain));
     }
 
     /** What the pull code relies on when a registry redirects a blob GET to its storage host. */
