@@ -275,8 +275,9 @@ public final class RegistryClient {
                     }, () -> st.written);
                     return new BlobFetch(ep, size, st.resumes);
                 } catch (RegistryException e) {
-                    if (e.kind() == Kind.DIGEST_MISMATCH || e.kind() == Kind.SIZE_MISMATCH) {
-                        st.rewind(e);
+                    if ((e.kind() == Kind.DIGEST_MISMATCH || e.kind() == Kind.SIZE_MISMATCH) && !st.rewind()) {
+                        // the bad bytes are in a channel that cannot be rewound: no other endpoint can help
+                        throw new Abort(e.withContext(describe(ep) + ": " + what));
                     }
                     throw e;
                 }
@@ -320,10 +321,10 @@ public final class RegistryClient {
             }
         }
 
-        /** Back to the target's start so the next endpoint can serve the whole blob again. */
-        void rewind(RegistryException cause) {
+        /** Back to the target's start so the next endpoint can serve the whole blob again; false if impossible. */
+        boolean rewind() {
             if (!(target.channel() instanceof SeekableByteChannel ch)) {
-                throw new Abort(cause);
+                return false;
             }
             try {
                 ch.truncate(target.offset());
@@ -334,6 +335,7 @@ public final class RegistryClient {
             hasher = copy(startHash);
             written = target.offset();
             target.progress().accept(written);
+            return true;
         }
     }
 
