@@ -5,7 +5,7 @@ import java.util.Map;
 import java.util.Optional;
 
 /** The daemon's whole configuration, after defaults, the TOML file and command-line flags are applied. */
-public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeHandler> runtimes) {
+public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeHandler> runtimes, Registry registry) {
 
     public enum LogLevel { DEBUG, INFO, WARN, ERROR }
 
@@ -28,6 +28,10 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
                                  boolean systemdCgroup, boolean privilegedWithoutHostDevices) {
     }
 
+    /** @param configPath the certs.d directory of per-host {@code hosts.toml} files (see registry.HostsConfig) */
+    public record Registry(Path configPath) {
+    }
+
     public RuntimeHandler defaultHandler() {
         return runtimes.get(runtime.defaultRuntime());
     }
@@ -38,6 +42,6 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
                 socket != null ? socket : daemon.socket(),
                 root != null ? root : daemon.root(),
                 state != null ? state : daemon.state(),
-                daemon.logLevel(), daemon.logFormat()), runtime, runtimes);
+                daemon.logLevel(), daemon.logFormat()), runtime, runtimes, registry);
     }
 }

@@ -101,6 +101,7 @@ public final class ConfigLoader {
             var daemon = fixed(ConfigSchema.DAEMON);
             var runtime = fixed(ConfigSchema.RUNTIME);
             var runtimes = named(ConfigSchema.RUNTIMES);
+            var registry = fixed(ConfigSchema.REGISTRY);
 
             var config = new BollardConfig(
                     new BollardConfig.Daemon(
@@ -112,7 +113,8 @@ public final class ConfigLoader {
                     new BollardConfig.Runtime(
                             CgroupDriverSetting.valueOf(upper(runtime.get("cgroup_driver"))),
                             (String) runtime.get("default_runtime")),
-                    handlers(runtimes));
+                    handlers(runtimes),
+                    new BollardConfig.Registry(Path.of((String) registry.get("config_path"))));
             if (!config.runtimes().containsKey(config.runtime().defaultRuntime())) {
                 throw error(List.of(ConfigSchema.RUNTIME, "default_runtime"), "runtime.default_runtime: \""
                         + config.runtime().defaultRuntime() + "\" is not a configured handler (configured: "

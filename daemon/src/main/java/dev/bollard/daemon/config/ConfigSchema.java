@@ -38,6 +38,7 @@ public final class ConfigSchema {
     public static final String DAEMON = "daemon";
     public static final String RUNTIME = "runtime";
     public static final String RUNTIMES = "runtimes";
+    public static final String REGISTRY = "registry";
 
     public static final List<Section> SECTIONS = List.of(
             new Section(DAEMON, false, "The daemon process. The --socket, --root and --state flags override these.", List.of(
@@ -72,7 +73,17 @@ public final class ConfigSchema {
                             bool("systemd_cgroup", false, "Ask the OCI runtime to use systemd cgroups (needs cgroup_driver systemd)."),
                             bool("privileged_without_host_devices", false,
                                     "Privileged containers of this handler do not get the host's devices.")),
-                    defaultRuntimes()));
+                    defaultRuntimes()),
+            new Section(REGISTRY, false, "Where images are pulled from.", List.of(
+                    absolutePath("config_path", "/etc/bollard/certs.d",
+                            "Per-registry host configuration in containerd's certs.d layout:\n"
+                                    + "<config_path>/<host>/hosts.toml (a port as host_port_ or host:port), with\n"
+                                    + "<config_path>/_default/hosts.toml for hosts without a directory of their own.\n"
+                                    + "Each file sets the upstream server, mirrors ([host.\"<url>\"] tables, tried in\n"
+                                    + "file order before the server), CA files, client certificates, skip_verify and headers.\n"
+                                    + "A directory without hosts.toml is read the Docker way: *.crt are CAs, *.cert/*.key\n"
+                                    + "client certificates. Read at every pull, so edits need no restart.")),
+                    Map.of()));
 
     private static Map<String, Map<String, Object>> defaultRuntimes() {
         var defaults = new LinkedHashMap<String, Map<String, Object>>();

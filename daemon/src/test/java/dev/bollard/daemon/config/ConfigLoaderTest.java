@@ -32,6 +32,7 @@ class ConfigLoaderTest {
         assertEquals("crun", c.runtimes().get("crun").binaryName());
         assertEquals("containerd-shim-runc-v2", c.runtimes().get("crun").shim());
         assertEquals(Optional.empty(), c.runtimes().get("runc").root());
+        assertEquals(Path.of("/etc/bollard/certs.d"), c.registry().configPath());
     }
 
     @Test
@@ -60,6 +61,9 @@ class ConfigLoaderTest {
 
                 [runtimes.runc]
                 privileged_without_host_devices = true
+
+                [registry]
+                config_path = "/etc/containerd/certs.d"
                 """);
         var loaded = ConfigLoader.load(f);
         assertTrue(loaded.fileFound());
@@ -76,6 +80,7 @@ class ConfigLoaderTest {
         assertTrue(c.runtimes().get("runc").privilegedWithoutHostDevices());
         assertEquals("runc", c.runtimes().get("runc").binaryName(), "overriding one key keeps the entry's others");
         assertEquals(List.of("runc", "crun", "fast"), List.copyOf(c.runtimes().keySet()));
+        assertEquals(Path.of("/etc/containerd/certs.d"), c.registry().configPath());
     }
 
     private static String error(String toml) {
@@ -94,7 +99,7 @@ class ConfigLoaderTest {
 
     @Test
     void unknownSectionIsAnError() {
-        assertEquals("b.toml:2: unknown section or key \"registyr\" (known sections: daemon, runtime, runtimes.<name>)",
+        assertEquals("b.toml:2: unknown section or key \"registyr\" (known sections: daemon, runtime, runtimes.<name>, registry)",
                 error("\n[registyr]\nconfig_path = \"/x\"\n"));
     }
 
@@ -130,6 +135,14 @@ class ConfigLoaderTest {
                 error("[daemon]\nstate = \"run/bollard\"\n"));
         assertEquals("b.toml:2: runtimes.runc.root: \"x\" is not an absolute path",
                 error("[runtimes.runc]\nroot = \"x\"\n"));
+        assertEquals("b.toml:2: registry.config_path: \"certs.d\" is not an absolute path",
+                error("[registry]\nconfig_path = \"certs.d\"\n"));
+    }
+
+    @Test
+    void registrySectionRejectsUnknownKeys() {
+        assertEquals("b.toml:3: unknown key \"mirrors\" in [registry] (known: config_path)",
+                error("[registry]\nconfig_path = \"/x\"\nmirrors = []\n"));
     }
 
     @Test
