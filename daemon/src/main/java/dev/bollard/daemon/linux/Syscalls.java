@@ -1,0 +1,316 @@
+package dev.bollard.daemon.linux;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Map;
+import java.util.Optional;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The libc calls Java lacks, through the FFM API. Every failure is an {@link ErrnoException} naming the call, the
+ * path and the errno, e.g. {@code mknod /x/y: Operation not permitted (EPERM)}. Paths are passed as UTF-8, the
+ * encoding the JDK itself uses for file names under a UTF-8 locale.
+ */
+public final class Syscalls {
+
+    public static final int S_IFMT = 0170000;
+    public static final int S_IFIFO = 0010000;
+    public static final int S_IFCHR = 0020000;
+    public static final int S_IFDIR = 0040000;
+    public static final int S_IFBLK = 0060000;
+    public static final int S_IFREG = 0100000;
+    public static final int S_IFLNK = 0120000;
+
+    public static final long MS_RDONLY = 1;
+    public static final long MS_NOSUID = 2;
+    public static final long MS_NODEV = 4;
+    public static final long MS_BIND = 4096;
+    public static final int MNT_DETACH = 2;
+
+    public static final int EPERM = 1;
+    public static final int ENOENT = 2;
+    public static final int EEXIST = 17;
+    public static final int EINVAL = 22;
+    public static final int ERANGE = 34;
+    public static final int ENODATA = 61;
+    public static final int EOPNOTSUPP = 95;
+
+    private static final int AT_FDCWD = -100;
+    private static final int AT_SYMLINK_NOFOLLOW = 0x100;
+
+    /** Names and texts of the errnos a file system or mount call commonly returns (x86_64/aarch64 numbering). */
+    private static final Map<Integer, String[]> ERRNOS = Map.ofEntries(
+            Map.entry(1, new String[] {"EPERM", "Operation not permitted"}),
+            Map.entry(2, new String[] {"ENOENT", "No such file or directory"}),
+            Map.entry(5, new String[] {"EIO", "Input/output error"}),
+            Map.entry(7, new String[] {"E2BIG", "Argument list too long"}),
+            Map.entry(9, new String[] {"EBADF", "Bad file descriptor"}),
+            Map.entry(12, new String[] {"ENOMEM", "Cannot allocate memory"}),
+            Map.entry(13, new String[] {"EACCES", "Permission denied"}),
+            Map.entry(14, new String[] {"EFAULT", "Bad address"}),
+            Map.entry(15, new String[] {"ENOTBLK", "Block device required"}),
+            Map.entry(16, new String[] {"EBUSY", "Device or resource busy"}),
+            Map.entry(17, new String[] {"EEXIST", "File exists"}),
+            Map.entry(18, new String[] {"EXDEV", "Invalid cross-device link"}),
+            Map.entry(19, new String[] {"ENODEV", "No such device"}),
+            Map.entry(20, new String[] {"ENOTDIR", "Not a directory"}),
+            Map.entry(21, new String[] {"EISDIR", "Is a directory"}),
+            Map.entry(22, new String[] {"EINVAL", "Invalid argument"}),
+            Map.entry(24, new String[] {"EMFILE", "Too many open files"}),
+            Map.entry(28, new String[] {"ENOSPC", "No space left on device"}),
+            Map.entry(30, new String[] {"EROFS", "Read-only file system"}),
+            Map.entry(31, new String[] {"EMLINK", "Too many links"}),
+            Map.entry(34, new String[] {"ERANGE", "Numerical result out of range"}),
+            Map.entry(36, new String[] {"ENAMETOOLONG", "File name too long"}),
+            Map.entry(38, new String[] {"ENOSYS", "Function not implemented"}),
+            Map.entry(39, new String[] {"ENOTEMPTY", "Directory not empty"}),
+            Map.entry(40, new String[] {"ELOOP", "Too many levels of symbolic links"}),
+            Map.entry(61, new String[] {"ENODATA", "No data available"}),
+            Map.entry(95, new String[] {"EOPNOTSUPP", "Operation not supported"}),
+            Map.entry(122, new String[] {"EDQUOT", "Disk quota exceeded"}));
+
+    /** A failed call: the message names call, path and errno; {@link #errno()} lets callers tell cases apart. */
+    public static final class ErrnoException extends IOException {
+        private final int errno;
+
+        ErrnoException(String call, String path, int errno) {
+            super(call + " " + path + ": " + describe(errno));
+            this.errno = errno;
+        }
+
+        public int errno() {
+            return errno;
+        }
+    }
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final MemoryLayout TIMESPEC = MemoryLayout.structLayout(JAVA_LONG, JAVA_LONG);
+
+    private static final MethodHandle MKNOD = handle("mknod", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle LSETXATTR = handle("lsetxattr",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle LGETXATTR = handle("lgetxattr",
+            FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG));
+    private static final MethodHandle LCHOWN = handle("lchown", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    private static final MethodHandle CHMOD = handle("chmod", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SYMLINK = handle("symlink", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle UTIMENSAT = handle("utimensat",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+    private static final MethodHandle MOUNT = handle("mount",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+    private static final MethodHandle UMOUNT2 = handle("umount2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle GETEUID = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("geteuid").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
+
+    private Syscalls() {
+    }
+
+    private static MethodHandle handle(String name, FunctionDescriptor fd) {
+        var symbol = LINKER.defaultLookup().find(name)
+                .orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
+        return LINKER.downcallHandle(symbol, fd, Linker.Option.captureCallState("errno"));
+    }
+
+    /** The errno as the message shows it: "Operation not permitted (EPERM)". */
+    public static String describe(int errno) {
+        String[] e = ERRNOS.get(errno);
+        return e == null ? "errno " + errno : e[1] + " (" + e[0] + ")";
+    }
+
+    /** glibc's makedev: 12+20 bits of major, 20+12 bits of minor. */
+    public static long makedev(int major, int minor) {
+        long ma = major & 0xffffffffL;
+        long mi = minor & 0xffffffffL;
+        return ((ma & 0xfffff000L) << 32) | ((ma & 0xfffL) << 8) | ((mi & 0xffffff00L) << 12) | (mi & 0xffL);
+    }
+
+    /** mknod(2); {@code mode} carries the file type (S_IFCHR, S_IFBLK, S_IFIFO) and permission bits. */
+    public static void mknod(Path path, int mode, int major, int minor) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int rc = (int) MKNOD.invokeExact(errno, cstr(arena, path), mode, makedev(major, minor));
+            check(rc, errno, "mknod", path);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** lsetxattr(2): on the link itself, never its target. */
+    public static void lsetxattr(Path path, String name, byte[] value) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            var v = value.length == 0 ? arena.allocate(1) : arena.allocateFrom(ValueLayout.JAVA_BYTE, value);
+            int rc = (int) LSETXATTR.invokeExact(errno, cstr(arena, path), cstrOrNull(arena, name), v,
+                    (long) value.length, 0);
+            check(rc, errno, "lsetxattr", path + " " + name);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** lgetxattr(2); empty when the attribute is absent (ENODATA). */
+    public static Optional<byte[]> lgetxattr(Path path, String name) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            var p = cstr(arena, path);
+            var n = cstrOrNull(arena, name);
+            // Ask for the size, then read; retry if it grew in between (ERANGE).
+            for (int attempt = 0; attempt < 4; attempt++) {
+                long size = (long) LGETXATTR.invokeExact(errno, p, n, MemorySegment.NULL, 0L);
+                if (size < 0 && errnoOf(errno) == ENODATA) {
+                    return Optional.empty();
+                }
+                check(size, errno, "lgetxattr", path + " " + name);
+                var buf = arena.allocate(Math.max(size, 1));
+                long got = (long) LGETXATTR.invokeExact(errno, p, n, buf, size);
+                if (got < 0 && errnoOf(errno) == ERANGE) {
+                    continue;
+                }
+                if (got < 0 && errnoOf(errno) == ENODATA) {
+                    return Optional.empty();
+                }
+                check(got, errno, "lgetxattr", path + " " + name);
+                return Optional.of(buf.asSlice(0, got).toArray(ValueLayout.JAVA_BYTE));
+            }
+            throw new ErrnoException("lgetxattr", path + " " + name, ERANGE);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** lchown(2): changes the link itself. -1 leaves an id unchanged. */
+    public static void lchown(Path path, int uid, int gid) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int rc = (int) LCHOWN.invokeExact(errno, cstr(arena, path), uid, gid);
+            check(rc, errno, "lchown", path);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * chmod(2) with all 12 permission bits (setuid, setgid, sticky), which Java's PosixFilePermission cannot express.
+     * It follows symlinks: call it only on a path known not to be one.
+     */
+    public static void chmod(Path path, int mode) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int rc = (int) CHMOD.invokeExact(errno, cstr(arena, path), mode & 07777);
+            check(rc, errno, "chmod", path);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** symlink(2) with the target byte for byte (Path.of would normalise slashes away). */
+    public static void symlink(String target, Path link) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int rc = (int) SYMLINK.invokeExact(errno, cstrOrNull(arena, target), cstr(arena, link));
+            check(rc, errno, "symlink", link);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** utimensat(AT_FDCWD, path, {atime, mtime}, AT_SYMLINK_NOFOLLOW): nanosecond times on the link itself. */
+    public static void utimensat(Path path, Instant atime, Instant mtime) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            var times = arena.allocate(TIMESPEC, 2);
+            times.setAtIndex(JAVA_LONG, 0, atime.getEpochSecond());
+            times.setAtIndex(JAVA_LONG, 1, atime.getNano());
+            times.setAtIndex(JAVA_LONG, 2, mtime.getEpochSecond());
+            times.setAtIndex(JAVA_LONG, 3, mtime.getNano());
+            int rc = (int) UTIMENSAT.invokeExact(errno, AT_FDCWD, cstr(arena, path), times, AT_SYMLINK_NOFOLLOW);
+            check(rc, errno, "utimensat", path);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** mount(2); {@code source}, {@code fstype} and {@code data} may be null. */
+    public static void mount(String source, Path target, String fstype, long flags, String data) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int rc = (int) MOUNT.invokeExact(errno, cstrOrNull(arena, source), cstr(arena, target),
+                    cstrOrNull(arena, fstype), flags, cstrOrNull(arena, data));
+            check(rc, errno, "mount", target);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** umount2(2), e.g. with {@link #MNT_DETACH}. */
+    public static void umount2(Path target, int flags) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int rc = (int) UMOUNT2.invokeExact(errno, cstr(arena, target), flags);
+            check(rc, errno, "umount2", target);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int geteuid() {
+        try {
+            return (int) GETEUID.invokeExact();
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    private static MemorySegment cstr(Arena arena, Path path) {
+        return cstrOrNull(arena, path.toString());
+    }
+
+    /** A NUL inside would silently cut the C string short, so it is refused. */
+    private static MemorySegment cstrOrNull(Arena arena, String s) {
+        if (s == null) {
+            return MemorySegment.NULL;
+        }
+        if (s.indexOf('\0') >= 0) {
+            throw new IllegalArgumentException("NUL byte in \"" + s.replace('\0', '?') + "\"");
+        }
+        return arena.allocateFrom(s);
+    }
+
+    private static int errnoOf(MemorySegment capture) {
+        return (int) ERRNO.get(capture, 0L);
+    }
+
+    private static void check(long rc, MemorySegment capture, String call, Object path) throws ErrnoException {
+        if (rc < 0) {
+            throw new ErrnoException(call, String.valueOf(path), errnoOf(capture));
+        }
+    }
+
+    private static IOException rethrow(Throwable t) {
+        if (t instanceof IOException e) {
+            return e;
+        }
+        if (t instanceof RuntimeException e) {
+            throw e;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        return new IOException(t);
+    }
+}
