@@ -4,6 +4,10 @@ set -euo pipefail
 packages=(
   runc                        # the default OCI runtime
   containerd                  # ships containerd-shim-runc-v2, the shim v2 binary Bollard drives
+  busybox-static              # the demo and test images are built from it (no internet)
+  docker-registry             # distribution v2, the real registry the tests pull from
+  apache2-utils               # htpasswd, for the registry's basic-auth tests
+  openssl                     # test CAs and certificates
 )
 missing=()
 for p in "${packages[@]}"; do

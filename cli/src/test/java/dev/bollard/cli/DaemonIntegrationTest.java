@@ -1,8 +1,6 @@
 package dev.bollard.cli;
 
 import dev.bollard.api.cri.v1.CgroupDriver;
-import dev.bollard.api.cri.v1.ImageServiceGrpc;
-import dev.bollard.api.cri.v1.ListImagesRequest;
 import dev.bollard.api.cri.v1.NetworkConfig;
 import dev.bollard.api.cri.v1.RunPodSandboxRequest;
 import dev.bollard.api.cri.v1.RuntimeCondition;
@@ -138,10 +136,10 @@ class DaemonIntegrationTest {
         var e = assertThrows(StatusRuntimeException.class, () -> runtime.runPodSandbox(RunPodSandboxRequest.getDefaultInstance()));
         assertEquals(Status.Code.UNIMPLEMENTED, e.getStatus().getCode());
         assertTrue(e.getStatus().getDescription().contains("runtime.v1.RuntimeService/RunPodSandbox"));
-        var images = ImageServiceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
-        var e2 = assertThrows(StatusRuntimeException.class, () -> images.listImages(ListImagesRequest.getDefaultInstance()));
+        var e2 = assertThrows(StatusRuntimeException.class, () -> runtime.listContainers(
+                dev.bollard.api.cri.v1.ListContainersRequest.getDefaultInstance()));
         assertEquals(Status.Code.UNIMPLEMENTED, e2.getStatus().getCode());
-        assertTrue(e2.getStatus().getDescription().contains("runtime.v1.ImageService/ListImages"));
+        assertTrue(e2.getStatus().getDescription().contains("runtime.v1.RuntimeService/ListContainers"));
     }
 
     @Test

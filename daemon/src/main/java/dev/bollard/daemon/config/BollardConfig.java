@@ -29,7 +29,7 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
     }
 
     /** @param configPath the certs.d directory of per-host {@code hosts.toml} files (see registry.HostsConfig) */
-    public record Registry(Path configPath) {
+    public record Registry(Path configPath, int maxConcurrentDownloads, long pullProgressTimeoutSeconds) {
     }
 
     public RuntimeHandler defaultHandler() {

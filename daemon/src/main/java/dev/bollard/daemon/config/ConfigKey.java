@@ -15,7 +15,7 @@ public record ConfigKey(String name, Type type, Object defaultValue, String doc,
 
     public enum Type {
         STRING("a string"), ABSOLUTE_PATH("an absolute path"), PATH("a path (absolute, or empty for none)"),
-        BOOLEAN("true or false"), INTEGER("an integer");
+        BOOLEAN("true or false"), INTEGER("a positive integer");
 
         final String description;
 
@@ -34,6 +34,10 @@ public record ConfigKey(String name, Type type, Object defaultValue, String doc,
 
     public static ConfigKey optionalPath(String name, String doc) {
         return new ConfigKey(name, Type.PATH, "", doc, List.of());
+    }
+
+    public static ConfigKey positiveInt(String name, long defaultValue, String doc) {
+        return new ConfigKey(name, Type.INTEGER, defaultValue, doc, List.of());
     }
 
     public static ConfigKey bool(String name, boolean defaultValue, String doc) {

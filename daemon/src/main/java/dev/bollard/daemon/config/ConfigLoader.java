@@ -114,7 +114,9 @@ public final class ConfigLoader {
                             CgroupDriverSetting.valueOf(upper(runtime.get("cgroup_driver"))),
                             (String) runtime.get("default_runtime")),
                     handlers(runtimes),
-                    new BollardConfig.Registry(Path.of((String) registry.get("config_path"))));
+                    new BollardConfig.Registry(Path.of((String) registry.get("config_path")),
+                            Math.toIntExact((Long) registry.get("max_concurrent_downloads")),
+                            (Long) registry.get("pull_progress_timeout_seconds")));
             if (!config.runtimes().containsKey(config.runtime().defaultRuntime())) {
                 throw error(List.of(ConfigSchema.RUNTIME, "default_runtime"), "runtime.default_runtime: \""
                         + config.runtime().defaultRuntime() + "\" is not a configured handler (configured: "
@@ -203,7 +205,7 @@ public final class ConfigLoader {
                     }
                 }
                 case INTEGER -> {
-                    if (raw instanceof Long l) {
+                    if (raw instanceof Long l && l > 0) {
                         return l;
                     }
                 }

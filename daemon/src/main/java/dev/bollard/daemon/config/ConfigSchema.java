@@ -8,6 +8,7 @@ import java.util.Optional;
 import static dev.bollard.daemon.config.ConfigKey.absolutePath;
 import static dev.bollard.daemon.config.ConfigKey.bool;
 import static dev.bollard.daemon.config.ConfigKey.optionalPath;
+import static dev.bollard.daemon.config.ConfigKey.positiveInt;
 import static dev.bollard.daemon.config.ConfigKey.string;
 
 /**
@@ -82,7 +83,11 @@ public final class ConfigSchema {
                                     + "Each file sets the upstream server, mirrors ([host.\"<url>\"] tables, tried in\n"
                                     + "file order before the server), CA files, client certificates, skip_verify and headers.\n"
                                     + "A directory without hosts.toml is read the Docker way: *.crt are CAs, *.cert/*.key\n"
-                                    + "client certificates. Read at every pull, so edits need no restart.")),
+                                    + "client certificates. Read at every pull, so edits need no restart."),
+                    positiveInt("max_concurrent_downloads", 3, "Layers of one pull fetched and unpacked at the same time."),
+                    positiveInt("pull_progress_timeout_seconds", 60,
+                            "A blob download that receives no byte for this long fails (and is retried, then resumed\n"
+                                    + "from where it stopped); a slow download that keeps moving never does.")),
                     Map.of()));
 
     private static Map<String, Map<String, Object>> defaultRuntimes() {

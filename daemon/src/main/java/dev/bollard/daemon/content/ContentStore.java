@@ -189,6 +189,75 @@ public final class ContentStore {
             return offset;
         }
 
+        /** A copy of the hash state over the bytes written so far: what a resuming download continues from. */
+        public MessageDigest prefixHash() {
+            try {
+                return (MessageDigest) hasher.clone();
+            } catch (CloneNotSupportedException e) {
+                throw new IllegalStateException("the JDK's SHA digests are cloneable", e);
+            }
+        }
+
+        /**
+         * This writer as a channel for a download: writes append (hashed, counted); rewinding to 0 restarts the
+         * ingest, so a downloader can start over from another source after a mismatch.
+         */
+        public java.nio.channels.SeekableByteChannel channel() {
+            return new java.nio.channels.SeekableByteChannel() {
+                @Override
+                public int read(ByteBuffer dst) {
+                    throw new java.nio.channels.NonReadableChannelException();
+                }
+
+                @Override
+                public int write(ByteBuffer src) throws IOException {
+                    int n = src.remaining();
+                    Writer.this.write(src);
+                    return n;
+                }
+
+                @Override
+                public long position() {
+                    return offset;
+                }
+
+                @Override
+                public java.nio.channels.SeekableByteChannel position(long newPosition) throws IOException {
+                    if (newPosition == 0) {
+                        restart();
+                    } else if (newPosition != offset) {
+                        throw new IOException("blob " + expected + ": an ingest only appends or restarts");
+                    }
+                    return this;
+                }
+
+                @Override
+                public long size() {
+                    return offset;
+                }
+
+                @Override
+                public java.nio.channels.SeekableByteChannel truncate(long size) throws IOException {
+                    if (size == 0) {
+                        restart();
+                    } else if (size < offset) {
+                        throw new IOException("blob " + expected + ": an ingest only appends or restarts");
+                    }
+                    return this;
+                }
+
+                @Override
+                public boolean isOpen() {
+                    return !closed && !present;
+                }
+
+                @Override
+                public void close() {
+                    // the Writer owns the file
+                }
+            };
+        }
+
         /** Drops partial data (e.g. when the source cannot resume from {@link #offset()}). */
         public void restart() throws IOException {
             requireOpen();

@@ -22,22 +22,46 @@ final class Calls {
     private Calls() {
     }
 
+    @FunctionalInterface
+    interface StreamBody {
+        void run() throws Exception;
+    }
+
     static <T> void unary(StreamObserver<T> observer, Body<T> body) {
         T response;
         try {
             response = body.run();
-        } catch (StatusRuntimeException e) {
-            observer.onError(e);
-            return;
-        } catch (IllegalArgumentException e) {
-            observer.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
-            return;
         } catch (Exception e) {
-            LOG.error("call failed", e);
-            observer.onError(Status.INTERNAL.withDescription(String.valueOf(e.getMessage())).withCause(e).asRuntimeException());
+            observer.onError(toStatus(e));
             return;
         }
         observer.onNext(response);
         observer.onCompleted();
+    }
+
+    /** A server stream whose body sends its messages with {@code onNext}; completed or failed here. */
+    static <T> void stream(StreamObserver<T> observer, StreamBody body) {
+        try {
+            body.run();
+        } catch (Exception e) {
+            observer.onError(toStatus(e));
+            return;
+        }
+        observer.onCompleted();
+    }
+
+    private static StatusRuntimeException toStatus(Exception e) {
+        return switch (e) {
+            case StatusRuntimeException s -> s;
+            case IllegalArgumentException iae -> Status.INVALID_ARGUMENT.withDescription(iae.getMessage()).asRuntimeException();
+            case InterruptedException ie -> {
+                Thread.currentThread().interrupt();
+                yield Status.CANCELLED.withDescription("interrupted").asRuntimeException();
+            }
+            default -> {
+                LOG.error("call failed", e);
+                yield Status.INTERNAL.withDescription(String.valueOf(e.getMessage())).withCause(e).asRuntimeException();
+            }
+        };
     }
 }

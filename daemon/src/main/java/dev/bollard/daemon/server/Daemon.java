@@ -5,7 +5,13 @@ import dev.bollard.daemon.config.BollardConfig;
 import dev.bollard.daemon.config.BollardConfig.LogLevel;
 import dev.bollard.daemon.config.ConfigException;
 import dev.bollard.daemon.config.ConfigLoader;
+import dev.bollard.daemon.cri.ImageRpcs;
 import dev.bollard.daemon.cri.ImageServiceImpl;
+import dev.bollard.daemon.image.ImageManager;
+import dev.bollard.daemon.registry.HostsConfig;
+import dev.bollard.daemon.registry.RegistryClient;
+import java.time.Clock;
+import java.time.Duration;
 import dev.bollard.daemon.cri.RuntimeInfoRpcs;
 import dev.bollard.daemon.cri.RuntimeServiceImpl;
 import dev.bollard.daemon.linux.CgroupLayout;
@@ -42,7 +48,10 @@ public final class Daemon implements AutoCloseable {
     private final FileChannel lockChannel;
     private final FileLock lock;
 
-    private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock) {
+    private final ImageManager images;
+
+    private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images) {
+        this.images = images;
         this.config = config;
         this.server = server;
         this.lockChannel = lockChannel;
@@ -87,6 +96,7 @@ public final class Daemon implements AutoCloseable {
 
         var created = new CreatedPaths();
         FileChannel lockChannel = null;
+        ImageManager images = null;
         try {
             created.directory("socket directory", d.socket().getParent());
             created.directory("root", d.root());
@@ -113,7 +123,12 @@ public final class Daemon implements AutoCloseable {
                 Files.deleteIfExists(d.socket());
                 LOG.info("removed stale socket", "path", d.socket());
             }
-            CriServer server = CriServer.start(d.socket(), List.of(new RuntimeServiceImpl(info), new ImageServiceImpl()));
+            var reg = config.registry();
+            images = new ImageManager(d.root().resolve("image"), new HostsConfig(reg.configPath()),
+                    RegistryClient.Options.defaults().withProgressTimeout(Duration.ofSeconds(reg.pullProgressTimeoutSeconds())),
+                    reg.maxConcurrentDownloads(), Clock.systemUTC());
+            CriServer server = CriServer.start(d.socket(), List.of(new RuntimeServiceImpl(info),
+                    new ImageServiceImpl(new ImageRpcs(images))));
             // Said only now: a start-up that fails prints its one error line and nothing else.
             if (!loaded.fileFound()) {
                 LOG.info("no config file, using embedded defaults", "path", options.configFile());
@@ -121,12 +136,18 @@ public final class Daemon implements AutoCloseable {
             LOG.info("bollard ready", "version", BollardVersion.version(), "socket", d.socket(), "root", d.root(),
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
-            return new Daemon(config, server, lockChannel, lock);
+            return new Daemon(config, server, lockChannel, lock, images);
         } catch (StartupException e) {
+            if (images != null) {
+                images.close();
+            }
             closeQuietly(lockChannel);
             created.rollback();
             throw e;
         } catch (IOException | RuntimeException e) {
+            if (images != null) {
+                images.close();
+            }
             closeQuietly(lockChannel);
             created.rollback();
             throw new StartupException(e.getMessage() == null ? e.toString() : e.getMessage(), e);
@@ -141,6 +162,7 @@ public final class Daemon implements AutoCloseable {
     public void close() {
         LOG.info("shutting down", "socket", server.socket());
         server.close();
+        images.close();
         try {
             lock.release();
         } catch (IOException ignored) {

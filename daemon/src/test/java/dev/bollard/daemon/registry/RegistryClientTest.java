@@ -45,7 +45,7 @@ class RegistryClientTest {
 
     @BeforeAll
     static void startRegistries() throws Exception {
-        assumeTrue(TestRegistry.available(), "docker-registry is not installed");
+        assertTrue(TestRegistry.available(), "docker-registry is not installed: scripts/install-deps.sh installs it");
         registry = TestRegistry.start(tmp.resolve("upstream"));
         mirror = TestRegistry.start(tmp.resolve("mirror"));
         var push = new TestPush(registry.apiRoot());

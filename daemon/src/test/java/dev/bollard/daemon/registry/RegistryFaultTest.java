@@ -40,7 +40,7 @@ class RegistryFaultTest {
 
     @BeforeAll
     static void start() throws Exception {
-        assumeTrue(TestRegistry.available(), "docker-registry is not installed");
+        assertTrue(TestRegistry.available(), "docker-registry is not installed: scripts/install-deps.sh installs it");
         registry = TestRegistry.start(tmp.resolve("registry"));
         IMAGE.push(new TestPush(registry.apiRoot()), "test/busybox", "1.0");
     }
