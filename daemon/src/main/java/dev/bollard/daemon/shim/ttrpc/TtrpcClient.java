@@ -120,7 +120,8 @@ public final class TtrpcClient implements AutoCloseable {
             throw new IOException("cannot connect to ttrpc socket " + socket + ": " + cause.getMessage(), cause);
         }
         var client = new TtrpcClient(socket, connected.channel(), owned, connection);
-        connected.channel().closeFuture().addListener(f -> client.closeFuture.complete(null));
+        connected.channel().closeFuture().addListener(
+                f -> client.completions.execute(() -> client.closeFuture.complete(null)));
         return client;
     }
 
@@ -139,7 +140,7 @@ public final class TtrpcClient implements AutoCloseable {
         return channel.isActive();
     }
 
-    /** Completes once the connection is gone, whoever closed it. */
+    /** Completes (on a virtual thread) once the connection is gone, whoever closed it: how a shim's exit shows. */
     public CompletableFuture<Void> closeFuture() {
         return closeFuture.copy();
     }
