@@ -125,6 +125,26 @@ public final class TtrpcClient implements AutoCloseable {
         return client;
     }
 
+    /**
+     * The socket path of a shim address as shims print it ({@code unix:///run/containerd/s/<sha256>}), or of a bare
+     * path. Other schemes (vsock and the like, used by VM shims) are refused: this client speaks UNIX sockets only.
+     */
+    public static Path socketPath(String address) {
+        String path = address;
+        int scheme = address.indexOf("://");
+        if (scheme >= 0) {
+            if (!address.startsWith("unix://")) {
+                throw new IllegalArgumentException("unsupported ttrpc address " + address + ": only unix:// is supported");
+            }
+            path = address.substring("unix://".length());
+        }
+        if (path.isEmpty() || path.startsWith("@") || path.indexOf('\0') >= 0) {
+            throw new IllegalArgumentException("unsupported ttrpc address " + address
+                    + ": a socket file path is needed (abstract sockets are not supported)");
+        }
+        return Path.of(path);
+    }
+
     private static void requireEpoll() throws IOException {
         if (!Epoll.isAvailable()) {
             throw new IOException("Netty epoll transport unavailable: " + Epoll.unavailabilityCause());

@@ -312,6 +312,15 @@ class TtrpcRoundTripTest {
         assertTrue(e.getMessage().contains("absent.sock"), e.getMessage());
     }
 
+    @Test
+    void shimAddressesNameSocketFiles() {
+        assertEquals(Path.of("/run/containerd/s/0a1b"), TtrpcClient.socketPath("unix:///run/containerd/s/0a1b"));
+        assertEquals(Path.of("/tmp/x.sock"), TtrpcClient.socketPath("/tmp/x.sock"));
+        assertThrows(IllegalArgumentException.class, () -> TtrpcClient.socketPath("vsock://3:1024"));
+        assertThrows(IllegalArgumentException.class, () -> TtrpcClient.socketPath("unix://@abstract"));
+        assertThrows(IllegalArgumentException.class, () -> TtrpcClient.socketPath("unix://"));
+    }
+
     // ---- against bytes on a plain socket -------------------------------------------------------------------------
 
     private static byte[] hex(String s) {
