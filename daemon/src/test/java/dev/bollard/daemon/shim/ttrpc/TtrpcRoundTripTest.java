@@ -70,6 +70,12 @@ class TtrpcRoundTripTest {
                     throw new TtrpcException(Code.NOT_FOUND, "container " + new String(payload, StandardCharsets.UTF_8)
                             + ": not found");
                 },
+                "Detailed", payload -> {
+                    throw new TtrpcException(com.google.rpc.Status.newBuilder()
+                            .setCode(Code.ALREADY_EXISTS.value()).setMessage("exists")
+                            .addDetails(com.google.protobuf.Any.pack(StringList.newBuilder().addList("d").build()))
+                            .build());
+                },
                 "Crash", payload -> {
                     throw new IllegalStateException("handler bug");
                 },
@@ -210,6 +216,11 @@ class TtrpcRoundTripTest {
         assertEquals(5, notFound.codeValue());
         assertEquals("container c1: not found", notFound.statusMessage());
         assertEquals("NOT_FOUND: container c1: not found", notFound.getMessage());
+
+        var detailed = failure(client.call(SERVICE, "Detailed", new byte[0], TIMEOUT));
+        assertEquals(Code.ALREADY_EXISTS, detailed.code());
+        assertEquals(List.of("d"), detailed.status().getDetails(0).unpack(StringList.class).getListList(),
+                "status details travel as sent");
 
         var crash = failure(client.call(SERVICE, "Crash", new byte[0], TIMEOUT));
         assertEquals(Code.UNKNOWN, crash.code());
