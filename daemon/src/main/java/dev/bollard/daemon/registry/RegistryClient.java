@@ -583,8 +583,9 @@ public final class RegistryClient {
         if (e instanceof RegistryException r) {
             return r.kind() == Kind.SERVER_ERROR || r.kind() == Kind.PROGRESS_TIMEOUT || r.kind() == Kind.TRANSPORT;
         }
-        // nothing listens there, or it cannot be reached at all: the next endpoint, not a retry
-        return !(e instanceof ConnectException) && !(e instanceof HttpConnectTimeoutException);
+        // nothing listens there, it cannot be reached, or its certificate is not trusted: the next endpoint
+        return !(e instanceof ConnectException) && !(e instanceof HttpConnectTimeoutException)
+                && !(e instanceof javax.net.ssl.SSLHandshakeException);
     }
 
     /** Runs {@code call} until it succeeds, fails for good, or uses up the attempts. */

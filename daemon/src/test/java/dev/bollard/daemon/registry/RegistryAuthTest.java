@@ -78,6 +78,7 @@ class RegistryAuthTest {
         tokens.requireUser = null;
         tokens.identityToken = "";
         tokens.badFirstToken.set(false);
+        tokens.noOAuth = false;
     }
 
     static RegistryClient client(Map<String, Credentials> creds, Clock clock) {
@@ -200,6 +201,15 @@ class RegistryAuthTest {
         assertEquals("POST", hit.method());
         assertTrue(hit.form().contains("grant_type=refresh_token") && hit.form().contains("refresh_token=refresh-me")
                 && hit.form().contains("client_id=bollard"), hit.form());
+    }
+
+    @Test
+    void identityTokenFallsBackToGetWhenTheTokenServerHasNoOAuth2() throws Exception {
+        tokens.noOAuth = true;
+        tokens.requireUser = "carol:refresh-me";
+        pullAll(client(Map.of(tokenRegistry.host(), new Credentials("carol", "", "refresh-me", ""))), tokenRegistry,
+                "private/busybox");
+        assertEquals(List.of("POST", "GET"), tokens.hits.stream().map(TestTokenServer.Hit::method).toList());
     }
 
     @Test

@@ -51,6 +51,8 @@ public final class TestTokenServer implements AutoCloseable {
     /** The first token issued is for the wrong audience, so the registry rejects it. */
     public final AtomicBoolean badFirstToken = new AtomicBoolean();
     public volatile long expiresIn = 300;
+    /** Answer the OAuth2 POST with 404, as token servers without OAuth2 do. */
+    public volatile boolean noOAuth;
 
     public TestTokenServer(Path dir) throws IOException, InterruptedException {
         Files.createDirectories(dir);
@@ -97,6 +99,10 @@ public final class TestTokenServer implements AutoCloseable {
             hits.add(new Hit(ex.getRequestMethod(), query, auth, form));
             List<String> scopes;
             String subject = "";
+            if (ex.getRequestMethod().equals("POST") && noOAuth) {
+                reply(ex, 404, "{}");
+                return;
+            }
             if (ex.getRequestMethod().equals("POST")) {
                 var params = params(form);
                 if (!"refresh_token".equals(first(params, "grant_type"))
@@ -113,6 +119,7 @@ public final class TestTokenServer implements AutoCloseable {
                 return;
             }
             if (requireUser != null) {
+                // docker's clients send an identity token as the password of its user
                 String expected = "Basic " + Base64.getEncoder().encodeToString(
                         requireUser.getBytes(StandardCharsets.UTF_8));
                 if (!expected.equals(auth)) {
