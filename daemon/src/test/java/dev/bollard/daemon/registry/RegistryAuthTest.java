@@ -156,6 +156,27 @@ class RegistryAuthTest {
     }
 
     @Test
+    void parallelFetchesShareOneClient() throws Exception {
+        var c = client(Map.of());
+        var resolved = c.resolve("private/busybox", "1.0", List.of(tokenRegistry.upstream()));
+        var blobs = new java.util.ArrayList<>(resolved.image().layers());
+        blobs.add(resolved.image().config());
+        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            var futures = new java.util.ArrayList<java.util.concurrent.Future<Integer>>();
+            for (int i = 0; i < 3; i++) {
+                for (Descriptor d : blobs) {
+                    futures.add(pool.submit(() -> c.fetchBlobBytes("private/busybox", d,
+                            List.of(tokenRegistry.upstream())).length));
+                }
+            }
+            for (int i = 0; i < futures.size(); i++) {
+                assertEquals(blobs.get(i % blobs.size()).size(), (long) futures.get(i).get());
+            }
+        }
+        assertEquals(1, tokens.hits.size(), "one token for the scope, shared by all fetches");
+    }
+
+    @Test
     void rejectedCachedTokenIsRefreshedOnce() throws Exception {
         tokens.badFirstToken.set(true);
         var c = client(Map.of());

@@ -39,11 +39,16 @@ public final class TestRegistry implements AutoCloseable {
     private final int port;
     private final Path caFile;
 
+    private final Thread reaper;
+
     private TestRegistry(Process process, Path dir, int port, Path caFile) {
         this.process = process;
         this.dir = dir;
         this.port = port;
         this.caFile = caFile;
+        // a test JVM that exits without close() must not leave the registry running
+        this.reaper = new Thread(process::destroyForcibly, "docker-registry-reaper");
+        Runtime.getRuntime().addShutdownHook(reaper);
     }
 
     public static TestRegistry start(Path dir) throws IOException, InterruptedException {
@@ -225,6 +230,11 @@ public final class TestRegistry implements AutoCloseable {
     }
 
     private void stop() throws InterruptedException {
+        try {
+            Runtime.getRuntime().removeShutdownHook(reaper);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook runs anyway
+        }
         process.destroy();
         if (!process.waitFor(5, TimeUnit.SECONDS)) {
             process.destroyForcibly();
