@@ -186,7 +186,12 @@ public final class RegistryClient {
             r.body().close();
             throw tooLarge(length + " bytes");
         }
-        byte[] bytes = readBody(r.body(), MAX_MANIFEST_BYTES + 1);
+        byte[] bytes;
+        try {
+            bytes = readBody(r.body(), MAX_MANIFEST_BYTES + 1);
+        } finally {
+            r.body().close();
+        }
         if (bytes.length > MAX_MANIFEST_BYTES) {
             throw tooLarge("more than " + MAX_MANIFEST_BYTES + " bytes");
         }
@@ -555,7 +560,11 @@ public final class RegistryClient {
             phrase = "unexpected response";
         }
         String detail = details.isEmpty() ? "" : "; " + String.join("; ", details);
-        return new RegistryException(kind, what + ": " + phrase + " (HTTP " + s + detail + ")", s, codes, null);
+        var e = new RegistryException(kind, what + ": " + phrase + " (HTTP " + s + detail + ")", s, codes, null);
+        // Retry-After in seconds; the HTTP-date form is rare from registries and falls back to the backoff
+        r.headers().firstValue("Retry-After").filter(v -> v.trim().matches("\\d{1,6}"))
+                .ifPresent(v -> e.withRetryAfter(Duration.ofSeconds(Long.parseLong(v.trim()))));
+        return e;
     }
 
     // ----------------------------------------------------------------------------------- retries and fallback
@@ -574,8 +583,9 @@ public final class RegistryClient {
         if (e instanceof RegistryException r) {
             return r.kind() == Kind.SERVER_ERROR || r.kind() == Kind.PROGRESS_TIMEOUT || r.kind() == Kind.TRANSPORT;
         }
-        // nothing listens there, or it cannot be reached at all: the next endpoint, not a retry
-        return !(e instanceof ConnectException) && !(e instanceof HttpConnectTimeoutException);
+        // nothing listens there, it cannot be reached, or its certificate is not trusted: the next endpoint
+        return !(e instanceof ConnectException) && !(e instanceof HttpConnectTimeoutException)
+                && !(e instanceof javax.net.ssl.SSLHandshakeException);
     }
 
     /** Runs {@code call} until it succeeds, fails for good, or uses up the attempts. */
@@ -598,7 +608,14 @@ public final class RegistryClient {
                 if (failures >= options.maxAttempts() || total >= MAX_ATTEMPTS_WITH_PROGRESS) {
                     throw e;
                 }
-                options.sleeper().sleep(backoff(failures));
+                Duration wait = backoff(failures);
+                if (e instanceof RegistryException r && r.retryAfter().isPresent()) {
+                    // honour the server's wish, but never wait longer than the longest backoff
+                    Duration asked = r.retryAfter().get();
+                    wait = asked.compareTo(options.maxBackoff()) > 0 ? options.maxBackoff()
+                            : asked.compareTo(wait) > 0 ? asked : wait;
+                }
+                options.sleeper().sleep(wait);
             }
         }
     }

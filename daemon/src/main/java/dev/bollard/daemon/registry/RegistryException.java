@@ -42,6 +42,8 @@ public final class RegistryException extends IOException {
     private final Kind kind;
     private final int status;
     private final List<String> errorCodes;
+    /** A server's Retry-After (429, 503), null when absent. */
+    private java.time.Duration retryAfter;
 
     public RegistryException(Kind kind, String message) {
         this(kind, message, 0, List.of(), null);
@@ -71,9 +73,19 @@ public final class RegistryException extends IOException {
         return errorCodes;
     }
 
+    public java.util.Optional<java.time.Duration> retryAfter() {
+        return java.util.Optional.ofNullable(retryAfter);
+    }
+
+    RegistryException withRetryAfter(java.time.Duration d) {
+        retryAfter = d;
+        return this;
+    }
+
     /** The same error with context put in front of the message. */
     RegistryException withContext(String context) {
         var e = new RegistryException(kind, context + ": " + getMessage(), status, errorCodes, getCause());
+        e.retryAfter = retryAfter;
         for (Throwable s : getSuppressed()) {
             e.addSuppressed(s);
         }

@@ -105,6 +105,10 @@ class RegistryClientTest {
         assertEquals(1, amd.indexes().size());
         assertEquals(MULTI.images().get(0).manifest().digest(), amd.manifest().digest());
 
+        var top = client(fast()).fetchManifest("test/multi", "latest", List.of(registry.upstream()));
+        assertArrayEquals(MULTI.index().bytes(), top.bytes());
+        assertEquals(MediaTypes.OCI_INDEX, top.descriptor().mediaType());
+
         var arm = client(fast().withPlatform(new Platform("linux", "aarch64", "v8")))
                 .resolve("test/multi", "latest", List.of(registry.upstream()));
         assertEquals(MULTI.images().get(1).manifest().digest(), arm.manifest().digest());

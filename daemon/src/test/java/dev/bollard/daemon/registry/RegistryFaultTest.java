@@ -21,6 +21,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -211,6 +212,59 @@ class RegistryFaultTest {
                     List.of(fake.endpoint(false)), memory(out));
             assertArrayEquals(LAYER.bytes(), out.toByteArray());
             assertEquals(List.of(Duration.ofMillis(1), Duration.ofMillis(2)), sleeps);
+        }
+    }
+
+    @Test
+    void retryAfterIsHonouredUpToTheLongestBackoff() throws Exception {
+        try (var fake = new FaultServer((ex, n) -> {
+            if (n < 2) {
+                ex.getResponseHeaders().set("Retry-After", n == 0 ? "2" : "120");
+                FaultServer.send(ex, 429, null, new byte[0]);
+            } else {
+                FaultServer.send(ex, 200, "application/octet-stream", LAYER.bytes());
+            }
+        })) {
+            var options = RegistryClient.Options.defaults().withPlatform(Platform.LINUX_AMD64)
+                    .withRetries(3, Duration.ofMillis(100), Duration.ofSeconds(10), sleeps::add);
+            new RegistryClient(tls -> HttpClient.newHttpClient(), host -> Optional.empty(), options).fetchBlob(
+                    "test/busybox", LAYER.digest(), LAYER.size(), List.of(fake.endpoint(false)),
+                    memory(new ByteArrayOutputStream()));
+            assertEquals(List.of(Duration.ofSeconds(2), Duration.ofSeconds(10)), sleeps);
+        }
+    }
+
+    @Test
+    void redirectsAreFollowedWithoutCredentialsOrEndpointHeaders() throws Exception {
+        try (var storage = new FaultServer((ex, n) -> FaultServer.send(ex, 200, "application/octet-stream",
+                LAYER.bytes()))) {
+            try (var fake = new FaultServer((ex, n) -> {
+                if (ex.getRequestHeaders().getFirst("Authorization") == null) {
+                    ex.getResponseHeaders().set("WWW-Authenticate", "Basic realm=\"test\"");
+                    FaultServer.send(ex, 401, null, new byte[0]);
+                    return;
+                }
+                ex.getResponseHeaders().set("Location", "http://" + storage.host() + "/bucket/blob?signature=x");
+                FaultServer.send(ex, 307, null, new byte[0]);
+            })) {
+                var ep = new RegistryEndpoint(fake.endpoint(false).apiRoot(), false, true, true,
+                        RegistryEndpoint.Tls.DEFAULT, Map.of("X-Mirror-Token", List.of("m1")));
+                var options = RegistryClient.Options.defaults().withPlatform(Platform.LINUX_AMD64)
+                        .withRetries(1, Duration.ofMillis(1), Duration.ofMillis(1), sleeps::add);
+                var c = new RegistryClient(tls -> HttpClient.newHttpClient(),
+                        host -> host.equals(fake.host()) ? Optional.of(Credentials.basic("u", "p")) : Optional.empty(),
+                        options);
+                var out = new ByteArrayOutputStream();
+                c.fetchBlob("test/busybox", LAYER.digest(), LAYER.size(), List.of(ep), memory(out));
+                assertArrayEquals(LAYER.bytes(), out.toByteArray());
+                var last = fake.requests.getLast().headers();
+                assertEquals(Authenticator.basic("u", "p"), last.getFirst("Authorization"));
+                assertEquals("m1", last.getFirst("X-Mirror-Token"));
+                var redirected = storage.requests.getFirst();
+                assertEquals("/bucket/blob", redirected.path());
+                assertEquals(null, redirected.headers().getFirst("Authorization"));
+                assertEquals(null, redirected.headers().getFirst("X-Mirror-Token"));
+            }
         }
     }
 
