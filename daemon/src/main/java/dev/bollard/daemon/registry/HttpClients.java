@@ -38,7 +38,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * does not wrap it with its own host-name check, so this does not need the process-wide system property
  * {@code jdk.internal.httpclient.disableHostnameVerification} and does not weaken any other client.
  *
- * <p>Clients speak HTTP/1.1 and follow redirects with {@link HttpClient.Redirect#NORMAL}: never from https to http.
+ * <p>Clients speak HTTP/1.1 and do not follow redirects: {@link RegistryClient} follows them itself, dropping the
+ * credentials and the endpoint's headers when a blob redirect leaves the registry's host.
  * Registries answer blob GETs with redirects to other hosts (object storage, CDNs, often pre-signed URLs). On such a
  * cross-origin redirect the JDK drops {@code Authorization} but re-sends every other request header (so the
  * hosts.toml {@code header} entries travel to the storage host too); a registry whose storage host needs different
@@ -70,7 +71,7 @@ public final class HttpClients implements AutoCloseable {
                 built = new Built(stamps, HttpClient.newBuilder()
                         .sslContext(sslContext(tls))
                         .version(HttpClient.Version.HTTP_1_1)
-                        .followRedirects(HttpClient.Redirect.NORMAL)
+                        .followRedirects(HttpClient.Redirect.NEVER)
                         .connectTimeout(CONNECT_TIMEOUT)
                         .build());
                 clients.put(tls, built);
