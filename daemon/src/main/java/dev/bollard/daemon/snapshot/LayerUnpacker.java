@@ -209,6 +209,7 @@ public final class LayerUnpacker {
         /** Directories get their mode and times last, once nothing more is created in them. */
         private final Map<Path, DirMeta> dirs = new LinkedHashMap<>();
         private final byte[] buffer = new byte[64 * 1024];
+        private PaxTap tap;
 
         Apply(Path root, boolean privileged) {
             this.root = root;
@@ -226,7 +227,8 @@ public final class LayerUnpacker {
             try (InputStream decompressed = decompress(shielded, actual)) {
                 var hashed = new HashingStream(decompressed, actual);
                 long entries = 0;
-                var tar = new TarArchiveInputStream(hashed, StandardCharsets.UTF_8.name());
+                tap = new PaxTap(hashed);
+                var tar = new TarArchiveInputStream(tap, StandardCharsets.UTF_8.name());
                 TarArchiveEntry entry;
                 while ((entry = nextEntry(tar, hashed)) != null) {
                     if (Thread.interrupted()) {
@@ -296,6 +298,11 @@ public final class LayerUnpacker {
             if (e.isSparse()) {
                 throw new InvalidLayerException("sparse tar entries are not supported");
             }
+            PaxTap.Seen seen = tap.next();
+            if (seen == null || seen.size() != e.getSize()) {
+                throw new InvalidLayerException("tar headers could not be followed"
+                        + (tap.broken() != null ? " (" + tap.broken() + ")" : ""));
+            }
             List<String> parts = components(e.getName());
             byte type = e.getLinkFlag();
             boolean dir = type == TarArchiveEntry.LF_DIR
@@ -348,7 +355,7 @@ public final class LayerUnpacker {
             // A hard link shares its inode, which already has its own entry's metadata; like GNU tar, the link's
             // header (which cannot legitimately differ) is not applied again.
             if (type != TarArchiveEntry.LF_LINK) {
-                metadata(e, p, dir, type == TarArchiveEntry.LF_SYMLINK, perm);
+                metadata(e, seen.xattrs(), p, dir, type == TarArchiveEntry.LF_SYMLINK, perm);
             }
         }
 
@@ -465,11 +472,12 @@ public final class LayerUnpacker {
         }
 
         /** Owner first (chown clears setuid bits and security.capability), then xattrs, then mode and times. */
-        private void metadata(TarArchiveEntry e, Path p, boolean dir, boolean symlink, int perm) throws IOException {
+        private void metadata(TarArchiveEntry e, Map<String, byte[]> xattrs, Path p, boolean dir, boolean symlink,
+                int perm) throws IOException {
             if (privileged) {
                 Syscalls.lchown(p, (int) e.getLongUserId(), (int) e.getLongGroupId());
             }
-            xattrs(e, p, dir);
+            xattrs(e.getName(), xattrs, p, dir);
             Instant mtime = e.getLastModifiedTime() != null ? e.getLastModifiedTime().toInstant() : Instant.EPOCH;
             FileTime at = e.getLastAccessTime();
             Instant atime = at != null ? at.toInstant() : mtime;
@@ -483,29 +491,23 @@ public final class LayerUnpacker {
             Syscalls.utimensat(p, atime, mtime);
         }
 
-        private void xattrs(TarArchiveEntry e, Path p, boolean dir) throws IOException {
-            for (var h : e.getExtraPaxHeaders().entrySet()) {
-                if (!h.getKey().startsWith(PAX_XATTR)) {
-                    continue;
-                }
-                String name = h.getKey().substring(PAX_XATTR.length());
+        /** Values come raw from {@link PaxTap}: commons-compress would have decoded them as UTF-8. */
+        private void xattrs(String entry, Map<String, byte[]> xattrs, Path p, boolean dir) throws IOException {
+            for (var h : xattrs.entrySet()) {
+                String name = h.getKey();
                 if (name.startsWith("trusted.overlay.")) {
-                    LOG.warn("dropping overlayfs xattr from layer", "entry", e.getName(), "xattr", name);
+                    LOG.warn("dropping overlayfs xattr from layer", "entry", entry, "xattr", name);
                     continue;
-                }
-                // commons-compress decodes PAX values as UTF-8; invalid bytes arrive as U+FFFD and are lost.
-                if (h.getValue().indexOf('\uFFFD') >= 0) {
-                    throw new InvalidLayerException("xattr " + name + " has a binary (non-UTF-8) value, not supported yet");
                 }
                 try {
-                    Syscalls.lsetxattr(p, name, h.getValue().getBytes(StandardCharsets.UTF_8));
+                    Syscalls.lsetxattr(p, name, h.getValue());
                 } catch (Syscalls.ErrnoException x) {
                     // Like containerd: a file system without the namespace, or user.* on a non-regular file, is
                     // skipped with a warning; anything else fails the layer.
                     boolean userOnSpecial = x.errno() == Syscalls.EPERM && name.startsWith("user.") && !dir
                             && !Files.isRegularFile(p, NOFOLLOW);
                     if (x.errno() == Syscalls.EOPNOTSUPP || userOnSpecial) {
-                        LOG.warn("ignoring xattr the file system refused", "entry", e.getName(), "xattr", name,
+                        LOG.warn("ignoring xattr the file system refused", "entry", entry, "xattr", name,
                                 "error", x.getMessage());
                         continue;
                     }
