@@ -410,7 +410,7 @@ public final class LayerUnpacker {
             BasicFileAttributes a = lstat(p);
             if (a != null && !(dir && a.isDirectory())) {
                 deleteTree(p);
-                dirs.remove(p);
+                dirs.keySet().removeIf(d -> d.startsWith(p)); // gone with it; a later dir of that name starts afresh
             }
         }
 

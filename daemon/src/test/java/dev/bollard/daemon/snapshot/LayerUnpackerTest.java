@@ -226,6 +226,39 @@ class LayerUnpackerTest {
     }
 
     @Test
+    void globalPaxHeadersApplyToLaterEntries() throws IOException {
+        // git archive writes one ("comment=<commit>"); commons-compress applies globals per POSIX, and so do xattrs.
+        byte[] layer = new TestLayer()
+                .globalPax("comment", "0123abcd")
+                .globalPax("SCHILY.xattr.user.g", "1")
+                .file("a", "a")
+                .pax("SCHILY.xattr.user.g", "2".getBytes(StandardCharsets.UTF_8))
+                .file("b", "b")
+                .plain();
+        assertEquals(2, unpack(layer, TAR, target).entries());
+        assertArrayEquals("1".getBytes(StandardCharsets.UTF_8), Syscalls.lgetxattr(target.resolve("a"), "user.g").orElseThrow());
+        assertArrayEquals("2".getBytes(StandardCharsets.UTF_8), Syscalls.lgetxattr(target.resolve("b"), "user.g").orElseThrow());
+    }
+
+    @Test
+    void aReplacedDirectoryForgetsItsDeferredMetadata() throws IOException {
+        byte[] layer = new TestLayer()
+                .dir("d", 0700, null).dir("d/x", 0700, null)
+                .file("d", "a file replaces the tree")
+                .dir("d", 0750, null)
+                .file("d/x/y", "d/x is an implicit parent now")
+                .plain();
+        unpack(layer, TAR, target);
+        assertEquals(0750, attr(target.resolve("d"), "mode") & 07777);
+        assertEquals(0755, attr(target.resolve("d/x"), "mode") & 07777, "not the removed d/x's 0700");
+    }
+
+    @Test
+    void aFileCannotBeUsedAsAParent() throws IOException {
+        assertRefused(new TestLayer().file("d", "f").file("d/x", "x").plain(), "d/x", "parent \"d\" is not a directory");
+    }
+
+    @Test
     void mediaTypes() {
         assertEquals(LayerUnpacker.Compression.GZIP,
                 LayerUnpacker.compressionOf("application/vnd.docker.image.rootfs.diff.tar.gzip").orElseThrow());
