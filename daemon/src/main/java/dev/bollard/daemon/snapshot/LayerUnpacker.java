@@ -230,7 +230,9 @@ public final class LayerUnpacker {
                 tap = new PaxTap(hashed);
                 var tar = new TarArchiveInputStream(tap, StandardCharsets.UTF_8.name());
                 TarArchiveEntry entry;
-                while ((entry = nextEntry(tar, hashed)) != null) {
+                String previous = null;
+                while ((entry = nextEntry(tar, hashed, previous)) != null) {
+                    previous = entry.getName();
                     if (Thread.interrupted()) {
                         throw new InterruptedIOException("layer unpack interrupted");
                     }
@@ -242,6 +244,9 @@ public final class LayerUnpacker {
                         throw e instanceof InvalidLayerException
                                 ? new InvalidLayerException(prefix + e.getMessage(), e)
                                 : new IOException(prefix + e.getMessage(), e);
+                    } catch (IllegalArgumentException e) {
+                        // A name or link the OS cannot take (e.g. a NUL byte in a link target).
+                        throw new InvalidLayerException("layer entry \"" + entry.getName() + "\": " + e.getMessage(), e);
                     }
                 }
                 finishDirectories();
@@ -254,13 +259,16 @@ public final class LayerUnpacker {
             }
         }
 
-        private static TarArchiveEntry nextEntry(TarArchiveInputStream tar, HashingStream hashed) throws IOException {
+        private static TarArchiveEntry nextEntry(TarArchiveInputStream tar, HashingStream hashed, String previous)
+                throws IOException {
+            String where = previous == null ? "at the first entry" : "after entry \"" + previous + "\"";
             try {
                 return tar.getNextEntry();
             } catch (InvalidLayerException e) {
-                throw e;
+                throw new InvalidLayerException(e.getMessage() + " (" + where + ")", e);
             } catch (IOException e) {
-                throw new InvalidLayerException("invalid tar stream after " + hashed.count + " bytes: " + e.getMessage(), e);
+                throw new InvalidLayerException("invalid tar stream " + where + ", " + hashed.count + " bytes in: "
+                        + e.getMessage(), e);
             }
         }
 

@@ -125,6 +125,10 @@ final class PaxTap extends FilterInputStream {
             done = true; // end-of-archive marker
             return;
         }
+        if (!checksumOk()) {
+            stop("header checksum mismatch"); // commons-compress does not check it
+            return;
+        }
         byte type = header[156];
         long size = number(124, 12);
         if (size < 0) {
@@ -234,6 +238,19 @@ final class PaxTap extends FilterInputStream {
             v = v * 8 + (header[i] - '0');
         }
         return v;
+    }
+
+    /** The header's byte sum with the checksum field read as spaces; historic writers summed signed bytes. */
+    private boolean checksumOk() {
+        long unsigned = 0;
+        long signed = 0;
+        for (int i = 0; i < BLOCK; i++) {
+            byte b = i >= 148 && i < 156 ? (byte) ' ' : header[i];
+            unsigned += b & 0xff;
+            signed += b;
+        }
+        long stored = number(148, 8);
+        return stored == unsigned || stored == signed;
     }
 
     private static boolean allZero(byte[] b) {

@@ -477,6 +477,23 @@ class LayerUnpackerTest {
     }
 
     @Test
+    void aCorruptHeaderNamesWhereTheStreamBroke() throws IOException {
+        byte[] plain = new TestLayer().file("first", "1").file("second", "2").plain();
+        plain[1024 + 148] ^= 0x7; // the second header's checksum
+        var e = assertThrows(LayerUnpacker.InvalidLayerException.class, () -> unpack(plain, TAR, target));
+        assertTrue(e.getMessage().startsWith("layer entry \"second\": tar headers could not be followed (header checksum mismatch)"),
+                e.getMessage());
+        assertFalse(Files.exists(target));
+    }
+
+    @Test
+    void aNulInALinkTargetIsRefused() throws IOException {
+        // Only a PAX record can carry one: the ustar field ends at the first NUL.
+        assertRefused(new TestLayer().pax("linkpath", "a\0b".getBytes(StandardCharsets.UTF_8)).symlink("s", "x").plain(),
+                "s", "NUL");
+    }
+
+    @Test
     void wrongDiffIdFailsAndCleansUp() throws IOException {
         byte[] layer = new TestLayer().file("f", "x").plain();
         Digest wrong = Digest.sha256(new byte[0]);
