@@ -37,30 +37,51 @@ import java.util.zip.GZIPInputStream;
  * Applies one OCI image layer (a tar stream, possibly gzip- or zstd-compressed) to an empty directory that becomes
  * this layer's own overlayfs lower directory. It is not merged with the parent layers: whiteouts are translated
  * for overlayfs instead of being applied ({@code .wh.<name>} becomes a 0:0 character device {@code <name>},
- * {@code .wh..wh..opq} becomes {@code trusted.overlay.opaque=y} on its directory).
+ * {@code .wh..wh..opq} becomes {@code trusted.overlay.opaque=y} on its directory; other {@code .wh..wh.*} AUFS
+ * metadata is skipped). Per the image spec a whiteout only hides lower layers, so an entry of the same name in this
+ * layer wins over it, whichever comes first.
  *
  * <h2>Safety</h2>
  * Nothing is ever written outside {@code target}:
  * <ul>
  *   <li>Names are split on "/" and {@code .}/empty components dropped. A {@code ..} pops a component; one that
  *       would climb above the root is refused. A leading "/" is dropped, so {@code /abs/x} lands at
- *       {@code target/abs/x}: containerd and GNU tar do the same (tar names are relative to the image root).</li>
+ *       {@code target/abs/x}: containerd and GNU tar do the same (tar names are relative to the image root). Unlike
+ *       containerd, which clamps an escaping {@code ..} at the root, such a layer is refused.</li>
  *   <li>Parent directories are walked one component at a time with lstat; a parent that is a symlink is refused,
  *       wherever it points (in a per-layer directory its target may live in a lower layer, so it could not be
- *       resolved correctly anyway). Missing parents are created 0755 root-owned. The final component is never
- *       followed: whatever is there (other than a directory meeting a directory entry) is removed first and the new
- *       file is created exclusively.</li>
- *   <li>A hard link's target is resolved the same way and must already exist in this layer and not be a directory;
- *       a symlink there is linked itself, not followed.</li>
- *   <li>Device nodes are refused unless the process runs as root (whiteouts excepted).</li>
+ *       resolved correctly anyway; containerd resolves it scoped to the root). Missing parents are created 0755,
+ *       owned by the daemon. The final component is never followed: whatever is there (other than a directory meeting
+ *       a directory entry, which merges) is removed first and the new file is created exclusively.</li>
+ *   <li>A hard link's target is resolved the same way, must already exist in this layer and not be a directory; a
+ *       symlink there is linked itself, not followed. The link entry's own metadata is not applied (GNU tar's rule):
+ *       the inode has its first entry's.</li>
+ *   <li>Device nodes are refused unless the process runs as root (whiteouts excepted); ownership is only applied as
+ *       root.</li>
  *   <li>{@code trusted.overlay.*} xattrs from the archive are dropped: only this class says what is opaque.</li>
  * </ul>
  * This relies on {@code target} being private to the daemon while the layer is applied (no other process racing
  * to swap a directory for a symlink between the check and the use).
  *
+ * <h2>Metadata</h2>
+ * Owner (lchown) first, since chown clears setuid bits and {@code security.capability}; then xattrs from PAX
+ * {@code SCHILY.xattr.*} records, byte for byte ({@link PaxTap}); then all 12 mode bits; then atime/mtime with
+ * nanoseconds (atime defaults to mtime). Directories get mode and times after everything else, so that creating
+ * their contents does not disturb them. An xattr the file system does not support (EOPNOTSUPP), or a {@code user.*}
+ * one on a special file (EPERM), is skipped with a warning, as containerd does; any other xattr failure fails the
+ * layer. Global PAX headers apply to the entries after them (POSIX; containerd ignores them). An entry naming the
+ * root itself ({@code ./}) is ignored, as in containerd: the root's attributes belong to the snapshot store.
+ *
+ * <h2>Streams</h2>
+ * The compression is taken from the stream's magic bytes, the media type only has to be a known layer type
+ * (registries do mislabel). The diff ID is the sha256 of the whole uncompressed stream, read to its end; the
+ * compressed stream is drained too, and left open. Sparse entries are refused.
+ *
  * <h2>Failure</h2>
  * Once {@code target} is known to be an empty directory, any failure removes it entirely (the directory itself
  * included) before the exception propagates; errors about an entry start with {@code layer entry "<name>": }.
+ * Content problems are {@link InvalidLayerException}s; file system errors are plain {@code IOException}s whose cause
+ * is usually a {@link Syscalls.ErrnoException}.
  */
 public final class LayerUnpacker {
 
