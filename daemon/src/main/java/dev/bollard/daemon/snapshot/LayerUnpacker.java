@@ -504,7 +504,7 @@ public final class LayerUnpacker {
         private void metadata(TarArchiveEntry e, Map<String, byte[]> xattrs, Path p, boolean dir, boolean symlink,
                 int perm) throws IOException {
             if (privileged) {
-                Syscalls.lchown(p, (int) e.getLongUserId(), (int) e.getLongGroupId());
+                Syscalls.lchown(p, id("uid", e.getLongUserId()), id("gid", e.getLongGroupId()));
             }
             xattrs(e.getName(), xattrs, p, dir);
             Instant mtime = e.getLastModifiedTime() != null ? e.getLastModifiedTime().toInstant() : Instant.EPOCH;
@@ -518,6 +518,14 @@ public final class LayerUnpacker {
                 Syscalls.chmod(p, perm);
             }
             Syscalls.utimensat(p, atime, mtime);
+        }
+
+        /** (uid_t) -1 would mean "leave unchanged" to lchown, so it is no valid owner. */
+        private static int id(String what, long id) throws InvalidLayerException {
+            if (id < 0 || id >= 0xffffffffL) {
+                throw new InvalidLayerException(what + " " + id + " is out of range");
+            }
+            return (int) id;
         }
 
         /** Values come raw from {@link PaxTap}: commons-compress would have decoded them as UTF-8. */

@@ -494,6 +494,15 @@ class LayerUnpackerTest {
     }
 
     @Test
+    void ownersBeyondUidTAreRefused() throws IOException {
+        assertRefused(new TestLayer().file("f", "x", 0644, e -> e.setUserId(0xffffffffL)).plain(), "f", "uid 4294967295 is out of range");
+        setUp2();
+        var r = unpack(new TestLayer().file("f", "x", 0644, e -> e.setGroupId(0xfffffffeL)).plain(), TAR, target);
+        assertEquals(1, r.entries());
+        assertEquals(0xfffffffeL, attr(target.resolve("f"), "gid") & 0xffffffffL);
+    }
+
+    @Test
     void wrongDiffIdFailsAndCleansUp() throws IOException {
         byte[] layer = new TestLayer().file("f", "x").plain();
         Digest wrong = Digest.sha256(new byte[0]);
