@@ -37,30 +37,51 @@ import java.util.zip.GZIPInputStream;
  * Applies one OCI image layer (a tar stream, possibly gzip- or zstd-compressed) to an empty directory that becomes
  * this layer's own overlayfs lower directory. It is not merged with the parent layers: whiteouts are translated
  * for overlayfs instead of being applied ({@code .wh.<name>} becomes a 0:0 character device {@code <name>},
- * {@code .wh..wh..opq} becomes {@code trusted.overlay.opaque=y} on its directory).
+ * {@code .wh..wh..opq} becomes {@code trusted.overlay.opaque=y} on its directory; other {@code .wh..wh.*} AUFS
+ * metadata is skipped). Per the image spec a whiteout only hides lower layers, so an entry of the same name in this
+ * layer wins over it, whichever comes first.
  *
  * <h2>Safety</h2>
  * Nothing is ever written outside {@code target}:
  * <ul>
  *   <li>Names are split on "/" and {@code .}/empty components dropped. A {@code ..} pops a component; one that
  *       would climb above the root is refused. A leading "/" is dropped, so {@code /abs/x} lands at
- *       {@code target/abs/x}: containerd and GNU tar do the same (tar names are relative to the image root).</li>
+ *       {@code target/abs/x}: containerd and GNU tar do the same (tar names are relative to the image root). Unlike
+ *       containerd, which clamps an escaping {@code ..} at the root, such a layer is refused.</li>
  *   <li>Parent directories are walked one component at a time with lstat; a parent that is a symlink is refused,
  *       wherever it points (in a per-layer directory its target may live in a lower layer, so it could not be
- *       resolved correctly anyway). Missing parents are created 0755 root-owned. The final component is never
- *       followed: whatever is there (other than a directory meeting a directory entry) is removed first and the new
- *       file is created exclusively.</li>
- *   <li>A hard link's target is resolved the same way and must already exist in this layer and not be a directory;
- *       a symlink there is linked itself, not followed.</li>
- *   <li>Device nodes are refused unless the process runs as root (whiteouts excepted).</li>
+ *       resolved correctly anyway; containerd resolves it scoped to the root). Missing parents are created 0755,
+ *       owned by the daemon. The final component is never followed: whatever is there (other than a directory meeting
+ *       a directory entry, which merges) is removed first and the new file is created exclusively.</li>
+ *   <li>A hard link's target is resolved the same way, must already exist in this layer and not be a directory; a
+ *       symlink there is linked itself, not followed. The link entry's own metadata is not applied (GNU tar's rule):
+ *       the inode has its first entry's.</li>
+ *   <li>Device nodes are refused unless the process runs as root (whiteouts excepted); ownership is only applied as
+ *       root.</li>
  *   <li>{@code trusted.overlay.*} xattrs from the archive are dropped: only this class says what is opaque.</li>
  * </ul>
  * This relies on {@code target} being private to the daemon while the layer is applied (no other process racing
  * to swap a directory for a symlink between the check and the use).
  *
+ * <h2>Metadata</h2>
+ * Owner (lchown) first, since chown clears setuid bits and {@code security.capability}; then xattrs from PAX
+ * {@code SCHILY.xattr.*} records, byte for byte ({@link PaxTap}); then all 12 mode bits; then atime/mtime with
+ * nanoseconds (atime defaults to mtime). Directories get mode and times after everything else, so that creating
+ * their contents does not disturb them. An xattr the file system does not support (EOPNOTSUPP), or a {@code user.*}
+ * one on a special file (EPERM), is skipped with a warning, as containerd does; any other xattr failure fails the
+ * layer. Global PAX headers apply to the entries after them (POSIX; containerd ignores them). An entry naming the
+ * root itself ({@code ./}) is ignored, as in containerd: the root's attributes belong to the snapshot store.
+ *
+ * <h2>Streams</h2>
+ * The compression is taken from the stream's magic bytes, the media type only has to be a known layer type
+ * (registries do mislabel). The diff ID is the sha256 of the whole uncompressed stream, read to its end; the
+ * compressed stream is drained too, and left open. Sparse entries are refused.
+ *
  * <h2>Failure</h2>
  * Once {@code target} is known to be an empty directory, any failure removes it entirely (the directory itself
  * included) before the exception propagates; errors about an entry start with {@code layer entry "<name>": }.
+ * Content problems are {@link InvalidLayerException}s; file system errors are plain {@code IOException}s whose cause
+ * is usually a {@link Syscalls.ErrnoException}.
  */
 public final class LayerUnpacker {
 
@@ -209,6 +230,7 @@ public final class LayerUnpacker {
         /** Directories get their mode and times last, once nothing more is created in them. */
         private final Map<Path, DirMeta> dirs = new LinkedHashMap<>();
         private final byte[] buffer = new byte[64 * 1024];
+        private PaxTap tap;
 
         Apply(Path root, boolean privileged) {
             this.root = root;
@@ -226,9 +248,12 @@ public final class LayerUnpacker {
             try (InputStream decompressed = decompress(shielded, actual)) {
                 var hashed = new HashingStream(decompressed, actual);
                 long entries = 0;
-                var tar = new TarArchiveInputStream(hashed, StandardCharsets.UTF_8.name());
+                tap = new PaxTap(hashed);
+                var tar = new TarArchiveInputStream(tap, StandardCharsets.UTF_8.name());
                 TarArchiveEntry entry;
-                while ((entry = nextEntry(tar, hashed)) != null) {
+                String previous = null;
+                while ((entry = nextEntry(tar, hashed, previous)) != null) {
+                    previous = entry.getName();
                     if (Thread.interrupted()) {
                         throw new InterruptedIOException("layer unpack interrupted");
                     }
@@ -240,6 +265,9 @@ public final class LayerUnpacker {
                         throw e instanceof InvalidLayerException
                                 ? new InvalidLayerException(prefix + e.getMessage(), e)
                                 : new IOException(prefix + e.getMessage(), e);
+                    } catch (IllegalArgumentException e) {
+                        // A name or link the OS cannot take (e.g. a NUL byte in a link target).
+                        throw new InvalidLayerException("layer entry \"" + entry.getName() + "\": " + e.getMessage(), e);
                     }
                 }
                 finishDirectories();
@@ -252,13 +280,16 @@ public final class LayerUnpacker {
             }
         }
 
-        private static TarArchiveEntry nextEntry(TarArchiveInputStream tar, HashingStream hashed) throws IOException {
+        private static TarArchiveEntry nextEntry(TarArchiveInputStream tar, HashingStream hashed, String previous)
+                throws IOException {
+            String where = previous == null ? "at the first entry" : "after entry \"" + previous + "\"";
             try {
                 return tar.getNextEntry();
             } catch (InvalidLayerException e) {
-                throw e;
+                throw new InvalidLayerException(e.getMessage() + " (" + where + ")", e);
             } catch (IOException e) {
-                throw new InvalidLayerException("invalid tar stream after " + hashed.count + " bytes: " + e.getMessage(), e);
+                throw new InvalidLayerException("invalid tar stream " + where + ", " + hashed.count + " bytes in: "
+                        + e.getMessage(), e);
             }
         }
 
@@ -295,6 +326,11 @@ public final class LayerUnpacker {
         private void apply(TarArchiveEntry e, TarArchiveInputStream tar) throws IOException {
             if (e.isSparse()) {
                 throw new InvalidLayerException("sparse tar entries are not supported");
+            }
+            PaxTap.Seen seen = tap.next();
+            if (seen == null || seen.size() != e.getSize()) {
+                throw new InvalidLayerException("tar headers could not be followed"
+                        + (tap.broken() != null ? " (" + tap.broken() + ")" : ""));
             }
             List<String> parts = components(e.getName());
             byte type = e.getLinkFlag();
@@ -348,7 +384,7 @@ public final class LayerUnpacker {
             // A hard link shares its inode, which already has its own entry's metadata; like GNU tar, the link's
             // header (which cannot legitimately differ) is not applied again.
             if (type != TarArchiveEntry.LF_LINK) {
-                metadata(e, p, dir, type == TarArchiveEntry.LF_SYMLINK, perm);
+                metadata(e, seen.xattrs(), p, dir, type == TarArchiveEntry.LF_SYMLINK, perm);
             }
         }
 
@@ -403,7 +439,7 @@ public final class LayerUnpacker {
             BasicFileAttributes a = lstat(p);
             if (a != null && !(dir && a.isDirectory())) {
                 deleteTree(p);
-                dirs.remove(p);
+                dirs.keySet().removeIf(d -> d.startsWith(p)); // gone with it; a later dir of that name starts afresh
             }
         }
 
@@ -465,11 +501,12 @@ public final class LayerUnpacker {
         }
 
         /** Owner first (chown clears setuid bits and security.capability), then xattrs, then mode and times. */
-        private void metadata(TarArchiveEntry e, Path p, boolean dir, boolean symlink, int perm) throws IOException {
+        private void metadata(TarArchiveEntry e, Map<String, byte[]> xattrs, Path p, boolean dir, boolean symlink,
+                int perm) throws IOException {
             if (privileged) {
-                Syscalls.lchown(p, (int) e.getLongUserId(), (int) e.getLongGroupId());
+                Syscalls.lchown(p, id("uid", e.getLongUserId()), id("gid", e.getLongGroupId()));
             }
-            xattrs(e, p, dir);
+            xattrs(e.getName(), xattrs, p, dir);
             Instant mtime = e.getLastModifiedTime() != null ? e.getLastModifiedTime().toInstant() : Instant.EPOCH;
             FileTime at = e.getLastAccessTime();
             Instant atime = at != null ? at.toInstant() : mtime;
@@ -483,29 +520,31 @@ public final class LayerUnpacker {
             Syscalls.utimensat(p, atime, mtime);
         }
 
-        private void xattrs(TarArchiveEntry e, Path p, boolean dir) throws IOException {
-            for (var h : e.getExtraPaxHeaders().entrySet()) {
-                if (!h.getKey().startsWith(PAX_XATTR)) {
-                    continue;
-                }
-                String name = h.getKey().substring(PAX_XATTR.length());
+        /** (uid_t) -1 would mean "leave unchanged" to lchown, so it is no valid owner. */
+        private static int id(String what, long id) throws InvalidLayerException {
+            if (id < 0 || id >= 0xffffffffL) {
+                throw new InvalidLayerException(what + " " + id + " is out of range");
+            }
+            return (int) id;
+        }
+
+        /** Values come raw from {@link PaxTap}: commons-compress would have decoded them as UTF-8. */
+        private void xattrs(String entry, Map<String, byte[]> xattrs, Path p, boolean dir) throws IOException {
+            for (var h : xattrs.entrySet()) {
+                String name = h.getKey();
                 if (name.startsWith("trusted.overlay.")) {
-                    LOG.warn("dropping overlayfs xattr from layer", "entry", e.getName(), "xattr", name);
+                    LOG.warn("dropping overlayfs xattr from layer", "entry", entry, "xattr", name);
                     continue;
-                }
-                // commons-compress decodes PAX values as UTF-8; invalid bytes arrive as U+FFFD and are lost.
-                if (h.getValue().indexOf('\uFFFD') >= 0) {
-                    throw new InvalidLayerException("xattr " + name + " has a binary (non-UTF-8) value, not supported yet");
                 }
                 try {
-                    Syscalls.lsetxattr(p, name, h.getValue().getBytes(StandardCharsets.UTF_8));
+                    Syscalls.lsetxattr(p, name, h.getValue());
                 } catch (Syscalls.ErrnoException x) {
                     // Like containerd: a file system without the namespace, or user.* on a non-regular file, is
                     // skipped with a warning; anything else fails the layer.
                     boolean userOnSpecial = x.errno() == Syscalls.EPERM && name.startsWith("user.") && !dir
                             && !Files.isRegularFile(p, NOFOLLOW);
                     if (x.errno() == Syscalls.EOPNOTSUPP || userOnSpecial) {
-                        LOG.warn("ignoring xattr the file system refused", "entry", e.getName(), "xattr", name,
+                        LOG.warn("ignoring xattr the file system refused", "entry", entry, "xattr", name,
                                 "error", x.getMessage());
                         continue;
                     }

@@ -71,6 +71,8 @@ public final class SnapshotStore {
                 return false;
             }
             Path work = Files.createTempDirectory(tmp, chainId.hex().substring(0, 12) + "-");
+            // A snapshot's root becomes the container's "/" when it is the top layer: 0755, not mkdtemp's 0700.
+            Files.setPosixFilePermissions(work, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
             try {
                 filler.fill(work);
                 Files.move(work, path(chainId), StandardCopyOption.ATOMIC_MOVE);

@@ -226,6 +226,39 @@ class LayerUnpackerTest {
     }
 
     @Test
+    void globalPaxHeadersApplyToLaterEntries() throws IOException {
+        // git archive writes one ("comment=<commit>"); commons-compress applies globals per POSIX, and so do xattrs.
+        byte[] layer = new TestLayer()
+                .globalPax("comment", "0123abcd")
+                .globalPax("SCHILY.xattr.user.g", "1")
+                .file("a", "a")
+                .pax("SCHILY.xattr.user.g", "2".getBytes(StandardCharsets.UTF_8))
+                .file("b", "b")
+                .plain();
+        assertEquals(2, unpack(layer, TAR, target).entries());
+        assertArrayEquals("1".getBytes(StandardCharsets.UTF_8), Syscalls.lgetxattr(target.resolve("a"), "user.g").orElseThrow());
+        assertArrayEquals("2".getBytes(StandardCharsets.UTF_8), Syscalls.lgetxattr(target.resolve("b"), "user.g").orElseThrow());
+    }
+
+    @Test
+    void aReplacedDirectoryForgetsItsDeferredMetadata() throws IOException {
+        byte[] layer = new TestLayer()
+                .dir("d", 0700, null).dir("d/x", 0700, null)
+                .file("d", "a file replaces the tree")
+                .dir("d", 0750, null)
+                .file("d/x/y", "d/x is an implicit parent now")
+                .plain();
+        unpack(layer, TAR, target);
+        assertEquals(0750, attr(target.resolve("d"), "mode") & 07777);
+        assertEquals(0755, attr(target.resolve("d/x"), "mode") & 07777, "not the removed d/x's 0700");
+    }
+
+    @Test
+    void aFileCannotBeUsedAsAParent() throws IOException {
+        assertRefused(new TestLayer().file("d", "f").file("d/x", "x").plain(), "d/x", "parent \"d\" is not a directory");
+    }
+
+    @Test
     void mediaTypes() {
         assertEquals(LayerUnpacker.Compression.GZIP,
                 LayerUnpacker.compressionOf("application/vnd.docker.image.rootfs.diff.tar.gzip").orElseThrow());
@@ -444,6 +477,32 @@ class LayerUnpackerTest {
     }
 
     @Test
+    void aCorruptHeaderNamesWhereTheStreamBroke() throws IOException {
+        byte[] plain = new TestLayer().file("first", "1").file("second", "2").plain();
+        plain[1024 + 148] ^= 0x7; // the second header's checksum
+        var e = assertThrows(LayerUnpacker.InvalidLayerException.class, () -> unpack(plain, TAR, target));
+        assertTrue(e.getMessage().startsWith("layer entry \"second\": tar headers could not be followed (header checksum mismatch)"),
+                e.getMessage());
+        assertFalse(Files.exists(target));
+    }
+
+    @Test
+    void aNulInALinkTargetIsRefused() throws IOException {
+        // Only a PAX record can carry one: the ustar field ends at the first NUL.
+        assertRefused(new TestLayer().pax("linkpath", "a\0b".getBytes(StandardCharsets.UTF_8)).symlink("s", "x").plain(),
+                "s", "NUL");
+    }
+
+    @Test
+    void ownersBeyondUidTAreRefused() throws IOException {
+        assertRefused(new TestLayer().file("f", "x", 0644, e -> e.setUserId(0xffffffffL)).plain(), "f", "uid 4294967295 is out of range");
+        setUp2();
+        var r = unpack(new TestLayer().file("f", "x", 0644, e -> e.setGroupId(0xfffffffeL)).plain(), TAR, target);
+        assertEquals(1, r.entries());
+        assertEquals(0xfffffffeL, attr(target.resolve("f"), "gid") & 0xffffffffL);
+    }
+
+    @Test
     void wrongDiffIdFailsAndCleansUp() throws IOException {
         byte[] layer = new TestLayer().file("f", "x").plain();
         Digest wrong = Digest.sha256(new byte[0]);
@@ -469,11 +528,20 @@ class LayerUnpackerTest {
     }
 
     @Test
-    void binaryXattrValuesAreRefusedRatherThanCorrupted() throws IOException {
-        // commons-compress decodes PAX values as UTF-8; a value it could not decode must not be written mangled.
-        byte[] layer = new TestLayer().pax("SCHILY.xattr.user.bin", new byte[] {1, 0, (byte) 0xff, 0x20}).file("f", "x").plain();
-        var e = assertThrows(LayerUnpacker.InvalidLayerException.class, () -> unpack(layer, TAR, target));
-        assertTrue(e.getMessage().startsWith("layer entry \"f\": xattr user.bin"), e.getMessage());
-        assertFalse(Files.exists(target));
+    void binaryXattrValuesArriveByteForByte() throws IOException {
+        // security.capability v2 for cap_setuid+ep: the 0x80 byte is not UTF-8, which commons-compress would mangle.
+        byte[] cap = {1, 0, 0, 2, (byte) 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        byte[] bin = {0, (byte) 0xff, '\n', '=', ' '};
+        byte[] layer = new TestLayer()
+                .pax("SCHILY.xattr.security.capability", cap)
+                .pax("SCHILY.xattr.user.bin", bin)
+                .file("usr/bin/newuidmap", "elf", 0755, e -> { e.setUserId(0); e.setGroupId(0); })
+                .file("plain", "no xattrs")
+                .plain();
+        unpack(layer, TAR, target);
+        Path f = target.resolve("usr/bin/newuidmap");
+        assertArrayEquals(cap, Syscalls.lgetxattr(f, "security.capability").orElseThrow());
+        assertArrayEquals(bin, Syscalls.lgetxattr(f, "user.bin").orElseThrow());
+        assertTrue(Syscalls.lgetxattr(target.resolve("plain"), "user.bin").isEmpty(), "PAX records are per entry");
     }
 }

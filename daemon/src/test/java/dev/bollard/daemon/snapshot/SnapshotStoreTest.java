@@ -35,6 +35,8 @@ class SnapshotStoreTest {
         assertEquals(1, fills.get());
         assertEquals("x", Files.readString(store.path(CHAIN).resolve("file")));
         assertEquals(List.of(CHAIN), store.list());
+        assertEquals("rwxr-xr-x", java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(store.path(CHAIN))), "a layer root is a container's /");
     }
 
     @Test

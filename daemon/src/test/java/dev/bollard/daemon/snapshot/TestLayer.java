@@ -36,6 +36,23 @@ final class TestLayer {
      * and times with 100 ns precision only.
      */
     TestLayer pax(String key, byte[] value) {
+        return record(pending, key, value);
+    }
+
+    /** A global ('g') PAX header, written right away; commons-compress writes its records itself. */
+    TestLayer globalPax(String key, String value) {
+        var x = new TarArchiveEntry("GlobalHead", TarArchiveEntry.LF_PAX_GLOBAL_EXTENDED_HEADER);
+        x.addPaxHeader(key, value);
+        x.setLastModifiedTime(FileTime.from(MTIME));
+        try {
+            tar.putArchiveEntry(x);
+        } catch (IOException io) {
+            throw new UncheckedIOException(io);
+        }
+        return this;
+    }
+
+    private TestLayer record(ByteArrayOutputStream into, String key, byte[] value) {
         byte[] kv = new byte[key.length() + 1 + value.length];
         System.arraycopy(key.getBytes(StandardCharsets.UTF_8), 0, kv, 0, key.length());
         kv[key.length()] = '=';
@@ -44,9 +61,9 @@ final class TestLayer {
         while (String.valueOf(len).length() + 1 + kv.length + 1 != len) {
             len++;
         }
-        pending.writeBytes((len + " ").getBytes(StandardCharsets.UTF_8));
-        pending.writeBytes(kv);
-        pending.write('\n');
+        into.writeBytes((len + " ").getBytes(StandardCharsets.UTF_8));
+        into.writeBytes(kv);
+        into.write('\n');
         return this;
     }
 
