@@ -80,6 +80,45 @@ public final class ContentStore {
     }
 
     /**
+     * Stores content whose digest is not known in advance (files of an image archive): written to a temporary
+     * file while hashed, then published under the digest it turned out to have.
+     *
+     * @return the sha256 digest and size of what was read, to the end of {@code in}
+     */
+    public Digest putStream(InputStream in) throws IOException {
+        Path tmp = Files.createTempFile(ingest, "stream-", "");
+        try {
+            var hasher = Digest.messageDigest("sha256");
+            try (var out = Files.newOutputStream(tmp)) {
+                byte[] buf = new byte[64 * 1024];
+                for (int n; (n = in.read(buf)) > 0; ) {
+                    hasher.update(buf, 0, n);
+                    out.write(buf, 0, n);
+                }
+            }
+            Digest digest = new Digest("sha256", java.util.HexFormat.of().formatHex(hasher.digest()));
+            ReentrantLock lock = ingestLocks.computeIfAbsent(digest, d -> new ReentrantLock());
+            lock.lock();
+            try {
+                if (!has(digest)) {
+                    try (var ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                        ch.force(true);
+                    }
+                    Path target = path(digest);
+                    Files.createDirectories(target.getParent());
+                    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+                    AtomicFiles.fsyncDirectory(target.getParent());
+                }
+            } finally {
+                lock.unlock();
+            }
+            return digest;
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /**
      * Opens the ingest of one blob. Blocks while another writer holds the same digest. If the blob is already
      * present the writer is {@linkplain Writer#present() present} and needs no data. A partial ingest left by an
      * earlier attempt is kept and its bytes re-hashed, so the caller can resume from {@link Writer#offset()}.

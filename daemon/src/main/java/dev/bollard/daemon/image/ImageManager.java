@@ -10,6 +10,9 @@ import dev.bollard.daemon.registry.Credentials;
 import dev.bollard.daemon.registry.Descriptor;
 import dev.bollard.daemon.registry.HostsConfig;
 import dev.bollard.daemon.registry.HttpClients;
+import dev.bollard.daemon.registry.Manifest;
+import dev.bollard.daemon.registry.Manifests;
+import dev.bollard.daemon.registry.MediaTypes;
 import dev.bollard.daemon.registry.RegistryClient;
 import dev.bollard.daemon.registry.RegistryEndpoint;
 import dev.bollard.daemon.registry.RegistryException;
@@ -111,41 +114,230 @@ public final class ImageManager implements AutoCloseable {
             }
             content.put(resolved.manifest().digest(), resolved.manifest().bytes());
             Descriptor configDesc = resolved.image().config();
-            byte[] configBytes = content.has(configDesc.digest()) ? content.read(configDesc.digest())
-                    : registry.fetchBlobBytes(ref.repository(), configDesc, endpoints);
-            content.put(configDesc.digest(), configBytes);
-            var config = ImageConfigs.parse(configBytes);
-            List<Descriptor> layers = resolved.image().layers();
-            if (config.diffIds().size() != layers.size()) {
-                throw new IOException(ref + ": the manifest has " + layers.size() + " layers, its config "
-                        + config.diffIds().size() + " diff IDs");
+            if (!content.has(configDesc.digest())) {
+                content.put(configDesc.digest(), registry.fetchBlobBytes(ref.repository(), configDesc, endpoints));
             }
-            List<Digest> chainIds = ChainId.all(config.diffIds());
-            fetchAndUnpack(registry, ref.repository(), endpoints, layers, config.diffIds(), chainIds);
-
-            long size = resolved.manifest().bytes().length + configDesc.size()
-                    + layers.stream().mapToLong(Descriptor::size).sum();
-            var recordLayers = new ArrayList<ImageRecord.Layer>();
-            for (int i = 0; i < layers.size(); i++) {
-                var l = layers.get(i);
-                recordLayers.add(new ImageRecord.Layer(l.digest().toString(), l.size(), l.mediaType(),
-                        config.diffIds().get(i).toString()));
-            }
-            var record = new ImageRecord(ImageRecord.SCHEMA, configDesc.digest().toString(),
+            var record = register(resolved.manifest().digest(), resolved.manifest().bytes().length, resolved.image(),
                     ref.repoTag().map(List::of).orElse(List.of()),
-                    List.of(ref.withDigest(resolved.top().digest()).toString()), size,
-                    resolved.manifest().digest().toString(), recordLayers, config.user().uid(),
-                    config.user().username(), false, resolved.image().annotations(), clock.millis());
-            var displaced = images.add(record);
-            LOG.info("pulled image", "image", ref, "id", record.id(), "size", size,
+                    List.of(ref.withDigest(resolved.top().digest()).toString()),
+                    layer -> fetchBlob(registry, ref.repository(), endpoints, layer));
+            LOG.info("pulled image", "image", ref, "id", record.id(), "size", record.size(),
                     "millis", (System.nanoTime() - start) / 1_000_000);
-            if (!displaced.isEmpty()) {
-                collectLater();
-            }
-            return images.byId(record.id()).orElseThrow();
+            return record;
         } finally {
             gcLock.readLock().unlock();
         }
+    }
+
+    /** Makes a layer's compressed blob present in the content store (from a registry, or fails for an archive). */
+    @FunctionalInterface
+    private interface BlobSource {
+        void fetch(Descriptor layer) throws IOException, InterruptedException;
+    }
+
+    /**
+     * The part of a pull or import after the manifest and config are stored: unpack every layer (fetching missing
+     * blobs from {@code source}) and record the image under its references. Called under the shared GC lock.
+     */
+    private ImageRecord register(Digest manifestDigest, long manifestSize, Manifest.Image manifest, List<String> repoTags,
+                                 List<String> repoDigests, BlobSource source) throws IOException, InterruptedException {
+        Descriptor configDesc = manifest.config();
+        var config = ImageConfigs.parse(content.read(configDesc.digest()));
+        List<Descriptor> layers = manifest.layers();
+        if (config.diffIds().size() != layers.size()) {
+            throw new IOException("manifest " + manifestDigest + " has " + layers.size() + " layers, its config "
+                    + config.diffIds().size() + " diff IDs");
+        }
+        List<Digest> chainIds = ChainId.all(config.diffIds());
+        unpackLayers(source, layers, config.diffIds(), chainIds);
+
+        long size = manifestSize + configDesc.size() + layers.stream().mapToLong(Descriptor::size).sum();
+        var recordLayers = new ArrayList<ImageRecord.Layer>();
+        for (int i = 0; i < layers.size(); i++) {
+            var l = layers.get(i);
+            recordLayers.add(new ImageRecord.Layer(l.digest().toString(), l.size(), l.mediaType(),
+                    config.diffIds().get(i).toString()));
+        }
+        var record = new ImageRecord(ImageRecord.SCHEMA, configDesc.digest().toString(), repoTags, repoDigests, size,
+                manifestDigest.toString(), recordLayers, config.user().uid(), config.user().username(), false,
+                manifest.annotations(), clock.millis());
+        var displaced = images.add(record);
+        if (!displaced.isEmpty()) {
+            collectLater();
+        }
+        return images.byId(record.id()).orElseThrow();
+    }
+
+    /**
+     * Loads every image of an OCI image layout archive or a {@code docker save} archive: no registry involved.
+     *
+     * @param baseName name for entries the archive does not name fully (their ref.name becomes the tag); may be empty
+     * @throws IllegalArgumentException when an entry has no usable name and no base name is given
+     */
+    public List<ImageRecord> importArchive(Path archive, String baseName) throws IOException, InterruptedException {
+        if (!Files.isRegularFile(archive)) {
+            throw new IllegalArgumentException("image archive " + archive + " does not exist or is not a file");
+        }
+        var imported = new ArrayList<ImageRecord>();
+        gcLock.readLock().lock();
+        try {
+            var loaded = ImageArchives.load(archive, content);
+            BlobSource none = layer -> {
+                throw new IOException("image archive " + archive + ": layer " + layer.digest() + " is not in it");
+            };
+            if (loaded.isOciLayout()) {
+                var manifests = loaded.ociIndex().getAsJsonArray("manifests");
+                if (manifests == null || manifests.isEmpty()) {
+                    throw new IOException("image archive " + archive + ": index.json lists no manifests");
+                }
+                for (var m : manifests) {
+                    imported.add(importOciEntry(archive, m.getAsJsonObject(), baseName, none));
+                }
+            } else {
+                for (var m : loaded.dockerManifest()) {
+                    imported.add(importDockerEntry(archive, loaded, m.getAsJsonObject(), baseName, none));
+                }
+            }
+        } finally {
+            gcLock.readLock().unlock();
+        }
+        collectLater(); // archive files no image uses (index.json, docker's per-layer json) go again
+        LOG.info("imported image archive", "path", archive, "images", imported.size());
+        return imported;
+    }
+
+    private ImageRecord importOciEntry(Path archive, com.google.gson.JsonObject descriptor, String baseName, BlobSource none)
+            throws IOException, InterruptedException {
+        Digest top = Digest.parse(descriptor.get("digest").getAsString());
+        String mediaType = descriptor.has("mediaType") ? descriptor.get("mediaType").getAsString() : "";
+        var annotations = descriptor.has("annotations") ? descriptor.getAsJsonObject("annotations") : new com.google.gson.JsonObject();
+        String fullName = annotations.has(ImageArchives.ANNOTATION_IMAGE_NAME)
+                ? annotations.get(ImageArchives.ANNOTATION_IMAGE_NAME).getAsString() : null;
+        String refName = annotations.has(ImageArchives.ANNOTATION_REF_NAME)
+                ? annotations.get(ImageArchives.ANNOTATION_REF_NAME).getAsString() : null;
+        ImageReference ref;
+        if (fullName != null) {
+            ref = ImageReference.parse(fullName);
+        } else if (refName != null && !baseName.isEmpty()) {
+            ref = ImageReference.parse(baseName + ":" + refName);
+        } else if (refName != null && (refName.contains("/") || refName.contains("."))) {
+            ref = ImageReference.parse(refName);
+        } else if (!baseName.isEmpty()) {
+            ref = ImageReference.parse(baseName);
+        } else {
+            throw new IllegalArgumentException("image archive " + archive + ": manifest " + top
+                    + " has no full image name (" + ImageArchives.ANNOTATION_IMAGE_NAME + "); give a base name");
+        }
+        Digest manifestDigest = top;
+        byte[] bytes = readArchiveBlob(archive, top);
+        Manifest parsed = Manifests.parse(mediaType, bytes);
+        for (int depth = 0; parsed instanceof Manifest.Index index; depth++) {
+            if (depth > 4) {
+                throw new IOException("image archive " + archive + ": indexes nested too deep");
+            }
+            var chosen = Manifests.selectPlatform(index, options.platform());
+            manifestDigest = chosen.digest();
+            bytes = readArchiveBlob(archive, manifestDigest);
+            parsed = Manifests.parse(chosen.mediaType(), bytes);
+        }
+        var image = (Manifest.Image) parsed;
+        readArchiveBlob(archive, image.config().digest());
+        ref = ref.withoutTag();
+        return register(manifestDigest, bytes.length, image, ref.repoTag().map(List::of).orElse(List.of()),
+                List.of(ref.withDigest(top).toString()), none);
+    }
+
+    private byte[] readArchiveBlob(Path archive, Digest digest) throws IOException {
+        if (!content.has(digest)) {
+            throw new IOException("image archive " + archive + ": blob " + digest
+                    + " is missing (or its content does not match its digest)");
+        }
+        return content.read(digest);
+    }
+
+    private ImageRecord importDockerEntry(Path archive, ImageArchives.Loaded loaded, com.google.gson.JsonObject entry,
+                                          String baseName, BlobSource none) throws IOException, InterruptedException {
+        Digest config = loaded.file(entry.get("Config").getAsString());
+        var layers = new com.google.gson.JsonArray();
+        for (var l : entry.getAsJsonArray("Layers")) {
+            Digest d = loaded.file(l.getAsString());
+            var desc = new com.google.gson.JsonObject();
+            desc.addProperty("mediaType", gzipped(d) ? MediaTypes.DOCKER_LAYER_GZIP : "application/vnd.docker.image.rootfs.diff.tar");
+            desc.addProperty("size", content.size(d).orElseThrow());
+            desc.addProperty("digest", d.toString());
+            layers.add(desc);
+        }
+        var configDesc = new com.google.gson.JsonObject();
+        configDesc.addProperty("mediaType", MediaTypes.DOCKER_CONFIG);
+        configDesc.addProperty("size", content.size(config).orElseThrow());
+        configDesc.addProperty("digest", config.toString());
+        var manifest = new com.google.gson.JsonObject();
+        manifest.addProperty("schemaVersion", 2);
+        manifest.addProperty("mediaType", MediaTypes.DOCKER_MANIFEST);
+        manifest.add("config", configDesc);
+        manifest.add("layers", layers);
+        byte[] bytes = manifest.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        Digest manifestDigest = Digest.sha256(bytes);
+        content.put(manifestDigest, bytes);
+        var tags = new ArrayList<String>();
+        if (entry.has("RepoTags") && entry.get("RepoTags").isJsonArray()) {
+            for (var t : entry.getAsJsonArray("RepoTags")) {
+                ImageReference.parse(t.getAsString()).repoTag().ifPresent(tags::add);
+            }
+        }
+        if (tags.isEmpty()) {
+            if (baseName.isEmpty()) {
+                throw new IllegalArgumentException("image archive " + archive + ": image " + config
+                        + " has no RepoTags; give a base name");
+            }
+            ImageReference.parse(baseName).repoTag().ifPresent(tags::add);
+        }
+        // A docker archive carries no registry manifest, so the image gets no repo digest.
+        return register(manifestDigest, bytes.length, (Manifest.Image) Manifests.parse(MediaTypes.DOCKER_MANIFEST, bytes),
+                tags, List.of(), none);
+    }
+
+    private boolean gzipped(Digest blob) throws IOException {
+        try (var in = content.open(blob)) {
+            return in.read() == 0x1f && in.read() == 0x8b;
+        }
+    }
+
+    /**
+     * Writes one image as an OCI image layout archive at {@code out}, which must not exist; it appears whole or
+     * not at all.
+     */
+    public ImageRecord export(String image, Path out) throws IOException {
+        var record = resolve(image).orElseThrow(() -> new java.util.NoSuchElementException("image \"" + image + "\" not found"));
+        if (Files.exists(out)) {
+            throw new IllegalArgumentException(out + " already exists");
+        }
+        Path parent = out.toAbsolutePath().getParent();
+        if (parent == null || !Files.isDirectory(parent)) {
+            throw new IllegalArgumentException("directory of " + out + " does not exist");
+        }
+        Digest manifest = Digest.parse(record.manifestDigest());
+        byte[] manifestBytes = content.read(manifest);
+        String mediaType = Manifests.parse("", manifestBytes).mediaType();
+        String name = null;
+        String tag = null;
+        if (!record.repoTags().isEmpty()) {
+            var ref = ImageReference.parse(record.repoTags().getFirst());
+            name = ref.name();
+            tag = ref.tag().orElse(null);
+        }
+        var export = new ImageArchives.Export(manifest, mediaType, manifestBytes.length, Digest.parse(record.id()),
+                record.layers().stream().map(l -> Digest.parse(l.digest())).toList(), name, tag);
+        Path tmp = Files.createTempFile(parent, "." + out.getFileName(), ".tmp");
+        try {
+            try (var os = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16)) {
+                ImageArchives.write(os, export, content);
+            }
+            Files.move(tmp, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+        return record;
     }
 
     private HttpClient client(RegistryEndpoint.Tls tls) {
@@ -156,8 +348,7 @@ public final class ImageManager implements AutoCloseable {
         }
     }
 
-    private void fetchAndUnpack(RegistryClient registry, String repository, List<RegistryEndpoint> endpoints,
-                                List<Descriptor> layers, List<Digest> diffIds, List<Digest> chainIds)
+    private void unpackLayers(BlobSource source, List<Descriptor> layers, List<Digest> diffIds, List<Digest> chainIds)
             throws IOException, InterruptedException {
         try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
             var futures = new ArrayList<Future<?>>();
@@ -174,7 +365,9 @@ public final class ImageManager implements AutoCloseable {
                     }
                     layerSlots.acquire();
                     try {
-                        fetchBlob(registry, repository, endpoints, layer);
+                        if (!content.has(layer.digest())) {
+                            source.fetch(layer);
+                        }
                         snapshots.ensure(chainId, dir -> {
                             try (var in = content.open(layer.digest())) {
                                 LayerUnpacker.unpack(in, layer.mediaType(), dir, diffId);

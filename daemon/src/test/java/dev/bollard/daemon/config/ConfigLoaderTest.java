@@ -141,7 +141,7 @@ class ConfigLoaderTest {
 
     @Test
     void registrySectionRejectsUnknownKeys() {
-        assertEquals("b.toml:3: unknown key \"mirrors\" in [registry] (known: config_path)",
+        assertEquals("b.toml:3: unknown key \"mirrors\" in [registry] (known: config_path, max_concurrent_downloads, pull_progress_timeout_seconds)",
                 error("[registry]\nconfig_path = \"/x\"\nmirrors = []\n"));
     }
 

@@ -104,6 +104,17 @@ class ContentStoreTest {
     }
 
     @Test
+    void putStreamStoresUnderTheDigestItHas(@TempDir Path root) throws Exception {
+        var store = new ContentStore(root);
+        assertEquals(DIGEST, store.putStream(new java.io.ByteArrayInputStream(DATA)));
+        assertEquals(DIGEST, store.putStream(new java.io.ByteArrayInputStream(DATA)), "again: already present");
+        assertArrayEquals(DATA, store.read(DIGEST));
+        try (var files = Files.list(root.resolve("ingest"))) {
+            assertEquals(0, files.count());
+        }
+    }
+
+    @Test
     void missingBlobIsNamed(@TempDir Path root) throws Exception {
         var store = new ContentStore(root);
         assertEquals("blob " + DIGEST + " is not in the content store",
