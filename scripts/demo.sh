@@ -33,4 +33,21 @@ echo "\$ bin/bollard version"
 bin/bollard version
 echo "\$ bin/bollard info -o yaml   (status conditions)"
 bin/bollard info -o yaml | sed -n '1,/^runtimeHandlers:/p' | sed '$d'
+
+# An image built here from Debian's static busybox, imported without any registry.
+work=$(mktemp -d /tmp/bollard-demo.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
+cp /bin/busybox "$work/rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do
+  [[ -e "$work/rootfs/bin/$applet" ]] || ln -s busybox "$work/rootfs/bin/$applet"
+done
+echo "root:x:0:0:root:/root:/bin/sh" > "$work/rootfs/etc/passwd"
+echo "root:x:0:" > "$work/rootfs/etc/group"
+echo "\$ bin/bollard image build ... --name bollard.local/busybox:demo"
+bin/bollard image build "$work/rootfs" --name bollard.local/busybox:demo --cmd /bin/sh -o "$work/busybox.tar"
+echo "\$ bin/bollard image import busybox.tar"
+bin/bollard image import "$work/busybox.tar"
+echo "\$ bin/bollard images"
+bin/bollard images
 echo "demo: stop it with: scripts/demo.sh stop"

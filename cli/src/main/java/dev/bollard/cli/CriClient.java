@@ -75,6 +75,13 @@ public final class CriClient implements AutoCloseable {
                 ? stub.withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS) : stub));
     }
 
+    /** Bollard's own admin services (image import/export), on the same socket. */
+    public <T> T images(Function<dev.bollard.api.admin.v1.ImagesGrpc.ImagesBlockingStub, T> call) {
+        var stub = dev.bollard.api.admin.v1.ImagesGrpc.newBlockingStub(channel);
+        return call(() -> call.apply(timeoutSeconds > DEFAULT_TIMEOUT_SECONDS
+                ? stub.withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS) : stub));
+    }
+
     private <T> T call(java.util.function.Supplier<T> body) {
         try {
             return body.get();

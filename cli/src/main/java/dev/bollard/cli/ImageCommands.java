@@ -63,7 +63,7 @@ final class ImageCommands {
         }
     }
 
-    @Command(name = "images", aliases = "image", mixinStandardHelpOptions = true, description = "List images.")
+    @Command(name = "images", mixinStandardHelpOptions = true, description = "List images.")
     static final class Images extends ClientCommand implements Callable<Integer> {
         @Parameters(paramLabel = "REPOSITORY", arity = "0..1", description = "Only images matching this reference.")
         String filter;

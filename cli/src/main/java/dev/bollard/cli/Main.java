@@ -9,7 +9,7 @@ import picocli.CommandLine.Option;
         description = "Bollard, a Kubernetes CRI runtime.",
         subcommands = {DaemonCommand.class, VersionCommand.class, InfoCommand.class, ConfigCommand.class,
                 ImageCommands.Pull.class, ImageCommands.Images.class, ImageCommands.Inspect.class,
-                ImageCommands.Remove.class, ImageCommands.FsInfo.class})
+                ImageCommands.Remove.class, ImageCommands.FsInfo.class, ImageArchiveCommands.class})
 public final class Main {
 
     static final String DEFAULT_ENDPOINT = "unix:///run/bollard/bollard.sock";
@@ -43,7 +43,12 @@ public final class Main {
                 commandLine.getErr().println("bollard: " + ex.getMessage());
                 return 1;
             }
-            throw ex;
+            // Anything else is unexpected: one line for the operator, the stack trace with BOLLARD_DEBUG set.
+            commandLine.getErr().println("bollard: " + ex.getClass().getSimpleName() + ": " + ex.getMessage());
+            if (System.getenv("BOLLARD_DEBUG") != null) {
+                ex.printStackTrace(commandLine.getErr());
+            }
+            return 1;
         });
         return cli.execute(args);
     }

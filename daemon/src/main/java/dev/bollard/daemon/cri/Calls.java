@@ -6,16 +6,17 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 
 /**
- * Runs one unary CRI call and turns its outcome into a gRPC status. Domain code signals bad input with
- * {@link IllegalArgumentException} (INVALID_ARGUMENT) or throws a {@link StatusRuntimeException} for a precise
- * code; anything else is a bug or an I/O failure and becomes INTERNAL, logged with its stack.
+ * Runs one call and turns its outcome into a gRPC status. Domain code signals bad input with
+ * {@link IllegalArgumentException} (INVALID_ARGUMENT), a missing object with {@link java.util.NoSuchElementException}
+ * (NOT_FOUND), or throws a {@link StatusRuntimeException} for a precise code; anything else is a bug or an I/O
+ * failure and becomes INTERNAL, logged with its stack.
  */
-final class Calls {
+public final class Calls {
 
     private static final Log LOG = Log.get("cri");
 
     @FunctionalInterface
-    interface Body<T> {
+    public interface Body<T> {
         T run() throws Exception;
     }
 
@@ -23,11 +24,11 @@ final class Calls {
     }
 
     @FunctionalInterface
-    interface StreamBody {
+    public interface StreamBody {
         void run() throws Exception;
     }
 
-    static <T> void unary(StreamObserver<T> observer, Body<T> body) {
+    public static <T> void unary(StreamObserver<T> observer, Body<T> body) {
         T response;
         try {
             response = body.run();
@@ -40,7 +41,7 @@ final class Calls {
     }
 
     /** A server stream whose body sends its messages with {@code onNext}; completed or failed here. */
-    static <T> void stream(StreamObserver<T> observer, StreamBody body) {
+    public static <T> void stream(StreamObserver<T> observer, StreamBody body) {
         try {
             body.run();
         } catch (Exception e) {
@@ -54,6 +55,7 @@ final class Calls {
         return switch (e) {
             case StatusRuntimeException s -> s;
             case IllegalArgumentException iae -> Status.INVALID_ARGUMENT.withDescription(iae.getMessage()).asRuntimeException();
+            case java.util.NoSuchElementException nse -> Status.NOT_FOUND.withDescription(nse.getMessage()).asRuntimeException();
             case InterruptedException ie -> {
                 Thread.currentThread().interrupt();
                 yield Status.CANCELLED.withDescription("interrupted").asRuntimeException();

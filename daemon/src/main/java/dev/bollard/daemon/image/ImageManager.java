@@ -333,6 +333,7 @@ public final class ImageManager implements AutoCloseable {
             try (var os = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16)) {
                 ImageArchives.write(os, export, content);
             }
+            Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
             Files.move(tmp, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         } finally {
             Files.deleteIfExists(tmp);

@@ -5,6 +5,7 @@ import dev.bollard.daemon.config.BollardConfig;
 import dev.bollard.daemon.config.BollardConfig.LogLevel;
 import dev.bollard.daemon.config.ConfigException;
 import dev.bollard.daemon.config.ConfigLoader;
+import dev.bollard.daemon.admin.ImagesAdminService;
 import dev.bollard.daemon.cri.ImageRpcs;
 import dev.bollard.daemon.cri.ImageServiceImpl;
 import dev.bollard.daemon.image.ImageManager;
@@ -128,7 +129,7 @@ public final class Daemon implements AutoCloseable {
                     RegistryClient.Options.defaults().withProgressTimeout(Duration.ofSeconds(reg.pullProgressTimeoutSeconds())),
                     reg.maxConcurrentDownloads(), Clock.systemUTC());
             CriServer server = CriServer.start(d.socket(), List.of(new RuntimeServiceImpl(info),
-                    new ImageServiceImpl(new ImageRpcs(images))));
+                    new ImageServiceImpl(new ImageRpcs(images)), new ImagesAdminService(images)));
             // Said only now: a start-up that fails prints its one error line and nothing else.
             if (!loaded.fileFound()) {
                 LOG.info("no config file, using embedded defaults", "path", options.configFile());
