@@ -60,6 +60,17 @@ public final class TestRegistry implements AutoCloseable {
      * openssl.
      */
     public static TestRegistry startWithTls(Path dir) throws IOException, InterruptedException {
+        return launch(dir, null, makeTls(dir));
+    }
+
+    /** https (as {@link #startWithTls}) and Basic authentication (as {@link #startWithHtpasswd}) together. */
+    public static TestRegistry startWithTlsAndHtpasswd(Path dir, String user, String password)
+            throws IOException, InterruptedException {
+        Path tls = makeTls(dir);
+        return launch(dir, htpasswdAuth(dir, user, password), tls);
+    }
+
+    private static Path makeTls(Path dir) throws IOException, InterruptedException {
         Files.createDirectories(dir);
         Path tls = dir.resolve("tls");
         Files.createDirectories(tls);
@@ -70,7 +81,7 @@ public final class TestRegistry implements AutoCloseable {
                 "-subj", "/CN=127.0.0.1");
         openssl(tls, "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
                 "-out", "server.crt", "-days", "2", "-extfile", "san.ext");
-        return launch(dir, null, tls);
+        return tls;
     }
 
     private static void openssl(Path dir, String... args) throws IOException, InterruptedException {
@@ -87,6 +98,10 @@ public final class TestRegistry implements AutoCloseable {
     /** With Basic authentication for one user (bcrypt entry made by {@code htpasswd -B}). */
     public static TestRegistry startWithHtpasswd(Path dir, String user, String password)
             throws IOException, InterruptedException {
+        return launch(dir, htpasswdAuth(dir, user, password), null);
+    }
+
+    private static String htpasswdAuth(Path dir, String user, String password) throws IOException, InterruptedException {
         Files.createDirectories(dir);
         Path htpasswd = dir.resolve("htpasswd");
         var p = new ProcessBuilder("htpasswd", "-Bbn", user, password).redirectErrorStream(true).start();
@@ -95,7 +110,7 @@ public final class TestRegistry implements AutoCloseable {
             throw new IOException("htpasswd failed: " + entry);
         }
         Files.writeString(htpasswd, entry + "\n");
-        return launch(dir, "  htpasswd:\n    realm: bollard-test\n    path: " + htpasswd + "\n", null);
+        return "  htpasswd:\n    realm: bollard-test\n    path: " + htpasswd + "\n";
     }
 
     public static TestRegistry startWithToken(Path dir, TokenAuth token) throws IOException, InterruptedException {
