@@ -4,14 +4,12 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
 import com.google.gson.JsonSyntaxException;
-import dev.bollard.api.cri.v1.AuthConfig;
 import dev.bollard.api.cri.v1.Image;
 import dev.bollard.api.cri.v1.ImageFilter;
 import dev.bollard.api.cri.v1.ImageFsInfoRequest;
 import dev.bollard.api.cri.v1.ImageSpec;
 import dev.bollard.api.cri.v1.ImageStatusRequest;
 import dev.bollard.api.cri.v1.ListImagesRequest;
-import dev.bollard.api.cri.v1.PullImageRequest;
 import dev.bollard.api.cri.v1.RemoveImageRequest;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -43,22 +41,42 @@ final class ImageCommands {
 
         @Override
         public Integer call() {
-            var request = PullImageRequest.newBuilder().setImage(spec(image));
-            if (creds != null || auth != null) {
-                var a = AuthConfig.newBuilder();
-                if (creds != null) {
-                    int colon = creds.indexOf(':');
-                    a.setUsername(colon < 0 ? creds : creds.substring(0, colon));
-                    a.setPassword(colon < 0 ? "" : creds.substring(colon + 1));
-                }
-                if (auth != null) {
-                    a.setAuth(auth);
-                }
-                request.setAuth(a);
+            var request = dev.bollard.api.admin.v1.PullRequest.newBuilder().setImage(image);
+            if (creds != null) {
+                int colon = creds.indexOf(':');
+                request.setUsername(colon < 0 ? creds : creds.substring(0, colon));
+                request.setPassword(colon < 0 ? "" : creds.substring(colon + 1));
             }
-            // Pulls take as long as they take: the deadline is the client's timeout only when it was raised.
-            String ref = withClient(c -> c.imageLong(stub -> stub.pullImage(request.build())).getImageRef());
-            System.out.println("Image is up to date for " + ref);
+            if (auth != null) {
+                String decoded;
+                try {
+                    decoded = new String(java.util.Base64.getDecoder().decode(auth.strip()), java.nio.charset.StandardCharsets.UTF_8);
+                } catch (IllegalArgumentException e) {
+                    throw new CliException("--auth is not valid base64");
+                }
+                int colon = decoded.indexOf(':');
+                if (colon < 0) {
+                    throw new CliException("--auth must encode user:password");
+                }
+                request.setUsername(decoded.substring(0, colon)).setPassword(decoded.substring(colon + 1));
+            }
+            var console = System.console();
+            var view = new PullProgressView(System.out, console != null && console.isTerminal());
+            // Bollard's own Pull streams per-layer progress; the image and the result are those of CRI PullImage.
+            String id = withClient(c -> c.images(stub -> {
+                String result = "";
+                var stream = stub.pull(request.build());
+                while (stream.hasNext()) {
+                    var p = stream.next();
+                    if (!p.getImageId().isEmpty()) {
+                        result = p.getImageId();
+                    } else {
+                        view.update(p);
+                    }
+                }
+                return result;
+            }));
+            System.out.println("Image is up to date for " + id);
             return 0;
         }
     }

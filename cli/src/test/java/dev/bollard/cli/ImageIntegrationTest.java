@@ -157,7 +157,11 @@ class ImageIntegrationTest {
         String direct = registry.host() + "/library/busybox:1.36";
         var pull = DaemonProcess.run(dir, "-r", daemon.endpoint(), "pull", direct);
         assertEquals(0, pull.exit(), pull.err());
-        assertEquals("Image is up to date for " + id + "\n", pull.out());
+        assertTrue(pull.out().endsWith("Image is up to date for " + id + "\n"), pull.out());
+        for (var layer : busybox.layers()) {
+            assertTrue(pull.out().contains(layer.digest().hex().substring(0, 12) + ": already exists\n"),
+                    "plain progress lines when not on a terminal: " + pull.out());
+        }
 
         var table = DaemonProcess.run(dir, "-r", daemon.endpoint(), "images");
         assertEquals(0, table.exit(), table.err());

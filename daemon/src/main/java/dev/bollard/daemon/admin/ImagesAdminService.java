@@ -6,6 +6,12 @@ import dev.bollard.api.admin.v1.ImagesGrpc;
 import dev.bollard.api.admin.v1.ImportRequest;
 import dev.bollard.api.admin.v1.ImportResponse;
 import dev.bollard.api.admin.v1.ImportedImage;
+import dev.bollard.api.admin.v1.PullProgress;
+import dev.bollard.api.admin.v1.PullRequest;
+import dev.bollard.daemon.cri.ImageRpcs;
+import dev.bollard.daemon.registry.Credentials;
+import dev.bollard.daemon.registry.Descriptor;
+import dev.bollard.daemon.registry.RegistryException;
 import dev.bollard.daemon.cri.Calls;
 import dev.bollard.daemon.image.ImageManager;
 import io.grpc.stub.StreamObserver;
@@ -37,6 +43,52 @@ public final class ImagesAdminService extends ImagesGrpc.ImagesImplBase {
             }
             return response.build();
         });
+    }
+
+    /** Sends per-layer progress: every phase change, and download progress at most every 200 ms per layer. */
+    @Override
+    public void pull(PullRequest request, StreamObserver<PullProgress> observer) {
+        Calls.stream(observer, () -> {
+            if (request.getImage().isEmpty()) {
+                throw new IllegalArgumentException("image must name the image to pull");
+            }
+            var lastSent = new java.util.concurrent.ConcurrentHashMap<String, Long>();
+            var lastPhase = new java.util.concurrent.ConcurrentHashMap<String, ImageManager.PullListener.Phase>();
+            ImageManager.PullListener listener = new ImageManager.PullListener() {
+                @Override
+                public void layer(Descriptor layer, Phase phase, long done) {
+                    String key = layer.digest().toString();
+                    long now = System.nanoTime();
+                    boolean changed = lastPhase.put(key, phase) != phase;
+                    Long last = lastSent.get(key);
+                    if (!changed && last != null && now - last < 200_000_000L) {
+                        return;
+                    }
+                    lastSent.put(key, now);
+                    send(observer, PullProgress.newBuilder().setLayer(key).setPhase(PullProgress.Phase.valueOf(phase.name()))
+                            .setDone(done).setTotal(layer.size()).build());
+                }
+            };
+            var credentials = new Credentials(request.getUsername(), request.getPassword(), "", "");
+            try {
+                var record = images.pull(request.getImage(), credentials, listener);
+                send(observer, PullProgress.newBuilder().setImageId(record.id()).build());
+            } catch (RegistryException e) {
+                throw ImageRpcs.status(e).withDescription("pulling " + request.getImage() + ": " + e.getMessage())
+                        .withCause(e).asRuntimeException();
+            }
+        });
+    }
+
+    /** Pull threads report concurrently; a gRPC observer takes one message at a time. A gone client is ignored. */
+    private static void send(StreamObserver<PullProgress> observer, PullProgress message) {
+        synchronized (observer) {
+            try {
+                observer.onNext(message);
+            } catch (RuntimeException e) {
+                // the client went away: the pull still completes, like a CRI pull whose caller timed out
+            }
+        }
     }
 
     @Override

@@ -59,7 +59,8 @@ public final class ImageRpcs {
         }
     }
 
-    private static Status status(RegistryException e) {
+    /** The gRPC code for what the registry said. */
+    public static Status status(RegistryException e) {
         return switch (e.kind()) {
             case NOT_FOUND -> Status.NOT_FOUND;
             case UNAUTHORIZED -> Status.UNAUTHENTICATED;

@@ -95,6 +95,22 @@ public final class ImageManager implements AutoCloseable {
      * @throws RegistryException        for what the registry said (not found, unauthorized, …)
      */
     public ImageRecord pull(String image, Credentials credentials) throws IOException, InterruptedException {
+        return pull(image, credentials, PullListener.NONE);
+    }
+
+    /** What a pull reports about each layer, for progress displays. Called from the pull's threads. */
+    public interface PullListener {
+        PullListener NONE = new PullListener() {
+        };
+
+        enum Phase { WAITING, DOWNLOADING, UNPACKING, DONE, EXISTS }
+
+        default void layer(Descriptor layer, Phase phase, long bytesDone) {
+        }
+    }
+
+    public ImageRecord pull(String image, Credentials credentials, PullListener listener)
+            throws IOException, InterruptedException {
         ImageReference ref = ImageReference.parse(image).withoutTag();
         List<RegistryEndpoint> endpoints;
         try {
@@ -120,7 +136,7 @@ public final class ImageManager implements AutoCloseable {
             var record = register(resolved.manifest().digest(), resolved.manifest().bytes().length, resolved.image(),
                     ref.repoTag().map(List::of).orElse(List.of()),
                     List.of(ref.withDigest(resolved.top().digest()).toString()),
-                    layer -> fetchBlob(registry, ref.repository(), endpoints, layer));
+                    layer -> fetchBlob(registry, ref.repository(), endpoints, layer, listener), listener);
             LOG.info("pulled image", "image", ref, "id", record.id(), "size", record.size(),
                     "millis", (System.nanoTime() - start) / 1_000_000);
             return record;
@@ -140,7 +156,8 @@ public final class ImageManager implements AutoCloseable {
      * blobs from {@code source}) and record the image under its references. Called under the shared GC lock.
      */
     private ImageRecord register(Digest manifestDigest, long manifestSize, Manifest.Image manifest, List<String> repoTags,
-                                 List<String> repoDigests, BlobSource source) throws IOException, InterruptedException {
+                                 List<String> repoDigests, BlobSource source, PullListener listener)
+            throws IOException, InterruptedException {
         Descriptor configDesc = manifest.config();
         var config = ImageConfigs.parse(content.read(configDesc.digest()));
         List<Descriptor> layers = manifest.layers();
@@ -149,7 +166,7 @@ public final class ImageManager implements AutoCloseable {
                     + config.diffIds().size() + " diff IDs");
         }
         List<Digest> chainIds = ChainId.all(config.diffIds());
-        unpackLayers(source, layers, config.diffIds(), chainIds);
+        unpackLayers(source, layers, config.diffIds(), chainIds, listener);
 
         long size = manifestSize + configDesc.size() + layers.stream().mapToLong(Descriptor::size).sum();
         var recordLayers = new ArrayList<ImageRecord.Layer>();
@@ -244,7 +261,7 @@ public final class ImageManager implements AutoCloseable {
         readArchiveBlob(archive, image.config().digest());
         ref = ref.withoutTag();
         return register(manifestDigest, bytes.length, image, ref.repoTag().map(List::of).orElse(List.of()),
-                List.of(ref.withDigest(top).toString()), none);
+                List.of(ref.withDigest(top).toString()), none, PullListener.NONE);
     }
 
     private byte[] readArchiveBlob(Path archive, Digest digest) throws IOException {
@@ -294,7 +311,7 @@ public final class ImageManager implements AutoCloseable {
         }
         // A docker archive carries no registry manifest, so the image gets no repo digest.
         return register(manifestDigest, bytes.length, (Manifest.Image) Manifests.parse(MediaTypes.DOCKER_MANIFEST, bytes),
-                tags, List.of(), none);
+                tags, List.of(), none, PullListener.NONE);
     }
 
     private boolean gzipped(Digest blob) throws IOException {
@@ -349,7 +366,8 @@ public final class ImageManager implements AutoCloseable {
         }
     }
 
-    private void unpackLayers(BlobSource source, List<Descriptor> layers, List<Digest> diffIds, List<Digest> chainIds)
+    private void unpackLayers(BlobSource source, List<Descriptor> layers, List<Digest> diffIds, List<Digest> chainIds,
+                              PullListener listener)
             throws IOException, InterruptedException {
         try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
             var futures = new ArrayList<Future<?>>();
@@ -362,18 +380,22 @@ public final class ImageManager implements AutoCloseable {
                 }
                 futures.add(pool.submit(() -> {
                     if (snapshots.has(chainId)) {
+                        listener.layer(layer, PullListener.Phase.EXISTS, layer.size());
                         return null;
                     }
+                    listener.layer(layer, PullListener.Phase.WAITING, 0);
                     layerSlots.acquire();
                     try {
                         if (!content.has(layer.digest())) {
                             source.fetch(layer);
                         }
+                        listener.layer(layer, PullListener.Phase.UNPACKING, layer.size());
                         snapshots.ensure(chainId, dir -> {
                             try (var in = content.open(layer.digest())) {
                                 LayerUnpacker.unpack(in, layer.mediaType(), dir, diffId);
                             }
                         });
+                        listener.layer(layer, PullListener.Phase.DONE, layer.size());
                     } finally {
                         layerSlots.release();
                     }
@@ -402,14 +424,16 @@ public final class ImageManager implements AutoCloseable {
     }
 
     /** Into the content store, resuming a partial ingest; a blob that fails verification leaves nothing. */
-    private void fetchBlob(RegistryClient registry, String repository, List<RegistryEndpoint> endpoints, Descriptor blob)
-            throws IOException, InterruptedException {
+    private void fetchBlob(RegistryClient registry, String repository, List<RegistryEndpoint> endpoints, Descriptor blob,
+                           PullListener listener) throws IOException, InterruptedException {
         try (var w = content.writer(blob.digest(), blob.size())) {
             if (w.present()) {
                 return;
             }
-            var target = w.offset() > 0 ? BlobTarget.resume(w.channel(), w.offset(), w.prefixHash())
-                    : BlobTarget.of(w.channel());
+            var target = (w.offset() > 0 ? BlobTarget.resume(w.channel(), w.offset(), w.prefixHash())
+                    : BlobTarget.of(w.channel()))
+                    .withProgress(done -> listener.layer(blob, PullListener.Phase.DOWNLOADING, done));
+            listener.layer(blob, PullListener.Phase.DOWNLOADING, w.offset());
             try {
                 registry.fetchBlob(repository, blob, endpoints, target);
             } catch (RegistryException e) {
