@@ -160,6 +160,45 @@ public final class ContentStore {
         return out;
     }
 
+    /**
+     * Removes partial ingests untouched for {@code maxAge}: a pull that never came back for them. Younger ones stay
+     * for the retry that resumes them. One in use is locked and skipped.
+     *
+     * @return how many were removed
+     */
+    public int pruneIngests(java.time.Duration maxAge, java.time.Instant now) throws IOException {
+        int removed = 0;
+        try (var files = Files.list(ingest)) {
+            for (Path p : files.toList()) {
+                var age = java.time.Duration.between(Files.getLastModifiedTime(p).toInstant(), now);
+                if (age.compareTo(maxAge) < 0) {
+                    continue;
+                }
+                String name = p.getFileName().toString();
+                int dash = name.indexOf('-');
+                ReentrantLock lock = null;
+                try {
+                    lock = ingestLocks.computeIfAbsent(new Digest(name.substring(0, dash), name.substring(dash + 1)),
+                            d -> new ReentrantLock());
+                } catch (RuntimeException e) {
+                    // a stream- temporary or a stray file: no lock to take
+                }
+                if (lock != null && !lock.tryLock()) {
+                    continue;
+                }
+                try {
+                    Files.deleteIfExists(p);
+                    removed++;
+                } finally {
+                    if (lock != null) {
+                        lock.unlock();
+                    }
+                }
+            }
+        }
+        return removed;
+    }
+
     /** Bytes used by committed blobs and partial ingests. */
     public long usageBytes() throws IOException {
         long total = 0;

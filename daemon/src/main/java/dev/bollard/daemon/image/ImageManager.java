@@ -79,6 +79,24 @@ public final class ImageManager implements AutoCloseable {
         this.clock = clock;
     }
 
+    /**
+     * Start-up housekeeping, in the background: content a crashed pull or import stored but never recorded is
+     * collected, and partial downloads abandoned for a day are dropped.
+     */
+    public void startHousekeeping() {
+        Thread.ofVirtual().name("image-housekeeping").start(() -> {
+            try {
+                int pruned = content.pruneIngests(java.time.Duration.ofDays(1), clock.instant());
+                if (pruned > 0) {
+                    LOG.info("removed abandoned partial downloads", "count", pruned);
+                }
+                collect();
+            } catch (IOException e) {
+                LOG.error("image housekeeping failed", e);
+            }
+        });
+    }
+
     public ContentStore content() {
         return content;
     }

@@ -128,6 +128,7 @@ public final class Daemon implements AutoCloseable {
             images = new ImageManager(d.root().resolve("image"), new HostsConfig(reg.configPath()),
                     RegistryClient.Options.defaults().withProgressTimeout(Duration.ofSeconds(reg.pullProgressTimeoutSeconds())),
                     reg.maxConcurrentDownloads(), Clock.systemUTC());
+            images.startHousekeeping();
             CriServer server = CriServer.start(d.socket(), List.of(new RuntimeServiceImpl(info),
                     new ImageServiceImpl(new ImageRpcs(images)), new ImagesAdminService(images)));
             // Said only now: a start-up that fails prints its one error line and nothing else.

@@ -115,6 +115,20 @@ class ContentStoreTest {
     }
 
     @Test
+    void abandonedPartialIngestsArePrunedYoungOnesKept(@TempDir Path root) throws Exception {
+        var store = new ContentStore(root);
+        try (var w = store.writer(DIGEST, DATA.length)) {
+            w.write(ByteBuffer.wrap(DATA, 0, 5));
+        }
+        var now = java.time.Instant.now();
+        assertEquals(0, store.pruneIngests(java.time.Duration.ofDays(1), now));
+        assertEquals(1, store.pruneIngests(java.time.Duration.ofDays(1), now.plus(java.time.Duration.ofDays(2))));
+        try (var w = store.writer(DIGEST, DATA.length)) {
+            assertEquals(0, w.offset(), "the partial download is gone");
+        }
+    }
+
+    @Test
     void missingBlobIsNamed(@TempDir Path root) throws Exception {
         var store = new ContentStore(root);
         assertEquals("blob " + DIGEST + " is not in the content store",

@@ -176,6 +176,28 @@ class ImageManagerTest {
     }
 
     @Test
+    void housekeepingCollectsWhatACrashedPullLeftUnrecorded(@TempDir Path root) throws Exception {
+        byte[] orphan = "a manifest whose pull died before it was recorded".getBytes();
+        try (var images = manager(root, root.resolve("certs.d"))) {
+            images.pull(local("library/busybox:1.36"), Credentials.ANONYMOUS);
+            images.content().put(Digest.sha256(orphan), orphan);
+            Files.createDirectories(images.snapshots().path(Digest.sha256(orphan)));
+        }
+        try (var images = manager(root, root.resolve("certs.d"))) {
+            images.startHousekeeping();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while ((images.content().has(Digest.sha256(orphan)) || images.snapshots().has(Digest.sha256(orphan)))
+                    && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertFalse(images.content().has(Digest.sha256(orphan)));
+            assertFalse(images.snapshots().has(Digest.sha256(orphan)));
+            assertTrue(images.content().has(busybox.config().digest()), "recorded images keep their content");
+            assertEquals(2, images.snapshots().list().size());
+        }
+    }
+
+    @Test
     void recordsSurviveARestartOfTheManager(@TempDir Path root) throws Exception {
         String id;
         try (var images = manager(root, root.resolve("certs.d"))) {
