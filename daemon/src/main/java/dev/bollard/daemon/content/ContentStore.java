@@ -223,6 +223,7 @@ public final class ContentStore {
         private MessageDigest hasher;
         private long offset;
         private boolean closed;
+        private final Progress progress = new Progress();
 
         private Writer(Digest expected, long expectedSize, ReentrantLock lock) throws IOException {
             this.expected = expected;
@@ -343,6 +344,7 @@ public final class ContentStore {
             channel.position(0);
             hasher = expected.newHasher();
             offset = 0;
+            progress.restarted();
         }
 
         public void write(ByteBuffer data) throws IOException {
@@ -355,6 +357,7 @@ public final class ContentStore {
                 offset += channel.write(data);
             }
             hasher.update(forHash);
+            progress.advance(offset);
         }
 
         /** Verifies size and digest, then publishes the blob atomically. A mismatch deletes the partial data. */
@@ -370,6 +373,7 @@ public final class ContentStore {
                 channel.close();
                 Files.deleteIfExists(partial);
                 closed = true;
+                progress.finish(false);
                 throw new IOException("blob " + expected + ": content does not match its digest");
             }
             channel.force(true);
@@ -379,6 +383,7 @@ public final class ContentStore {
             Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             AtomicFiles.fsyncDirectory(target.getParent());
             closed = true;
+            progress.finish(true);
         }
 
         /** Deletes the partial data: the next attempt starts from zero. */
@@ -387,7 +392,33 @@ public final class ContentStore {
                 channel.close();
                 Files.deleteIfExists(partial);
                 closed = true;
+                progress.finish(false);
             }
+        }
+
+        /** Whether the write started over at least once (a mismatch, another endpoint). */
+        public boolean restarted() {
+            synchronized (progress) {
+                return progress.generation > 0;
+            }
+        }
+
+        /** Tells followers this write will not complete; the partial data stays for a later resume. */
+        public void stopFollowers() {
+            progress.finish(false);
+        }
+
+        /**
+         * Reads the blob while it is being written, from its first byte: what a layer's unpacking reads so that
+         * it decompresses while the download goes on, without holding the blob in memory. The stream blocks for
+         * bytes not yet written, ends when the blob is committed, and fails if the write fails or restarts (the
+         * caller then unpacks the committed blob instead).
+         */
+        public InputStream follow() throws IOException {
+            if (present || closed) {
+                throw new IOException("blob " + expected + ": nothing is being written to follow");
+            }
+            return new Follower(FileChannel.open(partial, StandardOpenOption.READ), progress, expected);
         }
 
         private void requireOpen() throws IOException {
@@ -402,10 +433,108 @@ public final class ContentStore {
                 if (!present && !closed) {
                     channel.close();
                     closed = true;
+                    progress.finish(false);
                 }
             } finally {
                 lock.unlock();
             }
+        }
+    }
+
+    /** How far a blob's write has got, for a {@link Follower} on another thread. */
+    private static final class Progress {
+        private long written;
+        private int generation;
+        private Boolean committed; // null while writing
+
+        synchronized void advance(long offset) {
+            written = offset;
+            notifyAll();
+        }
+
+        synchronized void restarted() {
+            written = 0;
+            generation++;
+            notifyAll();
+        }
+
+        synchronized void finish(boolean ok) {
+            if (committed == null) {
+                committed = ok;
+            }
+            notifyAll();
+        }
+    }
+
+    /** Thrown to a follower whose blob's write started over: what it read so far is not the blob's prefix. */
+    public static final class WriteRestartedException extends IOException {
+        WriteRestartedException(Digest digest) {
+            super("blob " + digest + ": the download started over");
+        }
+    }
+
+    /** An InputStream over a blob being written: see {@link Writer#follow()}. */
+    private static final class Follower extends InputStream {
+        private final FileChannel file;
+        private final Progress progress;
+        private final Digest digest;
+        private final int generation;
+        private long position;
+
+        Follower(FileChannel file, Progress progress, Digest digest) {
+            this.file = file;
+            this.progress = progress;
+            this.digest = digest;
+            synchronized (progress) {
+                this.generation = progress.generation;
+            }
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (len == 0) {
+                return 0;
+            }
+            long available;
+            synchronized (progress) {
+                while (true) {
+                    if (progress.generation != generation) {
+                        throw new WriteRestartedException(digest);
+                    }
+                    if (progress.written > position) {
+                        available = progress.written - position;
+                        break;
+                    }
+                    if (progress.committed != null) {
+                        if (progress.committed) {
+                            return -1;
+                        }
+                        throw new IOException("blob " + digest + ": the download failed");
+                    }
+                    try {
+                        progress.wait();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new java.io.InterruptedIOException("interrupted waiting for blob " + digest);
+                    }
+                }
+            }
+            int n = file.read(ByteBuffer.wrap(b, off, (int) Math.min(len, available)), position);
+            if (n > 0) {
+                position += n;
+            }
+            return n;
+        }
+
+        @Override
+        public void close() throws IOException {
+            file.close();
         }
     }
 }

@@ -154,7 +154,7 @@ public final class ImageManager implements AutoCloseable {
             var record = register(resolved.manifest().digest(), resolved.manifest().bytes().length, resolved.image(),
                     ref.repoTag().map(List::of).orElse(List.of()),
                     List.of(ref.withDigest(resolved.top().digest()).toString()),
-                    layer -> fetchBlob(registry, ref.repository(), endpoints, layer, listener), listener);
+                    (layer, w) -> download(registry, ref.repository(), endpoints, layer, w, listener), listener);
             LOG.info("pulled image", "image", ref, "id", record.id(), "size", record.size(),
                     "millis", (System.nanoTime() - start) / 1_000_000);
             return record;
@@ -163,10 +163,13 @@ public final class ImageManager implements AutoCloseable {
         }
     }
 
-    /** Makes a layer's compressed blob present in the content store (from a registry, or fails for an archive). */
+    /**
+     * Writes a layer's compressed blob into an open ingest (from a registry, or fails for an archive); the caller
+     * commits. Runs on its own thread while the layer is unpacked from the growing ingest.
+     */
     @FunctionalInterface
     private interface BlobSource {
-        void fetch(Descriptor layer) throws IOException, InterruptedException;
+        void fetch(Descriptor layer, ContentStore.Writer into) throws IOException, InterruptedException;
     }
 
     /**
@@ -217,7 +220,7 @@ public final class ImageManager implements AutoCloseable {
         gcLock.readLock().lock();
         try {
             var loaded = ImageArchives.load(archive, content);
-            BlobSource none = layer -> {
+            BlobSource none = (layer, w) -> {
                 throw new IOException("image archive " + archive + ": layer " + layer.digest() + " is not in it");
             };
             if (loaded.isOciLayout()) {
@@ -404,15 +407,7 @@ public final class ImageManager implements AutoCloseable {
                     listener.layer(layer, PullListener.Phase.WAITING, 0);
                     layerSlots.acquire();
                     try {
-                        if (!content.has(layer.digest())) {
-                            source.fetch(layer);
-                        }
-                        listener.layer(layer, PullListener.Phase.UNPACKING, layer.size());
-                        snapshots.ensure(chainId, dir -> {
-                            try (var in = content.open(layer.digest())) {
-                                LayerUnpacker.unpack(in, layer.mediaType(), dir, diffId);
-                            }
-                        });
+                        snapshots.ensure(chainId, dir -> fetchAndUnpack(source, layer, diffId, dir, listener));
                         listener.layer(layer, PullListener.Phase.DONE, layer.size());
                     } finally {
                         layerSlots.release();
@@ -441,26 +436,91 @@ public final class ImageManager implements AutoCloseable {
         };
     }
 
-    /** Into the content store, resuming a partial ingest; a blob that fails verification leaves nothing. */
-    private void fetchBlob(RegistryClient registry, String repository, List<RegistryEndpoint> endpoints, Descriptor blob,
-                           PullListener listener) throws IOException, InterruptedException {
-        try (var w = content.writer(blob.digest(), blob.size())) {
+    /**
+     * One layer into {@code dir}. A blob already stored is unpacked from the store. A missing one is downloaded on
+     * another thread while this one decompresses and unpacks it from the growing ingest file, so network and CPU
+     * overlap and no layer is held in memory. The snapshot is only published (by the caller) once the blob has
+     * also been verified and committed. If the download has to start over (a mismatch, another endpoint), the
+     * layer is unpacked again from the committed blob.
+     */
+    private void fetchAndUnpack(BlobSource source, Descriptor layer, Digest diffId, Path dir, PullListener listener)
+            throws IOException {
+        try (var w = content.writer(layer.digest(), layer.size())) {
             if (w.present()) {
+                listener.layer(layer, PullListener.Phase.UNPACKING, layer.size());
+                unpackStored(layer, diffId, dir);
                 return;
             }
-            var target = (w.offset() > 0 ? BlobTarget.resume(w.channel(), w.offset(), w.prefixHash())
-                    : BlobTarget.of(w.channel()))
-                    .withProgress(done -> listener.layer(blob, PullListener.Phase.DOWNLOADING, done));
-            listener.layer(blob, PullListener.Phase.DOWNLOADING, w.offset());
-            try {
-                registry.fetchBlob(repository, blob, endpoints, target);
-            } catch (RegistryException e) {
-                if (e.kind() == RegistryException.Kind.DIGEST_MISMATCH || e.kind() == RegistryException.Kind.SIZE_MISMATCH) {
-                    w.abort();
+            var download = new java.util.concurrent.FutureTask<Void>(() -> {
+                try {
+                    source.fetch(layer, w);
+                    w.commit();
+                } catch (Throwable t) {
+                    w.stopFollowers();
+                    throw t;
                 }
-                throw e;
+                return null;
+            });
+            Thread.ofVirtual().name("layer-download").start(download);
+            IOException unpackFailure = null;
+            try (var follower = w.follow()) {
+                LayerUnpacker.unpack(follower, layer.mediaType(), dir, diffId);
+            } catch (IOException e) {
+                unpackFailure = e;
             }
-            w.commit();
+            awaitDownload(download);
+            if (unpackFailure != null && w.restarted()) {
+                // The unpacker read bytes the download later threw away (and removed its partial tree when it
+                // failed on them); the committed blob is verified and complete now.
+                Files.createDirectory(dir);
+                Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+                unpackStored(layer, diffId, dir);
+            } else if (unpackFailure != null) {
+                throw unpackFailure;
+            }
+        }
+    }
+
+    private void unpackStored(Descriptor layer, Digest diffId, Path dir) throws IOException {
+        try (var in = content.open(layer.digest())) {
+            LayerUnpacker.unpack(in, layer.mediaType(), dir, diffId);
+        }
+    }
+
+    /** Waits for a layer's download; its failure is the failure that matters (the unpack only saw its effect). */
+    private static void awaitDownload(java.util.concurrent.FutureTask<Void> download) throws IOException {
+        try {
+            download.get();
+        } catch (InterruptedException e) {
+            download.cancel(true);
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted waiting for a layer download");
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof IOException io) {
+                throw io;
+            }
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IOException(e.getCause());
+        }
+    }
+
+    /** From the registry into an open ingest, resuming its partial data; a blob that fails verification leaves nothing. */
+    private static void download(RegistryClient registry, String repository, List<RegistryEndpoint> endpoints,
+                                 Descriptor blob, ContentStore.Writer w, PullListener listener)
+            throws IOException, InterruptedException {
+        var target = (w.offset() > 0 ? BlobTarget.resume(w.channel(), w.offset(), w.prefixHash())
+                : BlobTarget.of(w.channel()))
+                .withProgress(done -> listener.layer(blob, PullListener.Phase.DOWNLOADING, done));
+        listener.layer(blob, PullListener.Phase.DOWNLOADING, w.offset());
+        try {
+            registry.fetchBlob(repository, blob, endpoints, target);
+        } catch (RegistryException e) {
+            if (e.kind() == RegistryException.Kind.DIGEST_MISMATCH || e.kind() == RegistryException.Kind.SIZE_MISMATCH) {
+                w.abort();
+            }
+            throw e;
         }
     }
 

@@ -129,6 +129,42 @@ class ContentStoreTest {
     }
 
     @Test
+    void aFollowerReadsTheBlobAsItIsWritten(@TempDir Path root) throws Exception {
+        var store = new ContentStore(root);
+        try (var w = store.writer(DIGEST, DATA.length); var pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            var in = w.follow();
+            var read = pool.submit(() -> in.readAllBytes());
+            for (int i = 0; i < DATA.length; i += 4) {
+                w.write(ByteBuffer.wrap(DATA, i, Math.min(4, DATA.length - i)));
+                Thread.sleep(2);
+            }
+            w.commit();
+            assertArrayEquals(DATA, read.get(5, java.util.concurrent.TimeUnit.SECONDS));
+            in.close();
+        }
+    }
+
+    @Test
+    void aFollowerFailsWhenTheWriteFailsOrRestarts(@TempDir Path root) throws Exception {
+        var store = new ContentStore(root);
+        try (var w = store.writer(DIGEST, DATA.length); var pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            var in = w.follow();
+            var read = pool.submit(() -> in.readAllBytes());
+            w.write(ByteBuffer.wrap(DATA, 0, 3));
+            w.restart();
+            var e = assertThrows(java.util.concurrent.ExecutionException.class, () -> read.get(5, java.util.concurrent.TimeUnit.SECONDS));
+            assertTrue(e.getCause() instanceof ContentStore.WriteRestartedException, e.toString());
+            var again = w.follow();
+            var read2 = pool.submit(() -> again.readAllBytes());
+            w.stopFollowers();
+            var e2 = assertThrows(java.util.concurrent.ExecutionException.class, () -> read2.get(5, java.util.concurrent.TimeUnit.SECONDS));
+            assertEquals("blob " + DIGEST + ": the download failed", e2.getCause().getMessage());
+            in.close();
+            again.close();
+        }
+    }
+
+    @Test
     void missingBlobIsNamed(@TempDir Path root) throws Exception {
         var store = new ContentStore(root);
         assertEquals("blob " + DIGEST + " is not in the content store",

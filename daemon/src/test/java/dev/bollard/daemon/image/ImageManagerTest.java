@@ -175,6 +175,60 @@ class ImageManagerTest {
         }
     }
 
+    /**
+     * A mirror serving corrupt layer bytes: the download starts over upstream while the layer is being unpacked
+     * from the growing ingest, so the unpack must start over too, from the verified blob.
+     */
+    @Test
+    void aCorruptMirrorBlobIsFetchedAgainUpstreamAndUnpackedWhole(@TempDir Path root) throws Exception {
+        var mirror = com.sun.net.httpserver.HttpServer.create(
+                new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 0);
+        mirror.createContext("/", exchange -> {
+            String path = exchange.getRequestURI().getPath();
+            byte[] body = null;
+            if (path.equals("/v2/")) {
+                body = new byte[0];
+            } else if (path.endsWith(busybox.config().digest().toString())) {
+                body = busybox.config().bytes();
+            } else {
+                for (var layer : busybox.layers()) {
+                    if (path.endsWith(layer.digest().toString())) {
+                        body = layer.bytes().clone();
+                        body[body.length / 2] ^= 0x55;
+                    }
+                }
+            }
+            if (body == null) {
+                exchange.sendResponseHeaders(404, -1);
+            } else {
+                exchange.sendResponseHeaders(200, body.length == 0 ? -1 : body.length);
+                exchange.getResponseBody().write(body);
+            }
+            exchange.close();
+        });
+        mirror.start();
+        try {
+            Path certsD = root.resolve("certs.d");
+            Files.createDirectories(certsD.resolve(registry.host()));
+            Files.writeString(certsD.resolve(registry.host()).resolve("hosts.toml"), """
+                    server = "http://%s"
+                    [host."http://127.0.0.1:%d"]
+                      capabilities = ["pull"]
+                    """.formatted(registry.host(), mirror.getAddress().getPort()));
+            try (var images = manager(root.resolve("r"), certsD)) {
+                var r = images.pull(local("library/busybox:1.36"), Credentials.ANONYMOUS);
+                var chains = ChainId.all(r.layers().stream().map(l -> Digest.parse(l.diffId())).toList());
+                assertArrayEquals(Files.readAllBytes(Path.of("/bin/busybox")),
+                        Files.readAllBytes(images.snapshots().path(chains.get(0)).resolve("bin/busybox")));
+                for (var layer : busybox.layers()) {
+                    assertArrayEquals(layer.bytes(), images.content().read(layer.digest()));
+                }
+            }
+        } finally {
+            mirror.stop(0);
+        }
+    }
+
     @Test
     void housekeepingCollectsWhatACrashedPullLeftUnrecorded(@TempDir Path root) throws Exception {
         byte[] orphan = "a manifest whose pull died before it was recorded".getBytes();
