@@ -6,7 +6,6 @@ import dev.bollard.daemon.config.BollardConfig.LogLevel;
 import dev.bollard.daemon.config.ConfigSchema.Section;
 import org.tomlj.Toml;
 import org.tomlj.TomlParseResult;
-import org.tomlj.TomlPosition;
 import org.tomlj.TomlTable;
 
 import java.io.IOException;
@@ -62,16 +61,13 @@ public final class ConfigLoader {
         TomlParseResult toml = Toml.parse(text);
         if (toml.hasErrors()) {
             var error = toml.errors().getFirst();
-            throw new ConfigException(at(source, error.position()) + ": TOML syntax error: " + error.getMessage()
+            throw new ConfigException(TomlText.at(source, error.position()) + ": TOML syntax error: " + error.getMessage()
                     .replaceFirst(" \\(line \\d+, column \\d+\\)$", ""));
         }
         var reader = new Reader(source, toml);
         return reader.read();
     }
 
-    private static String at(String source, TomlPosition position) {
-        return position == null ? source : source + ":" + position.line();
-    }
 
     private static String describe(IOException e) {
         return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
@@ -215,7 +211,7 @@ public final class ConfigLoader {
                     }
                 }
             }
-            throw error(path, dotted + ": expected " + key.type().description + ", got " + describeValue(raw));
+            throw error(path, dotted + ": expected " + key.type().description + ", got " + TomlText.describe(raw));
         }
 
         private String checkString(ConfigKey key, String dotted, List<String> path, String s) throws ConfigException {
@@ -233,21 +229,8 @@ public final class ConfigLoader {
             return s;
         }
 
-        private static String describeValue(Object raw) {
-            return switch (raw) {
-                case String s -> "the string \"" + s + "\"";
-                case Boolean b -> "the boolean " + b;
-                case Long l -> "the integer " + l;
-                case Double d -> "the float " + d;
-                case TomlTable t -> "a table";
-                case org.tomlj.TomlArray a -> "an array";
-                case null -> "nothing";
-                default -> "a " + raw.getClass().getSimpleName();
-            };
-        }
-
         private ConfigException error(List<String> path, String message) {
-            return new ConfigException(at(source, toml.inputPositionOf(path)) + ": " + message);
+            return new ConfigException(TomlText.at(source, toml.inputPositionOf(path)) + ": " + message);
         }
     }
 

@@ -1,12 +1,12 @@
 package dev.bollard.daemon.registry;
 
 import dev.bollard.daemon.config.ConfigException;
+import dev.bollard.daemon.config.TomlText;
 import dev.bollard.daemon.registry.RegistryEndpoint.ClientCert;
 import dev.bollard.daemon.registry.RegistryEndpoint.Tls;
 import org.tomlj.Toml;
 import org.tomlj.TomlArray;
 import org.tomlj.TomlParseResult;
-import org.tomlj.TomlPosition;
 import org.tomlj.TomlTable;
 
 import java.io.IOException;
@@ -123,7 +123,7 @@ public final class HostsConfig {
         TomlParseResult toml = Toml.parse(text);
         if (toml.hasErrors()) {
             var error = toml.errors().getFirst();
-            throw new ConfigException(at(source, error.position()) + ": TOML syntax error: "
+            throw new ConfigException(TomlText.at(source, error.position()) + ": TOML syntax error: "
                     + error.getMessage().replaceFirst(" \\(line \\d+, column \\d+\\)$", ""));
         }
         var reader = new FileReader(toml, source, hostDirectory);
@@ -159,7 +159,7 @@ public final class HostsConfig {
             var path = List.of("server");
             Object server = toml.get(path);
             if (!(server instanceof String s) || s.isBlank()) {
-                throw reader.error(path, "server: expected a URL string, got " + describe(server));
+                throw reader.error(path, "server: expected a URL string, got " + TomlText.describe(server));
             }
             endpoints.add(root.endpoint(domain, reader.url(path, s, root.overridePath())));
         } else {
@@ -317,7 +317,7 @@ public final class HostsConfig {
             }
             if (!(raw instanceof TomlArray array)) {
                 throw error(path, dotted(path) + ": expected a path, an array of paths or an array of [cert, key]"
-                        + " pairs, got " + describe(raw));
+                        + " pairs, got " + TomlText.describe(raw));
             }
             var certs = new ArrayList<ClientCert>();
             for (Object item : array.toList()) {
@@ -330,7 +330,7 @@ public final class HostsConfig {
                             : Optional.of(file(path, key))));
                 } else {
                     throw error(path, dotted(path) + ": each entry must be a path or a [cert, key] pair of paths,"
-                            + " got " + describe(item));
+                            + " got " + TomlText.describe(item));
                 }
             }
             return List.copyOf(certs);
@@ -341,7 +341,7 @@ public final class HostsConfig {
                 return Map.of();
             }
             if (!(raw instanceof TomlTable table)) {
-                throw error(path, dotted(path) + ": expected a table [header], got " + describe(raw));
+                throw error(path, dotted(path) + ": expected a table [header], got " + TomlText.describe(raw));
             }
             var headers = new LinkedHashMap<String, List<String>>();
             for (String name : table.keySet()) {
@@ -363,21 +363,21 @@ public final class HostsConfig {
                 var out = new ArrayList<String>();
                 for (Object item : array.toList()) {
                     if (!(item instanceof String s)) {
-                        throw error(path, dotted(path) + ": expected strings, found " + describe(item));
+                        throw error(path, dotted(path) + ": expected strings, found " + TomlText.describe(item));
                     }
                     out.add(s);
                 }
                 return List.copyOf(out);
             }
             throw error(path, dotted(path) + ": expected " + (single ? "a string or " : "") + "an array of strings, got "
-                    + describe(raw));
+                    + TomlText.describe(raw));
         }
 
         private boolean bool(List<String> path, Object raw) throws ConfigException {
             if (raw instanceof Boolean b) {
                 return b;
             }
-            throw error(path, dotted(path) + ": expected true or false, got " + describe(raw));
+            throw error(path, dotted(path) + ": expected true or false, got " + TomlText.describe(raw));
         }
 
         private Path file(List<String> path, String name) throws ConfigException {
@@ -416,7 +416,7 @@ public final class HostsConfig {
         }
 
         ConfigException error(List<String> path, String message) {
-            return new ConfigException(at(source, toml.inputPositionOf(path)) + ": " + message);
+            return new ConfigException(TomlText.at(source, toml.inputPositionOf(path)) + ": " + message);
         }
     }
 
@@ -479,22 +479,5 @@ public final class HostsConfig {
             out.append(part.matches("[A-Za-z0-9_-]+") ? part : "\"" + part + "\"");
         }
         return out.toString();
-    }
-
-    private static String at(String source, TomlPosition position) {
-        return position == null ? source : source + ":" + position.line();
-    }
-
-    private static String describe(Object raw) {
-        return switch (raw) {
-            case String s -> "the string \"" + s + "\"";
-            case Boolean b -> "the boolean " + b;
-            case Long l -> "the integer " + l;
-            case Double d -> "the float " + d;
-            case TomlTable t -> "a table";
-            case TomlArray a -> "an array";
-            case null -> "nothing";
-            default -> "a " + raw.getClass().getSimpleName();
-        };
     }
 }
