@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Benchmarks Bollard beside containerd (Debian's 1.6, its CRI plugin), through one CRI client, in one run.
+#
+#   bench/run.sh pull [--rounds N] [--layers N] [--layer-mib N] [--keep] ...   image pull (see: bench/run.sh pull --help)
+#
+# Everything it starts (docker-registry, the daemons) lives under one temporary directory; on exit — success,
+# failure or Ctrl-C — the processes it started are ended by pid, mounts below the directory are unmounted and
+# the directory is removed. Results: bench/results/<workload>-<UTC timestamp>.json.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+checkout=$(cd "$here/.." && pwd)
+java_home=${BOLLARD_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+
+usage() {
+  echo "usage: bench/run.sh pull [options]   (bench/run.sh pull --help lists them)" >&2
+  exit 2
+}
+[[ $# -ge 1 ]] || usage
+workload=$1
+shift
+case "$workload" in
+  pull) ;;
+  -h|--help) usage ;;
+  *) echo "bench/run.sh: unknown workload '$workload' (known: pull)" >&2; exit 2 ;;
+esac
+if [[ " $* " == *" --help "* || " $* " == *" -h "* ]]; then
+  help_only=1
+else
+  help_only=0
+fi
+
+if [[ $help_only == 0 ]]; then
+  if [[ $(id -u) != 0 ]]; then
+    echo "bench/run.sh: needs root (containerd and Bollard run as root, overlayfs mounts)" >&2
+    exit 1
+  fi
+  # Debian packages the benchmark needs; apt-get update is expected to have run.
+  missing=()
+  command -v docker-registry >/dev/null || [[ -x /usr/bin/docker-registry ]] || missing+=(docker-registry)
+  [[ -x /usr/bin/containerd ]] || missing+=(containerd)
+  command -v runc >/dev/null || missing+=(runc)
+  if ((${#missing[@]})); then
+    echo "bench/run.sh: installing ${missing[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2
+  fi
+fi
+
+if [[ ! -x "$java_home/bin/java" ]]; then
+  echo "bench/run.sh: no Java 25 at $java_home (set BOLLARD_JAVA_HOME)" >&2
+  exit 1
+fi
+if [[ ! -f "$here/target/bollard-bench.jar" || ! -f "$checkout/cli/target/bollard.jar" ]]; then
+  echo "bench/run.sh: building (mvn -DskipTests package -pl bench -am)" >&2
+  (cd "$checkout" && JAVA_HOME="$java_home" mvn -q -B -ntp -DskipTests package -pl bench -am)
+fi
+
+work=""
+java_pid=""
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e +o pipefail # clean up as much as possible, whatever fails
+  if [[ -n "$java_pid" ]] && kill -0 "$java_pid" 2>/dev/null; then
+    kill -TERM "$java_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$java_pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$java_pid" 2>/dev/null || true
+  fi
+  if [[ -n "$work" && -d "$work" ]]; then
+    # the processes the benchmark started, by the pids it recorded (normally already gone)
+    if [[ -f "$work/pids" ]]; then
+      while read -r pid; do
+        [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$pid" 2>/dev/null || true
+      done < "$work/pids"
+    fi
+    if [[ " $* " != *" --keep "* ]]; then
+      findmnt -rn -o TARGET | grep -F "$work/" | sort -r | while read -r m; do umount -l "$m"; done
+      rm -rf --one-file-system "$work"
+    fi
+  fi
+  exit "$rc"
+}
+
+if [[ $help_only == 1 ]]; then
+  exec "$java_home/bin/java" -jar "$here/target/bollard-bench.jar" "$workload" --help \
+    --checkout . --work-dir . --results-dir . --cache-dir .
+fi
+
+work=$(mktemp -d /tmp/bollard-bench.XXXXXX)
+trap 'cleanup "$@"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+mkdir -p "$here/results" "$here/.cache"
+"$java_home/bin/java" --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -XX:+UseSerialGC \
+  -jar "$here/target/bollard-bench.jar" "$workload" \
+  --checkout "$checkout" --work-dir "$work" --results-dir "$here/results" --cache-dir "$here/.cache" "$@" &
+java_pid=$!
+wait "$java_pid"

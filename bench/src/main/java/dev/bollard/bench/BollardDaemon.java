@@ -1,0 +1,90 @@
+package dev.bollard.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Bollard as {@code bin/bollard daemon} runs it (its JVM flags, its class data sharing archive), from a copy of
+ * the checkout's build made at the start ({@code bin/bollard}, {@code cli/target/bollard.jar}, {@code lib/}), so
+ * that a rebuild in the checkout during the run changes nothing.
+ */
+final class BollardDaemon implements DaemonUnderTest {
+
+    private final Path checkout;
+    private final String logLevel;
+    private Path dist;
+
+    BollardDaemon(Path checkout, String logLevel) {
+        this.checkout = checkout;
+        this.logLevel = logLevel;
+    }
+
+    @Override
+    public String name() {
+        return "Bollard";
+    }
+
+    @Override
+    public String version() {
+        String head = Workspace.run(List.of("git", "-C", checkout.toString(), "rev-parse", "--short", "HEAD"));
+        String dirty = Workspace.run(List.of("git", "-C", checkout.toString(), "status", "--porcelain", "--",
+                "api", "daemon", "cli", "bin"));
+        if (head.isEmpty() || head.contains("fatal")) {
+            return "bollard built in " + checkout;
+        }
+        return "bollard " + head + (dirty.isEmpty() ? "" : " (with uncommitted changes in api/daemon/cli/bin)");
+    }
+
+    @Override
+    public void prepare(Workspace ws, Path certsD) throws IOException, InterruptedException {
+        Path jar = checkout.resolve("cli/target/bollard.jar");
+        if (!Files.isRegularFile(jar)) {
+            throw new IOException(jar + " is missing: build the checkout first");
+        }
+        dist = ws.path("bollard-dist");
+        Files.createDirectories(dist.resolve("bin"));
+        Files.createDirectories(dist.resolve("cli/target/lib"));
+        Files.copy(checkout.resolve("bin/bollard"), dist.resolve("bin/bollard"), StandardCopyOption.COPY_ATTRIBUTES);
+        Files.copy(jar, dist.resolve("cli/target/bollard.jar"), StandardCopyOption.COPY_ATTRIBUTES);
+        try (var libs = Files.list(checkout.resolve("cli/target/lib"))) {
+            for (Path l : (Iterable<Path>) libs::iterator) {
+                Files.copy(l, dist.resolve("cli/target/lib").resolve(l.getFileName()), StandardCopyOption.COPY_ATTRIBUTES);
+            }
+        }
+        // one unmeasured start and stop: bin/bollard's JVM writes its CDS archive at exit, as on a node's first start
+        Running r = start(ws, ws.path("bollard-prime"), certsD);
+        r.stop();
+        Workspace.removeTree(r.dir());
+    }
+
+    @Override
+    public Running start(Workspace ws, Path dir, Path certsD) throws IOException, InterruptedException {
+        Files.createDirectories(dir);
+        Path config = dir.resolve("bollard.toml");
+        Files.writeString(config, """
+                [daemon]
+                log_level = %s
+
+                [registry]
+                config_path = %s
+                """.formatted(DaemonUnderTest.toml(logLevel), DaemonUnderTest.toml(certsD)));
+        Path socket = dir.resolve("bollard.sock");
+        Path log = dir.resolve("bollard.log");
+        Path launcher = (dist != null ? dist : checkout).resolve("bin/bollard");
+        Process p = ws.start(List.of(launcher.toString(), "daemon",
+                "--socket", socket.toString(), "--root", dir.resolve("root").toString(),
+                "--state", dir.resolve("state").toString(), "--config", config.toString()), log, Map.of());
+        try {
+            String v = DaemonUnderTest.awaitCri(p, socket, log, Duration.ofSeconds(60));
+            return new Running(name(), p, dir, socket, log, v);
+        } catch (IOException | RuntimeException e) {
+            Workspace.stop(p, 10);
+            throw new IOException("bollard daemon: " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,30 @@
+package dev.bollard.bench;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * {@code bollard-bench}: Bollard beside containerd, measured in one run through one CRI client. Each workload is a
+ * subcommand (today {@code pull}; pod lifecycle, density, CRI call latency and daemon start-up are to come), built
+ * on the same pieces: {@link Workspace} (temporary tree, child processes, cleanup), {@link DaemonUnderTest}
+ * (fresh daemons), {@link Proc} / {@link RssSampler} (what the daemons cost) and {@link Report}.
+ */
+@Command(name = "bollard-bench", mixinStandardHelpOptions = true,
+        description = "Benchmarks Bollard against containerd's CRI plugin, side by side.",
+        subcommands = {PullBench.class})
+public final class Main implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        // options bench/run.sh passes may be given again by the user: the last one wins
+        int code = new CommandLine(new Main()).setOverwrittenOptionsAllowed(true).execute(args);
+        System.exit(code);
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.err);
+    }
+}
