@@ -54,6 +54,9 @@ public final class ImageRpcs {
             return PullImageResponse.newBuilder().setImageRef(record.id()).build();
         } catch (RegistryException e) {
             throw status(e).withDescription("pulling " + image + ": " + e.getMessage()).withCause(e).asRuntimeException();
+        } catch (dev.bollard.daemon.snapshot.LayerUnpacker.InvalidLayerException e) {
+            // The image itself is unusable (unsafe paths, corrupt layer, wrong diff ID): retrying will not help.
+            throw Status.FAILED_PRECONDITION.withDescription("pulling " + image + ": " + e.getMessage()).withCause(e).asRuntimeException();
         } catch (IOException e) {
             throw Status.UNAVAILABLE.withDescription("pulling " + image + ": " + e.getMessage()).withCause(e).asRuntimeException();
         }
