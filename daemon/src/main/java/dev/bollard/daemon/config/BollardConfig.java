@@ -5,7 +5,8 @@ import java.util.Map;
 import java.util.Optional;
 
 /** The daemon's whole configuration, after defaults, the TOML file and command-line flags are applied. */
-public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeHandler> runtimes, Registry registry) {
+public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeHandler> runtimes, Registry registry,
+                            Cni cni) {
 
     public enum LogLevel { DEBUG, INFO, WARN, ERROR }
 
@@ -16,7 +17,21 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
     public record Daemon(Path socket, Path root, Path state, LogLevel logLevel, LogFormat logFormat) {
     }
 
-    public record Runtime(CgroupDriverSetting cgroupDriver, String defaultRuntime) {
+    /**
+     * @param sandboxImage        {@code builtin} for the pause image Bollard assembles from catatonit, or an image reference
+     * @param maxLogLineBytes     a longer output line is split into partial log lines of this size
+     */
+    public record Runtime(CgroupDriverSetting cgroupDriver, String defaultRuntime, String sandboxImage,
+                          int maxLogLineBytes) {
+    }
+
+    /**
+     * Pod networking through CNI plugins.
+     *
+     * @param binDirs where plugin binaries are looked up, in order
+     */
+    public record Cni(Path confDir, java.util.List<Path> binDirs, boolean writeDefaultConfig, String defaultBridge,
+                      String defaultSubnet, long pluginTimeoutSeconds) {
     }
 
     /**
@@ -42,6 +57,6 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
                 socket != null ? socket : daemon.socket(),
                 root != null ? root : daemon.root(),
                 state != null ? state : daemon.state(),
-                daemon.logLevel(), daemon.logFormat()), runtime, runtimes, registry);
+                daemon.logLevel(), daemon.logFormat()), runtime, runtimes, registry, cni);
     }
 }

@@ -98,6 +98,7 @@ public final class ConfigLoader {
             var runtime = fixed(ConfigSchema.RUNTIME);
             var runtimes = named(ConfigSchema.RUNTIMES);
             var registry = fixed(ConfigSchema.REGISTRY);
+            var cni = fixed(ConfigSchema.CNI);
 
             var config = new BollardConfig(
                     new BollardConfig.Daemon(
@@ -108,11 +109,20 @@ public final class ConfigLoader {
                             LogFormat.valueOf(upper(daemon.get("log_format")))),
                     new BollardConfig.Runtime(
                             CgroupDriverSetting.valueOf(upper(runtime.get("cgroup_driver"))),
-                            (String) runtime.get("default_runtime")),
+                            (String) runtime.get("default_runtime"),
+                            (String) runtime.get("sandbox_image"),
+                            Math.toIntExact((Long) runtime.get("max_container_log_line_size"))),
                     handlers(runtimes),
                     new BollardConfig.Registry(Path.of((String) registry.get("config_path")),
                             Math.toIntExact((Long) registry.get("max_concurrent_downloads")),
-                            (Long) registry.get("pull_progress_timeout_seconds")));
+                            (Long) registry.get("pull_progress_timeout_seconds")),
+                    new BollardConfig.Cni(Path.of((String) cni.get("conf_dir")),
+                            java.util.Arrays.stream(((String) cni.get("bin_dirs")).split(":"))
+                                    .filter(s -> !s.isBlank()).map(Path::of).toList(),
+                            (Boolean) cni.get("write_default_config"),
+                            (String) cni.get("default_bridge"),
+                            (String) cni.get("default_subnet"),
+                            (Long) cni.get("plugin_timeout_seconds")));
             if (!config.runtimes().containsKey(config.runtime().defaultRuntime())) {
                 throw error(List.of(ConfigSchema.RUNTIME, "default_runtime"), "runtime.default_runtime: \""
                         + config.runtime().defaultRuntime() + "\" is not a configured handler (configured: "

@@ -40,6 +40,7 @@ public final class ConfigSchema {
     public static final String RUNTIME = "runtime";
     public static final String RUNTIMES = "runtimes";
     public static final String REGISTRY = "registry";
+    public static final String CNI = "cni";
 
     public static final List<Section> SECTIONS = List.of(
             new Section(DAEMON, false, "The daemon process. The --socket, --root and --state flags override these.", List.of(
@@ -60,7 +61,13 @@ public final class ConfigSchema {
                                     + "auto takes systemd when it runs as the init system, cgroupfs otherwise.",
                             "auto", "cgroupfs", "systemd"),
                     string("default_runtime", "runc",
-                            "Handler used for pods whose RuntimeClass handler is empty. Must name a [runtimes.<name>] table.")),
+                            "Handler used for pods whose RuntimeClass handler is empty. Must name a [runtimes.<name>] table."),
+                    string("sandbox_image", "builtin",
+                            "The image of each pod's infra container (containerd's sandbox_image). builtin: a pause\n"
+                                    + "image Bollard assembles from Debian's catatonit (/usr/bin/catatonit), no registry needed;\n"
+                                    + "otherwise an image reference, pulled when missing."),
+                    positiveInt("max_container_log_line_size", 16384,
+                            "Container output lines longer than this many bytes are split into partial (P) log lines.")),
                     Map.of()),
             new Section(RUNTIMES, true,
                     "RuntimeClass handlers: each [runtimes.<name>] is a handler kubelet may ask for by name.\n"
@@ -88,6 +95,20 @@ public final class ConfigSchema {
                     positiveInt("pull_progress_timeout_seconds", 60,
                             "A blob download that receives no byte for this long fails (and is retried, then resumed\n"
                                     + "from where it stopped); a slow download that keeps moving never does.")),
+                    Map.of()),
+            new Section(CNI, false, "Pod networking: Bollard runs CNI plugins itself, one network namespace per pod.", List.of(
+                    absolutePath("conf_dir", "/etc/cni/net.d",
+                            "Network configurations (*.conflist, *.conf, *.json); the first by file name is the pod network."),
+                    string("bin_dirs", "/usr/lib/cni:/opt/cni/bin",
+                            "Where plugin binaries are looked up, colon-separated, in order (Debian installs them in /usr/lib/cni)."),
+                    bool("write_default_config", true,
+                            "When conf_dir holds no configuration at start, write 10-bollard.conflist there: a bridge\n"
+                                    + "with host-local addresses from the pod CIDR (UpdateRuntimeConfig) or default_subnet,\n"
+                                    + "portmap for hostPorts, and loopback."),
+                    string("default_bridge", "bollard0", "The bridge device of the default configuration."),
+                    string("default_subnet", "10.88.0.0/16",
+                            "The pod subnet of the default configuration when kubelet has set no pod CIDR."),
+                    positiveInt("plugin_timeout_seconds", 30, "A plugin call that takes longer is killed and fails.")),
                     Map.of()));
 
     private static Map<String, Map<String, Object>> defaultRuntimes() {

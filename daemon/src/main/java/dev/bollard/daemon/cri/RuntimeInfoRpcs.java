@@ -19,6 +19,7 @@ import dev.bollard.api.cri.v1.VersionResponse;
 import dev.bollard.daemon.BollardVersion;
 import dev.bollard.daemon.config.BollardConfig;
 import dev.bollard.daemon.linux.CgroupLayout;
+import dev.bollard.daemon.network.Cni;
 import dev.bollard.daemon.runtime.CgroupDriver;
 import dev.bollard.daemon.runtime.HandlerStatus;
 import dev.bollard.daemon.runtime.PodCidrs;
@@ -40,9 +41,11 @@ public final class RuntimeInfoRpcs {
     private final CgroupDriver cgroupDriver;
     private final CgroupLayout cgroupLayout;
     private final PodCidrs podCidrs;
+    private final Cni cni;
 
     public RuntimeInfoRpcs(BollardConfig config, RuntimeHandlers handlers, CgroupDriver cgroupDriver,
-                           CgroupLayout cgroupLayout, PodCidrs podCidrs) {
+                           CgroupLayout cgroupLayout, PodCidrs podCidrs, Cni cni) {
+        this.cni = cni;
         this.config = config;
         this.handlers = handlers;
         this.cgroupDriver = cgroupDriver;
@@ -68,10 +71,12 @@ public final class RuntimeInfoRpcs {
             runtimeReady.setReason(defaultCheck.reason())
                     .setMessage("default runtime handler \"" + defaultCheck.name() + "\": " + defaultCheck.message());
         }
-        // Pod networking (CNI) is not built yet: say so rather than let kubelet schedule pods that cannot get an IP.
-        var networkReady = RuntimeCondition.newBuilder().setType(NETWORK_READY).setStatus(false)
-                .setReason("NetworkPluginNotReady")
-                .setMessage("Bollard has no CNI networking yet: pod networks cannot be set up");
+        var net = cni.status();
+        var networkReady = RuntimeCondition.newBuilder().setType(NETWORK_READY).setStatus(net.ready());
+        if (!net.ready()) {
+            networkReady.setReason(net.reason().isEmpty() ? "NetworkPluginNotReady" : net.reason())
+                    .setMessage("CNI: " + net.message());
+        }
 
         var response = StatusResponse.newBuilder()
                 .setStatus(RuntimeStatus.newBuilder().addConditions(runtimeReady).addConditions(networkReady))

@@ -1,14 +1,6 @@
 package dev.bollard.daemon.cri;
 
-import dev.bollard.api.cri.v1.RuntimeConfigRequest;
-import dev.bollard.api.cri.v1.RuntimeConfigResponse;
-import dev.bollard.api.cri.v1.RuntimeServiceGrpc;
-import dev.bollard.api.cri.v1.StatusRequest;
-import dev.bollard.api.cri.v1.StatusResponse;
-import dev.bollard.api.cri.v1.UpdateRuntimeConfigRequest;
-import dev.bollard.api.cri.v1.UpdateRuntimeConfigResponse;
-import dev.bollard.api.cri.v1.VersionRequest;
-import dev.bollard.api.cri.v1.VersionResponse;
+import dev.bollard.api.cri.v1.*;
 import io.grpc.stub.StreamObserver;
 
 /**
@@ -18,9 +10,13 @@ import io.grpc.stub.StreamObserver;
 public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceImplBase {
 
     private final RuntimeInfoRpcs info;
+    private final PodSandboxRpcs pods;
+    private final ContainerRpcs containers;
 
-    public RuntimeServiceImpl(RuntimeInfoRpcs info) {
+    public RuntimeServiceImpl(RuntimeInfoRpcs info, PodSandboxRpcs pods, ContainerRpcs containers) {
         this.info = info;
+        this.pods = pods;
+        this.containers = containers;
     }
 
     @Override
@@ -41,5 +37,85 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
     @Override
     public void updateRuntimeConfig(UpdateRuntimeConfigRequest request, StreamObserver<UpdateRuntimeConfigResponse> observer) {
         Calls.unary(observer, () -> info.updateRuntimeConfig(request));
+    }
+    @Override
+    public void runPodSandbox(RunPodSandboxRequest request, StreamObserver<RunPodSandboxResponse> observer) {
+        Calls.unary(observer, () -> pods.run(request));
+    }
+
+    @Override
+    public void stopPodSandbox(StopPodSandboxRequest request, StreamObserver<StopPodSandboxResponse> observer) {
+        Calls.unary(observer, () -> pods.stop(request));
+    }
+
+    @Override
+    public void removePodSandbox(RemovePodSandboxRequest request, StreamObserver<RemovePodSandboxResponse> observer) {
+        Calls.unary(observer, () -> pods.remove(request));
+    }
+
+    @Override
+    public void podSandboxStatus(PodSandboxStatusRequest request, StreamObserver<PodSandboxStatusResponse> observer) {
+        Calls.unary(observer, () -> pods.status(request));
+    }
+
+    @Override
+    public void listPodSandbox(ListPodSandboxRequest request, StreamObserver<ListPodSandboxResponse> observer) {
+        Calls.unary(observer, () -> pods.list(request));
+    }
+
+    @Override
+    public void streamPodSandboxes(StreamPodSandboxesRequest request, StreamObserver<StreamPodSandboxesResponse> observer) {
+        Calls.stream(observer, () -> pods.stream(request, observer));
+    }
+
+    @Override
+    public void createContainer(CreateContainerRequest request, StreamObserver<CreateContainerResponse> observer) {
+        Calls.unary(observer, () -> containers.create(request));
+    }
+
+    @Override
+    public void startContainer(StartContainerRequest request, StreamObserver<StartContainerResponse> observer) {
+        Calls.unary(observer, () -> containers.start(request));
+    }
+
+    @Override
+    public void stopContainer(StopContainerRequest request, StreamObserver<StopContainerResponse> observer) {
+        Calls.unary(observer, () -> containers.stop(request));
+    }
+
+    @Override
+    public void removeContainer(RemoveContainerRequest request, StreamObserver<RemoveContainerResponse> observer) {
+        Calls.unary(observer, () -> containers.remove(request));
+    }
+
+    @Override
+    public void listContainers(ListContainersRequest request, StreamObserver<ListContainersResponse> observer) {
+        Calls.unary(observer, () -> containers.list(request));
+    }
+
+    @Override
+    public void streamContainers(StreamContainersRequest request, StreamObserver<StreamContainersResponse> observer) {
+        Calls.stream(observer, () -> containers.stream(request, observer));
+    }
+
+    @Override
+    public void containerStatus(ContainerStatusRequest request, StreamObserver<ContainerStatusResponse> observer) {
+        Calls.unary(observer, () -> containers.status(request));
+    }
+
+    @Override
+    public void updateContainerResources(UpdateContainerResourcesRequest request,
+                                         StreamObserver<UpdateContainerResourcesResponse> observer) {
+        Calls.unary(observer, () -> containers.update(request));
+    }
+
+    @Override
+    public void reopenContainerLog(ReopenContainerLogRequest request, StreamObserver<ReopenContainerLogResponse> observer) {
+        Calls.unary(observer, () -> containers.reopenLog(request));
+    }
+
+    @Override
+    public void execSync(ExecSyncRequest request, StreamObserver<ExecSyncResponse> observer) {
+        Calls.unary(observer, () -> containers.execSync(request));
     }
 }

@@ -65,6 +65,7 @@ public final class ImageManager implements AutoCloseable {
     private final Clock clock;
     private final Path root;
     private final ReentrantReadWriteLock gcLock = new ReentrantReadWriteLock();
+    private volatile java.util.function.Supplier<Set<Digest>> snapshotsInUse = Set::of;
 
     public ImageManager(Path root, HostsConfig hosts, RegistryClient.Options options, int layerConcurrency, Clock clock)
             throws IOException {
@@ -589,6 +590,14 @@ public final class ImageManager implements AutoCloseable {
      * Removes blobs and snapshots no image references. Exclusive with pulls: what a pull in flight has stored
      * but not yet recorded is never collected.
      */
+    /**
+     * Snapshots that containers have mounted (their rootfs lower dirs): collection keeps them even when no image
+     * references them any longer (an image removed while its containers still run).
+     */
+    public void snapshotsInUse(java.util.function.Supplier<Set<Digest>> inUse) {
+        this.snapshotsInUse = inUse;
+    }
+
     public void collect() throws IOException {
         gcLock.writeLock().lock();
         try {
@@ -605,6 +614,7 @@ public final class ImageManager implements AutoCloseable {
                 }
                 chains.addAll(ChainId.all(diffIds));
             }
+            chains.addAll(snapshotsInUse.get());
             for (var d : content.list()) {
                 if (!blobs.contains(d)) {
                     content.delete(d);

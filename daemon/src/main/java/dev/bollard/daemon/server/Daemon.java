@@ -22,6 +22,17 @@ import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.runtime.CgroupDriver;
 import dev.bollard.daemon.runtime.PodCidrs;
 import dev.bollard.daemon.runtime.RuntimeHandlers;
+import dev.bollard.daemon.container.ContainerManager;
+import dev.bollard.daemon.cri.ContainerRpcs;
+import dev.bollard.daemon.cri.PodSandboxRpcs;
+import dev.bollard.daemon.network.Cni;
+import dev.bollard.daemon.network.CniConfig;
+import dev.bollard.daemon.oci.NodeProfile;
+import dev.bollard.daemon.oci.SpecBuilder;
+import dev.bollard.daemon.sandbox.SandboxImage;
+import dev.bollard.daemon.sandbox.SandboxManager;
+import dev.bollard.daemon.shim.ShimEvents;
+import dev.bollard.daemon.shim.ShimManager;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -39,6 +50,8 @@ import java.util.List;
 public final class Daemon implements AutoCloseable {
 
     private static final Log LOG = Log.get("daemon");
+    /** The containerd namespace shims are started in: kubelet's pods live in k8s.io under containerd too. */
+    static final String SHIM_NAMESPACE = "k8s.io";
 
     /** What the command line gave; null fields fall back to the config file, then to the embedded defaults. */
     public record Options(Path configFile, Path socket, Path root, Path state, LogLevel logLevel) {
@@ -50,9 +63,12 @@ public final class Daemon implements AutoCloseable {
     private final FileLock lock;
 
     private final ImageManager images;
+    private final ShimManager shims;
 
-    private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images) {
+    private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images,
+                   ShimManager shims) {
         this.images = images;
+        this.shims = shims;
         this.config = config;
         this.server = server;
         this.lockChannel = lockChannel;
@@ -98,6 +114,7 @@ public final class Daemon implements AutoCloseable {
         var created = new CreatedPaths();
         FileChannel lockChannel = null;
         ImageManager images = null;
+        ShimManager shims = null;
         try {
             created.directory("socket directory", d.socket().getParent());
             created.directory("root", d.root());
@@ -118,7 +135,17 @@ public final class Daemon implements AutoCloseable {
             var layout = CgroupLayout.detect();
             var handlers = new RuntimeHandlers(config, cgroupDriver, layout);
             var podCidrs = new PodCidrs(d.root().resolve("pod-cidr"));
-            var info = new RuntimeInfoRpcs(config, handlers, cgroupDriver, layout, podCidrs);
+            var cniSettings = config.cni();
+            if (cniSettings.writeDefaultConfig()) {
+                String subnet = podCidrs.get().isEmpty() ? cniSettings.defaultSubnet() : podCidrs.get().getFirst();
+                if (Cni.writeDefaultConfig(cniSettings.confDir(), cniSettings.defaultBridge(), subnet)) {
+                    LOG.info("wrote the default CNI configuration", "dir", cniSettings.confDir(),
+                            "bridge", cniSettings.defaultBridge(), "subnet", subnet);
+                }
+            }
+            var cni = new Cni(new CniConfig(cniSettings.confDir(), cniSettings.binDirs(),
+                    d.root().resolve("cni").resolve("cache"), Duration.ofSeconds(cniSettings.pluginTimeoutSeconds())));
+            var info = new RuntimeInfoRpcs(config, handlers, cgroupDriver, layout, podCidrs, cni);
 
             if (staleSocket) {
                 Files.deleteIfExists(d.socket());
@@ -129,7 +156,18 @@ public final class Daemon implements AutoCloseable {
                     RegistryClient.Options.defaults().withProgressTimeout(Duration.ofSeconds(reg.pullProgressTimeoutSeconds())),
                     reg.maxConcurrentDownloads(), Clock.systemUTC());
             images.startHousekeeping();
-            CriServer server = CriServer.start(d.socket(), List.of(new RuntimeServiceImpl(info),
+            var events = new ForwardingEvents();
+            shims = new ShimManager(d.state().resolve("shim"), SHIM_NAMESPACE, events);
+            var specs = new SpecBuilder(NodeProfile.detect());
+            var sandboxImage = new SandboxImage(images, config.runtime().sandboxImage());
+            var sandboxes = new SandboxManager(d.root(), d.state(), handlers, shims, cni, specs, images, sandboxImage,
+                    Clock.systemUTC());
+            var containers = new ContainerManager(d.root(), d.state(), sandboxes, images, specs,
+                    config.runtime().maxLogLineBytes(), Clock.systemUTC());
+            events.target = containers;
+            var containerRpcs = new ContainerRpcs(containers, images);
+            CriServer server = CriServer.start(d.socket(), List.of(
+                    new RuntimeServiceImpl(info, new PodSandboxRpcs(sandboxes, containerRpcs), containerRpcs),
                     new ImageServiceImpl(new ImageRpcs(images)), new ImagesAdminService(images)));
             // Said only now: a start-up that fails prints its one error line and nothing else.
             if (!loaded.fileFound()) {
@@ -138,8 +176,9 @@ public final class Daemon implements AutoCloseable {
             LOG.info("bollard ready", "version", BollardVersion.version(), "socket", d.socket(), "root", d.root(),
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
-            return new Daemon(config, server, lockChannel, lock, images);
+            return new Daemon(config, server, lockChannel, lock, images, shims);
         } catch (StartupException e) {
+            closeQuietly(shims);
             if (images != null) {
                 images.close();
             }
@@ -147,6 +186,7 @@ public final class Daemon implements AutoCloseable {
             created.rollback();
             throw e;
         } catch (IOException | RuntimeException e) {
+            closeQuietly(shims);
             if (images != null) {
                 images.close();
             }
@@ -164,6 +204,8 @@ public final class Daemon implements AutoCloseable {
     public void close() {
         LOG.info("shutting down", "socket", server.socket());
         server.close();
+        // Pods keep running without the daemon (as with containerd): only the events server goes.
+        closeQuietly(shims);
         images.close();
         try {
             lock.release();
@@ -184,6 +226,37 @@ public final class Daemon implements AutoCloseable {
 
     private static Path absolute(Path p) {
         return p == null ? null : p.toAbsolutePath().normalize();
+    }
+
+    /** The shims' events reach the container manager, which is built after the shim manager. */
+    private static final class ForwardingEvents implements ShimEvents {
+        volatile ShimEvents target;
+
+        @Override
+        public void taskExit(String containerId, String execId, int pid, int exitStatus, java.time.Instant exitedAt) {
+            var t = target;
+            if (t != null) {
+                t.taskExit(containerId, execId, pid, exitStatus, exitedAt);
+            }
+        }
+
+        @Override
+        public void taskOom(String containerId) {
+            var t = target;
+            if (t != null) {
+                t.taskOom(containerId);
+            }
+        }
+    }
+
+    private static void closeQuietly(ShimManager shims) {
+        if (shims != null) {
+            try {
+                shims.close();
+            } catch (RuntimeException e) {
+                LOG.warn("closing the shim manager failed", "error", e.getMessage());
+            }
+        }
     }
 
     private static void closeQuietly(FileChannel ch) {

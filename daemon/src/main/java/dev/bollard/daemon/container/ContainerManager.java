@@ -1,0 +1,629 @@
+package dev.bollard.daemon.container;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.util.JsonFormat;
+import dev.bollard.api.cri.v1.ContainerConfig;
+import dev.bollard.api.cri.v1.LinuxContainerResources;
+import dev.bollard.api.cri.v1.NamespaceMode;
+import dev.bollard.daemon.container.io.ContainerLogger;
+import dev.bollard.daemon.container.io.OutputCapture;
+import dev.bollard.daemon.container.io.StdioFifos;
+import dev.bollard.daemon.content.Digest;
+import dev.bollard.daemon.image.ImageConfigs;
+import dev.bollard.daemon.image.ImageManager;
+import dev.bollard.daemon.image.ImageRecord;
+import dev.bollard.daemon.log.Log;
+import dev.bollard.daemon.oci.SpecBuilder;
+import dev.bollard.daemon.sandbox.Sandbox;
+import dev.bollard.daemon.sandbox.SandboxManager;
+import dev.bollard.daemon.shim.Shim;
+import dev.bollard.daemon.shim.ShimEvents;
+import dev.bollard.daemon.shim.ShimNotFoundException;
+import dev.bollard.daemon.shim.TaskIo;
+import dev.bollard.daemon.snapshot.ChainId;
+import dev.bollard.daemon.store.AtomicFiles;
+import dev.bollard.daemon.store.FileTrees;
+import dev.bollard.daemon.store.NameRegistry;
+import dev.bollard.daemon.store.RecordStore;
+import io.grpc.Status;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashSet;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.NoSuchElementException;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * Containers: CreateContainer prepares the bundle (OCI spec, writable layer) and the record; StartContainer
+ * creates the task in the pod's shim with the container's stdio FIFOs pumped into its CRI log, and starts it.
+ * An exit (the shim's TaskExit event, or its Wait answering) is recorded once, then the task is deleted so the
+ * shim unmounts the rootfs and the OCI runtime forgets the container.
+ */
+public final class ContainerManager implements SandboxManager.Members, ShimEvents {
+
+    private static final Log LOG = Log.get("container");
+    static final int EXEC_OUTPUT_CAP = 16 << 20;
+    static final Duration KILL_WAIT = Duration.ofSeconds(30);
+    /** After the process exits, how long its output may still take to drain into the log. */
+    static final Duration LOG_DRAIN = Duration.ofSeconds(2);
+
+    private final Path stateDir;
+    private final Path rootDir;
+    private final SandboxManager sandboxes;
+    private final ImageManager images;
+    private final SpecBuilder specs;
+    private final RecordStore<ContainerRecord> store;
+    private final Clock clock;
+    private final int maxLogLineBytes;
+    private final NameRegistry names = new NameRegistry();
+    private final Map<String, Container> containers = new ConcurrentHashMap<>();
+
+    public ContainerManager(Path root, Path state, SandboxManager sandboxes, ImageManager images, SpecBuilder specs,
+                            int maxLogLineBytes, Clock clock) throws IOException {
+        this.stateDir = state.resolve("containers");
+        this.rootDir = root.resolve("containers");
+        this.sandboxes = sandboxes;
+        this.images = images;
+        this.specs = specs;
+        this.clock = clock;
+        this.maxLogLineBytes = maxLogLineBytes;
+        this.store = new RecordStore<>(root.resolve("store").resolve("containers"), ContainerRecord.class,
+                ContainerRecord.SCHEMA);
+        Files.createDirectories(stateDir);
+        Files.createDirectories(rootDir);
+        sandboxes.members(this);
+        images.snapshotsInUse(this::snapshotsInUse);
+    }
+
+    // ---- create / start / stop / remove ----
+
+    public Container create(String podId, ContainerConfig config) throws IOException {
+        if (podId.isEmpty()) {
+            throw new IllegalArgumentException("pod_sandbox_id is required");
+        }
+        if (!config.hasMetadata() || config.getMetadata().getName().isEmpty()) {
+            throw new IllegalArgumentException("config.metadata.name is required");
+        }
+        if (config.getImage().getImage().isEmpty()) {
+            throw new IllegalArgumentException("config.image.image is required (container "
+                    + config.getMetadata().getName() + ")");
+        }
+        Sandbox sandbox = sandboxes.get(podId);
+        if (!sandbox.ready()) {
+            throw Status.FAILED_PRECONDITION.withDescription("pod sandbox " + sandbox.id()
+                    + " is not ready; a container can only be created in a ready pod").asRuntimeException();
+        }
+        ImageRecord image = images.resolve(config.getImage().getImage()).orElseThrow(() -> new NoSuchElementException(
+                "image \"" + config.getImage().getImage() + "\" not found; pull it first"));
+        var pm = sandbox.config().getMetadata();
+        String name = String.join("_", config.getMetadata().getName(), pm.getName(), pm.getNamespace(), pm.getUid(),
+                Integer.toString(config.getMetadata().getAttempt()));
+        String id = newId();
+        var holder = names.reserve(name, id);
+        if (holder.isPresent()) {
+            throw Status.ALREADY_EXISTS.withDescription("container name \"" + name + "\" is reserved for container "
+                    + holder.get()).asRuntimeException();
+        }
+        Path bundle = stateDir.resolve(id);
+        Path dir = rootDir.resolve(id);
+        try {
+            var parsed = ImageConfigs.parse(images.config(image));
+            var rootfs = Rootfs.of(images.snapshots(), image, dir.resolve("rootfs"));
+            rootfs.prepare();
+            Files.createDirectories(bundle.resolve("rootfs"));
+            var pod = sandboxes.context(sandbox);
+            int targetPid = targetPid(config, sandbox);
+            JsonObject spec = specs.containerSpec(pod, id, config, parsed, rootfs.files(), targetPid,
+                    sandboxes.privilegedWithoutHostDevices(sandbox));
+            AtomicFiles.write(bundle.resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8));
+            String logPath = "";
+            String logDir = sandbox.config().getLogDirectory();
+            if (!logDir.isEmpty() && !config.getLogPath().isEmpty()) {
+                logPath = Path.of(logDir).resolve(config.getLogPath()).toString();
+            }
+            var record = new ContainerRecord(id, sandbox.id(), name, toJson(config), config.getImage().getImage(),
+                    imageRef(image), image.id(), ContainerState.CREATED, 0, nanos(), 0, 0, 0, "", "", logPath);
+            store.put(id, record);
+            var c = new Container(record, config, spec, rootfs, SpecBuilder.stopSignal(parsed));
+            containers.put(id, c);
+            LOG.info("container created", "id", id, "pod", sandbox.id(), "name", config.getMetadata().getName(),
+                    "image", image.id());
+            return c;
+        } catch (IOException | RuntimeException e) {
+            names.release(name, id);
+            cleanupQuietly(bundle, dir);
+            store.delete(id);
+            throw e;
+        }
+    }
+
+    private int targetPid(ContainerConfig config, Sandbox sandbox) {
+        var ns = config.getLinux().getSecurityContext().getNamespaceOptions();
+        if (ns.getPid() != NamespaceMode.TARGET) {
+            return 0;
+        }
+        var target = find(ns.getTargetId()).orElseThrow(() -> new NoSuchElementException(
+                "target container \"" + ns.getTargetId() + "\" of the PID namespace not found"));
+        if (!target.record().sandboxId().equals(sandbox.id()) || target.state() != ContainerState.RUNNING) {
+            throw new IllegalArgumentException("target container " + ns.getTargetId()
+                    + " must be a running container of the same pod");
+        }
+        return target.record().pid();
+    }
+
+    public void start(String idOrPrefix) throws IOException {
+        var c = get(idOrPrefix);
+        c.lock().lock();
+        try {
+            if (c.state() != ContainerState.CREATED) {
+                throw Status.FAILED_PRECONDITION.withDescription("container " + c.id() + " is " + describe(c.state())
+                        + "; only a created container can be started").asRuntimeException();
+            }
+            Sandbox sandbox = sandboxes.get(c.record().sandboxId());
+            Shim shim = sandbox.shim();
+            if (!sandbox.ready() || shim == null) {
+                throw Status.FAILED_PRECONDITION.withDescription("pod sandbox " + sandbox.id() + " is not ready")
+                        .asRuntimeException();
+            }
+            Path bundle = stateDir.resolve(c.id());
+            boolean tty = c.config().getTty();
+            StdioFifos fifos = null;
+            ContainerLogger logger = null;
+            boolean taskCreated = false;
+            try {
+                fifos = StdioFifos.create(bundle, "init", c.config().getStdin(), tty);
+                logger = ContainerLogger.start(fifos, c.record().logPath().isEmpty() ? null : Path.of(c.record().logPath()),
+                        maxLogLineBytes);
+                c.io(fifos, logger);
+                shim.create(c.id(), bundle, List.of(c.rootfs().mount()), io(fifos, tty));
+                taskCreated = true;
+                int pid = shim.start(c.id(), "");
+                persist(c, c.record().started(pid, nanos()));
+                watch(c, shim);
+                LOG.info("container started", "id", c.id(), "pid", pid);
+            } catch (IOException | RuntimeException e) {
+                if (taskCreated) {
+                    deleteTaskQuietly(shim, c.id());
+                }
+                if (logger != null) {
+                    logger.close();
+                }
+                if (fifos != null) {
+                    fifos.remove();
+                }
+                persist(c, c.record().exited(nanos(), 128, "StartError", e.getMessage() == null ? e.toString() : e.getMessage()));
+                c.exited().complete(null);
+                throw e;
+            }
+        } finally {
+            c.lock().unlock();
+        }
+    }
+
+    private static TaskIo io(StdioFifos f, boolean tty) {
+        return new TaskIo(f.stdin() == null ? "" : f.stdin().toString(), f.stdout().toString(),
+                f.stderr() == null ? "" : f.stderr().toString(), tty);
+    }
+
+    private void watch(Container c, Shim shim) {
+        Thread.ofVirtual().name("exit-" + c.id().substring(0, 12)).start(() -> {
+            try {
+                var exit = shim.await(c.id(), "");
+                exited(c, exit.exitStatus(), exit.exitedAt());
+            } catch (IOException e) {
+                LOG.warn("lost track of a container's process", "id", c.id(), "error", e.getMessage());
+                exited(c, 255, Instant.now(clock));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+    }
+
+    @Override
+    public void taskExit(String containerId, String execId, int pid, int exitStatus, Instant exitedAt) {
+        if (!execId.isEmpty()) {
+            return; // execs are awaited by their caller
+        }
+        var c = containers.get(containerId);
+        if (c != null) {
+            exited(c, exitStatus, exitedAt);
+        } else {
+            sandboxes.find(containerId).ifPresent(s -> sandboxes.infraExited(s, exitStatus));
+        }
+    }
+
+    @Override
+    public void taskOom(String containerId) {
+        var c = containers.get(containerId);
+        if (c != null) {
+            LOG.info("container hit its memory limit", "id", containerId);
+            c.markOom();
+        }
+    }
+
+    /** Records an exit once: exit code, time and reason, the log drained, the task deleted. */
+    private void exited(Container c, int status, Instant at) {
+        if (c.state() != ContainerState.RUNNING || c.exited().isDone()) {
+            return;
+        }
+        c.lock().lock();
+        try {
+            if (c.state() != ContainerState.RUNNING) {
+                return;
+            }
+            var logger = c.logger();
+            if (logger != null) {
+                try {
+                    logger.done().get(LOG_DRAIN.toMillis(), TimeUnit.MILLISECONDS);
+                } catch (TimeoutException e) {
+                    LOG.warn("container output still open after exit (a child holds it?); closing the log", "id", c.id());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                } catch (ExecutionException e) {
+                    LOG.warn("container log pump failed", "id", c.id(), "error", e.getCause().getMessage());
+                }
+            }
+            String reason = c.oomKilled() ? "OOMKilled" : status == 0 ? "Completed" : "Error";
+            long when = at == null || at.getEpochSecond() <= 0 ? nanos() : at.getEpochSecond() * 1_000_000_000L + at.getNano();
+            persist(c, c.record().exited(when, status, reason, ""));
+            LOG.info("container exited", "id", c.id(), "exitCode", status, "reason", reason);
+            sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).ifPresent(shim -> deleteTaskQuietly(shim, c.id()));
+            if (logger != null) {
+                logger.close();
+            }
+            if (c.fifos() != null) {
+                try {
+                    c.fifos().remove();
+                } catch (IOException e) {
+                    LOG.warn("cannot remove stdio FIFOs", "id", c.id(), "error", e.getMessage());
+                }
+            }
+        } finally {
+            c.lock().unlock();
+            c.exited().complete(null);
+        }
+    }
+
+    /**
+     * Stops a running container: its stop signal, then SIGKILL after {@code timeoutSeconds}. A container that is not
+     * running, or that does not exist, is no error.
+     */
+    public void stop(String idOrPrefix, long timeoutSeconds) throws IOException, InterruptedException {
+        var found = find(idOrPrefix);
+        if (found.isEmpty()) {
+            return;
+        }
+        stop(found.get(), timeoutSeconds);
+    }
+
+    private void stop(Container c, long timeoutSeconds) throws IOException, InterruptedException {
+        if (c.state() != ContainerState.RUNNING) {
+            return;
+        }
+        Shim shim = sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).orElse(null);
+        if (shim == null) {
+            exited(c, 255, Instant.now(clock));
+            return;
+        }
+        if (timeoutSeconds > 0) {
+            signal(shim, c, SpecBuilder.signalNumber(c.stopSignal()));
+            if (awaitExit(c, Duration.ofSeconds(timeoutSeconds))) {
+                return;
+            }
+            LOG.info("container ignored its stop signal; killing it", "id", c.id(), "signal", c.stopSignal(),
+                    "timeoutSeconds", timeoutSeconds);
+        }
+        signal(shim, c, 9);
+        if (!awaitExit(c, KILL_WAIT)) {
+            throw Status.DEADLINE_EXCEEDED.withDescription("container " + c.id() + " did not exit "
+                    + KILL_WAIT.toSeconds() + " s after SIGKILL").asRuntimeException();
+        }
+    }
+
+    private void signal(Shim shim, Container c, int signal) throws IOException {
+        try {
+            shim.kill(c.id(), "", signal, signal == 9);
+        } catch (ShimNotFoundException e) {
+            // exited meanwhile: the exit path records it
+        }
+    }
+
+    private static boolean awaitExit(Container c, Duration d) throws InterruptedException {
+        try {
+            c.exited().get(d.toMillis(), TimeUnit.MILLISECONDS);
+            return true;
+        } catch (TimeoutException e) {
+            return false;
+        } catch (ExecutionException e) {
+            return true;
+        }
+    }
+
+    /** Removes a container, killing it first if it runs. Idempotent. */
+    public void remove(String idOrPrefix) throws IOException, InterruptedException {
+        var found = find(idOrPrefix);
+        if (found.isEmpty()) {
+            return;
+        }
+        var c = found.get();
+        stop(c, 0);
+        c.lock().lock();
+        try {
+            if (!containers.containsKey(c.id())) {
+                return;
+            }
+            // A task left behind (an exit whose delete failed) would keep the rootfs mounted.
+            sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).ifPresent(shim -> deleteTaskQuietly(shim, c.id()));
+            FileTrees.deleteTree(stateDir.resolve(c.id()));
+            FileTrees.deleteTree(rootDir.resolve(c.id()));
+            store.delete(c.id());
+            containers.remove(c.id());
+            names.release(c.record().name(), c.id());
+            LOG.info("container removed", "id", c.id());
+        } finally {
+            c.lock().unlock();
+        }
+    }
+
+    @Override
+    public void stopAll(Sandbox sandbox) throws IOException, InterruptedException {
+        for (var c : inPod(sandbox.id())) {
+            stop(c, 0);
+        }
+    }
+
+    @Override
+    public void removeAll(Sandbox sandbox) throws IOException, InterruptedException {
+        for (var c : inPod(sandbox.id())) {
+            remove(c.id());
+        }
+    }
+
+    private List<Container> inPod(String podId) {
+        return containers.values().stream().filter(c -> c.record().sandboxId().equals(podId)).toList();
+    }
+
+    // ---- exec, update, logs ----
+
+    public record ExecResult(byte[] stdout, byte[] stderr, int exitCode) {
+    }
+
+    /** Runs a command in a running container and returns its output (each stream capped at 16 MiB). */
+    public ExecResult execSync(String idOrPrefix, List<String> cmd, long timeoutSeconds)
+            throws IOException, InterruptedException {
+        if (cmd.isEmpty()) {
+            throw new IllegalArgumentException("cmd is empty");
+        }
+        var c = get(idOrPrefix);
+        Shim shim = runningShim(c);
+        String execId = "exec-" + HexFormat.of().formatHex(randomBytes(6));
+        Path dir = stateDir.resolve(c.id());
+        var fifos = StdioFifos.create(dir, execId, false, false);
+        try (var capture = OutputCapture.start(fifos, EXEC_OUTPUT_CAP)) {
+            byte[] process = SpecBuilder.execProcess(c.spec(), cmd, false).toString().getBytes(StandardCharsets.UTF_8);
+            shim.exec(c.id(), execId, io(fifos, false), process);
+            try {
+                shim.start(c.id(), execId);
+                var wait = CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return shim.await(c.id(), execId);
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new IllegalStateException("interrupted", e);
+                    }
+                }, r -> Thread.ofVirtual().start(r));
+                int code;
+                try {
+                    code = timeoutSeconds > 0 ? wait.get(timeoutSeconds, TimeUnit.SECONDS).exitStatus()
+                            : wait.get().exitStatus();
+                } catch (TimeoutException e) {
+                    try {
+                        shim.kill(c.id(), execId, 9, false);
+                    } catch (ShimNotFoundException ignored) {
+                        // finished just now
+                    }
+                    throw Status.DEADLINE_EXCEEDED.withDescription("command " + cmd + " in container " + c.id()
+                            + " timed out after " + timeoutSeconds + " s").asRuntimeException();
+                } catch (ExecutionException e) {
+                    throw e.getCause() instanceof java.io.UncheckedIOException u ? u.getCause()
+                            : new IOException("exec failed: " + e.getCause().getMessage(), e.getCause());
+                }
+                var out = capture.await(LOG_DRAIN);
+                return new ExecResult(out.stdout(), out.stderr(), code);
+            } catch (TimeoutException e) {
+                throw new IOException("exec output did not close after the command exited", e);
+            } finally {
+                deleteExecQuietly(shim, c.id(), execId);
+            }
+        } finally {
+            fifos.remove();
+        }
+    }
+
+    private Shim runningShim(Container c) {
+        if (c.state() != ContainerState.RUNNING) {
+            throw Status.FAILED_PRECONDITION.withDescription("container " + c.id() + " is " + describe(c.state())
+                    + ", not running").asRuntimeException();
+        }
+        Shim shim = sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).orElse(null);
+        if (shim == null) {
+            throw Status.FAILED_PRECONDITION.withDescription("the pod of container " + c.id() + " has no shim")
+                    .asRuntimeException();
+        }
+        return shim;
+    }
+
+    public void updateResources(String idOrPrefix, LinuxContainerResources resources) throws IOException {
+        var c = get(idOrPrefix);
+        c.lock().lock();
+        try {
+            if (c.state() != ContainerState.CREATED && c.state() != ContainerState.RUNNING) {
+                throw Status.FAILED_PRECONDITION.withDescription("container " + c.id() + " is " + describe(c.state())
+                        + "; only created or running containers can be updated").asRuntimeException();
+            }
+            JsonObject updated = specs.resources(resources);
+            if (c.state() == ContainerState.RUNNING) {
+                runningShim(c).update(c.id(), updated.toString().getBytes(StandardCharsets.UTF_8));
+            }
+            JsonObject spec = c.spec().deepCopy();
+            var linux = spec.has("linux") ? spec.getAsJsonObject("linux") : new JsonObject();
+            var merged = linux.has("resources") ? linux.getAsJsonObject("resources") : new JsonObject();
+            updated.entrySet().forEach(e -> merged.add(e.getKey(), e.getValue()));
+            linux.add("resources", merged);
+            spec.add("linux", linux);
+            AtomicFiles.write(stateDir.resolve(c.id()).resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8));
+            c.spec(spec);
+            c.resources(resources);
+        } finally {
+            c.lock().unlock();
+        }
+    }
+
+    public void reopenLog(String idOrPrefix) throws IOException {
+        var c = get(idOrPrefix);
+        var logger = c.logger();
+        if (c.state() != ContainerState.RUNNING || logger == null) {
+            throw Status.FAILED_PRECONDITION.withDescription("container " + c.id() + " is " + describe(c.state())
+                    + "; only a running container's log can be reopened").asRuntimeException();
+        }
+        logger.reopen();
+    }
+
+    // ---- lookups ----
+
+    public Optional<Container> find(String idOrPrefix) {
+        if (idOrPrefix.isEmpty()) {
+            throw new IllegalArgumentException("container ID is empty");
+        }
+        var exact = containers.get(idOrPrefix);
+        if (exact != null) {
+            return Optional.of(exact);
+        }
+        var matches = containers.values().stream().filter(c -> c.id().startsWith(idOrPrefix)).toList();
+        if (matches.size() > 1) {
+            throw new IllegalArgumentException("container ID prefix \"" + idOrPrefix + "\" is ambiguous ("
+                    + matches.size() + " containers)");
+        }
+        return matches.stream().findFirst();
+    }
+
+    public Container get(String idOrPrefix) {
+        return find(idOrPrefix).orElseThrow(() -> new NoSuchElementException("container \"" + idOrPrefix + "\" not found"));
+    }
+
+    public List<Container> list() {
+        return List.copyOf(containers.values());
+    }
+
+    public List<Container> ofPod(String podId) {
+        return inPod(podId);
+    }
+
+    private Set<Digest> snapshotsInUse() {
+        var out = new HashSet<Digest>();
+        for (var c : containers.values()) {
+            images.resolve(c.record().imageId()).ifPresent(img -> out.addAll(ChainId.all(
+                    img.layers().stream().map(l -> Digest.parse(l.diffId())).toList())));
+            c.rootfs().lowers().forEach(p -> {
+                try {
+                    out.add(Digest.parse("sha256:" + p.getFileName()));
+                } catch (IllegalArgumentException ignored) {
+                    // not named by chain ID
+                }
+            });
+        }
+        return out;
+    }
+
+    // ---- helpers ----
+
+    private void persist(Container c, ContainerRecord r) {
+        try {
+            store.put(r.id(), r);
+        } catch (IOException e) {
+            LOG.error("cannot persist container record", e, "id", r.id());
+        }
+        c.record(r);
+    }
+
+    private static void deleteTaskQuietly(Shim shim, String id) {
+        try {
+            shim.delete(id, "");
+        } catch (ShimNotFoundException ignored) {
+            // already gone
+        } catch (IOException e) {
+            LOG.warn("cannot delete task", "id", id, "error", e.getMessage());
+        }
+    }
+
+    private static void deleteExecQuietly(Shim shim, String id, String execId) {
+        try {
+            shim.delete(id, execId);
+        } catch (ShimNotFoundException ignored) {
+            // already gone
+        } catch (IOException e) {
+            LOG.warn("cannot delete exec process", "id", id, "exec", execId, "error", e.getMessage());
+        }
+    }
+
+    private static void cleanupQuietly(Path... dirs) {
+        for (Path d : dirs) {
+            try {
+                FileTrees.deleteTree(d);
+            } catch (IOException e) {
+                LOG.warn("cannot remove directory", "path", d, "error", e.getMessage());
+            }
+        }
+    }
+
+    static String describe(ContainerState s) {
+        return s.name().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /** The reference containerd reports as image_ref: the repo digest when there is one, else the image ID. */
+    static String imageRef(ImageRecord image) {
+        return image.repoDigests().isEmpty() ? image.id() : image.repoDigests().getFirst();
+    }
+
+    static JsonObject toJson(ContainerConfig config) {
+        try {
+            return JsonParser.parseString(JsonFormat.printer().omittingInsignificantWhitespace().print(config))
+                    .getAsJsonObject();
+        } catch (InvalidProtocolBufferException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private long nanos() {
+        var now = clock.instant();
+        return now.getEpochSecond() * 1_000_000_000L + now.getNano();
+    }
+
+    private static byte[] randomBytes(int n) {
+        var b = new byte[n];
+        new java.security.SecureRandom().nextBytes(b);
+        return b;
+    }
+
+    static String newId() {
+        return HexFormat.of().formatHex(randomBytes(32));
+    }
+}

@@ -1,0 +1,31 @@
+package dev.bollard.daemon.container;
+
+import com.google.gson.JsonObject;
+
+/**
+ * What Bollard persists of one container ({@code <root>/store/containers/<id>.json}).
+ *
+ * @param name      the reserved name: {@code <name>_<pod name>_<pod namespace>_<pod uid>_<attempt>}
+ * @param config    the ContainerConfig as protobuf JSON
+ * @param image     the image as the user named it (ContainerConfig.image.image)
+ * @param imageRef  the image's repo digest or, without one, its ID (what containerd reports as image_ref)
+ * @param imageId   the image ID (config digest)
+ * @param times     epoch nanoseconds; 0 when not reached
+ */
+public record ContainerRecord(String id, String sandboxId, String name, JsonObject config, String image,
+                              String imageRef, String imageId, ContainerState state, int pid, long createdAt,
+                              long startedAt, long finishedAt, int exitCode, String reason, String message,
+                              String logPath) {
+
+    public static final int SCHEMA = 1;
+
+    public ContainerRecord started(int newPid, long at) {
+        return new ContainerRecord(id, sandboxId, name, config, image, imageRef, imageId, ContainerState.RUNNING,
+                newPid, createdAt, at, finishedAt, exitCode, reason, message, logPath);
+    }
+
+    public ContainerRecord exited(long at, int code, String why, String text) {
+        return new ContainerRecord(id, sandboxId, name, config, image, imageRef, imageId, ContainerState.EXITED,
+                pid, createdAt, startedAt, at, code, why, text, logPath);
+    }
+}

@@ -1,0 +1,202 @@
+package dev.bollard.daemon.cri;
+
+import com.google.gson.JsonObject;
+import com.google.protobuf.ByteString;
+import dev.bollard.api.cri.v1.Container;
+import dev.bollard.api.cri.v1.ContainerFilter;
+import dev.bollard.api.cri.v1.ContainerResources;
+import dev.bollard.api.cri.v1.ContainerState;
+import dev.bollard.api.cri.v1.ContainerStatus;
+import dev.bollard.api.cri.v1.ContainerStatusRequest;
+import dev.bollard.api.cri.v1.ContainerStatusResponse;
+import dev.bollard.api.cri.v1.ContainerUser;
+import dev.bollard.api.cri.v1.CreateContainerRequest;
+import dev.bollard.api.cri.v1.CreateContainerResponse;
+import dev.bollard.api.cri.v1.ExecSyncRequest;
+import dev.bollard.api.cri.v1.ExecSyncResponse;
+import dev.bollard.api.cri.v1.ImageSpec;
+import dev.bollard.api.cri.v1.LinuxContainerUser;
+import dev.bollard.api.cri.v1.ListContainersRequest;
+import dev.bollard.api.cri.v1.ListContainersResponse;
+import dev.bollard.api.cri.v1.RemoveContainerRequest;
+import dev.bollard.api.cri.v1.RemoveContainerResponse;
+import dev.bollard.api.cri.v1.ReopenContainerLogRequest;
+import dev.bollard.api.cri.v1.ReopenContainerLogResponse;
+import dev.bollard.api.cri.v1.StartContainerRequest;
+import dev.bollard.api.cri.v1.StartContainerResponse;
+import dev.bollard.api.cri.v1.StopContainerRequest;
+import dev.bollard.api.cri.v1.StopContainerResponse;
+import dev.bollard.api.cri.v1.StreamContainersRequest;
+import dev.bollard.api.cri.v1.StreamContainersResponse;
+import dev.bollard.api.cri.v1.UpdateContainerResourcesRequest;
+import dev.bollard.api.cri.v1.UpdateContainerResourcesResponse;
+import dev.bollard.daemon.container.ContainerManager;
+import dev.bollard.daemon.image.ImageManager;
+import io.grpc.stub.StreamObserver;
+
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * CreateContainer, StartContainer, StopContainer, RemoveContainer, ListContainers, StreamContainers,
+ * ContainerStatus, UpdateContainerResources, ReopenContainerLog, ExecSync.
+ */
+public final class ContainerRpcs {
+
+    static final int STREAM_BATCH = 100;
+
+    private final ContainerManager containers;
+    private final ImageManager images;
+
+    public ContainerRpcs(ContainerManager containers, ImageManager images) {
+        this.containers = containers;
+        this.images = images;
+    }
+
+    CreateContainerResponse create(CreateContainerRequest request) throws IOException {
+        if (!request.hasConfig()) {
+            throw new IllegalArgumentException("config is required");
+        }
+        var c = containers.create(PodSandboxRpcs.requireId(request.getPodSandboxId()), request.getConfig());
+        return CreateContainerResponse.newBuilder().setContainerId(c.id()).build();
+    }
+
+    StartContainerResponse start(StartContainerRequest request) throws IOException {
+        containers.start(requireId(request.getContainerId()));
+        return StartContainerResponse.getDefaultInstance();
+    }
+
+    StopContainerResponse stop(StopContainerRequest request) throws IOException, InterruptedException {
+        if (request.getTimeout() < 0) {
+            throw new IllegalArgumentException("timeout must not be negative (got " + request.getTimeout() + ")");
+        }
+        containers.stop(requireId(request.getContainerId()), request.getTimeout());
+        return StopContainerResponse.getDefaultInstance();
+    }
+
+    RemoveContainerResponse remove(RemoveContainerRequest request) throws IOException, InterruptedException {
+        containers.remove(requireId(request.getContainerId()));
+        return RemoveContainerResponse.getDefaultInstance();
+    }
+
+    ListContainersResponse list(ListContainersRequest request) {
+        return ListContainersResponse.newBuilder().addAllContainers(matching(request.getFilter())).build();
+    }
+
+    void stream(StreamContainersRequest request, StreamObserver<StreamContainersResponse> observer) {
+        var all = matching(request.getFilter());
+        for (int i = 0; i < all.size(); i += STREAM_BATCH) {
+            observer.onNext(StreamContainersResponse.newBuilder()
+                    .addAllContainers(all.subList(i, Math.min(all.size(), i + STREAM_BATCH))).build());
+        }
+    }
+
+    private List<Container> matching(ContainerFilter filter) {
+        return containers.list().stream()
+                .filter(c -> CriFilters.idMatches(filter.getId(), c.id()))
+                .filter(c -> CriFilters.idMatches(filter.getPodSandboxId(), c.record().sandboxId()))
+                .filter(c -> !filter.hasState() || state(c) == filter.getState().getState())
+                .filter(c -> CriFilters.labelsMatch(filter.getLabelSelectorMap(), c.config().getLabelsMap()))
+                .sorted((a, b) -> Long.compare(b.record().createdAt(), a.record().createdAt()))
+                .map(this::item)
+                .toList();
+    }
+
+    private Container item(dev.bollard.daemon.container.Container c) {
+        var r = c.record();
+        return Container.newBuilder().setId(c.id()).setPodSandboxId(r.sandboxId()).setMetadata(c.config().getMetadata())
+                .setImage(imageSpec(c)).setImageRef(r.imageRef()).setImageId(r.imageId()).setState(state(c))
+                .setCreatedAt(r.createdAt()).putAllLabels(c.config().getLabelsMap())
+                .putAllAnnotations(c.config().getAnnotationsMap()).build();
+    }
+
+    ContainerStatusResponse status(ContainerStatusRequest request) {
+        var c = containers.get(requireId(request.getContainerId()));
+        var response = ContainerStatusResponse.newBuilder().setStatus(status(c));
+        if (request.getVerbose()) {
+            var info = new JsonObject();
+            info.addProperty("sandboxID", c.record().sandboxId());
+            info.addProperty("pid", c.record().pid());
+            info.addProperty("image", c.record().imageId());
+            info.add("config", c.record().config());
+            info.add("runtimeSpec", c.spec());
+            response.putInfo("info", info.toString());
+        }
+        return response.build();
+    }
+
+    /** The statuses of a pod's containers, for PodSandboxStatus. */
+    List<ContainerStatus> containersOf(String podId) {
+        return containers.ofPod(podId).stream().map(this::status).toList();
+    }
+
+    private ContainerStatus status(dev.bollard.daemon.container.Container c) {
+        var r = c.record();
+        var b = ContainerStatus.newBuilder().setId(c.id()).setMetadata(c.config().getMetadata()).setState(state(c))
+                .setCreatedAt(r.createdAt()).setStartedAt(r.startedAt()).setFinishedAt(r.finishedAt())
+                .setExitCode(r.exitCode()).setImage(imageSpec(c)).setImageRef(r.imageRef()).setImageId(r.imageId())
+                .setReason(r.reason()).setMessage(r.message()).putAllLabels(c.config().getLabelsMap())
+                .putAllAnnotations(c.config().getAnnotationsMap()).addAllMounts(c.config().getMountsList())
+                .setLogPath(r.logPath())
+                .setResources(ContainerResources.newBuilder().setLinux(c.resources()));
+        user(c.spec()).ifPresent(b::setUser);
+        return b.build();
+    }
+
+    /** The image as the CRI reports it: a tag of the image when it still has one, and what the user asked for. */
+    private ImageSpec imageSpec(dev.bollard.daemon.container.Container c) {
+        var r = c.record();
+        String shown = images.resolve(r.imageId()).flatMap(i -> i.repoTags().stream().findFirst()).orElse(r.image());
+        return ImageSpec.newBuilder().setImage(shown).setUserSpecifiedImage(r.image())
+                .putAllAnnotations(c.config().getImage().getAnnotationsMap()).build();
+    }
+
+    private static java.util.Optional<ContainerUser> user(JsonObject spec) {
+        if (!spec.has("process") || !spec.getAsJsonObject("process").has("user")) {
+            return java.util.Optional.empty();
+        }
+        var u = spec.getAsJsonObject("process").getAsJsonObject("user");
+        var linux = LinuxContainerUser.newBuilder()
+                .setUid(u.has("uid") ? u.get("uid").getAsLong() : 0)
+                .setGid(u.has("gid") ? u.get("gid").getAsLong() : 0);
+        if (u.has("additionalGids")) {
+            u.getAsJsonArray("additionalGids").forEach(g -> linux.addSupplementalGroups(g.getAsLong()));
+        }
+        return java.util.Optional.of(ContainerUser.newBuilder().setLinux(linux).build());
+    }
+
+    static ContainerState state(dev.bollard.daemon.container.Container c) {
+        return switch (c.state()) {
+            case CREATED -> ContainerState.CONTAINER_CREATED;
+            case RUNNING -> ContainerState.CONTAINER_RUNNING;
+            case EXITED -> ContainerState.CONTAINER_EXITED;
+            case UNKNOWN -> ContainerState.CONTAINER_UNKNOWN;
+        };
+    }
+
+    UpdateContainerResourcesResponse update(UpdateContainerResourcesRequest request) throws IOException {
+        containers.updateResources(requireId(request.getContainerId()), request.getLinux());
+        return UpdateContainerResourcesResponse.getDefaultInstance();
+    }
+
+    ReopenContainerLogResponse reopenLog(ReopenContainerLogRequest request) throws IOException {
+        containers.reopenLog(requireId(request.getContainerId()));
+        return ReopenContainerLogResponse.getDefaultInstance();
+    }
+
+    ExecSyncResponse execSync(ExecSyncRequest request) throws IOException, InterruptedException {
+        if (request.getTimeout() < 0) {
+            throw new IllegalArgumentException("timeout must not be negative (got " + request.getTimeout() + ")");
+        }
+        var result = containers.execSync(requireId(request.getContainerId()), request.getCmdList(), request.getTimeout());
+        return ExecSyncResponse.newBuilder().setStdout(ByteString.copyFrom(result.stdout()))
+                .setStderr(ByteString.copyFrom(result.stderr())).setExitCode(result.exitCode()).build();
+    }
+
+    static String requireId(String id) {
+        if (id.isEmpty()) {
+            throw new IllegalArgumentException("container_id is required");
+        }
+        return id;
+    }
+}

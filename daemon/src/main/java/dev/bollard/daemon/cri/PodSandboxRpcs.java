@@ -1,0 +1,160 @@
+package dev.bollard.daemon.cri;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.bollard.api.cri.v1.LinuxPodSandboxStatus;
+import dev.bollard.api.cri.v1.ListPodSandboxRequest;
+import dev.bollard.api.cri.v1.ListPodSandboxResponse;
+import dev.bollard.api.cri.v1.Namespace;
+import dev.bollard.api.cri.v1.PodIP;
+import dev.bollard.api.cri.v1.PodSandbox;
+import dev.bollard.api.cri.v1.PodSandboxFilter;
+import dev.bollard.api.cri.v1.PodSandboxNetworkStatus;
+import dev.bollard.api.cri.v1.PodSandboxState;
+import dev.bollard.api.cri.v1.PodSandboxStatus;
+import dev.bollard.api.cri.v1.PodSandboxStatusRequest;
+import dev.bollard.api.cri.v1.PodSandboxStatusResponse;
+import dev.bollard.api.cri.v1.RemovePodSandboxRequest;
+import dev.bollard.api.cri.v1.RemovePodSandboxResponse;
+import dev.bollard.api.cri.v1.RunPodSandboxRequest;
+import dev.bollard.api.cri.v1.RunPodSandboxResponse;
+import dev.bollard.api.cri.v1.StopPodSandboxRequest;
+import dev.bollard.api.cri.v1.StopPodSandboxResponse;
+import dev.bollard.api.cri.v1.StreamPodSandboxesRequest;
+import dev.bollard.api.cri.v1.StreamPodSandboxesResponse;
+import dev.bollard.daemon.sandbox.Sandbox;
+import dev.bollard.daemon.sandbox.SandboxManager;
+import dev.bollard.daemon.sandbox.SandboxState;
+import io.grpc.stub.StreamObserver;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/** RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox, StreamPodSandboxes. */
+public final class PodSandboxRpcs {
+
+    /** Pods per message of StreamPodSandboxes: far below gRPC's 4 MiB message limit for any realistic pod. */
+    static final int STREAM_BATCH = 100;
+
+    private final SandboxManager sandboxes;
+    private final ContainerRpcs containers;
+
+    public PodSandboxRpcs(SandboxManager sandboxes, ContainerRpcs containers) {
+        this.sandboxes = sandboxes;
+        this.containers = containers;
+    }
+
+    RunPodSandboxResponse run(RunPodSandboxRequest request) throws IOException, InterruptedException {
+        if (!request.hasConfig()) {
+            throw new IllegalArgumentException("config is required");
+        }
+        var sandbox = sandboxes.run(request.getConfig(), request.getRuntimeHandler());
+        return RunPodSandboxResponse.newBuilder().setPodSandboxId(sandbox.id()).build();
+    }
+
+    StopPodSandboxResponse stop(StopPodSandboxRequest request) throws IOException, InterruptedException {
+        sandboxes.stop(requireId(request.getPodSandboxId()));
+        return StopPodSandboxResponse.getDefaultInstance();
+    }
+
+    RemovePodSandboxResponse remove(RemovePodSandboxRequest request) throws IOException, InterruptedException {
+        sandboxes.remove(requireId(request.getPodSandboxId()));
+        return RemovePodSandboxResponse.getDefaultInstance();
+    }
+
+    PodSandboxStatusResponse status(PodSandboxStatusRequest request) throws IOException {
+        var sandbox = sandboxes.get(requireId(request.getPodSandboxId()));
+        var response = PodSandboxStatusResponse.newBuilder().setStatus(status(sandbox))
+                .setTimestamp(System.currentTimeMillis() * 1_000_000L);
+        for (var c : containers.containersOf(sandbox.id())) {
+            response.addContainersStatuses(c);
+        }
+        if (request.getVerbose()) {
+            response.putInfo("info", info(sandbox).toString());
+        }
+        return response.build();
+    }
+
+    ListPodSandboxResponse list(ListPodSandboxRequest request) {
+        return ListPodSandboxResponse.newBuilder().addAllItems(matching(request.getFilter())).build();
+    }
+
+    void stream(StreamPodSandboxesRequest request, StreamObserver<StreamPodSandboxesResponse> observer) {
+        var all = matching(request.getFilter());
+        for (int i = 0; i < all.size(); i += STREAM_BATCH) {
+            observer.onNext(StreamPodSandboxesResponse.newBuilder()
+                    .addAllPodSandboxes(all.subList(i, Math.min(all.size(), i + STREAM_BATCH))).build());
+        }
+    }
+
+    private List<PodSandbox> matching(PodSandboxFilter filter) {
+        return sandboxes.list().stream()
+                .filter(s -> CriFilters.idMatches(filter.getId(), s.id()))
+                .filter(s -> !filter.hasState() || state(s) == filter.getState().getState())
+                .filter(s -> CriFilters.labelsMatch(filter.getLabelSelectorMap(), s.config().getLabelsMap()))
+                .sorted((a, b) -> Long.compare(b.record().createdAt(), a.record().createdAt()))
+                .map(PodSandboxRpcs::item)
+                .toList();
+    }
+
+    private static PodSandbox item(Sandbox s) {
+        var c = s.config();
+        return PodSandbox.newBuilder().setId(s.id()).setMetadata(c.getMetadata()).setState(state(s))
+                .setCreatedAt(s.record().createdAt()).putAllLabels(c.getLabelsMap())
+                .putAllAnnotations(c.getAnnotationsMap()).setRuntimeHandler(s.record().runtimeHandler()).build();
+    }
+
+    static PodSandboxState state(Sandbox s) {
+        return s.record().state() == SandboxState.READY ? PodSandboxState.SANDBOX_READY : PodSandboxState.SANDBOX_NOTREADY;
+    }
+
+    static PodSandboxStatus status(Sandbox s) {
+        var r = s.record();
+        var c = s.config();
+        var network = PodSandboxNetworkStatus.newBuilder();
+        List<String> ips = r.ips();
+        if (!ips.isEmpty()) {
+            network.setIp(ips.getFirst());
+            ips.stream().skip(1).forEach(ip -> network.addAdditionalIps(PodIP.newBuilder().setIp(ip)));
+        }
+        return PodSandboxStatus.newBuilder().setId(s.id()).setMetadata(c.getMetadata()).setState(state(s))
+                .setCreatedAt(r.createdAt()).setNetwork(network)
+                .setLinux(LinuxPodSandboxStatus.newBuilder().setNamespaces(Namespace.newBuilder()
+                        .setOptions(c.getLinux().getSecurityContext().getNamespaceOptions())))
+                .putAllLabels(c.getLabelsMap()).putAllAnnotations(c.getAnnotationsMap())
+                .setRuntimeHandler(r.runtimeHandler()).build();
+    }
+
+    /** The verbose info crictl inspectp shows, shaped like containerd's. */
+    private JsonObject info(Sandbox s) throws IOException {
+        var r = s.record();
+        var o = new JsonObject();
+        o.addProperty("pid", r.pid());
+        o.addProperty("processStatus", s.ready() ? "running" : "stopped");
+        o.addProperty("netNamespacePath", r.netns());
+        o.addProperty("netNamespaceClosed", r.netns().isEmpty() || !Files.exists(Path.of(r.netns())));
+        o.addProperty("image", r.image());
+        o.addProperty("runtimeHandler", r.runtimeHandler());
+        o.addProperty("runtimeType", "io.containerd.runc.v2");
+        o.addProperty("cgroupParent", r.cgroupParent());
+        var ips = new JsonArray();
+        r.ips().forEach(ips::add);
+        o.add("ips", ips);
+        o.add("config", r.config());
+        Path spec = sandboxes.bundle(s).resolve("config.json");
+        if (Files.exists(spec)) {
+            o.add("runtimeSpec", JsonParser.parseString(Files.readString(spec)));
+        }
+        return o;
+    }
+
+    static String requireId(String id) {
+        if (id.isEmpty()) {
+            throw new IllegalArgumentException("pod_sandbox_id is required");
+        }
+        return id;
+    }
+}

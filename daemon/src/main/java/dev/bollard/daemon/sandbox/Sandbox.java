@@ -1,0 +1,57 @@
+package dev.bollard.daemon.sandbox;
+
+import dev.bollard.api.cri.v1.PodSandboxConfig;
+import dev.bollard.daemon.shim.Shim;
+
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * One pod sandbox in memory: its persisted record, the connection to its shim, and the lock that orders the
+ * operations on it (virtual-thread friendly: a ReentrantLock, never synchronized around blocking calls).
+ */
+public final class Sandbox {
+
+    private final ReentrantLock lock = new ReentrantLock();
+    private final PodSandboxConfig config;
+    private volatile SandboxRecord record;
+    private volatile Shim shim;
+
+    Sandbox(SandboxRecord record, PodSandboxConfig config, Shim shim) {
+        this.record = record;
+        this.config = config;
+        this.shim = shim;
+    }
+
+    public String id() {
+        return record.id();
+    }
+
+    public SandboxRecord record() {
+        return record;
+    }
+
+    void record(SandboxRecord r) {
+        this.record = r;
+    }
+
+    public PodSandboxConfig config() {
+        return config;
+    }
+
+    /** The pod's shim, or null once it was shut down. */
+    public Shim shim() {
+        return shim;
+    }
+
+    void shim(Shim s) {
+        this.shim = s;
+    }
+
+    public boolean ready() {
+        return record.state() == SandboxState.READY;
+    }
+
+    public ReentrantLock lock() {
+        return lock;
+    }
+}

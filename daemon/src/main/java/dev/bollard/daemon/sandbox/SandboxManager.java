@@ -1,0 +1,509 @@
+package dev.bollard.daemon.sandbox;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.util.JsonFormat;
+import dev.bollard.api.cri.v1.NamespaceMode;
+import dev.bollard.api.cri.v1.PodSandboxConfig;
+import dev.bollard.daemon.container.Rootfs;
+import dev.bollard.daemon.image.ImageConfigs;
+import dev.bollard.daemon.image.ImageManager;
+import dev.bollard.daemon.linux.Cgroups;
+import dev.bollard.daemon.linux.Syscalls;
+import dev.bollard.daemon.log.Log;
+import dev.bollard.daemon.network.Cni;
+import dev.bollard.daemon.network.NetNs;
+import dev.bollard.daemon.network.PodNetworkRequest;
+import dev.bollard.daemon.network.PortMapping;
+import dev.bollard.daemon.oci.PodContext;
+import dev.bollard.daemon.oci.SpecBuilder;
+import dev.bollard.daemon.runtime.RuntimeHandlers;
+import dev.bollard.daemon.shim.Shim;
+import dev.bollard.daemon.shim.ShimManager;
+import dev.bollard.daemon.shim.ShimNotFoundException;
+import dev.bollard.daemon.shim.ShimOptions;
+import dev.bollard.daemon.shim.TaskIo;
+import dev.bollard.daemon.store.AtomicFiles;
+import dev.bollard.daemon.store.FileTrees;
+import dev.bollard.daemon.store.NameRegistry;
+import dev.bollard.daemon.store.RecordStore;
+import io.grpc.Status;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.NoSuchElementException;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Pod sandboxes: a network namespace set up by CNI, the pod's files and /dev/shm, and an infra container run by
+ * the pod's own shim, which every container of the pod then shares. Each step of {@link #run} registers its undo,
+ * so a failure anywhere leaves nothing behind; {@link #stop} and {@link #remove} are idempotent and tolerate
+ * resources that are already gone.
+ */
+public final class SandboxManager {
+
+    private static final Log LOG = Log.get("sandbox");
+    /** The default pod cgroup parent when the config names none (crictl); pods then get a parent of their own. */
+    static final String DEFAULT_CGROUP_PARENT = "/bollard";
+    static final long SHM_BYTES = 64L << 20;
+    static final Duration KILL_WAIT = Duration.ofSeconds(10);
+
+    /** What the container side does when a pod stops or goes away. */
+    public interface Members {
+        void stopAll(Sandbox sandbox) throws IOException, InterruptedException;
+
+        void removeAll(Sandbox sandbox) throws IOException, InterruptedException;
+    }
+
+    private final Path stateDir;
+    private final Path rootDir;
+    private final Path netnsDir;
+    private final RuntimeHandlers handlers;
+    private final ShimManager shims;
+    private final Cni cni;
+    private final SpecBuilder specs;
+    private final ImageManager images;
+    private final SandboxImage sandboxImage;
+    private final RecordStore<SandboxRecord> store;
+    private final Clock clock;
+    private final NameRegistry names = new NameRegistry();
+    private final Map<String, Sandbox> sandboxes = new ConcurrentHashMap<>();
+    private volatile Members members;
+
+    public SandboxManager(Path root, Path state, RuntimeHandlers handlers, ShimManager shims, Cni cni, SpecBuilder specs,
+                          ImageManager images, SandboxImage sandboxImage, Clock clock) throws IOException {
+        this.stateDir = state.resolve("pods");
+        this.rootDir = root.resolve("pods");
+        this.netnsDir = state.resolve("netns");
+        this.handlers = handlers;
+        this.shims = shims;
+        this.cni = cni;
+        this.specs = specs;
+        this.images = images;
+        this.sandboxImage = sandboxImage;
+        this.clock = clock;
+        this.store = new RecordStore<>(root.resolve("store").resolve("sandboxes"), SandboxRecord.class, SandboxRecord.SCHEMA);
+        Files.createDirectories(stateDir);
+        Files.createDirectories(rootDir);
+        Files.createDirectories(netnsDir);
+    }
+
+    public void members(Members m) {
+        this.members = m;
+    }
+
+    /** The reserved name of a pod, as containerd forms it. */
+    static String reservedName(PodSandboxConfig config) {
+        var m = config.getMetadata();
+        return m.getName() + "_" + m.getNamespace() + "_" + m.getUid() + "_" + m.getAttempt();
+    }
+
+    public Sandbox run(PodSandboxConfig config, String runtimeHandler) throws IOException, InterruptedException {
+        var meta = config.getMetadata();
+        if (!config.hasMetadata() || meta.getName().isEmpty()) {
+            throw new IllegalArgumentException("config.metadata.name is required");
+        }
+        if (meta.getNamespace().isEmpty() || meta.getUid().isEmpty()) {
+            throw new IllegalArgumentException("config.metadata.namespace and config.metadata.uid are required (pod "
+                    + meta.getName() + ")");
+        }
+        String handlerName = runtimeHandler.isEmpty() ? handlers.defaultName() : runtimeHandler;
+        var handler = handlers.get(handlerName).orElseThrow(() -> new IllegalArgumentException(
+                "runtime handler \"" + runtimeHandler + "\" is not configured (configured: "
+                        + String.join(", ", handlers.names()) + ")"));
+        var check = handlers.check(handler);
+        if (!check.ready()) {
+            throw Status.FAILED_PRECONDITION.withDescription("runtime handler \"" + handlerName + "\" is not ready: "
+                    + check.reason() + ": " + check.message()).asRuntimeException();
+        }
+        var shimOptions = new ShimOptions(check.shim().orElseThrow(), check.binary().orElseThrow().toString(),
+                handler.root(), handler.systemdCgroup());
+
+        String id = newId();
+        String name = reservedName(config);
+        var holder = names.reserve(name, id);
+        if (holder.isPresent()) {
+            throw Status.ALREADY_EXISTS.withDescription("pod sandbox name \"" + name + "\" is reserved for sandbox "
+                    + holder.get()).asRuntimeException();
+        }
+        Deque<Undo> undo = new ArrayDeque<>();
+        undo.push(() -> names.release(name, id));
+        try {
+            return create(id, name, config, handlerName, shimOptions, undo);
+        } catch (Exception e) {
+            LOG.warn("pod sandbox failed to start; rolling back", "id", id, "pod", meta.getName(), "error", e.getMessage());
+            rollback(undo);
+            throw e;
+        }
+    }
+
+    private Sandbox create(String id, String name, PodSandboxConfig config, String handlerName, ShimOptions shimOptions,
+                           Deque<Undo> undo) throws IOException, InterruptedException {
+        var ns = config.getLinux().getSecurityContext().getNamespaceOptions();
+        boolean hostNetwork = ns.getNetwork() == NamespaceMode.NODE;
+        boolean hostIpc = ns.getIpc() == NamespaceMode.NODE;
+
+        var image = sandboxImage.ensure();
+        var imageConfig = ImageConfigs.parse(images.config(image));
+
+        Path bundle = stateDir.resolve(id);
+        Path podDir = rootDir.resolve(id);
+        Files.createDirectories(bundle);
+        undo.push(() -> FileTrees.deleteTree(bundle));
+        Files.createDirectories(podDir);
+        undo.push(() -> FileTrees.deleteTree(podDir));
+
+        String cgroupParent = config.getLinux().getCgroupParent();
+        if (cgroupParent.isEmpty()) {
+            cgroupParent = DEFAULT_CGROUP_PARENT + "/" + id;
+        }
+        boolean ownCgroupParent = !Cgroups.exists(cgroupParent);
+        if (ownCgroupParent) {
+            String parent = cgroupParent;
+            undo.push(() -> Cgroups.remove(parent));
+        }
+
+        Path netns = hostNetwork ? null : netnsDir.resolve(id);
+        var record = new SandboxRecord(id, name, toJson(config), handlerName, image.id(), SandboxState.NOTREADY,
+                netns == null ? "" : netns.toString(), List.of(), 0, cgroupParent, ownCgroupParent, false,
+                nanos(clock));
+        // Recorded before anything outlives a crash: a restart then knows what to reconcile.
+        store.put(id, record);
+        undo.push(() -> store.delete(id));
+
+        List<String> ips = List.of();
+        if (netns != null) {
+            NetNs.create(netns);
+            undo.push(() -> NetNs.at(netns).remove());
+            var request = networkRequest(id, config, netns);
+            var result = cni.setUp(request);
+            undo.push(() -> cni.tearDown(request));
+            ips = result.ips();
+        }
+
+        var files = PodFiles.in(podDir);
+        String hostname = config.getHostname().isEmpty() && hostNetwork ? nodeHostname() : config.getHostname();
+        files.write(hostname.isEmpty() ? config.getMetadata().getName() : hostname, hostNetwork, ips,
+                config.getDnsConfig());
+
+        Path shm = null;
+        if (!hostIpc) {
+            shm = Files.createDirectories(bundle.resolve("shm"));
+            Syscalls.mount("shm", shm, "tmpfs", Syscalls.MS_NOSUID | Syscalls.MS_NODEV | MS_NOEXEC,
+                    "mode=1777,size=" + SHM_BYTES);
+            Path mounted = shm;
+            undo.push(() -> Syscalls.umount2(mounted, Syscalls.MNT_DETACH));
+        }
+
+        var rootfs = Rootfs.of(images.snapshots(), image, podDir.resolve("rootfs"));
+        rootfs.prepare();
+        Files.createDirectories(bundle.resolve("rootfs"));
+        var pod = new PodContext(id, config, Optional.ofNullable(netns), 0, files.hostname(), files.hosts(),
+                files.resolvConf(), Optional.ofNullable(shm), cgroupParent, handlerName, sandboxImage.reference());
+        JsonObject spec = specs.sandboxSpec(pod, id, infraArgs(imageConfig));
+        AtomicFiles.write(bundle.resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8));
+
+        Shim shim = shims.start(id, bundle, shimOptions);
+        undo.push(shim::shutdown);
+        shim.create(id, bundle, List.of(rootfs.mount()), new TaskIo("", "", "", false));
+        undo.push(() -> deleteTask(shim, id));
+        int pid = shim.start(id, "");
+
+        record = record.withStarted(ips, pid, netns != null).with(SandboxState.READY);
+        store.put(id, record);
+        var sandbox = new Sandbox(record, config, shim);
+        sandboxes.put(id, sandbox);
+        watchInfra(sandbox, shim);
+        LOG.info("pod sandbox ready", "id", id, "pod", config.getMetadata().getNamespace() + "/"
+                + config.getMetadata().getName(), "handler", handlerName, "pid", pid, "ips", String.join(",", ips));
+        return sandbox;
+    }
+
+    private static final long MS_NOEXEC = 8;
+
+    private void watchInfra(Sandbox sandbox, Shim shim) {
+        Thread.ofVirtual().name("infra-exit-" + sandbox.id().substring(0, 12)).start(() -> {
+            try {
+                var exit = shim.await(sandbox.id(), "");
+                infraExited(sandbox, exit.exitStatus());
+            } catch (IOException e) {
+                if (shim.isAlive()) {
+                    LOG.warn("lost track of a pod's infra process", "id", sandbox.id(), "error", e.getMessage());
+                }
+                infraExited(sandbox, -1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+    }
+
+    /** The infra process ended (killed by stop, or died): the pod is no longer ready. */
+    public void infraExited(Sandbox sandbox, int status) {
+        if (!sandbox.ready() || !sandboxes.containsKey(sandbox.id())) {
+            return;
+        }
+        sandbox.lock().lock();
+        try {
+            if (sandbox.ready()) {
+                LOG.info("pod infra process exited", "id", sandbox.id(), "status", status);
+                persist(sandbox, sandbox.record().with(SandboxState.NOTREADY));
+            }
+        } finally {
+            sandbox.lock().unlock();
+        }
+    }
+
+    /**
+     * Stops every container of the pod, the infra process and the shim, tears the network down and releases the
+     * netns and /dev/shm. Idempotent; a missing sandbox is no error (all its resources are reclaimed already).
+     */
+    public void stop(String idOrPrefix) throws IOException, InterruptedException {
+        var found = find(idOrPrefix);
+        if (found.isEmpty()) {
+            return;
+        }
+        var sandbox = found.get();
+        sandbox.lock().lock();
+        try {
+            stopLocked(sandbox);
+        } finally {
+            sandbox.lock().unlock();
+        }
+    }
+
+    private void stopLocked(Sandbox sandbox) throws IOException, InterruptedException {
+        String id = sandbox.id();
+        members.stopAll(sandbox);
+        Shim shim = sandbox.shim();
+        if (shim != null) {
+            if (shim.isAlive()) {
+                try {
+                    shim.kill(id, "", 9, true);
+                } catch (ShimNotFoundException ignored) {
+                    // the infra task is gone already
+                }
+                deleteTask(shim, id);
+                shim.shutdown();
+            }
+            shim.close();
+            sandbox.shim(null);
+        }
+        var r = sandbox.record();
+        if (sandbox.ready()) {
+            r = r.with(SandboxState.NOTREADY);
+        }
+        if (r.networkUp()) {
+            cni.tearDown(networkRequest(id, sandbox.config(), Path.of(r.netns())));
+            r = r.withNetworkDown();
+        }
+        persist(sandbox, r);
+        if (!r.netns().isEmpty()) {
+            NetNs.at(Path.of(r.netns())).remove();
+        }
+        unmountShm(id);
+        LOG.info("pod sandbox stopped", "id", id);
+    }
+
+    /** Removes the pod and everything it owns: containers, directories, cgroup parent, record. Idempotent. */
+    public void remove(String idOrPrefix) throws IOException, InterruptedException {
+        var found = find(idOrPrefix);
+        if (found.isEmpty()) {
+            return;
+        }
+        var sandbox = found.get();
+        sandbox.lock().lock();
+        try {
+            if (!sandboxes.containsKey(sandbox.id())) {
+                return; // removed by a concurrent call
+            }
+            stopLocked(sandbox);
+            members.removeAll(sandbox);
+            var r = sandbox.record();
+            FileTrees.deleteTree(stateDir.resolve(r.id()));
+            FileTrees.deleteTree(rootDir.resolve(r.id()));
+            if (r.ownCgroupParent()) {
+                var left = Cgroups.remove(r.cgroupParent());
+                if (!left.isEmpty()) {
+                    LOG.warn("pod cgroup not removed (still in use?)", "id", r.id(), "dirs", left);
+                }
+            }
+            store.delete(r.id());
+            sandboxes.remove(r.id());
+            names.release(r.name(), r.id());
+            LOG.info("pod sandbox removed", "id", r.id());
+        } finally {
+            sandbox.lock().unlock();
+        }
+    }
+
+    /** What a container of this pod joins: its namespaces, files, /dev/shm and cgroup parent. */
+    public PodContext context(Sandbox sandbox) {
+        var r = sandbox.record();
+        var files = PodFiles.in(rootDir.resolve(r.id()));
+        boolean hostIpc = sandbox.config().getLinux().getSecurityContext().getNamespaceOptions().getIpc()
+                == NamespaceMode.NODE;
+        return new PodContext(r.id(), sandbox.config(),
+                r.netns().isEmpty() ? Optional.empty() : Optional.of(Path.of(r.netns())), r.pid(), files.hostname(),
+                files.hosts(), files.resolvConf(),
+                hostIpc ? Optional.empty() : Optional.of(stateDir.resolve(r.id()).resolve("shm")), r.cgroupParent(),
+                r.runtimeHandler(), sandboxImage.reference());
+    }
+
+    /** The infra container's bundle directory (config.json, the rootfs mount point, the shim's files). */
+    public Path bundle(Sandbox sandbox) {
+        return stateDir.resolve(sandbox.id());
+    }
+
+    /** Whether the pod's handler keeps the host's devices out of privileged containers. */
+    public boolean privilegedWithoutHostDevices(Sandbox sandbox) {
+        return handlers.get(sandbox.record().runtimeHandler())
+                .map(dev.bollard.daemon.config.BollardConfig.RuntimeHandler::privilegedWithoutHostDevices).orElse(false);
+    }
+
+    /** A sandbox by full ID or unique ID prefix. */
+    public Optional<Sandbox> find(String idOrPrefix) {
+        if (idOrPrefix.isEmpty()) {
+            throw new IllegalArgumentException("pod sandbox ID is empty");
+        }
+        var exact = sandboxes.get(idOrPrefix);
+        if (exact != null) {
+            return Optional.of(exact);
+        }
+        var matches = sandboxes.values().stream().filter(s -> s.id().startsWith(idOrPrefix)).toList();
+        if (matches.size() > 1) {
+            throw new IllegalArgumentException("pod sandbox ID prefix \"" + idOrPrefix + "\" is ambiguous ("
+                    + matches.size() + " sandboxes)");
+        }
+        return matches.stream().findFirst();
+    }
+
+    public Sandbox get(String idOrPrefix) {
+        return find(idOrPrefix).orElseThrow(() -> new NoSuchElementException("pod sandbox \"" + idOrPrefix + "\" not found"));
+    }
+
+    public List<Sandbox> list() {
+        return List.copyOf(sandboxes.values());
+    }
+
+    private void persist(Sandbox sandbox, SandboxRecord r) {
+        try {
+            store.put(r.id(), r);
+        } catch (IOException e) {
+            LOG.error("cannot persist pod sandbox record", e, "id", r.id());
+        }
+        sandbox.record(r);
+    }
+
+    private void unmountShm(String id) throws IOException {
+        Path shm = stateDir.resolve(id).resolve("shm");
+        if (isMountPoint(shm)) {
+            Syscalls.umount2(shm, Syscalls.MNT_DETACH);
+        }
+    }
+
+    static boolean isMountPoint(Path p) throws IOException {
+        if (!Files.isDirectory(p)) {
+            return false;
+        }
+        Object dev = Files.getAttribute(p, "unix:dev");
+        return !dev.equals(Files.getAttribute(p.getParent(), "unix:dev"));
+    }
+
+    private static void deleteTask(Shim shim, String id) throws IOException {
+        try {
+            shim.delete(id, "");
+        } catch (ShimNotFoundException ignored) {
+            // already deleted
+        }
+    }
+
+    private PodNetworkRequest networkRequest(String id, PodSandboxConfig config, Path netns) {
+        var m = config.getMetadata();
+        var ports = new ArrayList<PortMapping>();
+        for (var pm : config.getPortMappingsList()) {
+            if (pm.getHostPort() > 0) {
+                ports.add(new PortMapping(pm.getProtocol().name().toLowerCase(Locale.ROOT), pm.getContainerPort(),
+                        pm.getHostPort(), pm.getHostIp()));
+            }
+        }
+        return new PodNetworkRequest(id, m.getName(), m.getNamespace(), m.getUid(), netns, "eth0", ports, Map.of());
+    }
+
+    /** The infra process: the image's entrypoint and command (the builtin image: catatonit in pause mode). */
+    static List<String> infraArgs(ImageConfigs.Parsed image) {
+        var args = new ArrayList<String>();
+        var cfg = image.json().has("config") && image.json().get("config").isJsonObject()
+                ? image.json().getAsJsonObject("config") : new JsonObject();
+        for (String key : List.of("Entrypoint", "Cmd")) {
+            if (cfg.has(key) && cfg.get(key).isJsonArray()) {
+                cfg.getAsJsonArray(key).forEach(e -> args.add(e.getAsString()));
+            }
+        }
+        if (args.isEmpty()) {
+            throw new IllegalArgumentException("the sandbox image has neither Entrypoint nor Cmd");
+        }
+        return args;
+    }
+
+    static JsonObject toJson(PodSandboxConfig config) {
+        try {
+            return JsonParser.parseString(JsonFormat.printer().omittingInsignificantWhitespace().print(config))
+                    .getAsJsonObject();
+        } catch (InvalidProtocolBufferException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static PodSandboxConfig fromJson(JsonObject json) throws InvalidProtocolBufferException {
+        var b = PodSandboxConfig.newBuilder();
+        JsonFormat.parser().merge(json.toString(), b);
+        return b.build();
+    }
+
+    static String newId() {
+        var bytes = new byte[32];
+        new java.security.SecureRandom().nextBytes(bytes);
+        return HexFormat.of().formatHex(bytes);
+    }
+
+    static long nanos(Clock clock) {
+        var now = clock.instant();
+        return now.getEpochSecond() * 1_000_000_000L + now.getNano();
+    }
+
+    private static String nodeHostname() {
+        try {
+            return Files.readString(Path.of("/proc/sys/kernel/hostname")).trim();
+        } catch (IOException e) {
+            return "localhost";
+        }
+    }
+
+    @FunctionalInterface
+    interface Undo {
+        void run() throws Exception;
+    }
+
+    private static void rollback(Deque<Undo> undo) {
+        while (!undo.isEmpty()) {
+            try {
+                undo.pop().run();
+            } catch (Exception e) {
+                LOG.error("rollback step failed", e);
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+package dev.bollard.daemon.store;
+
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import dev.bollard.daemon.content.Digest;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One crash-safe JSON file per record under a directory: {@code <id>.json} holding
+ * {@code {"schema":N,"sha256":"…","record":{…}}}. The checksum covers the record's bytes, so a torn or edited file
+ * is reported as corrupt (naming it) instead of being read as something it is not.
+ *
+ * @param <T> a record type Gson can map (long/String/List/Map/JsonObject fields, no java.time)
+ */
+public final class RecordStore<T> {
+
+    private static final Gson GSON = new GsonBuilder().disableHtmlEscaping().serializeNulls().create();
+
+    private final Path dir;
+    private final Class<T> type;
+    private final int schema;
+
+    public RecordStore(Path dir, Class<T> type, int schema) throws IOException {
+        this.dir = dir;
+        this.type = type;
+        this.schema = schema;
+        Files.createDirectories(dir);
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public void put(String id, T record) throws IOException {
+        String body = GSON.toJson(record);
+        var envelope = new JsonObject();
+        envelope.addProperty("schema", schema);
+        envelope.addProperty("sha256", Digest.sha256(body.getBytes(StandardCharsets.UTF_8)).toString());
+        envelope.add("record", JsonParser.parseString(body));
+        AtomicFiles.write(file(id), GSON.toJson(envelope).getBytes(StandardCharsets.UTF_8));
+    }
+
+    public void delete(String id) throws IOException {
+        if (Files.deleteIfExists(file(id))) {
+            AtomicFiles.fsyncDirectory(dir);
+        }
+    }
+
+    /** Every record, in no particular order. A corrupt file fails the whole load, naming the file. */
+    public List<T> loadAll() throws IOException {
+        var out = new ArrayList<T>();
+        try (var files = Files.list(dir)) {
+            for (Path f : files.filter(p -> p.getFileName().toString().endsWith(".json")
+                    && !p.getFileName().toString().startsWith(".")).sorted().toList()) {
+                out.add(read(f));
+            }
+        }
+        return out;
+    }
+
+    private T read(Path f) throws IOException {
+        try {
+            var envelope = JsonParser.parseString(Files.readString(f)).getAsJsonObject();
+            int version = envelope.get("schema").getAsInt();
+            if (version != schema) {
+                throw new IOException("record " + f + " has schema " + version + "; this Bollard reads " + schema);
+            }
+            String body = GSON.toJson(envelope.get("record"));
+            String sum = Digest.sha256(body.getBytes(StandardCharsets.UTF_8)).toString();
+            if (!sum.equals(envelope.get("sha256").getAsString())) {
+                throw new IOException("record " + f + " is corrupt: checksum mismatch");
+            }
+            return GSON.fromJson(body, type);
+        } catch (JsonParseException | IllegalStateException | NullPointerException | UnsupportedOperationException e) {
+            throw new IOException("record " + f + " is corrupt: " + e.getMessage(), e);
+        }
+    }
+
+    private Path file(String id) {
+        if (id.isEmpty() || id.contains("/") || id.startsWith(".")) {
+            throw new IllegalArgumentException("bad record id \"" + id + "\"");
+        }
+        return dir.resolve(id + ".json");
+    }
+}
