@@ -174,6 +174,8 @@ public final class Cni {
      * the current network when there is no record. A namespace that is gone is passed as an empty CNI_NETNS, so
      * plugins release what they can. Every plugin is called even after one fails; the record is removed only when
      * all succeeded (else the first failure is thrown and a retry has the record). Repeating it is fine.
+     * Call it before removing the namespace: the bridge plugin (1.1.1) reads the pod's addresses from inside it to
+     * remove its masquerade rules, and without the namespace it releases the address but leaves those rules.
      */
     public void tearDown(PodNetworkRequest request) throws IOException, InterruptedException {
         ReentrantLock lock = lockPod(request.podId());

@@ -84,7 +84,8 @@ public final class NetNs {
 
     /**
      * Runs {@code body} on a new platform thread that has joined this namespace; the thread ends afterwards. Sockets
-     * the body creates stay in this namespace when used from other threads later.
+     * the body creates stay in this namespace when used from other threads later. Note that Java creates a socket's
+     * file descriptor lazily: a {@code new ServerSocket()} must also be bound (or connected) inside the body.
      */
     public <T> T run(Callable<T> body) throws Exception {
         if (!exists()) {

@@ -73,16 +73,35 @@ final class HostNet {
         throw new IOException("no free 10.x.y.0/24 found among the host's routes:\n" + routes);
     }
 
-    /** Deletes every nat/filter rule whose text names one of {@code needles} (what a failed DEL may leave). */
+    /**
+     * Deletes every nat/filter rule whose text names one of {@code needles} (what a DEL may leave), then the per-pod
+     * CNI-* chains those rules jumped to once nothing refers to them any more. The shared CNI-HOSTPORT-* chains stay.
+     */
     static List<String> deleteRulesMentioning(String... needles) throws IOException, InterruptedException {
         List<String> deleted = new ArrayList<>();
         for (String table : List.of("nat", "filter")) {
+            List<String> chains = new ArrayList<>();
             for (String line : ok("iptables", "-t", table, "-S").lines().toList()) {
                 if (line.startsWith("-A ") && containsAny(line, needles)) {
+                    List<String> rule = splitRule(line.substring(3));
                     List<String> cmd = new ArrayList<>(List.of("iptables", "-t", table, "-D"));
-                    cmd.addAll(splitRule(line.substring(3)));
+                    cmd.addAll(rule);
                     sh(cmd.toArray(String[]::new));
                     deleted.add(table + ": " + line);
+                    int j = rule.indexOf("-j");
+                    if (j >= 0 && j + 1 < rule.size() && rule.get(j + 1).startsWith("CNI-")
+                            && !rule.get(j + 1).startsWith("CNI-HOSTPORT-")) {
+                        chains.add(rule.get(j + 1));
+                    }
+                }
+            }
+            for (String chain : chains) {
+                String all = ok("iptables", "-t", table, "-S");
+                if (all.lines().noneMatch(l -> l.startsWith("-A ") && l.contains("-j " + chain))) {
+                    sh("iptables", "-t", table, "-F", chain);
+                    if (sh("iptables", "-t", table, "-X", chain).status() == 0) {
+                        deleted.add(table + ": chain " + chain);
+                    }
                 }
             }
         }
