@@ -8,6 +8,9 @@ packages=(
   docker-registry             # distribution v2, the real registry the tests pull from
   apache2-utils               # htpasswd, for the registry's basic-auth tests
   openssl                     # test CAs and certificates
+  containernetworking-plugins # the CNI plugins (bridge, host-local, portmap, loopback) in /usr/lib/cni
+  iproute2                    # ip: the network tests inspect links, addresses and routes
+  iptables                    # portmap and bridge's ipMasq; the network tests clean their rules
 )
 missing=()
 for p in "${packages[@]}"; do

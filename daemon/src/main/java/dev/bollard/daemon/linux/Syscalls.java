@@ -39,6 +39,7 @@ public final class Syscalls {
     public static final long MS_NODEV = 4;
     public static final long MS_BIND = 4096;
     public static final int MNT_DETACH = 2;
+    public static final int CLONE_NEWNET = 0x40000000;
 
     public static final int EPERM = 1;
     public static final int ENOENT = 2;
@@ -50,6 +51,7 @@ public final class Syscalls {
 
     private static final int AT_FDCWD = -100;
     private static final int AT_SYMLINK_NOFOLLOW = 0x100;
+    private static final int O_RDONLY_CLOEXEC = 02000000;
 
     /** Names and texts of the errnos a file system or mount call commonly returns (x86_64/aarch64 numbering). */
     private static final Map<Integer, String[]> ERRNOS = Map.ofEntries(
@@ -114,6 +116,12 @@ public final class Syscalls {
     private static final MethodHandle MOUNT = handle("mount",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
     private static final MethodHandle UMOUNT2 = handle("umount2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle UNSHARE = handle("unshare", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle SETNS = handle("setns", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle OPEN = LINKER.downcallHandle(LINKER.defaultLookup().find("open").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+            Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle CLOSE = handle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle GETEUID = LINKER.downcallHandle(
             LINKER.defaultLookup().find("geteuid").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
 
@@ -263,6 +271,37 @@ public final class Syscalls {
             var errno = arena.allocate(CAPTURE);
             int rc = (int) UMOUNT2.invokeExact(errno, cstr(arena, target), flags);
             check(rc, errno, "umount2", target);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * unshare(2) for the calling thread, e.g. {@link #CLONE_NEWNET}. Call it on a dedicated platform thread: the new
+     * namespace belongs to that OS thread only.
+     */
+    public static void unshare(int flags) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int rc = (int) UNSHARE.invokeExact(errno, flags);
+            check(rc, errno, "unshare", "0x" + Integer.toHexString(flags));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** setns(2) of the calling thread into the namespace file at {@code nsPath} (opened and closed here). */
+    public static void setns(Path nsPath, int nstype) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int fd = (int) OPEN.invokeExact(errno, cstr(arena, nsPath), O_RDONLY_CLOEXEC, 0);
+            check(fd, errno, "open", nsPath);
+            try {
+                int rc = (int) SETNS.invokeExact(errno, fd, nstype);
+                check(rc, errno, "setns", nsPath);
+            } finally {
+                int ignored = (int) CLOSE.invokeExact(errno, fd);
+            }
         } catch (Throwable t) {
             throw rethrow(t);
         }
