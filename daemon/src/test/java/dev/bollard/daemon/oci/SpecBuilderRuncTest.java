@@ -111,12 +111,81 @@ class SpecBuilderRuncTest {
         }
     }
 
+    @Test
+    void runcRunsASandboxAndAContainerJoiningItsNamespaces() throws Exception {
+        String suffix = UUID.randomUUID().toString().substring(0, 8);
+        String cgroupParent = "/bollard-oci-test-" + suffix;
+        String sandboxId = "oci-sb-" + suffix;
+        String containerId = "oci-ctr-" + suffix;
+        Path state = dir.resolve("runc-state");
+        Path sandboxBundle = dir.resolve("sandbox");
+        Files.createDirectories(sandboxBundle.resolve("rootfs"));
+        Files.copy(Path.of("/usr/bin/catatonit"), sandboxBundle.resolve("rootfs/catatonit"));
+        Path bundle = dir.resolve("bundle");
+        Path rootfs = bundle.resolve("rootfs");
+        Files.createDirectories(rootfs.resolve("bin"));
+        Files.copy(Path.of("/bin/busybox").toRealPath(), rootfs.resolve("bin/busybox"));
+        Files.createSymbolicLink(rootfs.resolve("bin/sh"), Path.of("busybox"));
+        Files.createSymbolicLink(rootfs.resolve("bin/cat"), Path.of("busybox"));
+        Path shm = Files.createDirectories(dir.resolve("shm"));
+        Path hostname = Files.writeString(dir.resolve("hostname"), "pod\n");
+        Path hosts = Files.writeString(dir.resolve("hosts"), "127.0.0.1 localhost\n");
+        Path resolv = Files.writeString(dir.resolve("resolv.conf"), "nameserver 127.0.0.1\n");
+        // the node's network (no CNI here), the pod's own pid and ipc namespaces
+        var podConfig = PodSandboxConfig.newBuilder()
+                .setMetadata(PodSandboxMetadata.newBuilder().setName("pod").setNamespace("default").setUid("uid-2"))
+                .setLinux(LinuxPodSandboxConfig.newBuilder().setCgroupParent(cgroupParent)
+                        .setSecurityContext(dev.bollard.api.cri.v1.LinuxSandboxSecurityContext.newBuilder()
+                                .setNamespaceOptions(NamespaceOption.newBuilder().setNetwork(NamespaceMode.NODE))))
+                .build();
+        var builder = new SpecBuilder(NodeProfile.detect());
+        var creating = new PodContext(sandboxId, podConfig, Optional.empty(), 0, hostname, hosts, resolv,
+                Optional.of(shm), cgroupParent, "runc", "pause");
+        Files.writeString(sandboxBundle.resolve("config.json"),
+                builder.sandboxSpec(creating, sandboxId, List.of("/catatonit", "-P")).toString());
+        try {
+            Path sandboxLog = dir.resolve("sandbox.log");
+            Process p = new ProcessBuilder("runc", "--root", state.toString(), "run", "-d", "--pid-file",
+                    dir.resolve("sandbox.pid").toString(), "-b", sandboxBundle.toString(), sandboxId)
+                    .redirectErrorStream(true).redirectOutput(sandboxLog.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+            if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                fail("runc run -d of the sandbox failed: " + Files.readString(sandboxLog));
+            }
+            int infraPid = Integer.parseInt(Files.readString(dir.resolve("sandbox.pid")).trim());
+            var pod = new PodContext(sandboxId, podConfig, Optional.empty(), infraPid, hostname, hosts, resolv,
+                    Optional.of(shm), cgroupParent, "runc", "pause");
+            var config = ContainerConfig.newBuilder()
+                    .setMetadata(ContainerMetadata.newBuilder().setName("app"))
+                    .addAllCommand(List.of("/bin/sh", "-c", "cat /proc/1/cmdline; echo; echo joined"))
+                    .build();
+            var image = new ImageConfigs.Parsed(List.of(), ImageConfigs.User.NONE,
+                    JsonParser.parseString("{}").getAsJsonObject());
+            Files.writeString(bundle.resolve("config.json"),
+                    builder.containerSpec(pod, containerId, config, image, RootfsFiles.NONE, 0, false).toString());
+            Result r = run(List.of("runc", "--root", state.toString(), "run", "-b", bundle.toString(), containerId));
+            assertEquals(0, r.exitCode, r.output);
+            // pid 1 of the shared pid namespace is the sandbox's catatonit
+            assertTrue(r.output.contains("/catatonit"), r.output);
+            assertTrue(r.output.contains("joined"), r.output);
+        } finally {
+            run(List.of("runc", "--root", state.toString(), "delete", "-f", containerId));
+            run(List.of("runc", "--root", state.toString(), "delete", "-f", sandboxId));
+            removeCgroups(cgroupParent, containerId, sandboxId);
+        }
+    }
+
     /** runc removes the container's own cgroups but leaves the parents it created, in every hierarchy. */
-    private static void removeCgroups(String parent, String id) throws IOException {
+    private static void removeCgroups(String parent, String... ids) throws IOException {
         var leftovers = new ArrayList<Path>();
         try (var hierarchies = Files.list(Path.of("/sys/fs/cgroup"))) {
             for (Path h : hierarchies.toList()) {
-                for (Path p : List.of(Path.of(h + parent + "/" + id), Path.of(h + parent))) {
+                var dirs = new ArrayList<Path>();
+                for (String id : ids) {
+                    dirs.add(Path.of(h + parent + "/" + id));
+                }
+                dirs.add(Path.of(h + parent));
+                for (Path p : dirs) {
                     if (Files.isDirectory(p)) {
                         try {
                             Files.delete(p);
@@ -127,7 +196,6 @@ class SpecBuilderRuncTest {
                 }
             }
         }
-        // a cgroup directory has no files to delete but may need a moment after the last process exits
         assertEquals(List.of(), leftovers, "cgroup directories left behind");
     }
 
