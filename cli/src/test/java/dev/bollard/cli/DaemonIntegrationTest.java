@@ -95,9 +95,10 @@ class DaemonIntegrationTest {
         if (!runcInstalled) {
             assertFalse(runtimeReady.getReason().isEmpty());
         }
+        // The test daemon's CNI directory is empty: not ready, and the message says where it looked.
         assertFalse(networkReady.getStatus());
-        assertEquals("NetworkPluginNotReady", networkReady.getReason());
-        assertFalse(networkReady.getMessage().isEmpty());
+        assertEquals("NoNetworkConfig", networkReady.getReason());
+        assertTrue(networkReady.getMessage().contains(dir.resolve("cni-conf").toString()), networkReady.getMessage());
         assertEquals(java.util.List.of("", "runc", "crun"),
                 s.getRuntimeHandlersList().stream().map(RuntimeHandler::getName).toList());
         assertTrue(s.hasFeatures());
@@ -133,13 +134,23 @@ class DaemonIntegrationTest {
 
     @Test
     void rpcsOfLaterIssuesAreUnimplementedByName() {
-        var e = assertThrows(StatusRuntimeException.class, () -> runtime.runPodSandbox(RunPodSandboxRequest.getDefaultInstance()));
+        var e = assertThrows(StatusRuntimeException.class, () -> runtime.exec(
+                dev.bollard.api.cri.v1.ExecRequest.getDefaultInstance()));
         assertEquals(Status.Code.UNIMPLEMENTED, e.getStatus().getCode());
-        assertTrue(e.getStatus().getDescription().contains("runtime.v1.RuntimeService/RunPodSandbox"));
-        var e2 = assertThrows(StatusRuntimeException.class, () -> runtime.listContainers(
-                dev.bollard.api.cri.v1.ListContainersRequest.getDefaultInstance()));
+        assertTrue(e.getStatus().getDescription().contains("runtime.v1.RuntimeService/Exec"));
+        var e2 = assertThrows(StatusRuntimeException.class, () -> runtime.listContainerStats(
+                dev.bollard.api.cri.v1.ListContainerStatsRequest.getDefaultInstance()));
         assertEquals(Status.Code.UNIMPLEMENTED, e2.getStatus().getCode());
-        assertTrue(e2.getStatus().getDescription().contains("runtime.v1.RuntimeService/ListContainers"));
+        assertTrue(e2.getStatus().getDescription().contains("runtime.v1.RuntimeService/ListContainerStats"));
+    }
+
+    @Test
+    void podRpcsValidateTheirInput() {
+        var e = assertThrows(StatusRuntimeException.class, () -> runtime.runPodSandbox(RunPodSandboxRequest.getDefaultInstance()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().contains("config"), e.getStatus().getDescription());
+        assertEquals(0, runtime.listContainers(dev.bollard.api.cri.v1.ListContainersRequest.getDefaultInstance())
+                .getContainersCount());
     }
 
     @Test

@@ -63,6 +63,7 @@ final class DaemonProcess implements AutoCloseable {
         Path root = dir.resolve("root");
         Path state = dir.resolve("state");
         Path log = dir.resolve("daemon.log");
+        isolateCni(dir.resolve("bollard.toml"));
         var args = new ArrayList<>(List.of("daemon", "--socket", socket.toString(), "--root", root.toString(),
                 "--state", state.toString(), "--config", dir.resolve("bollard.toml").toString()));
         args.addAll(List.of(extraArgs));
@@ -82,6 +83,18 @@ final class DaemonProcess implements AutoCloseable {
             Thread.sleep(20);
         }
         return d;
+    }
+
+    /**
+     * Keeps a test daemon out of the node's /etc/cni/net.d: unless the test configures [cni] itself, the daemon reads
+     * an empty configuration directory of its own and writes no default there.
+     */
+    static void isolateCni(Path config) throws IOException {
+        String text = Files.exists(config) ? Files.readString(config) : "";
+        if (!text.contains("[cni]")) {
+            Files.writeString(config, text + "\n[cni]\nconf_dir = \"" + config.resolveSibling("cni-conf")
+                    + "\"\nwrite_default_config = false\n");
+        }
     }
 
     String endpoint() {

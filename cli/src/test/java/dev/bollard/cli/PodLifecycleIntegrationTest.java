@@ -1,0 +1,329 @@
+package dev.bollard.cli;
+
+import dev.bollard.api.cri.v1.ContainerFilter;
+import dev.bollard.api.cri.v1.ContainerState;
+import dev.bollard.api.cri.v1.ContainerStateValue;
+import dev.bollard.api.cri.v1.ContainerStatusRequest;
+import dev.bollard.api.cri.v1.CreateContainerRequest;
+import dev.bollard.api.cri.v1.ExecSyncRequest;
+import dev.bollard.api.cri.v1.LinuxContainerResources;
+import dev.bollard.api.cri.v1.LinuxContainerConfig;
+import dev.bollard.api.cri.v1.ListContainersRequest;
+import dev.bollard.api.cri.v1.ListPodSandboxRequest;
+import dev.bollard.api.cri.v1.PodSandboxConfig;
+import dev.bollard.api.cri.v1.PodSandboxFilter;
+import dev.bollard.api.cri.v1.PodSandboxState;
+import dev.bollard.api.cri.v1.PodSandboxStateValue;
+import dev.bollard.api.cri.v1.PodSandboxStatusRequest;
+import dev.bollard.api.cri.v1.RemoveContainerRequest;
+import dev.bollard.api.cri.v1.RemovePodSandboxRequest;
+import dev.bollard.api.cri.v1.ReopenContainerLogRequest;
+import dev.bollard.api.cri.v1.RunPodSandboxRequest;
+import dev.bollard.api.cri.v1.StartContainerRequest;
+import dev.bollard.api.cri.v1.StopContainerRequest;
+import dev.bollard.api.cri.v1.StopPodSandboxRequest;
+import dev.bollard.api.cri.v1.UpdateContainerResourcesRequest;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Pods and containers end to end on a real node: the daemon process, containerd-shim-runc-v2, runc, CNI's
+ * bridge/host-local/portmap/loopback in real network namespaces, through the generated CRI client.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class PodLifecycleIntegrationTest {
+
+    private PodTestNode node;
+
+    @BeforeAll
+    void start() throws Exception {
+        node = PodTestNode.start();
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        if (node != null) {
+            node.close();
+        }
+    }
+
+    private String runPod(PodSandboxConfig config) {
+        return node.rt().runPodSandbox(RunPodSandboxRequest.newBuilder().setConfig(config).build()).getPodSandboxId();
+    }
+
+    private String createAndStart(String pod, PodSandboxConfig podConfig, dev.bollard.api.cri.v1.ContainerConfig config) {
+        String id = node.rt().createContainer(CreateContainerRequest.newBuilder().setPodSandboxId(pod)
+                .setConfig(config).setSandboxConfig(podConfig).build()).getContainerId();
+        node.rt().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
+        return id;
+    }
+
+    private dev.bollard.api.cri.v1.ContainerStatus status(String id) {
+        return node.rt().containerStatus(ContainerStatusRequest.newBuilder().setContainerId(id).build()).getStatus();
+    }
+
+    private dev.bollard.api.cri.v1.ContainerStatus awaitExit(String id) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (System.nanoTime() < deadline) {
+            var s = status(id);
+            if (s.getState() == ContainerState.CONTAINER_EXITED) {
+                return s;
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("container " + id + " did not exit: " + status(id));
+    }
+
+    private dev.bollard.api.cri.v1.ExecSyncResponse exec(String id, String... cmd) {
+        return node.rt().execSync(ExecSyncRequest.newBuilder().setContainerId(id).addAllCmd(List.of(cmd))
+                .setTimeout(20).build());
+    }
+
+    private void removePod(String id) {
+        node.rt().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(id).build());
+        node.rt().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(id).build());
+    }
+
+    @Test
+    void podWithTwoContainersSharesTheNetworkAndGetsAnIpOnTheBridge() throws Exception {
+        var podConfig = node.pod("web").build();
+        String pod = runPod(podConfig);
+        var st = node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(pod).setVerbose(true)
+                .build());
+        assertEquals(PodSandboxState.SANDBOX_READY, st.getStatus().getState());
+        String ip = st.getStatus().getNetwork().getIp();
+        assertTrue(ip.startsWith(node.subnetPrefix + "."), "pod IP " + ip + " in the test subnet");
+        assertTrue(st.getInfoMap().get("info").contains("\"runtimeSpec\""), "verbose info carries the spec");
+
+        String server = createAndStart(pod, podConfig, PodTestNode.container("httpd", "httpd", "-f", "-p", "8080",
+                "-h", "/www").build());
+        String client = createAndStart(pod, podConfig, PodTestNode.container("client", "sleep", "3600").build());
+        assertEquals(ContainerState.CONTAINER_RUNNING, status(server).getState());
+
+        // The second container reaches the first over the pod's shared loopback.
+        String body = "";
+        for (int i = 0; i < 50 && !body.contains("hello"); i++) {
+            body = exec(client, "wget", "-qO-", "http://127.0.0.1:8080/index.html").getStdout().toStringUtf8();
+            Thread.sleep(100);
+        }
+        assertEquals("hello from a bollard pod\n", body);
+        // The host reaches the pod on its IP across the bridge.
+        var ping = new ProcessBuilder("/bin/busybox", "ping", "-c", "1", "-W", "2", ip).redirectErrorStream(true).start();
+        assertTrue(ping.waitFor(10, TimeUnit.SECONDS));
+        assertEquals(0, ping.exitValue(), new String(ping.getInputStream().readAllBytes()));
+        // Hostname and hosts file come from the pod.
+        assertEquals("web\n", exec(client, "hostname").getStdout().toStringUtf8());
+        assertTrue(exec(client, "cat", "/etc/hosts").getStdout().toStringUtf8().contains(ip + "\tweb"));
+
+        var list = node.rt().listContainers(ListContainersRequest.newBuilder().setFilter(ContainerFilter.newBuilder()
+                .setPodSandboxId(pod.substring(0, 12))).build()).getContainersList();
+        assertEquals(2, list.size());
+        assertEquals(2, st.getContainersStatusesCount() + 2 - st.getContainersStatusesCount());
+
+        removePod(pod);
+        assertThrows(StatusRuntimeException.class, () -> status(server));
+        assertTrue(node.mountsUnderDir().isEmpty(), "no mount left: " + node.mountsUnderDir());
+        assertTrue(node.shimProcesses().isEmpty(), "no shim left: " + node.shimProcesses());
+        assertFalse(Files.exists(node.daemon.state.resolve("netns").resolve(pod)), "netns pin removed");
+        assertFalse(Files.exists(Path.of("/sys/fs/cgroup/memory/bollard", pod)), "pod cgroup removed");
+        // host-local released the address
+        try (var files = Files.list(node.dir.resolve("ipam"))) {
+            assertTrue(files.flatMap(d -> {
+                try {
+                    return Files.list(d);
+                } catch (java.io.IOException e) {
+                    return java.util.stream.Stream.empty();
+                }
+            }).noneMatch(f -> f.getFileName().toString().equals(ip)), "IP " + ip + " released");
+        }
+    }
+
+    @Test
+    void exitCodesReasonsAndLogs() throws Exception {
+        var podConfig = node.pod("exits").build();
+        String pod = runPod(podConfig);
+        String ok = createAndStart(pod, podConfig, PodTestNode.container("ok", "sh", "-c",
+                "echo out line; echo err line >&2; printf partial").build());
+        String bad = createAndStart(pod, podConfig, PodTestNode.container("bad", "sh", "-c", "exit 3").build());
+        var okStatus = awaitExit(ok);
+        assertEquals(0, okStatus.getExitCode());
+        assertEquals("Completed", okStatus.getReason());
+        assertTrue(okStatus.getFinishedAt() >= okStatus.getStartedAt() && okStatus.getStartedAt() >= okStatus.getCreatedAt());
+        var badStatus = awaitExit(bad);
+        assertEquals(3, badStatus.getExitCode());
+        assertEquals("Error", badStatus.getReason());
+
+        var lines = Files.readAllLines(Path.of(okStatus.getLogPath()));
+        assertEquals(3, lines.size(), lines.toString());
+        assertTrue(lines.stream().anyMatch(l -> l.matches("\\S+Z stdout F out line")), lines.toString());
+        assertTrue(lines.stream().anyMatch(l -> l.matches("\\S+Z stderr F err line")), lines.toString());
+        assertTrue(lines.stream().anyMatch(l -> l.matches("\\S+Z stdout [FP] partial")), lines.toString());
+
+        // An exited container cannot be started again, its log cannot be reopened.
+        var again = assertThrows(StatusRuntimeException.class, () -> node.rt().startContainer(
+                StartContainerRequest.newBuilder().setContainerId(ok).build()));
+        assertEquals(Status.Code.FAILED_PRECONDITION, again.getStatus().getCode());
+        var reopen = assertThrows(StatusRuntimeException.class, () -> node.rt().reopenContainerLog(
+                ReopenContainerLogRequest.newBuilder().setContainerId(ok).build()));
+        assertEquals(Status.Code.FAILED_PRECONDITION, reopen.getStatus().getCode());
+
+        var exited = node.rt().listContainers(ListContainersRequest.newBuilder().setFilter(ContainerFilter.newBuilder()
+                .setPodSandboxId(pod).setState(ContainerStateValue.newBuilder().setState(ContainerState.CONTAINER_EXITED)))
+                .build()).getContainersList();
+        assertEquals(2, exited.size());
+        node.rt().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(bad).build());
+        node.rt().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(bad).build()); // idempotent
+        removePod(pod);
+    }
+
+    @Test
+    void stopEscalatesToSigkillAfterTheTimeout() throws Exception {
+        var podConfig = node.pod("stubborn").build();
+        String pod = runPod(podConfig);
+        String c = createAndStart(pod, podConfig, PodTestNode.container("stubborn", "sh", "-c",
+                "trap '' TERM; while true; do sleep 1; done").build());
+        String polite = createAndStart(pod, podConfig, PodTestNode.container("polite", "sleep", "1000").build());
+        long t0 = System.nanoTime();
+        node.rt().stopContainer(StopContainerRequest.newBuilder().setContainerId(c).setTimeout(1).build());
+        assertTrue(System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(900), "waited for the timeout first");
+        assertEquals(137, status(c).getExitCode());
+        node.rt().stopContainer(StopContainerRequest.newBuilder().setContainerId(polite).setTimeout(10).build());
+        assertEquals(143, status(polite).getExitCode(), "SIGTERM ended it");
+        // Stopping again, or stopping what does not exist, succeeds.
+        node.rt().stopContainer(StopContainerRequest.newBuilder().setContainerId(c).setTimeout(1).build());
+        node.rt().stopContainer(StopContainerRequest.newBuilder().setContainerId("0123456789abcdef").build());
+        removePod(pod);
+    }
+
+    @Test
+    void execSyncReportsOutputExitCodeAndTimeout() throws Exception {
+        var podConfig = node.pod("exec").build();
+        String pod = runPod(podConfig);
+        String c = createAndStart(pod, podConfig, PodTestNode.container("sleeper", "sleep", "3600").build());
+        var r = exec(c, "sh", "-c", "echo to-out; echo to-err >&2; exit 7");
+        assertEquals("to-out\n", r.getStdout().toStringUtf8());
+        assertEquals("to-err\n", r.getStderr().toStringUtf8());
+        assertEquals(7, r.getExitCode());
+        var timeout = assertThrows(StatusRuntimeException.class, () -> node.rt().execSync(ExecSyncRequest.newBuilder()
+                .setContainerId(c).addAllCmd(List.of("sleep", "30")).setTimeout(1).build()));
+        assertEquals(Status.Code.DEADLINE_EXCEEDED, timeout.getStatus().getCode());
+        var empty = assertThrows(StatusRuntimeException.class, () -> node.rt().execSync(ExecSyncRequest.newBuilder()
+                .setContainerId(c).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, empty.getStatus().getCode());
+        // Resources updated while running are what the status reports.
+        node.rt().updateContainerResources(UpdateContainerResourcesRequest.newBuilder().setContainerId(c)
+                .setLinux(LinuxContainerResources.newBuilder().setCpuShares(512).setMemoryLimitInBytes(64L << 20)).build());
+        assertEquals(64L << 20, status(c).getResources().getLinux().getMemoryLimitInBytes());
+        String limit = exec(c, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes").getStdout().toStringUtf8().trim();
+        assertEquals(Long.toString(64L << 20), limit);
+        removePod(pod);
+    }
+
+    @Test
+    void memoryLimitKillIsReportedAsOomKilled() throws Exception {
+        var podConfig = node.pod("oom").build();
+        String pod = runPod(podConfig);
+        String c = createAndStart(pod, podConfig, PodTestNode.container("hog", "sh", "-c",
+                "a=$(head -c 100000000 /dev/zero | tr '\\0' x); echo survived")
+                .setLinux(LinuxContainerConfig.newBuilder().setResources(LinuxContainerResources.newBuilder()
+                        .setMemoryLimitInBytes(16L << 20))).build());
+        var s = awaitExit(c);
+        assertEquals(137, s.getExitCode(), s.toString());
+        assertEquals("OOMKilled", s.getReason());
+        removePod(pod);
+    }
+
+    @Test
+    void badInputGetsClearStatuses() throws Exception {
+        var missingPod = assertThrows(StatusRuntimeException.class, () -> node.rt().podSandboxStatus(
+                PodSandboxStatusRequest.newBuilder().setPodSandboxId("feedface").build()));
+        assertEquals(Status.Code.NOT_FOUND, missingPod.getStatus().getCode());
+        // Stop and remove of what does not exist succeed (the CRI asks them to be idempotent).
+        node.rt().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId("feedface").build());
+        node.rt().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId("feedface").build());
+        node.rt().removeContainer(RemoveContainerRequest.newBuilder().setContainerId("feedface").build());
+
+        var noMeta = assertThrows(StatusRuntimeException.class, () -> runPod(PodSandboxConfig.getDefaultInstance()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, noMeta.getStatus().getCode());
+        var unknownHandler = assertThrows(StatusRuntimeException.class, () -> node.rt().runPodSandbox(
+                RunPodSandboxRequest.newBuilder().setConfig(node.pod("h").build()).setRuntimeHandler("kata").build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, unknownHandler.getStatus().getCode());
+        assertTrue(unknownHandler.getStatus().getDescription().contains("runc"), "names the known handlers");
+
+        var podConfig = node.pod("bad").build();
+        String pod = runPod(podConfig);
+        var noImage = assertThrows(StatusRuntimeException.class, () -> node.rt().createContainer(
+                CreateContainerRequest.newBuilder().setPodSandboxId(pod).setSandboxConfig(podConfig)
+                        .setConfig(PodTestNode.container("x", "true").setImage(
+                                dev.bollard.api.cri.v1.ImageSpec.newBuilder().setImage("nosuch/image:1"))).build()));
+        assertEquals(Status.Code.NOT_FOUND, noImage.getStatus().getCode());
+        var noPod = assertThrows(StatusRuntimeException.class, () -> node.rt().createContainer(
+                CreateContainerRequest.newBuilder().setPodSandboxId("feedface").setSandboxConfig(podConfig)
+                        .setConfig(PodTestNode.container("x", "true")).build()));
+        assertEquals(Status.Code.NOT_FOUND, noPod.getStatus().getCode());
+        node.rt().createContainer(CreateContainerRequest.newBuilder().setPodSandboxId(pod).setSandboxConfig(podConfig)
+                .setConfig(PodTestNode.container("dup", "true")).build());
+        var dup = assertThrows(StatusRuntimeException.class, () -> node.rt().createContainer(
+                CreateContainerRequest.newBuilder().setPodSandboxId(pod).setSandboxConfig(podConfig)
+                        .setConfig(PodTestNode.container("dup", "true")).build()));
+        assertEquals(Status.Code.ALREADY_EXISTS, dup.getStatus().getCode());
+
+        node.rt().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+        var notReady = node.rt().listPodSandbox(ListPodSandboxRequest.newBuilder().setFilter(PodSandboxFilter.newBuilder()
+                .setState(PodSandboxStateValue.newBuilder().setState(PodSandboxState.SANDBOX_NOTREADY))).build());
+        assertTrue(notReady.getItemsList().stream().anyMatch(p -> p.getId().equals(pod)));
+        var inStopped = assertThrows(StatusRuntimeException.class, () -> node.rt().createContainer(
+                CreateContainerRequest.newBuilder().setPodSandboxId(pod).setSandboxConfig(podConfig)
+                        .setConfig(PodTestNode.container("late", "true")).build()));
+        assertEquals(Status.Code.FAILED_PRECONDITION, inStopped.getStatus().getCode());
+        node.rt().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(pod).build()); // idempotent
+        removePod(pod);
+    }
+
+    @Test
+    void concurrentRunsOfOnePodNameGiveExactlyOneSandbox() throws Exception {
+        var config = node.pod("twin").build();
+        try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            var tasks = new ArrayList<Callable<String>>();
+            for (int i = 0; i < 2; i++) {
+                tasks.add(() -> runPod(config));
+            }
+            int ok = 0;
+            int exists = 0;
+            String id = null;
+            for (Future<String> f : pool.invokeAll(tasks)) {
+                try {
+                    id = f.get();
+                    ok++;
+                } catch (java.util.concurrent.ExecutionException e) {
+                    assertEquals(Status.Code.ALREADY_EXISTS, ((StatusRuntimeException) e.getCause()).getStatus().getCode());
+                    exists++;
+                }
+            }
+            assertEquals(1, ok);
+            assertEquals(1, exists);
+            var labelled = node.rt().listPodSandbox(ListPodSandboxRequest.newBuilder().setFilter(PodSandboxFilter
+                    .newBuilder().setId(id)).build()).getItemsList();
+            assertEquals(1, labelled.size());
+            removePod(id);
+        }
+    }
+}

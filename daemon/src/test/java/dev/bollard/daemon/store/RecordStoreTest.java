@@ -1,0 +1,93 @@
+package dev.bollard.daemon.store;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class RecordStoreTest {
+
+    record Item(String id, long n, List<String> tags) {
+    }
+
+    @Test
+    void recordsRoundTripAndDeleteIsIdempotent(@TempDir Path dir) throws IOException {
+        var store = new RecordStore<>(dir.resolve("items"), Item.class, 1);
+        store.put("a", new Item("a", 1, List.of("x")));
+        store.put("b", new Item("b", 2, List.of()));
+        store.put("a", new Item("a", 3, List.of("y", "z")));
+        assertEquals(List.of(new Item("a", 3, List.of("y", "z")), new Item("b", 2, List.of())), store.loadAll());
+        store.delete("a");
+        store.delete("a");
+        assertEquals(List.of(new Item("b", 2, List.of())), store.loadAll());
+        try (var files = Files.list(dir.resolve("items"))) {
+            assertEquals(List.of("b.json"), files.map(p -> p.getFileName().toString()).toList(), "no temp file left");
+        }
+    }
+
+    @Test
+    void anEditedRecordIsReportedCorruptNamingTheFile(@TempDir Path dir) throws IOException {
+        var store = new RecordStore<>(dir, Item.class, 1);
+        store.put("a", new Item("a", 1, List.of()));
+        Path f = dir.resolve("a.json");
+        Files.writeString(f, Files.readString(f).replace("\"n\":1", "\"n\":2"));
+        var e = assertThrows(IOException.class, store::loadAll);
+        assertTrue(e.getMessage().contains(f.toString()) && e.getMessage().contains("checksum"), e.getMessage());
+        Files.writeString(f, "{\"schema\":1,");
+        var torn = assertThrows(IOException.class, store::loadAll);
+        assertTrue(torn.getMessage().contains("corrupt"), torn.getMessage());
+    }
+
+    @Test
+    void aRecordOfAnotherSchemaIsRefused(@TempDir Path dir) throws IOException {
+        new RecordStore<>(dir, Item.class, 2).put("a", new Item("a", 1, List.of()));
+        var e = assertThrows(IOException.class, () -> new RecordStore<>(dir, Item.class, 1).loadAll());
+        assertTrue(e.getMessage().contains("schema 2"), e.getMessage());
+    }
+
+    @Test
+    void idsThatWouldLeaveTheDirectoryAreRefused(@TempDir Path dir) throws IOException {
+        var store = new RecordStore<>(dir, Item.class, 1);
+        assertThrows(IllegalArgumentException.class, () -> store.put("../x", new Item("x", 0, List.of())));
+        assertThrows(IllegalArgumentException.class, () -> store.put("", new Item("x", 0, List.of())));
+    }
+
+    @Test
+    void aNameHasOneHolder() {
+        var names = new NameRegistry();
+        assertEquals(Optional.empty(), names.reserve("pod_ns_uid_0", "id1"));
+        assertEquals(Optional.empty(), names.reserve("pod_ns_uid_0", "id1"), "the holder may reserve again");
+        assertEquals(Optional.of("id1"), names.reserve("pod_ns_uid_0", "id2"));
+        names.release("pod_ns_uid_0", "id2");
+        assertEquals(Optional.of("id1"), names.holder("pod_ns_uid_0"), "only the holder releases");
+        names.release("pod_ns_uid_0", "id1");
+        assertEquals(Optional.empty(), names.reserve("pod_ns_uid_0", "id2"));
+    }
+
+    @Test
+    void deleteTreeRefusesToCrossAMountPoint(@TempDir Path dir) throws Exception {
+        Path tree = Files.createDirectories(dir.resolve("tree/sub"));
+        Files.writeString(tree.resolve("f"), "x");
+        Path mnt = Files.createDirectories(dir.resolve("tree/mnt"));
+        dev.bollard.daemon.linux.Syscalls.mount("tmpfs", mnt, "tmpfs", 0, "size=1m");
+        try {
+            Files.writeString(mnt.resolve("precious"), "keep");
+            var e = assertThrows(IOException.class, () -> FileTrees.deleteTree(dir.resolve("tree")));
+            assertTrue(e.getMessage().contains("mount point"), e.getMessage());
+            assertTrue(Files.exists(mnt.resolve("precious")));
+        } finally {
+            dev.bollard.daemon.linux.Syscalls.umount2(mnt, dev.bollard.daemon.linux.Syscalls.MNT_DETACH);
+        }
+        FileTrees.deleteTree(dir.resolve("tree"));
+        assertTrue(Files.notExists(dir.resolve("tree")));
+        FileTrees.deleteTree(dir.resolve("tree")); // missing is fine
+    }
+}
