@@ -240,6 +240,7 @@ final class ContainerCommands {
                             throw new CliException("container is running, please stop it first (or use -f)");
                         }
                         stop(c, id, 0);
+                        System.out.println(id); // crictl prints the ID once for the stop, once for the removal
                     }
                     c.runtimeLong(stub -> stub.removeContainer(RemoveContainerRequest.newBuilder().setContainerId(id).build()));
                     if (!keepLogs && !status.getLogPath().isEmpty()) {

@@ -208,7 +208,9 @@ final class CriLog {
                     channel = open(file);
                     key = currentKey;
                     position = 0;
-                    continue;
+                    if (channel != null) {
+                        position = drain(channel, position, buffer, partial, joiner, options, sink);
+                    }
                 }
                 if (!alive) {
                     return;
