@@ -3,6 +3,8 @@ package dev.bollard.cli;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
+import java.util.List;
+import java.util.function.Consumer;
 import java.util.function.Function;
 
 /**
@@ -24,5 +26,23 @@ abstract class ClientCommand {
         try (var client = new CriClient(main.endpoint(), main.timeoutSeconds)) {
             return body.apply(client);
         }
+    }
+
+    /**
+     * Runs one action per ID, as crictl does for its multi-ID commands: every ID is tried, each failure is one
+     * line on stderr naming the ID, and the exit code is 1 if any failed.
+     */
+    protected int eachId(List<String> ids, String doing, Consumer<String> action) {
+        int exit = 0;
+        for (String id : ids) {
+            try {
+                action.accept(id);
+            } catch (CliException e) {
+                spec.commandLine().getErr().println("bollard: " + doing + " \"" + id + "\": " + e.getMessage());
+                spec.commandLine().getErr().flush();
+                exit = 1;
+            }
+        }
+        return exit;
     }
 }

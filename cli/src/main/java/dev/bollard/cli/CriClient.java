@@ -63,6 +63,26 @@ public final class CriClient implements AutoCloseable {
                 .withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS)));
     }
 
+    /**
+     * For calls whose duration is the work itself (creating a pod or a container, starting it): no deadline
+     * unless the caller raised the timeout.
+     */
+    public <T> T runtimeLong(Function<RuntimeServiceGrpc.RuntimeServiceBlockingStub, T> call) {
+        var stub = RuntimeServiceGrpc.newBlockingStub(channel);
+        return call(() -> call.apply(timeoutSeconds > DEFAULT_TIMEOUT_SECONDS
+                ? stub.withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS) : stub));
+    }
+
+    /**
+     * For calls that may take a known time on the runtime's side (a stop's grace period, an exec's timeout):
+     * the client's timeout on top of it; no deadline at all when {@code workSeconds} is 0 (no limit).
+     */
+    public <T> T runtimeFor(long workSeconds, Function<RuntimeServiceGrpc.RuntimeServiceBlockingStub, T> call) {
+        var stub = RuntimeServiceGrpc.newBlockingStub(channel);
+        return call(() -> call.apply(workSeconds > 0
+                ? stub.withDeadlineAfter(timeoutSeconds + workSeconds, TimeUnit.SECONDS) : stub));
+    }
+
     public <T> T image(Function<ImageServiceGrpc.ImageServiceBlockingStub, T> call) {
         return call(() -> call.apply(ImageServiceGrpc.newBlockingStub(channel)
                 .withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS)));

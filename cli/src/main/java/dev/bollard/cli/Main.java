@@ -9,17 +9,24 @@ import picocli.CommandLine.Option;
         description = "Bollard, a Kubernetes CRI runtime.",
         subcommands = {DaemonCommand.class, VersionCommand.class, InfoCommand.class, ConfigCommand.class,
                 ImageCommands.Pull.class, ImageCommands.Images.class, ImageCommands.Inspect.class,
-                ImageCommands.Remove.class, ImageCommands.FsInfo.class, ImageArchiveCommands.class})
+                ImageCommands.Remove.class, ImageCommands.FsInfo.class, ImageArchiveCommands.class,
+                PodCommands.Run.class, PodCommands.ListPods.class, PodCommands.Inspect.class, PodCommands.Stop.class,
+                PodCommands.Remove.class, ContainerCommands.Create.class, ContainerCommands.Start.class,
+                ContainerCommands.Stop.class, ContainerCommands.Remove.class, ContainerCommands.ListContainers.class,
+                ContainerCommands.Inspect.class, ContainerCommands.Exec.class, ContainerCommands.Run.class,
+                ContainerCommands.Update.class, LogsCommand.class})
 public final class Main {
 
     static final String DEFAULT_ENDPOINT = "unix:///run/bollard/bollard.sock";
 
-    @Option(names = {"-r", "--runtime-endpoint"}, scope = CommandLine.ScopeType.INHERIT,
+    // Global options come before the command, as crictl's do: commands have -r (runtime handler) and -t (stop's
+    // timeout, logs' timestamps, exec's tty) of their own, with crictl's meanings.
+    @Option(names = {"-r", "--runtime-endpoint"},
             description = "CRI endpoint (unix:///path or a socket path). Default: $BOLLARD_ENDPOINT, else "
                     + DEFAULT_ENDPOINT + ".")
     String endpoint;
 
-    @Option(names = {"-t", "--timeout"}, scope = CommandLine.ScopeType.INHERIT, defaultValue = "10",
+    @Option(names = {"-t", "--timeout"}, defaultValue = "10",
             description = "Seconds to wait for the runtime to answer (default: ${DEFAULT-VALUE}).")
     int timeoutSeconds;
 
@@ -38,6 +45,8 @@ public final class Main {
     /** Runs one command line and returns its exit code; a CLI error is one line on stderr. */
     public static int run(String... args) {
         var cli = new CommandLine(new Main());
+        // exec CONTAINER COMMAND ARG...: the command's own options (sh -c ...) are not bollard's.
+        cli.getSubcommands().get("exec").setStopAtPositional(true);
         cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             if (ex instanceof CliException) {
                 commandLine.getErr().println("bollard: " + ex.getMessage());

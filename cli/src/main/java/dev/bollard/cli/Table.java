@@ -7,9 +7,16 @@ import java.util.List;
 final class Table {
 
     private final List<String[]> rows = new ArrayList<>();
+    private int minWidth;
 
     Table(String... header) {
         rows.add(header);
+    }
+
+    /** Every cell, padding included, at least this wide: crictl's pod and container tables use 20. */
+    Table minWidth(int width) {
+        this.minWidth = width;
+        return this;
     }
 
     Table row(String... cells) {
@@ -31,7 +38,7 @@ final class Table {
             for (int i = 0; i < columns; i++) {
                 line.append(r[i]);
                 if (i < columns - 1) {
-                    line.append(" ".repeat(width[i] - r[i].length() + 3));
+                    line.append(" ".repeat(Math.max(width[i] + 3, minWidth) - r[i].length()));
                 }
             }
             out.append(line.toString().stripTrailing()).append('\n');
