@@ -8,6 +8,10 @@ log=/var/log/bollard-demo.log
 
 stop() {
   if [[ -f $pidfile ]] && kill -0 "$(cat $pidfile)" 2>/dev/null; then
+    # Pods outlive the daemon (as with containerd): remove the demo's pods first, then stop the daemon.
+    bin/bollard rmp -f -a >/dev/null 2>&1 || true
+  fi
+  if [[ -f $pidfile ]] && kill -0 "$(cat $pidfile)" 2>/dev/null; then
     kill -TERM "$(cat $pidfile)"
     for _ in $(seq 100); do kill -0 "$(cat $pidfile)" 2>/dev/null || break; sleep 0.1; done
     echo "demo: stopped the daemon (pid $(cat $pidfile))"
@@ -50,4 +54,25 @@ echo "\$ bin/bollard image import busybox.tar"
 bin/bollard image import "$work/busybox.tar"
 echo "\$ bin/bollard images"
 bin/bollard images
-echo "demo: stop it with: scripts/demo.sh stop"
+
+# A web server pod from that image: busybox httpd on port 80, published on a free host port through CNI's portmap.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 8080)
+mkdir -p /tmp/bollard-demo-logs
+sed "s/\"host_port\": 8080/\"host_port\": $port/" scripts/demo/pod-httpd.json > "$work/pod-httpd.json"
+echo "\$ bin/bollard run scripts/demo/container-httpd.json pod-httpd.json   (host port $port)"
+cid=$(bin/bollard run scripts/demo/container-httpd.json "$work/pod-httpd.json")
+echo "$cid"
+echo "\$ bin/bollard pods"
+bin/bollard pods
+echo "\$ bin/bollard ps"
+bin/bollard ps
+echo "\$ wget -qO- http://127.0.0.1:$port/"
+for _ in $(seq 50); do
+  if page=$(/bin/busybox wget -qO- "http://127.0.0.1:$port/" 2>/dev/null); then break; fi
+  sleep 0.2
+done
+[[ -n "${page:-}" ]] || { echo "demo: the pod did not answer on port $port" >&2; bin/bollard logs "$cid" >&2 || true; exit 1; }
+echo "$page"
+echo "\$ bin/bollard logs $cid"
+bin/bollard logs "$cid"
+echo "demo: stop it with: scripts/demo.sh stop   (removes the demo pod, then stops the daemon)"

@@ -11,6 +11,8 @@ packages=(
   containernetworking-plugins # the CNI plugins (bridge, host-local, portmap, loopback) in /usr/lib/cni
   iproute2                    # ip: the network tests inspect links, addresses and routes
   iptables                    # portmap and bridge's ipMasq; the network tests clean their rules
+  catatonit                   # the builtin pause image of every pod's infra container
+  crun                        # the crun RuntimeClass handler
 )
 missing=()
 for p in "${packages[@]}"; do
