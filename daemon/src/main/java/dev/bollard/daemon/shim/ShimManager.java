@@ -101,7 +101,9 @@ public final class ShimManager implements AutoCloseable {
     /**
      * Starts the pod's shim for {@code bundle} (which holds {@code config.json} with the
      * {@code io.kubernetes.cri.sandbox-id} annotation), connects to it and asks its pid. If a shim for the pod is
-     * already running (same sandbox id), this connects to that one. On failure, a shim process this call started is
+     * already running (same sandbox id), this connects to that one and does not follow {@code bundle}'s log FIFO
+     * (the running shim writes to the one in the bundle it was started in). Containers of the pod need no start:
+     * {@link Shim#create} them in the pod's shim. On failure, a shim process this call started is
      * killed and the IOException carries the shim's output.
      */
     public Shim start(String podId, Path bundle, ShimOptions options) throws IOException, InterruptedException {
@@ -130,6 +132,16 @@ public final class ShimManager implements AutoCloseable {
                 throw new IOException("cannot start the shim of pod " + podId + ": " + e.getMessage(), e);
             }
             Shim shim = open(podId, shimAddress, options, pump);
+            if (before.contains((long) shim.shimPid())) {
+                // Joined the pod's running shim: it writes its log to the FIFO of the bundle it started in, so
+                // this one would never get a writer.
+                pump.close();
+                if (!fifoExisted) {
+                    Files.deleteIfExists(logFifo);
+                }
+                LOG.debug("shim already running", "pod", podId, "socket", shim.socket(), "pid", shim.shimPid());
+                return shim;
+            }
             LOG.info("shim started", "pod", podId, "socket", shim.socket(), "pid", shim.shimPid(),
                     "api", shim.apiVersion());
             return shim;

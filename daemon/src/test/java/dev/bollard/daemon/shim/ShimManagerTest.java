@@ -184,6 +184,7 @@ class ShimManagerTest {
         try (Shim joined = manager.start(podId, ctrBundle, options)) {
             assertEquals(pod.socket(), joined.socket());
             assertEquals(pod.shimPid(), joined.shimPid());
+            assertFalse(Files.exists(ctrBundle.resolve("log")), "no log FIFO for a shim that is already running");
         }
         assertTrue(pod.isAlive(), "closing the joined connection leaves the shim running");
 
