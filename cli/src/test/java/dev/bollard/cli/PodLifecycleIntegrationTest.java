@@ -144,6 +144,7 @@ class PodLifecycleIntegrationTest {
         assertTrue(node.shimProcesses().isEmpty(), "no shim left: " + node.shimProcesses());
         assertFalse(Files.exists(node.daemon.state.resolve("netns").resolve(pod)), "netns pin removed");
         assertFalse(Files.exists(Path.of("/sys/fs/cgroup/memory/bollard", pod)), "pod cgroup removed");
+        assertFalse(Files.exists(Path.of("/sys/fs/cgroup/pids/bollard", pod)), "pod cgroup removed");
         // host-local released the address
         try (var files = Files.list(node.dir.resolve("ipam"))) {
             assertTrue(files.flatMap(d -> {

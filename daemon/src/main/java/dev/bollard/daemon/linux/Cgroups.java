@@ -71,6 +71,20 @@ public final class Cgroups {
         return left;
     }
 
+    /** Removes the path's directory in every hierarchy if it is empty (no child cgroups); never walks into it. */
+    public static void removeIfEmpty(String cgroupPath) {
+        for (Path h : hierarchies()) {
+            Path dir = resolve(h, cgroupPath);
+            if (!dir.equals(h) && Files.isDirectory(dir)) {
+                try {
+                    Files.delete(dir);
+                } catch (IOException e) {
+                    // still has children or processes: another pod lives there
+                }
+            }
+        }
+    }
+
     static Path resolve(Path hierarchy, String cgroupPath) {
         String rel = cgroupPath.startsWith("/") ? cgroupPath.substring(1) : cgroupPath;
         Path p = hierarchy.resolve(rel).normalize();

@@ -24,6 +24,7 @@ import dev.bollard.daemon.shim.ShimManager;
 import dev.bollard.daemon.shim.ShimNotFoundException;
 import dev.bollard.daemon.shim.ShimOptions;
 import dev.bollard.daemon.shim.TaskIo;
+import dev.bollard.daemon.shim.TaskState;
 import dev.bollard.daemon.store.AtomicFiles;
 import dev.bollard.daemon.store.FileTrees;
 import dev.bollard.daemon.store.NameRegistry;
@@ -292,6 +293,7 @@ public final class SandboxManager {
             if (shim.isAlive()) {
                 try {
                     shim.kill(id, "", 9, true);
+                    awaitStopped(shim, id);
                 } catch (ShimNotFoundException ignored) {
                     // the infra task is gone already
                 }
@@ -338,6 +340,9 @@ public final class SandboxManager {
                 var left = Cgroups.remove(r.cgroupParent());
                 if (!left.isEmpty()) {
                     LOG.warn("pod cgroup not removed (still in use?)", "id", r.id(), "dirs", left);
+                }
+                if (r.cgroupParent().startsWith(DEFAULT_CGROUP_PARENT + "/")) {
+                    Cgroups.removeIfEmpty(DEFAULT_CGROUP_PARENT); // the last pod takes the shared parent with it
                 }
             }
             store.delete(r.id());
@@ -420,6 +425,17 @@ public final class SandboxManager {
         }
         Object dev = Files.getAttribute(p, "unix:dev");
         return !dev.equals(Files.getAttribute(p.getParent(), "unix:dev"));
+    }
+
+    /** The shim refuses to delete a running task: after SIGKILL, wait for the exit to be reaped. */
+    private static void awaitStopped(Shim shim, String id) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + KILL_WAIT.toNanos();
+        while (shim.state(id, "").status() != TaskState.Status.STOPPED) {
+            if (System.nanoTime() > deadline) {
+                throw new IOException("infra task " + id + " still runs " + KILL_WAIT.toSeconds() + " s after SIGKILL");
+            }
+            Thread.sleep(5);
+        }
     }
 
     private static void deleteTask(Shim shim, String id) throws IOException {
