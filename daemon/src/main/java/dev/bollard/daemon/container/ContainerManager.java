@@ -22,7 +22,7 @@ import dev.bollard.daemon.shim.Shim;
 import dev.bollard.daemon.shim.ShimEvents;
 import dev.bollard.daemon.shim.ShimNotFoundException;
 import dev.bollard.daemon.shim.TaskIo;
-import dev.bollard.daemon.snapshot.ChainId;
+import dev.bollard.daemon.shim.TaskState;
 import dev.bollard.daemon.store.AtomicFiles;
 import dev.bollard.daemon.store.FileTrees;
 import dev.bollard.daemon.store.NameRegistry;
@@ -73,6 +73,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
     private final int maxLogLineBytes;
     private final NameRegistry names = new NameRegistry();
     private final Map<String, Container> containers = new ConcurrentHashMap<>();
+    private volatile boolean detached;
 
     public ContainerManager(Path root, Path state, SandboxManager sandboxes, ImageManager images, SpecBuilder specs,
                             int maxLogLineBytes, Clock clock) throws IOException {
@@ -137,10 +138,12 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             if (!logDir.isEmpty() && !config.getLogPath().isEmpty()) {
                 logPath = Path.of(logDir).resolve(config.getLogPath()).toString();
             }
+            String stopSignal = SpecBuilder.stopSignal(parsed);
             var record = new ContainerRecord(id, sandbox.id(), name, toJson(config), config.getImage().getImage(),
-                    imageRef(image), image.id(), ContainerState.CREATED, 0, nanos(), 0, 0, 0, "", "", logPath);
+                    imageRef(image), image.id(), ContainerState.CREATED, 0, nanos(), 0, 0, 0, "", "", logPath,
+                    rootfs.lowers().stream().map(Path::toString).toList(), stopSignal);
             store.put(id, record);
-            var c = new Container(record, config, spec, rootfs, SpecBuilder.stopSignal(parsed));
+            var c = new Container(record, config, spec, rootfs, stopSignal);
             containers.put(id, c);
             LOG.info("container created", "id", id, "pod", sandbox.id(), "name", config.getMetadata().getName(),
                     "image", image.id());
@@ -227,6 +230,9 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 var exit = shim.await(c.id(), "");
                 exited(c, exit.exitStatus(), exit.exitedAt());
             } catch (IOException e) {
+                if (detached) {
+                    return; // the daemon is going away; the container keeps running
+                }
                 LOG.warn("lost track of a container's process", "id", c.id(), "error", e.getMessage());
                 exited(c, 255, Instant.now(clock));
             } catch (InterruptedException e) {
@@ -280,8 +286,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 }
             }
             String reason = c.oomKilled() ? "OOMKilled" : status == 0 ? "Completed" : "Error";
-            long when = at == null || at.getEpochSecond() <= 0 ? nanos() : at.getEpochSecond() * 1_000_000_000L + at.getNano();
-            persist(c, c.record().exited(when, status, reason, ""));
+            persist(c, c.record().exited(epochNanos(at), status, reason, ""));
             LOG.info("container exited", "id", c.id(), "exitCode", status, "reason", reason);
             sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).ifPresent(shim -> deleteTaskQuietly(shim, c.id()));
             if (logger != null) {
@@ -397,6 +402,181 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
 
     private List<Container> inPod(String podId) {
         return containers.values().stream().filter(c -> c.record().sandboxId().equals(podId)).toList();
+    }
+
+    // ---- restart ----
+
+    /**
+     * Rebuilds the containers from their records after a daemon restart, once {@link SandboxManager#recover} has
+     * run: config from the record, spec from the bundle's {@code config.json}, the rootfs from the recorded lower
+     * dirs, the name reserved again. A running container whose task still runs gets its log pump back on its
+     * existing FIFOs (what the pipe held while nobody read is logged, nothing lost) and its exit watched again; one
+     * whose task ended meanwhile is recorded with the exit the shim reports, and its task deleted; one whose task
+     * the shim no longer knows, or whose shim is gone, is recorded as exited 255 (reason Unknown). A record whose
+     * pod no longer exists is an orphan: its directories and record are removed.
+     *
+     * @throws IOException naming the file when a record is corrupt (the daemon then refuses to start)
+     */
+    public void recover() throws IOException, InterruptedException {
+        for (var r : store.loadAll()) {
+            var sandbox = sandboxes.find(r.sandboxId());
+            if (sandbox.isEmpty()) {
+                removeOrphan(r);
+                continue;
+            }
+            Path recordFile = store.dir().resolve(r.id() + ".json");
+            ContainerConfig config;
+            try {
+                config = fromJson(r.config());
+            } catch (InvalidProtocolBufferException e) {
+                throw new IOException("record " + recordFile + " is corrupt: its container config does not parse: "
+                        + e.getMessage(), e);
+            }
+            Rootfs rootfs;
+            try {
+                rootfs = new Rootfs(r.lowerDirs().stream().map(Path::of).toList(), rootDir.resolve(r.id()).resolve("rootfs"));
+            } catch (IllegalArgumentException e) {
+                throw new IOException("record " + recordFile + " is corrupt: it names no rootfs lower dirs", e);
+            }
+            var holder = names.reserve(r.name(), r.id());
+            if (holder.isPresent()) {
+                throw new IOException("records of containers " + holder.get() + " and " + r.id()
+                        + " both hold the name \"" + r.name() + "\" (in " + store.dir() + ")");
+            }
+            var c = new Container(r, config, readSpec(r), rootfs, r.stopSignal());
+            containers.put(r.id(), c);
+            c.lock().lock();
+            try {
+                switch (c.state()) {
+                    case CREATED -> { } // never started: StartContainer works as before
+                    case EXITED, UNKNOWN -> c.exited().complete(null);
+                    case RUNNING -> resume(c, sandbox.get());
+                }
+            } finally {
+                c.lock().unlock();
+            }
+        }
+    }
+
+    private JsonObject readSpec(ContainerRecord r) throws IOException {
+        Path file = stateDir.resolve(r.id()).resolve("config.json");
+        try {
+            return JsonParser.parseString(Files.readString(file)).getAsJsonObject();
+        } catch (java.nio.file.NoSuchFileException e) {
+            if (r.state() == ContainerState.EXITED) {
+                LOG.warn("an exited container's spec is missing", "id", r.id(), "path", file);
+                return new JsonObject();
+            }
+            throw new IOException("container " + r.id() + " (" + r.state() + "): its OCI spec " + file
+                    + " is missing", e);
+        } catch (com.google.gson.JsonParseException | IllegalStateException e) {
+            throw new IOException("container " + r.id() + ": its OCI spec " + file + " is not a JSON object: "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /** A container that was running when the daemon went down; called with its lock held. */
+    private void resume(Container c, Sandbox sandbox) throws InterruptedException {
+        Path bundle = stateDir.resolve(c.id());
+        Shim shim = sandbox.shim();
+        if (shim == null) {
+            sandboxes.cleanupDeadTask(sandbox, c.id(), bundle);
+            lost(c, "the shim was gone after a daemon restart");
+            return;
+        }
+        TaskState task;
+        try {
+            task = shim.state(c.id(), "");
+        } catch (ShimNotFoundException e) {
+            lost(c, "the shim no longer knew the task after a daemon restart");
+            return;
+        } catch (IOException e) {
+            LOG.warn("the shim did not answer for a container after a daemon restart", "id", c.id(),
+                    "error", e.getMessage());
+            sandboxes.cleanupDeadTask(sandbox, c.id(), bundle);
+            lost(c, "the shim was gone after a daemon restart");
+            return;
+        }
+        boolean tty = c.config().getTty();
+        if (task.status() == TaskState.Status.STOPPED) {
+            int code = task.exitStatus();
+            Instant at = task.exitedAt();
+            try {
+                var deleted = shim.delete(c.id(), "");
+                code = deleted.exitStatus();
+                if (deleted.exitedAt().getEpochSecond() > 0) {
+                    at = deleted.exitedAt();
+                }
+            } catch (IOException e) {
+                LOG.warn("cannot delete the task of a container that exited while the daemon was down", "id", c.id(),
+                        "error", e.getMessage());
+            }
+            String reason = code == 0 ? "Completed" : "Error";
+            persist(c, c.record().exited(epochNanos(at), code, reason, ""));
+            removeFifosQuietly(c, tty);
+            c.exited().complete(null);
+            LOG.info("container recovered: it exited while the daemon was down", "id", c.id(), "exitCode", code,
+                    "reason", reason);
+            return;
+        }
+        try {
+            var fifos = StdioFifos.existing(bundle, "init", c.config().getStdin(), tty);
+            var logger = ContainerLogger.start(fifos, c.record().logPath().isEmpty() ? null
+                    : Path.of(c.record().logPath()), maxLogLineBytes);
+            c.io(fifos, logger);
+        } catch (IOException e) {
+            LOG.warn("cannot resume a running container's log; its output is not read", "id", c.id(),
+                    "error", e.getMessage());
+        }
+        watch(c, shim);
+        LOG.info("container recovered", "id", c.id(), "state", ContainerState.RUNNING, "pid", task.pid());
+    }
+
+    /** The task is beyond reach: reported exited with 255, as containerd reports a task it lost. */
+    private void lost(Container c, String message) {
+        persist(c, c.record().exited(nanos(), 255, "Unknown", message));
+        removeFifosQuietly(c, c.config().getTty());
+        c.exited().complete(null);
+        LOG.warn("container recovered as exited", "id", c.id(), "exitCode", 255, "message", message);
+    }
+
+    private void removeFifosQuietly(Container c, boolean tty) {
+        try {
+            new StdioFifos(c.config().getStdin() ? stateDir.resolve(c.id()).resolve("init-stdin") : null,
+                    stateDir.resolve(c.id()).resolve("init-stdout"),
+                    tty ? null : stateDir.resolve(c.id()).resolve("init-stderr")).remove();
+        } catch (IOException e) {
+            LOG.warn("cannot remove stdio FIFOs", "id", c.id(), "error", e.getMessage());
+        }
+    }
+
+    /** A record whose pod is gone: nothing can run it again, so its directories and the record go. */
+    private void removeOrphan(ContainerRecord r) {
+        LOG.warn("removing an orphaned container: its pod sandbox is gone", "id", r.id(), "pod", r.sandboxId(),
+                "state", r.state());
+        try {
+            FileTrees.deleteTree(stateDir.resolve(r.id()));
+            FileTrees.deleteTree(rootDir.resolve(r.id()));
+            store.delete(r.id());
+        } catch (IOException e) {
+            // The record stays, so the next start tries again.
+            LOG.warn("cannot remove an orphaned container", "id", r.id(), "error", e.getMessage());
+        }
+    }
+
+    /**
+     * The daemon is shutting down and leaves its containers running: the shim connections closing from now on are
+     * not exits, and the log pumps stop after writing what they read (the rest waits in the pipes for the next
+     * daemon).
+     */
+    public void detach() {
+        detached = true;
+        for (var c : containers.values()) {
+            var logger = c.logger();
+            if (logger != null && c.state() == ContainerState.RUNNING) {
+                logger.close();
+            }
+        }
     }
 
     // ---- exec, update, logs ----
@@ -537,18 +717,19 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         return inPod(podId);
     }
 
+    /** The snapshots containers' root filesystems stack, from their records (the image may be gone). */
     private Set<Digest> snapshotsInUse() {
         var out = new HashSet<Digest>();
         for (var c : containers.values()) {
-            images.resolve(c.record().imageId()).ifPresent(img -> out.addAll(ChainId.all(
-                    img.layers().stream().map(l -> Digest.parse(l.diffId())).toList())));
-            c.rootfs().lowers().forEach(p -> {
+            for (String lower : c.record().lowerDirs()) {
+                // SnapshotStore names a snapshot directory <algorithm>-<hex> after its chain ID.
+                String name = Path.of(lower).getFileName().toString();
                 try {
-                    out.add(Digest.parse("sha256:" + p.getFileName()));
+                    out.add(Digest.parse(name.replaceFirst("-", ":")));
                 } catch (IllegalArgumentException ignored) {
-                    // not named by chain ID
+                    // not a snapshot directory
                 }
-            });
+            }
         }
         return out;
     }
@@ -610,6 +791,17 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         } catch (InvalidProtocolBufferException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** A shim's exit time in epoch nanoseconds; now when it did not say. */
+    private long epochNanos(Instant at) {
+        return at == null || at.getEpochSecond() <= 0 ? nanos() : at.getEpochSecond() * 1_000_000_000L + at.getNano();
+    }
+
+    static ContainerConfig fromJson(JsonObject json) throws InvalidProtocolBufferException {
+        var b = ContainerConfig.newBuilder();
+        JsonFormat.parser().merge(json.toString(), b);
+        return b.build();
     }
 
     private long nanos() {

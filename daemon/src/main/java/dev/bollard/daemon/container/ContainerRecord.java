@@ -2,6 +2,8 @@ package dev.bollard.daemon.container;
 
 import com.google.gson.JsonObject;
 
+import java.util.List;
+
 /**
  * What Bollard persists of one container ({@code <root>/store/containers/<id>.json}).
  *
@@ -11,21 +13,28 @@ import com.google.gson.JsonObject;
  * @param imageRef  the image's repo digest or, without one, its ID (what containerd reports as image_ref)
  * @param imageId   the image ID (config digest)
  * @param times     epoch nanoseconds; 0 when not reached
+ * @param lowerDirs  the rootfs's overlay lower dirs (snapshot directories), top layer first: a restart rebuilds the
+ *                   rootfs from them, and image GC keeps them, even once the image itself is gone
+ * @param stopSignal the image's stop signal (e.g. SIGTERM), kept for the same reason
  */
 public record ContainerRecord(String id, String sandboxId, String name, JsonObject config, String image,
                               String imageRef, String imageId, ContainerState state, int pid, long createdAt,
                               long startedAt, long finishedAt, int exitCode, String reason, String message,
-                              String logPath) {
+                              String logPath, List<String> lowerDirs, String stopSignal) {
 
     public static final int SCHEMA = 1;
 
+    public ContainerRecord {
+        lowerDirs = lowerDirs == null ? List.of() : List.copyOf(lowerDirs);
+    }
+
     public ContainerRecord started(int newPid, long at) {
         return new ContainerRecord(id, sandboxId, name, config, image, imageRef, imageId, ContainerState.RUNNING,
-                newPid, createdAt, at, finishedAt, exitCode, reason, message, logPath);
+                newPid, createdAt, at, finishedAt, exitCode, reason, message, logPath, lowerDirs, stopSignal);
     }
 
     public ContainerRecord exited(long at, int code, String why, String text) {
         return new ContainerRecord(id, sandboxId, name, config, image, imageRef, imageId, ContainerState.EXITED,
-                pid, createdAt, startedAt, at, code, why, text, logPath);
+                pid, createdAt, startedAt, at, code, why, text, logPath, lowerDirs, stopSignal);
     }
 }

@@ -83,6 +83,7 @@ public final class SandboxManager {
     private final NameRegistry names = new NameRegistry();
     private final Map<String, Sandbox> sandboxes = new ConcurrentHashMap<>();
     private volatile Members members;
+    private volatile boolean detached;
 
     public SandboxManager(Path root, Path state, RuntimeHandlers handlers, ShimManager shims, Cni cni, SpecBuilder specs,
                           ImageManager images, SandboxImage sandboxImage, Clock clock) throws IOException {
@@ -122,16 +123,11 @@ public final class SandboxManager {
                     + meta.getName() + ")");
         }
         String handlerName = runtimeHandler.isEmpty() ? handlers.defaultName() : runtimeHandler;
-        var handler = handlers.get(handlerName).orElseThrow(() -> new IllegalArgumentException(
-                "runtime handler \"" + runtimeHandler + "\" is not configured (configured: "
-                        + String.join(", ", handlers.names()) + ")"));
-        var check = handlers.check(handler);
-        if (!check.ready()) {
-            throw Status.FAILED_PRECONDITION.withDescription("runtime handler \"" + handlerName + "\" is not ready: "
-                    + check.reason() + ": " + check.message()).asRuntimeException();
+        if (handlers.get(handlerName).isEmpty()) {
+            throw new IllegalArgumentException("runtime handler \"" + runtimeHandler + "\" is not configured (configured: "
+                    + String.join(", ", handlers.names()) + ")");
         }
-        var shimOptions = new ShimOptions(check.shim().orElseThrow(), check.binary().orElseThrow().toString(),
-                handler.root(), handler.systemdCgroup());
+        var shimOptions = shimOptions(handlerName);
 
         String id = newId();
         String name = reservedName(config);
@@ -235,12 +231,146 @@ public final class SandboxManager {
 
     private static final long MS_NOEXEC = 8;
 
+    /** How the handler's shim runs; FAILED_PRECONDITION when the handler is not ready (a binary is missing). */
+    private ShimOptions shimOptions(String handlerName) {
+        var handler = handlers.get(handlerName).orElseThrow(() -> Status.FAILED_PRECONDITION.withDescription(
+                "runtime handler \"" + handlerName + "\" is no longer configured").asRuntimeException());
+        var check = handlers.check(handler);
+        if (!check.ready()) {
+            throw Status.FAILED_PRECONDITION.withDescription("runtime handler \"" + handlerName + "\" is not ready: "
+                    + check.reason() + ": " + check.message()).asRuntimeException();
+        }
+        return new ShimOptions(check.shim().orElseThrow(), check.binary().orElseThrow().toString(),
+                handler.root(), handler.systemdCgroup());
+    }
+
+    // ---- restart ----
+
+    /**
+     * Loads every pod record after a daemon restart (before the CRI is served): the pod's name is reserved again,
+     * a ready pod's shim reconnected (from its bundle's {@code address} file) and asked whether the infra task
+     * still runs: then the pod stays READY and its infra exit is watched again; otherwise it becomes NOTREADY.
+     * A shim that does not answer is cleaned up as dead ({@code shim delete}). The network stays as recorded, so
+     * a later stop still runs CNI DEL and unpins the netns. Containers are recovered afterwards, by
+     * {@link Members}.
+     *
+     * @throws IOException naming the file when a record is corrupt: the daemon then refuses to start rather than
+     *                     forget a pod whose resources would leak
+     */
+    public void recover() throws IOException, InterruptedException {
+        for (var r : store.loadAll()) {
+            PodSandboxConfig config;
+            try {
+                config = fromJson(r.config());
+            } catch (InvalidProtocolBufferException e) {
+                throw new IOException("record " + store.dir().resolve(r.id() + ".json")
+                        + " is corrupt: its pod config does not parse: " + e.getMessage(), e);
+            }
+            var holder = names.reserve(r.name(), r.id());
+            if (holder.isPresent()) {
+                throw new IOException("records of pod sandboxes " + holder.get() + " and " + r.id()
+                        + " both hold the name \"" + r.name() + "\" (in " + store.dir() + ")");
+            }
+            var sandbox = new Sandbox(r, config, null);
+            sandboxes.put(r.id(), sandbox);
+            sandbox.lock().lock();
+            try {
+                reconnect(sandbox);
+            } finally {
+                sandbox.lock().unlock();
+            }
+        }
+    }
+
+    private void reconnect(Sandbox sandbox) throws InterruptedException {
+        var r = sandbox.record();
+        Path bundle = stateDir.resolve(r.id());
+        if (r.state() != SandboxState.READY) {
+            // Stopped before the restart: its shim was shut down, nothing to reconnect.
+            LOG.info("pod sandbox recovered", "id", r.id(), "state", r.state());
+            return;
+        }
+        ShimOptions options;
+        try {
+            options = shimOptions(r.runtimeHandler());
+        } catch (RuntimeException e) {
+            LOG.warn("cannot reconnect a pod's shim: its runtime handler is unusable; the pod is not ready",
+                    "id", r.id(), "handler", r.runtimeHandler(), "error", e.getMessage());
+            persist(sandbox, r.with(SandboxState.NOTREADY));
+            return;
+        }
+        Shim shim;
+        TaskState infra;
+        try {
+            shim = shims.connect(r.id(), bundle, options);
+        } catch (IOException e) {
+            shimGone(sandbox, bundle, options, e);
+            return;
+        }
+        try {
+            infra = shim.state(r.id(), "");
+        } catch (ShimNotFoundException e) {
+            infra = null; // the shim runs but no longer knows the infra task
+        } catch (IOException e) {
+            shim.close();
+            shimGone(sandbox, bundle, options, e);
+            return;
+        }
+        sandbox.shim(shim);
+        if (infra != null && infra.status() == TaskState.Status.RUNNING) {
+            watchInfra(sandbox, shim);
+            LOG.info("pod sandbox recovered", "id", r.id(), "state", SandboxState.READY, "pid", infra.pid());
+        } else {
+            persist(sandbox, r.with(SandboxState.NOTREADY));
+            LOG.info("pod sandbox recovered; its infra process ended while the daemon was down", "id", r.id(),
+                    "state", SandboxState.NOTREADY, "infra", infra == null ? "unknown to the shim" : infra.status());
+        }
+    }
+
+    /** The pod's shim did not answer after a restart: clean up its infra task the way containerd does. */
+    private void shimGone(Sandbox sandbox, Path bundle, ShimOptions options, IOException why)
+            throws InterruptedException {
+        var r = sandbox.record();
+        LOG.warn("the shim of a pod was gone after a daemon restart; the pod is not ready", "id", r.id(),
+                "error", why.getMessage());
+        try {
+            shims.cleanupDead(r.id(), bundle, options);
+        } catch (IOException e) {
+            LOG.warn("cleaning up a dead pod's infra task failed", "id", r.id(), "error", e.getMessage());
+        }
+        persist(sandbox, r.with(SandboxState.NOTREADY));
+    }
+
+    /**
+     * After a restart, a container task of this pod whose shim is gone: {@code shim delete} on its bundle (kills
+     * what is left, unmounts its rootfs). Failures are logged, not thrown: the container is reported exited anyway.
+     */
+    public void cleanupDeadTask(Sandbox sandbox, String taskId, Path taskBundle) throws InterruptedException {
+        try {
+            shims.cleanupDead(taskId, taskBundle, shimOptions(sandbox.record().runtimeHandler()));
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("cleaning up a dead container task failed", "id", taskId, "pod", sandbox.id(),
+                    "error", e.getMessage());
+        }
+    }
+
+    /**
+     * The daemon is shutting down and leaves its pods running: the shim connections closing from now on are not
+     * infra exits.
+     */
+    public void detach() {
+        detached = true;
+    }
+
     private void watchInfra(Sandbox sandbox, Shim shim) {
         Thread.ofVirtual().name("infra-exit-" + sandbox.id().substring(0, 12)).start(() -> {
             try {
                 var exit = shim.await(sandbox.id(), "");
                 infraExited(sandbox, exit.exitStatus());
             } catch (IOException e) {
+                if (detached) {
+                    return; // the daemon is going away; the pod keeps running
+                }
                 if (shim.isAlive()) {
                     LOG.warn("lost track of a pod's infra process", "id", sandbox.id(), "error", e.getMessage());
                 }

@@ -64,11 +64,15 @@ public final class Daemon implements AutoCloseable {
 
     private final ImageManager images;
     private final ShimManager shims;
+    private final SandboxManager sandboxes;
+    private final ContainerManager containers;
 
     private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images,
-                   ShimManager shims) {
+                   ShimManager shims, SandboxManager sandboxes, ContainerManager containers) {
         this.images = images;
         this.shims = shims;
+        this.sandboxes = sandboxes;
+        this.containers = containers;
         this.config = config;
         this.server = server;
         this.lockChannel = lockChannel;
@@ -115,6 +119,8 @@ public final class Daemon implements AutoCloseable {
         FileChannel lockChannel = null;
         ImageManager images = null;
         ShimManager shims = null;
+        SandboxManager sandboxes = null;
+        ContainerManager containers = null;
         try {
             created.directory("socket directory", d.socket().getParent());
             created.directory("root", d.root());
@@ -155,16 +161,18 @@ public final class Daemon implements AutoCloseable {
             images = new ImageManager(d.root().resolve("image"), new HostsConfig(reg.configPath()),
                     RegistryClient.Options.defaults().withProgressTimeout(Duration.ofSeconds(reg.pullProgressTimeoutSeconds())),
                     reg.maxConcurrentDownloads(), Clock.systemUTC());
-            images.startHousekeeping();
             var events = new ForwardingEvents();
             shims = new ShimManager(d.state().resolve("shim"), SHIM_NAMESPACE, events);
             var specs = new SpecBuilder(NodeProfile.detect());
             var sandboxImage = new SandboxImage(images, config.runtime().sandboxImage());
-            var sandboxes = new SandboxManager(d.root(), d.state(), handlers, shims, cni, specs, images, sandboxImage,
+            sandboxes = new SandboxManager(d.root(), d.state(), handlers, shims, cni, specs, images, sandboxImage,
                     Clock.systemUTC());
-            var containers = new ContainerManager(d.root(), d.state(), sandboxes, images, specs,
+            containers = new ContainerManager(d.root(), d.state(), sandboxes, images, specs,
                     config.runtime().maxLogLineBytes(), Clock.systemUTC());
             events.target = containers;
+            recover(sandboxes, containers);
+            // After recovery: garbage collection must see the snapshots the recovered containers use.
+            images.startHousekeeping();
             var containerRpcs = new ContainerRpcs(containers, images);
             CriServer server = CriServer.start(d.socket(), List.of(
                     new RuntimeServiceImpl(info, new PodSandboxRpcs(sandboxes, containerRpcs), containerRpcs),
@@ -176,24 +184,31 @@ public final class Daemon implements AutoCloseable {
             LOG.info("bollard ready", "version", BollardVersion.version(), "socket", d.socket(), "root", d.root(),
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
-            return new Daemon(config, server, lockChannel, lock, images, shims);
+            return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers);
         } catch (StartupException e) {
-            closeQuietly(shims);
-            if (images != null) {
-                images.close();
-            }
-            closeQuietly(lockChannel);
-            created.rollback();
+            abandon(sandboxes, containers, shims, images, lockChannel, created);
             throw e;
         } catch (IOException | RuntimeException e) {
-            closeQuietly(shims);
-            if (images != null) {
-                images.close();
-            }
-            closeQuietly(lockChannel);
-            created.rollback();
+            abandon(sandboxes, containers, shims, images, lockChannel, created);
             throw new StartupException(e.getMessage() == null ? e.toString() : e.getMessage(), e);
         }
+    }
+
+    /** Undoes a failed start; pods recovered meanwhile keep running (their shims are only disconnected). */
+    private static void abandon(SandboxManager sandboxes, ContainerManager containers, ShimManager shims,
+                                ImageManager images, FileChannel lockChannel, CreatedPaths created) {
+        if (sandboxes != null) {
+            sandboxes.detach();
+        }
+        if (containers != null) {
+            containers.detach();
+        }
+        closeQuietly(shims);
+        if (images != null) {
+            images.close();
+        }
+        closeQuietly(lockChannel);
+        created.rollback();
     }
 
     public void awaitTermination() throws InterruptedException {
@@ -204,7 +219,10 @@ public final class Daemon implements AutoCloseable {
     public void close() {
         LOG.info("shutting down", "socket", server.socket());
         server.close();
-        // Pods keep running without the daemon (as with containerd): only the events server goes.
+        // Pods keep running without the daemon (as with containerd): only the events server and the connections go,
+        // and the managers are told first, so that connections closing are not taken for exits.
+        sandboxes.detach();
+        containers.detach();
         closeQuietly(shims);
         images.close();
         try {
@@ -214,6 +232,23 @@ public final class Daemon implements AutoCloseable {
         }
         closeQuietly(lockChannel);
         LOG.info("stopped");
+    }
+
+    /**
+     * Reloads the pods and containers of an earlier daemon (their shims kept running) before the CRI is served,
+     * pods first. A corrupt record stops the start: serving without it would forget a pod and leak what it holds.
+     */
+    private static void recover(SandboxManager sandboxes, ContainerManager containers) throws StartupException {
+        try {
+            sandboxes.recover();
+            containers.recover();
+        } catch (IOException e) {
+            throw new StartupException("refusing to start: cannot recover the pods and containers of the last run: "
+                    + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new StartupException("interrupted while recovering pods and containers", e);
+        }
     }
 
     private static UnixSockets.PathState probe(Path socket) throws StartupException {

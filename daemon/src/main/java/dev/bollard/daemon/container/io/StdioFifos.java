@@ -63,6 +63,25 @@ public record StdioFifos(Path stdin, Path stdout, Path stderr) {
         return fifos;
     }
 
+    /**
+     * The FIFOs {@link #create} made earlier with the same arguments (a daemon restart finding a running process's
+     * stdio), each checked to still be a FIFO. Opening them again picks up what the pipe holds: the shim keeps the
+     * FIFOs open, so output written while nobody read them is still there.
+     */
+    public static StdioFifos existing(Path dir, String prefix, boolean stdin, boolean terminal) throws IOException {
+        if (prefix == null || prefix.isEmpty() || prefix.contains("/")) {
+            throw new IllegalArgumentException("FIFO prefix must be a non-empty file name, got \"" + prefix + "\"");
+        }
+        var fifos = new StdioFifos(
+                stdin ? dir.resolve(prefix + "-stdin") : null,
+                dir.resolve(prefix + "-stdout"),
+                terminal ? null : dir.resolve(prefix + "-stderr"));
+        for (Path p : fifos.paths()) {
+            requireFifo(p);
+        }
+        return fifos;
+    }
+
     /** The FIFOs that exist in this set (stdin and stderr only when present). */
     public List<Path> paths() {
         var list = new ArrayList<Path>(3);
