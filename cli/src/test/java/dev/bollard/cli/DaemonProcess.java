@@ -57,15 +57,21 @@ final class DaemonProcess implements AutoCloseable {
         return r;
     }
 
+    /** {@code daemon} with the socket, root, state and config under {@code dir} (its CNI configuration isolated). */
+    static List<String> daemonArgs(Path dir) throws IOException {
+        isolateCni(dir.resolve("bollard.toml"));
+        return new ArrayList<>(List.of("daemon", "--socket", dir.resolve("run/bollard.sock").toString(),
+                "--root", dir.resolve("root").toString(), "--state", dir.resolve("state").toString(),
+                "--config", dir.resolve("bollard.toml").toString()));
+    }
+
     /** Starts a daemon under {@code dir} and waits until its socket exists, i.e. until it answers. */
     static DaemonProcess start(Path dir, String... extraArgs) throws IOException, InterruptedException {
         Path socket = dir.resolve("run/bollard.sock");
         Path root = dir.resolve("root");
         Path state = dir.resolve("state");
         Path log = dir.resolve("daemon.log");
-        isolateCni(dir.resolve("bollard.toml"));
-        var args = new ArrayList<>(List.of("daemon", "--socket", socket.toString(), "--root", root.toString(),
-                "--state", state.toString(), "--config", dir.resolve("bollard.toml").toString()));
+        var args = daemonArgs(dir);
         args.addAll(List.of(extraArgs));
         var p = new ProcessBuilder(command(args.toArray(String[]::new)))
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();

@@ -40,20 +40,53 @@ final class PodTestNode implements AutoCloseable {
     final Path dir;
     final String bridge;
     final String subnetPrefix;
-    final DaemonProcess daemon;
-    final RuntimeServiceGrpc.RuntimeServiceBlockingStub runtime;
+    /** The daemon now serving; {@link #restart} replaces it. */
+    DaemonProcess daemon;
+    RuntimeServiceGrpc.RuntimeServiceBlockingStub runtime;
     private final EpollEventLoopGroup group;
-    private final ManagedChannel channel;
+    private ManagedChannel channel;
+    private int restarts;
 
     private PodTestNode(Path dir, String bridge, String subnetPrefix, DaemonProcess daemon) {
         this.dir = dir;
         this.bridge = bridge;
         this.subnetPrefix = subnetPrefix;
-        this.daemon = daemon;
         group = new EpollEventLoopGroup(1);
-        channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(daemon.socket.toString()))
+        connect(daemon);
+    }
+
+    private void connect(DaemonProcess d) {
+        daemon = d;
+        channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(d.socket.toString()))
                 .channelType(EpollDomainSocketChannel.class).eventLoopGroup(group).usePlaintext().build();
         runtime = RuntimeServiceGrpc.newBlockingStub(channel);
+    }
+
+    /**
+     * Stops the daemon with SIGTERM (pods and their shims keep running), keeping its log as
+     * {@code daemon-<n>.log}, and disconnects. {@link #startDaemon} brings a new one up on the same root and state.
+     */
+    void stopDaemon() throws Exception {
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        int exit = daemon.stop();
+        Files.move(daemon.log, dir.resolve("daemon-" + ++restarts + ".log"));
+        assertEquals(143, exit, "an orderly shutdown on SIGTERM");
+    }
+
+    void startDaemon() throws Exception {
+        connect(DaemonProcess.start(dir, "--log-level", "debug"));
+    }
+
+    /** A daemon start on this node's root and state that is expected to fail: its exit code and output. */
+    DaemonProcess.Result startDaemonExpectingFailure() throws Exception {
+        return DaemonProcess.run(dir, DaemonProcess.daemonArgs(dir).toArray(String[]::new));
+    }
+
+    /** The daemon goes down for at least {@code downtime}, then a new one serves the same root and state. */
+    void restart(java.time.Duration downtime) throws Exception {
+        stopDaemon();
+        Thread.sleep(downtime.toMillis());
+        startDaemon();
     }
 
     RuntimeServiceGrpc.RuntimeServiceBlockingStub rt() {
@@ -159,6 +192,9 @@ final class PodTestNode implements AutoCloseable {
     @Override
     public void close() throws Exception {
         try {
+            if (!daemon.process.isAlive()) {
+                startDaemon(); // a test that failed between stop and start: pods are only removed through a daemon
+            }
             for (var s : rt().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsList()) {
                 rt().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(s.getId()).build());
             }
