@@ -133,6 +133,34 @@ class PodRestartIntegrationTest {
     }
 
     @Test
+    void aShimThatDiedWhileTheDaemonWasDownIsCleanedUp() throws Exception {
+        var podConfig = node.pod("orphaned").build();
+        String pod = runPod(podConfig);
+        String c = createAndStart(pod, podConfig, PodTestNode.container("sleeper", "sleep", "3600").build());
+        node.stopDaemon();
+        var shims = node.shimProcesses().stream().filter(p -> p.contains(" -id " + pod + " ")).toList();
+        assertEquals(1, shims.size(), "the pod's shim: " + node.shimProcesses());
+        var shim = ProcessHandle.of(Long.parseLong(shims.getFirst().substring(0, shims.getFirst().indexOf(':'))))
+                .orElseThrow();
+        shim.destroyForcibly();
+        shim.onExit().get(10, TimeUnit.SECONDS);
+        node.startDaemon();
+
+        assertEquals(PodSandboxState.SANDBOX_NOTREADY, podStatus(pod).getState());
+        var s = status(c);
+        assertEquals(ContainerState.CONTAINER_EXITED, s.getState(), s.toString());
+        assertEquals(255, s.getExitCode());
+        assertEquals("Unknown", s.getReason());
+        assertTrue(s.getMessage().contains("shim was gone"), s.getMessage());
+        // shim delete removed the runc containers and their rootfs mounts; stop and remove take the rest.
+        node.rt().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+        node.rt().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+        assertTrue(node.mountsUnderDir().isEmpty(), "no mount left: " + node.mountsUnderDir());
+        assertTrue(node.shimProcesses().isEmpty(), "no shim left: " + node.shimProcesses());
+        assertFalse(Files.exists(node.daemon.state.resolve("netns").resolve(pod)), "netns pin removed");
+    }
+
+    @Test
     void aCorruptRecordStopsTheStartNamingTheFile() throws Exception {
         var podConfig = node.pod("corrupt").build();
         String pod = runPod(podConfig);
