@@ -98,7 +98,8 @@ class PodFeaturesIntegrationTest {
         String pod = runPod(podConfig);
         String byName = createAndStart(pod, podConfig, withSecurity(PodTestNode.container("byname", "sleep", "3600"),
                 LinuxContainerSecurityContext.newBuilder().setRunAsUsername("www")).build());
-        assertEquals("uid=1000(www) gid=1000(www) groups=1000(www),50(staff)\n", sh(byName, "id"));
+        // The kernel keeps supplementary groups sorted.
+        assertEquals("uid=1000(www) gid=1000(www) groups=50(staff),1000(www)\n", sh(byName, "id"));
         var st = node.rt().containerStatus(ContainerStatusRequest.newBuilder().setContainerId(byName).build()).getStatus();
         assertEquals(1000, st.getUser().getLinux().getUid());
         assertTrue(st.getUser().getLinux().getSupplementalGroupsList().contains(50L), st.getUser().toString());
@@ -186,7 +187,7 @@ class PodFeaturesIntegrationTest {
         String c2 = createAndStart(pod2, shared, PodTestNode.container("p", "sleep", "3600")
                 .setLinux(LinuxContainerConfig.newBuilder().setSecurityContext(LinuxContainerSecurityContext.newBuilder()
                         .setNamespaceOptions(NamespaceOption.newBuilder().setPid(NamespaceMode.POD)))).build());
-        assertEquals("/catatonit -P \n", sh(c2, "cat /proc/1/cmdline | tr '\\0' ' '"));
+        assertEquals("/catatonit -P ", sh(c2, "cat /proc/1/cmdline | tr '\\0' ' '"));
         assertNotEquals(Files.readSymbolicLink(Path.of("/proc/self/ns/net")).toString() + "\n",
                 sh(c2, "readlink /proc/self/ns/net"));
         removePod(pod2);
