@@ -48,6 +48,25 @@ public final class Syscalls {
     public static final int ERANGE = 34;
     public static final int ENODATA = 61;
     public static final int EOPNOTSUPP = 95;
+    public static final int EINTR = 4;
+    public static final int ENXIO = 6;
+    public static final int EAGAIN = 11;
+    public static final int EPIPE = 32;
+
+    public static final int O_RDONLY = 0;
+    public static final int O_WRONLY = 1;
+    public static final int O_RDWR = 2;
+    public static final int O_NONBLOCK = 04000;
+    public static final int O_CLOEXEC = 02000000;
+
+    public static final int EPOLLIN = 0x001;
+    public static final int EPOLLOUT = 0x004;
+    public static final int EPOLLERR = 0x008;
+    public static final int EPOLLHUP = 0x010;
+    public static final int EPOLLONESHOT = 1 << 30;
+    public static final int EPOLL_CTL_ADD = 1;
+    public static final int EPOLL_CTL_DEL = 2;
+    public static final int EPOLL_CTL_MOD = 3;
 
     private static final int AT_FDCWD = -100;
     private static final int AT_SYMLINK_NOFOLLOW = 0x100;
@@ -57,9 +76,12 @@ public final class Syscalls {
     private static final Map<Integer, String[]> ERRNOS = Map.ofEntries(
             Map.entry(1, new String[] {"EPERM", "Operation not permitted"}),
             Map.entry(2, new String[] {"ENOENT", "No such file or directory"}),
+            Map.entry(4, new String[] {"EINTR", "Interrupted system call"}),
             Map.entry(5, new String[] {"EIO", "Input/output error"}),
+            Map.entry(6, new String[] {"ENXIO", "No such device or address"}),
             Map.entry(7, new String[] {"E2BIG", "Argument list too long"}),
             Map.entry(9, new String[] {"EBADF", "Bad file descriptor"}),
+            Map.entry(11, new String[] {"EAGAIN", "Resource temporarily unavailable"}),
             Map.entry(12, new String[] {"ENOMEM", "Cannot allocate memory"}),
             Map.entry(13, new String[] {"EACCES", "Permission denied"}),
             Map.entry(14, new String[] {"EFAULT", "Bad address"}),
@@ -75,6 +97,7 @@ public final class Syscalls {
             Map.entry(28, new String[] {"ENOSPC", "No space left on device"}),
             Map.entry(30, new String[] {"EROFS", "Read-only file system"}),
             Map.entry(31, new String[] {"EMLINK", "Too many links"}),
+            Map.entry(32, new String[] {"EPIPE", "Broken pipe"}),
             Map.entry(34, new String[] {"ERANGE", "Numerical result out of range"}),
             Map.entry(36, new String[] {"ENAMETOOLONG", "File name too long"}),
             Map.entry(38, new String[] {"ENOSYS", "Function not implemented"}),
@@ -122,6 +145,22 @@ public final class Syscalls {
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
             Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(2));
     private static final MethodHandle CLOSE = handle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle MKFIFO = handle("mkfifo", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle READ = handle("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle WRITE = handle("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle EPOLL_CREATE1 = handle("epoll_create1", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle EPOLL_CTL = handle("epoll_ctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    private static final MethodHandle EPOLL_WAIT = handle("epoll_wait",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    /** struct epoll_event is packed on x86_64 (12 bytes), naturally aligned elsewhere (16 bytes). */
+    private static final boolean EPOLL_PACKED = switch (System.getProperty("os.arch")) {
+        case "amd64", "x86_64" -> true;
+        default -> false;
+    };
+    private static final long EPOLL_EVENT_SIZE = EPOLL_PACKED ? 12 : 16;
+    private static final long EPOLL_DATA_OFFSET = EPOLL_PACKED ? 4 : 8;
+    private static final ValueLayout.OfLong EPOLL_DATA = JAVA_LONG.withByteAlignment(EPOLL_PACKED ? 4 : 8);
     private static final MethodHandle GETEUID = LINKER.downcallHandle(
             LINKER.defaultLookup().find("geteuid").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
 
@@ -290,6 +329,17 @@ public final class Syscalls {
         }
     }
 
+    /** mkfifo(3); the mode is subject to the umask. */
+    public static void mkfifo(Path path, int mode) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int rc = (int) MKFIFO.invokeExact(errno, cstr(arena, path), mode & 07777);
+            check(rc, errno, "mkfifo", path);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     /** setns(2) of the calling thread into the namespace file at {@code nsPath} (opened and closed here). */
     public static void setns(Path nsPath, int nstype) throws IOException {
         try (var arena = Arena.ofConfined()) {
@@ -302,6 +352,125 @@ public final class Syscalls {
             } finally {
                 int ignored = (int) CLOSE.invokeExact(errno, fd);
             }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** open(2), for what Java's channels cannot do (e.g. a FIFO with O_NONBLOCK); returns the raw fd. */
+    public static int open(Path path, int flags) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int fd = (int) OPEN.invokeExact(errno, cstr(arena, path), flags, 0);
+            check(fd, errno, "open", path);
+            return fd;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** close(2). Never retried on EINTR: on Linux the fd is gone either way. */
+    public static void close(int fd) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int rc = (int) CLOSE.invokeExact(errno, fd);
+            if (rc < 0 && errnoOf(errno) != EINTR) {
+                check(rc, errno, "close", "fd " + fd);
+            }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** read(2) into {@code buf}: the byte count, 0 at end of file, -1 when a non-blocking fd has nothing (EAGAIN). */
+    public static long read(int fd, MemorySegment buf) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            while (true) {
+                long n = (long) READ.invokeExact(errno, fd, buf, buf.byteSize());
+                if (n >= 0) {
+                    return n;
+                }
+                int e = errnoOf(errno);
+                if (e == EAGAIN) {
+                    return -1;
+                }
+                if (e != EINTR) {
+                    throw new ErrnoException("read", "fd " + fd, e);
+                }
+            }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** write(2) from {@code buf}: the byte count written, -1 when a non-blocking fd is full (EAGAIN). */
+    public static long write(int fd, MemorySegment buf) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            while (true) {
+                long n = (long) WRITE.invokeExact(errno, fd, buf, buf.byteSize());
+                if (n >= 0) {
+                    return n;
+                }
+                int e = errnoOf(errno);
+                if (e == EAGAIN) {
+                    return -1;
+                }
+                if (e != EINTR) {
+                    throw new ErrnoException("write", "fd " + fd, e);
+                }
+            }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** epoll_create1(EPOLL_CLOEXEC). */
+    public static int epollCreate() throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int fd = (int) EPOLL_CREATE1.invokeExact(errno, O_CLOEXEC);
+            check(fd, errno, "epoll_create1", "");
+            return fd;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** epoll_ctl(2); {@code data} comes back from {@link #epollWait} with the fd's events. */
+    public static void epollCtl(int epfd, int op, int fd, int events, long data) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            var event = arena.allocate(EPOLL_EVENT_SIZE, 8);
+            event.set(JAVA_INT, 0, events);
+            event.set(EPOLL_DATA, EPOLL_DATA_OFFSET, data);
+            int rc = (int) EPOLL_CTL.invokeExact(errno, epfd, op, fd, event);
+            check(rc, errno, "epoll_ctl", "fd " + fd);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * epoll_wait(2) for up to {@code data.length} events: fills {@code data} and {@code events} and returns their
+     * count; 0 on timeout or when a signal interrupted the wait.
+     */
+    public static int epollWait(int epfd, long[] data, int[] events, int timeoutMillis) throws IOException {
+        int max = Math.min(data.length, events.length);
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            var buf = arena.allocate(EPOLL_EVENT_SIZE * max, 8);
+            int n = (int) EPOLL_WAIT.invokeExact(errno, epfd, buf, max, timeoutMillis);
+            if (n < 0 && errnoOf(errno) == EINTR) {
+                return 0;
+            }
+            check(n, errno, "epoll_wait", "fd " + epfd);
+            for (int i = 0; i < n; i++) {
+                events[i] = buf.get(JAVA_INT, i * EPOLL_EVENT_SIZE);
+                data[i] = buf.get(EPOLL_DATA, i * EPOLL_EVENT_SIZE + EPOLL_DATA_OFFSET);
+            }
+            return n;
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -217,7 +217,13 @@ public final class TtrpcClient implements AutoCloseable {
      */
     public <T> T invoke(String service, String method, MessageLite request, Parser<T> parser, Duration timeout)
             throws TtrpcException, InterruptedException {
-        var future = call(service, method, request, parser, timeout);
+        return invoke(service, method, request, parser, timeout, List.of());
+    }
+
+    /** As {@link #invoke(String, String, MessageLite, Parser, Duration)}, with request metadata (repeatable keys). */
+    public <T> T invoke(String service, String method, MessageLite request, Parser<T> parser, Duration timeout,
+                        List<KeyValue> metadata) throws TtrpcException, InterruptedException {
+        var future = call(service, method, request, parser, timeout, metadata);
         try {
             return future.get();
         } catch (InterruptedException e) {

@@ -1,0 +1,298 @@
+package dev.bollard.daemon.container.io;
+
+import dev.bollard.daemon.log.Log;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.AsynchronousCloseException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Pumps a container's stdout/stderr FIFOs into its CRI log file (see {@link CriLineSplitter} for how lines are cut),
+ * one virtual thread per stream. Both streams append to one file under one lock, each read's entries in one write,
+ * so entries never interleave and {@link #reopen()} never splits one. A failing log write is warned about and the
+ * output still drained, so a full disk never blocks the container.
+ */
+public final class ContainerLogger implements AutoCloseable {
+
+    /** kubelet's and containerd's default {@code max_container_log_line_size}. */
+    public static final int DEFAULT_MAX_LINE_BYTES = 16 * 1024;
+    /** How far a {@link StreamSink} may fall behind before its output is dropped. */
+    public static final long SINK_BUFFER_BYTES = 4L * 1024 * 1024;
+
+    private static final Log LOG = Log.get("container.io");
+    private static final int READ_BUFFER = 64 * 1024;
+
+    private final Path logPath;
+    private final int maxLineBytes;
+    private final List<FifoReader> readers;
+    private final List<Thread> pumps = new ArrayList<>(2);
+    private final CompletableFuture<Void> done = new CompletableFuture<>();
+    private final CopyOnWriteArrayList<SinkQueue> sinks = new CopyOnWriteArrayList<>();
+    private final AtomicInteger running;
+    private final AtomicInteger ended = new AtomicInteger();
+
+    private final ReentrantLock fileLock = new ReentrantLock();
+    private FileChannel file; // guarded by fileLock; null without a log path and once finished
+    private boolean finished; // guarded by fileLock
+    private boolean warnedWrite; // guarded by fileLock
+    private volatile boolean streamsEnded;
+    private volatile boolean closed;
+
+    private ContainerLogger(Path logPath, int maxLineBytes, FileChannel file, List<FifoReader> readers) {
+        this.logPath = logPath;
+        this.maxLineBytes = maxLineBytes;
+        this.file = file;
+        this.readers = readers;
+        this.running = new AtomicInteger(readers.size());
+    }
+
+    /**
+     * Opens the log file (creating it and its directory) and the FIFOs' read ends now, without blocking, and starts
+     * pumping. {@code logPath} null discards the output, still draining it so the container never blocks.
+     * {@code maxLineBytes <= 0} means no line limit.
+     */
+    public static ContainerLogger start(StdioFifos fifos, Path logPath, int maxLineBytes) throws IOException {
+        FileChannel file = logPath == null ? null : openLog(logPath);
+        var readers = new ArrayList<FifoReader>(2);
+        try {
+            readers.add(FifoReader.open(fifos.stdout()));
+            if (fifos.stderr() != null) {
+                readers.add(FifoReader.open(fifos.stderr()));
+            }
+        } catch (IOException | RuntimeException e) {
+            readers.forEach(FifoReader::close);
+            if (file != null) {
+                file.close();
+            }
+            throw e;
+        }
+        var logger = new ContainerLogger(logPath, maxLineBytes, file, List.copyOf(readers));
+        logger.pumps.add(Thread.ofVirtual().name("log-stdout " + fifos.stdout())
+                .start(() -> logger.pump(readers.get(0), CriLogLines.STDOUT)));
+        if (readers.size() > 1) {
+            logger.pumps.add(Thread.ofVirtual().name("log-stderr " + fifos.stderr())
+                    .start(() -> logger.pump(readers.get(1), CriLogLines.STDERR)));
+        }
+        return logger;
+    }
+
+    /**
+     * Reopens the log file after kubelet rotated it: entries written after this returns go to the new file at the log
+     * path, none is lost or split between the two files.
+     *
+     * @throws IllegalStateException when the output has ended (or the logger was closed), or there is no log path
+     * @throws IOException           when the new file cannot be opened (the old one stays in use)
+     */
+    public void reopen() throws IOException {
+        if (logPath == null) {
+            throw new IllegalStateException("the container has no log path to reopen");
+        }
+        FileChannel fresh = openLog(logPath);
+        FileChannel old;
+        fileLock.lock();
+        try {
+            if (finished || closed) {
+                fresh.close();
+                throw new IllegalStateException("the container's output has ended; log " + logPath
+                        + " is no longer written");
+            }
+            old = file;
+            file = fresh;
+            warnedWrite = false;
+        } finally {
+            fileLock.unlock();
+        }
+        try {
+            old.close();
+        } catch (IOException e) {
+            LOG.warn("closing the rotated container log failed", "path", logPath, "error", e.getMessage());
+        }
+    }
+
+    /**
+     * Completes when both streams hit end of file (the process and all its children closed stdout/stderr) and all
+     * is written; completes exceptionally with {@link CancellationException} when closed before that.
+     */
+    public CompletableFuture<Void> done() {
+        return done;
+    }
+
+    /**
+     * Registers a consumer of the raw output from now on, fed on its own thread through a bounded buffer (a slow sink
+     * loses output, it never slows the log); closing the handle unregisters it.
+     */
+    public AutoCloseable addSink(StreamSink sink) {
+        var queue = new SinkQueue(sink, SINK_BUFFER_BYTES, () -> { });
+        sinks.add(queue);
+        if (streamsEnded) {
+            queue.end();
+        }
+        return () -> {
+            sinks.remove(queue);
+            queue.close();
+        };
+    }
+
+    /** Stops pumping (even while the process still writes) and closes the FIFOs and the log file; idempotent. */
+    @Override
+    public void close() {
+        closed = true;
+        readers.forEach(FifoReader::close);
+        boolean interrupted = false;
+        for (Thread t : pumps) {
+            if (t == Thread.currentThread()) {
+                continue;
+            }
+            while (true) {
+                try {
+                    t.join();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        for (SinkQueue s : sinks) {
+            s.close();
+        }
+        sinks.clear();
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void pump(FifoReader reader, String stream) {
+        var splitter = logPath == null ? null : new CriLineSplitter(stream, maxLineBytes);
+        var entries = new Entries();
+        byte[] buf = new byte[READ_BUFFER];
+        boolean eof = false;
+        try {
+            int n;
+            while ((n = reader.read(buf)) >= 0) {
+                if (!sinks.isEmpty()) {
+                    byte[] copy = Arrays.copyOf(buf, n);
+                    for (SinkQueue s : sinks) {
+                        s.offer(stream, copy);
+                    }
+                }
+                if (splitter != null) {
+                    entries.reset();
+                    splitter.feed(buf, 0, n, Instant.now(), entries);
+                    write(entries);
+                }
+            }
+            if (splitter != null) {
+                entries.reset();
+                splitter.finish(Instant.now(), entries);
+                write(entries);
+            }
+            eof = true;
+        } catch (AsynchronousCloseException | InterruptedIOException e) {
+            // close(): stop quietly.
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("reading container output failed", "fifo", reader.path(), "error", e.getMessage());
+        } finally {
+            reader.close();
+            streamEnded(eof);
+        }
+    }
+
+    private void write(Entries entries) {
+        if (entries.size() == 0) {
+            return;
+        }
+        fileLock.lock();
+        try {
+            if (file == null) {
+                return;
+            }
+            ByteBuffer b = entries.buffer();
+            while (b.hasRemaining()) {
+                file.write(b);
+            }
+        } catch (IOException e) {
+            // Keep draining: a container must not block because its log cannot be written (disk full).
+            if (!warnedWrite) {
+                warnedWrite = true;
+                LOG.warn("writing the container log failed; output is discarded until it works again",
+                        "path", logPath, "error", e.getMessage());
+            }
+        } finally {
+            fileLock.unlock();
+        }
+    }
+
+    private void streamEnded(boolean eof) {
+        if (eof) {
+            ended.incrementAndGet();
+        }
+        if (running.decrementAndGet() > 0) {
+            return;
+        }
+        fileLock.lock();
+        try {
+            finished = true;
+            if (file != null) {
+                try {
+                    file.close();
+                } catch (IOException e) {
+                    LOG.warn("closing the container log failed", "path", logPath, "error", e.getMessage());
+                }
+                file = null;
+            }
+        } finally {
+            fileLock.unlock();
+        }
+        streamsEnded = true;
+        for (SinkQueue s : sinks) {
+            s.end();
+        }
+        if (ended.get() == readers.size()) {
+            done.complete(null);
+        } else {
+            done.completeExceptionally(new CancellationException("container logger for "
+                    + (logPath == null ? readers.getFirst().path() : logPath) + " closed before end of output"));
+        }
+    }
+
+    private static FileChannel openLog(Path path) throws IOException {
+        try {
+            Path parent = path.toAbsolutePath().getParent();
+            if (parent != null) {
+                Files.createDirectories(parent);
+            }
+            return FileChannel.open(path, Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.APPEND), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-r-----")));
+        } catch (IOException e) {
+            throw new IOException("opening container log " + path + ": " + e, e);
+        }
+    }
+
+    /** A reusable byte buffer whose content is written without a copy. */
+    private static final class Entries extends ByteArrayOutputStream {
+        Entries() {
+            super(8192);
+        }
+
+        ByteBuffer buffer() {
+            return ByteBuffer.wrap(buf, 0, count);
+        }
+    }
+}
