@@ -16,7 +16,7 @@ import java.util.stream.Stream;
  * (a bridge {@code bb<random>} and a 10.x.y.0/24 subnet nobody else on the node uses, host-local addresses under
  * the work directory), the images both runtimes run (busybox and a catatonit pause image, built with
  * {@code bin/bollard image build}), and the pods' cgroup parent {@code /bollard-bench-<random>}. {@link #cleanUp}
- * removes the bridge, the NAT rules and chains of the subnet, the network namespaces and cgroups the runs created.
+ * removes the bridge, the NAT rules and chains of the subnet, the network namespaces and the cgroup tree.
  */
 final class PodHost {
 
@@ -34,7 +34,6 @@ final class PodHost {
     final Path busyboxArchive;
     final Path pauseArchive;
     private final Set<Path> netnsBefore;
-    private final Set<Path> runtimeCgroupsBefore;
 
     private PodHost(Path dir, String suffix, String subnetPrefix) throws IOException {
         this.suffix = suffix;
@@ -46,7 +45,6 @@ final class PodHost {
         this.busyboxArchive = dir.resolve("images/busybox.tar");
         this.pauseArchive = dir.resolve("images/pause.tar");
         this.netnsBefore = listing(NETNS_DIR);
-        this.runtimeCgroupsBefore = runtimeCgroups();
     }
 
     /** Writes the network configuration and builds both image archives with {@code <checkout>/bin/bollard}. */
@@ -141,9 +139,10 @@ final class PodHost {
 
     /**
      * Removes what the runtimes may leave when something failed (normally nothing is left): network namespaces
-     * created under /var/run/netns since the start, the bridge, NAT rules and chains of the subnet, the pods'
-     * cgroup tree in every hierarchy, and cgroups created since the start under the runtimes' own parents
-     * ({@code k8s.io}, {@code bollard}). Returns what it had to remove.
+     * created under /var/run/netns since the start, the bridge, NAT rules and chains of the subnet, and the pods'
+     * cgroup tree in every hierarchy. Every pod gets a cgroup_parent below {@link #cgroupParent}, so neither runtime
+     * uses its default parent ({@code /k8s.io}, {@code /bollard}): those may hold other users' pods and are never
+     * touched. Returns what it had to remove.
      */
     List<String> cleanUp() {
         var removed = new ArrayList<String>();
@@ -160,16 +159,8 @@ final class PodHost {
         removed.addAll(removeNatRules());
         for (Path hierarchy : listing(CGROUP_ROOT)) {
             Path tree = hierarchy.resolve(cgroupParent.substring(1));
-            if (Files.isDirectory(tree)) {
-                if (!removeCgroupTree(tree)) {
-                    removed.add("cgroup (still busy) " + tree);
-                }
-            }
-        }
-        for (Path cg : runtimeCgroups()) {
-            if (!runtimeCgroupsBefore.contains(cg)) {
-                removeCgroupTree(cg);
-                removed.add("cgroup " + cg);
+            if (Files.isDirectory(tree) && !removeCgroupTree(tree)) {
+                removed.add("cgroup (still busy, left) " + tree);
             }
         }
         return removed;
@@ -212,25 +203,6 @@ final class PodHost {
         } catch (IOException | RuntimeException e) {
             return !Files.exists(tree);
         }
-    }
-
-    /** Children of the runtimes' default cgroup parents in every hierarchy (and those parents). */
-    private static Set<Path> runtimeCgroups() {
-        var out = new HashSet<Path>();
-        for (Path h : listing(CGROUP_ROOT)) {
-            for (String parent : List.of("k8s.io", "bollard")) {
-                Path p = h.resolve(parent);
-                if (Files.isDirectory(p)) {
-                    out.add(p);
-                    for (Path c : listing(p)) {
-                        if (Files.isDirectory(c)) {
-                            out.add(c);
-                        }
-                    }
-                }
-            }
-        }
-        return out;
     }
 
     private static Set<Path> listing(Path dir) {

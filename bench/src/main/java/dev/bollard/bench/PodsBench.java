@@ -100,14 +100,16 @@ final class PodsBench implements Callable<Integer> {
             "StopContainer", "RemoveContainer", "StopPodSandbox", "RemovePodSandbox");
 
     /** One lifecycle cycle: milliseconds per step (in {@link #STEPS} order) and in total. */
-    record Cycle(String runtime, int cycle, boolean ok, String error, Map<String, Double> stepMillis, double totalMillis) {
+    record Cycle(String runtime, int cycle, boolean ok, String error, Map<String, Double> stepMillis, double totalMillis,
+                 List<String> failedAndRetried) {
     }
 
     /** The density phase of one runtime. Bytes, seconds, milliseconds. */
     record Density(String runtime, boolean ok, String error, int pods, double startSeconds, List<Double> podStartMillis,
                    double daemonCpuStartSeconds, long daemonRssIdle, long daemonPssIdle, long daemonRssLoaded,
                    long daemonPssLoaded, int shims, long shimRss, long shimPss, int daemonThreadsLoaded,
-                   double teardownSeconds, double daemonCpuTeardownSeconds, long daemonRssAfterTeardown) {
+                   double teardownSeconds, double daemonCpuTeardownSeconds, long daemonRssAfterTeardown,
+                   List<String> teardownErrors) {
         double overheadRssPerPod() {
             return (double) (daemonRssLoaded - daemonRssIdle + shimRss) / pods;
         }
@@ -183,6 +185,7 @@ final class PodsBench implements Callable<Integer> {
                                 ? "density %-10s %d pods running after %.2f s, torn down in %.2f s".formatted(
                                 d.name(), dens.pods(), dens.startSeconds(), dens.teardownSeconds())
                                 : "density %-10s FAILED: %s".formatted(d.name(), dens.error()));
+                        dens.teardownErrors().forEach(e -> System.out.println("  teardown error (retried): " + e));
                         if (!dens.ok()) {
                             printTail(d.name());
                         }
@@ -259,6 +262,7 @@ final class PodsBench implements Callable<Integer> {
         var c = client(runtime);
         var cfg = podConfig(runtime, "cycle-" + (n < 0 ? "warmup" + (-n) : n), ws.dir());
         var steps = new LinkedHashMap<String, Double>();
+        var retries = new ArrayList<String>();
         String pod = null;
         String step = STEPS.getFirst();
         try {
@@ -285,18 +289,30 @@ final class PodsBench implements Callable<Integer> {
             timed(steps, step, () -> c.runtime(s -> s.removeContainer(
                     RemoveContainerRequest.newBuilder().setContainerId(ctr).build())));
             step = "StopPodSandbox";
-            timed(steps, step, () -> c.runtimeLong(s -> s.stopPodSandbox(
-                    StopPodSandboxRequest.newBuilder().setPodSandboxId(podId).build())));
+            // kubelet retries a failed stop at once: the step's time includes the failed attempts, which are counted
+            timed(steps, step, () -> {
+                for (int attempt = 1; ; attempt++) {
+                    try {
+                        return c.runtimeLong(s -> s.stopPodSandbox(
+                                StopPodSandboxRequest.newBuilder().setPodSandboxId(podId).build()));
+                    } catch (RuntimeException e) {
+                        retries.add("StopPodSandbox attempt " + attempt + ": " + e.getMessage());
+                        if (attempt == 3) {
+                            throw e;
+                        }
+                    }
+                }
+            });
             step = "RemovePodSandbox";
             timed(steps, step, () -> c.runtimeLong(s -> s.removePodSandbox(
                     RemovePodSandboxRequest.newBuilder().setPodSandboxId(podId).build())));
             double total = steps.values().stream().mapToDouble(Double::doubleValue).sum();
-            return new Cycle(runtime, n, true, null, steps, total);
+            return new Cycle(runtime, n, true, null, steps, total, retries);
         } catch (RuntimeException e) {
             if (pod != null) {
                 removePod(c, pod);
             }
-            return new Cycle(runtime, n, false, step + ": " + e.getMessage(), steps, Double.NaN);
+            return new Cycle(runtime, n, false, step + ": " + e.getMessage(), steps, Double.NaN, retries);
         }
     }
 
@@ -378,6 +394,7 @@ final class PodsBench implements Callable<Integer> {
         long shimRss = shims.stream().mapToLong(Proc::rssBytes).filter(v -> v > 0).sum();
         long shimPss = shims.stream().mapToLong(Proc::pssBytes).filter(v -> v > 0).sum();
 
+        var teardownErrors = Collections.synchronizedList(new ArrayList<String>());
         // teardown as kubelet does it: stop the container with its grace period, then stop and remove the pod
         double cpu1 = Proc.cpuSeconds(pid);
         long t1 = System.nanoTime();
@@ -392,7 +409,19 @@ final class PodsBench implements Callable<Integer> {
                             c.runtimeFor(stopTimeout, s -> s.stopContainer(StopContainerRequest.newBuilder()
                                     .setContainerId(ctr).setTimeout(stopTimeout).build()));
                         }
-                        c.runtimeLong(s -> s.stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(pod).build()));
+                        // kubelet retries a failed stop; so do we, and count the failures
+                        for (int attempt = 1; ; attempt++) {
+                            try {
+                                c.runtimeLong(s -> s.stopPodSandbox(StopPodSandboxRequest.newBuilder()
+                                        .setPodSandboxId(pod).build()));
+                                break;
+                            } catch (RuntimeException e) {
+                                teardownErrors.add("StopPodSandbox " + pod + " (attempt " + attempt + "): " + e.getMessage());
+                                if (attempt == 3) {
+                                    throw e;
+                                }
+                            }
+                        }
                         c.runtimeLong(s -> s.removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build()));
                     } finally {
                         gate.release();
@@ -414,7 +443,7 @@ final class PodsBench implements Callable<Integer> {
         long rssAfter = Proc.rssBytes(pid);
         return new Density(runtime, error == null, error, pods, startSeconds, List.copyOf(podMillis), cpuStart,
                 rssIdle, pssIdle, rssLoaded, pssLoaded, shims.size(), shimRss, shimPss, threads, teardown,
-                cpuTeardown, rssAfter);
+                cpuTeardown, rssAfter, List.copyOf(teardownErrors));
     }
 
     /** Nearest-rank percentile. */
@@ -445,6 +474,12 @@ final class PodsBench implements Callable<Integer> {
                 rows.add(new Row("%s p%d (ms)".formatted(step, Math.round(q[0] * 100)), "%.1f", vals));
             }
         }
+        var failed = new LinkedHashMap<String, Double>();
+        for (String n : names) {
+            failed.put(n, (double) cs.stream().filter(c -> c.runtime().equals(n))
+                    .mapToInt(c -> c.failedAndRetried().size()).sum());
+        }
+        rows.add(new Row("cycles: failed StopPodSandbox calls (retried)", "%.0f", failed));
         record M(String label, String format, java.util.function.ToDoubleFunction<Density> f) {
         }
         var ms = List.of(
@@ -461,6 +496,7 @@ final class PodsBench implements Callable<Integer> {
                 new M("density: per pod, daemon growth + shim RSS (MB)", "%.2f", d -> d.overheadRssPerPod() / 1e6),
                 new M("density: per pod, daemon growth + shim PSS (MB)", "%.2f", d -> d.overheadPssPerPod() / 1e6),
                 new M("density: teardown of all pods (s)", "%.2f", Density::teardownSeconds),
+                new M("density: failed StopPodSandbox calls (retried)", "%.0f", d -> d.teardownErrors().size()),
                 new M("density: daemon CPU while tearing down (s)", "%.2f", Density::daemonCpuTeardownSeconds),
                 new M("density: daemon RSS after teardown (MB)", "%.1f", d -> d.daemonRssAfterTeardown() / 1e6));
         if (!ds.isEmpty()) {
