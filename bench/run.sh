@@ -2,6 +2,7 @@
 # Benchmarks Bollard beside containerd (Debian's 1.6, its CRI plugin), through one CRI client, in one run.
 #
 #   bench/run.sh pull [--rounds N] [--layers N] [--layer-mib N] [--keep] ...   image pull (see: bench/run.sh pull --help)
+#   bench/run.sh pods [--cycles N] [--pods N] [--only bollard|containerd] ...   pod lifecycle and density (pods --help)
 #
 # Everything it starts (docker-registry, the daemons) lives under one temporary directory; on exit — success,
 # failure or Ctrl-C — the processes it started are ended by pid, mounts below the directory are unmounted and
@@ -12,16 +13,16 @@ checkout=$(cd "$here/.." && pwd)
 java_home=${BOLLARD_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 
 usage() {
-  echo "usage: bench/run.sh pull [options]   (bench/run.sh pull --help lists them)" >&2
+  echo "usage: bench/run.sh pull|pods [options]   (bench/run.sh <workload> --help lists them)" >&2
   exit 2
 }
 [[ $# -ge 1 ]] || usage
 workload=$1
 shift
 case "$workload" in
-  pull) ;;
+  pull|pods) ;;
   -h|--help) usage ;;
-  *) echo "bench/run.sh: unknown workload '$workload' (known: pull)" >&2; exit 2 ;;
+  *) echo "bench/run.sh: unknown workload '$workload' (known: pull, pods)" >&2; exit 2 ;;
 esac
 if [[ " $* " == *" --help "* || " $* " == *" -h "* ]]; then
   help_only=1
@@ -39,6 +40,13 @@ if [[ $help_only == 0 ]]; then
   command -v docker-registry >/dev/null || [[ -x /usr/bin/docker-registry ]] || missing+=(docker-registry)
   [[ -x /usr/bin/containerd ]] || missing+=(containerd)
   command -v runc >/dev/null || missing+=(runc)
+  if [[ $workload == pods ]]; then
+    [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
+    [[ -x /usr/bin/catatonit ]] || missing+=(catatonit)
+    [[ -x /bin/busybox ]] || missing+=(busybox-static)
+    command -v iptables >/dev/null || missing+=(iptables)
+    command -v ip >/dev/null || missing+=(iproute2)
+  fi
   if ((${#missing[@]})); then
     echo "bench/run.sh: installing ${missing[*]}" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2

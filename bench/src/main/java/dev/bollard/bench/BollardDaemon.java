@@ -57,22 +57,31 @@ final class BollardDaemon implements DaemonUnderTest {
             }
         }
         // one unmeasured start and stop: bin/bollard's JVM writes its CDS archive at exit, as on a node's first start
-        Running r = start(ws, ws.path("bollard-prime"), certsD);
+        Running r = start(ws, ws.path("bollard-prime"), certsD, null);
         r.stop();
         Workspace.removeTree(r.dir());
     }
 
     @Override
-    public Running start(Workspace ws, Path dir, Path certsD) throws IOException, InterruptedException {
+    public Running start(Workspace ws, Path dir, Path certsD, PodSetup pods) throws IOException, InterruptedException {
         Files.createDirectories(dir);
         Path config = dir.resolve("bollard.toml");
+        // without pods, an empty CNI directory of its own: never the node's /etc/cni/net.d, never a default written
+        Path cniConf = pods == null ? Files.createDirectories(dir.resolve("cni-conf")) : pods.cniConfDir();
         Files.writeString(config, """
                 [daemon]
                 log_level = %s
 
                 [registry]
                 config_path = %s
-                """.formatted(DaemonUnderTest.toml(logLevel), DaemonUnderTest.toml(certsD)));
+
+                [cni]
+                conf_dir = %s
+                bin_dirs = %s
+                write_default_config = false
+                %s""".formatted(DaemonUnderTest.toml(logLevel), DaemonUnderTest.toml(certsD),
+                DaemonUnderTest.toml(cniConf), DaemonUnderTest.toml(CNI_BIN_DIR),
+                pods == null ? "" : "\n[runtime]\nsandbox_image = " + DaemonUnderTest.toml(pods.sandboxImage()) + "\n"));
         Path socket = dir.resolve("bollard.sock");
         Path log = dir.resolve("bollard.log");
         Path launcher = (dist != null ? dist : checkout).resolve("bin/bollard");

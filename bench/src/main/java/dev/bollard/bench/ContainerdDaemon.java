@@ -28,9 +28,11 @@ final class ContainerdDaemon implements DaemonUnderTest {
     }
 
     @Override
-    public Running start(Workspace ws, Path dir, Path certsD) throws IOException, InterruptedException {
+    public Running start(Workspace ws, Path dir, Path certsD, PodSetup pods) throws IOException, InterruptedException {
         Files.createDirectories(dir.resolve("cni/conf"));
         Files.createDirectories(dir.resolve("cni/bin"));
+        Path cniBin = pods == null ? dir.resolve("cni/bin") : CNI_BIN_DIR;
+        Path cniConf = pods == null ? dir.resolve("cni/conf") : pods.cniConfDir();
         Path socket = dir.resolve("containerd.sock");
         Path config = dir.resolve("config.toml");
         String t = """
@@ -63,19 +65,24 @@ final class ContainerdDaemon implements DaemonUnderTest {
                 [plugins."io.containerd.grpc.v1.cri"]
                   disable_cgroup = false
                   disable_apparmor = true
+                  # without CAP_SYS_RESOURCE (this node) a sandbox's negative oom_score_adj fails to apply
+                  restrict_oom_score_adj = true
+                %s
                   [plugins."io.containerd.grpc.v1.cri".containerd]
                     snapshotter = "overlayfs"
                     default_runtime_name = "runc"
                     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
                       runtime_type = "io.containerd.runc.v2"
+                      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+                        SystemdCgroup = false
                   [plugins."io.containerd.grpc.v1.cri".cni]
                     bin_dir = %s
                     conf_dir = %s
                   [plugins."io.containerd.grpc.v1.cri".registry]
                     config_path = %s
                 """.formatted(q(dir.resolve("root")), q(dir.resolve("state")), q(socket),
-                q(dir.resolve("containerd.sock.ttrpc")), q(dir.resolve("cni/bin")), q(dir.resolve("cni/conf")),
-                q(certsD));
+                q(dir.resolve("containerd.sock.ttrpc")),
+                pods == null ? "" : "  sandbox_image = " + q(pods.sandboxImage()), q(cniBin), q(cniConf), q(certsD));
         Files.writeString(config, t);
         Path log = dir.resolve("containerd.log");
         Process p = ws.start(List.of(BINARY.toString(), "--config", config.toString()), log, Map.of());

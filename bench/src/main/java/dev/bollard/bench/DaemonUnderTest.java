@@ -30,7 +30,24 @@ interface DaemonUnderTest {
     }
 
     /** Starts the daemon with everything under {@code dir} and waits until its CRI socket answers Version. */
-    Running start(Workspace ws, Path dir, Path certsD) throws IOException, InterruptedException;
+    default Running start(Workspace ws, Path dir, Path certsD) throws IOException, InterruptedException {
+        return start(ws, dir, certsD, null);
+    }
+
+    /**
+     * As {@link #start(Workspace, Path, Path)}, set up for pods when {@code pods} is not null: its CNI
+     * configuration directory and sandbox (pause) image instead of the pull benchmark's empty network.
+     */
+    Running start(Workspace ws, Path dir, Path certsD, PodSetup pods) throws IOException, InterruptedException;
+
+    /**
+     * What both runtimes share for pods: one CNI configuration directory (plugins from {@link #CNI_BIN_DIR}) and
+     * one pause image, already imported, as the sandbox image.
+     */
+    record PodSetup(Path cniConfDir, String sandboxImage) {
+    }
+
+    Path CNI_BIN_DIR = Path.of("/usr/lib/cni");
 
     /** A started daemon. {@link #stop} ends it; the caller then removes its directory. */
     record Running(String name, Process process, Path dir, Path socket, Path log, String runtimeVersion) {

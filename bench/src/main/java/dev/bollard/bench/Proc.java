@@ -28,12 +28,56 @@ final class Proc {
         return statusKb(pid, "VmHWM:") * 1024;
     }
 
+    /**
+     * Proportional set size in bytes ({@code Pss} of {@code /proc/<pid>/smaps_rollup}): shared pages split among
+     * the processes mapping them, so the shims' common binary is not counted once per shim; -1 once gone.
+     */
+    static long pssBytes(long pid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "smaps_rollup"))) {
+                if (line.startsWith("Pss:")) {
+                    String v = line.substring(4).trim();
+                    return Long.parseLong(v.substring(0, v.indexOf(' '))) * 1024;
+                }
+            }
+            return -1;
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    /** The NUL-separated command line of a process as a list, empty once it is gone (or for a kernel thread). */
+    static java.util.List<String> cmdline(long pid) {
+        try {
+            String s = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline"), StandardCharsets.UTF_8);
+            return s.isEmpty() ? java.util.List.of() : java.util.List.of(s.split("\0"));
+        } catch (IOException e) {
+            return java.util.List.of();
+        }
+    }
+
+    /** Pids of the processes whose command line satisfies {@code match}. */
+    static java.util.List<Long> find(java.util.function.Predicate<java.util.List<String>> match) {
+        var out = new java.util.ArrayList<Long>();
+        try (var s = Files.list(Path.of("/proc"))) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                String n = p.getFileName().toString();
+                if (n.chars().allMatch(Character::isDigit) && match.test(cmdline(Long.parseLong(n)))) {
+                    out.add(Long.parseLong(n));
+                }
+            }
+        } catch (IOException e) {
+            return out;
+        }
+        return out;
+    }
+
     private static long statusKb(long pid, String key) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
                 if (line.startsWith(key)) {
-                    String v = line.substring(key.length()).trim();
-                    return Long.parseLong(v.substring(0, v.indexOf(' ')));
+                    // "VmRSS:   1234 kB", but "Threads:  12" has no unit
+                    return Long.parseLong(line.substring(key.length()).trim().split("\\s+")[0]);
                 }
             }
             return -1;

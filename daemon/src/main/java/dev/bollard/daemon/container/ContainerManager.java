@@ -684,7 +684,13 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             throw Status.FAILED_PRECONDITION.withDescription("container " + c.id() + " is " + describe(c.state())
                     + "; only a running container's log can be reopened").asRuntimeException();
         }
-        logger.reopen();
+        try {
+            logger.reopen();
+        } catch (IllegalStateException e) {
+            // the output ended between the check above and now: the container is exiting
+            throw Status.FAILED_PRECONDITION.withDescription("container " + c.id() + " log cannot be reopened: "
+                    + e.getMessage()).asRuntimeException();
+        }
     }
 
     // ---- lookups ----

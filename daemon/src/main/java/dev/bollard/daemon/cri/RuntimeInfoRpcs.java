@@ -33,6 +33,7 @@ import java.util.Locale;
 /** Version, Status, RuntimeConfig and UpdateRuntimeConfig: what the runtime is and whether it is ready. */
 public final class RuntimeInfoRpcs {
 
+    private static final dev.bollard.daemon.log.Log LOG = dev.bollard.daemon.log.Log.get("cri");
     static final String RUNTIME_READY = "RuntimeReady";
     static final String NETWORK_READY = "NetworkReady";
 
@@ -109,6 +110,11 @@ public final class RuntimeInfoRpcs {
             podCidrs.set(cidr);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("runtime_config.network_config.pod_cidr: " + e.getMessage(), e);
+        }
+        var c = config.cni();
+        if (c.writeDefaultConfig() && !podCidrs.get().isEmpty()
+                && Cni.updateDefaultConfig(c.confDir(), c.defaultBridge(), String.join(",", podCidrs.get()))) {
+            LOG.info("default CNI configuration now uses the pod CIDR", "podCIDRs", String.join(",", podCidrs.get()));
         }
         return UpdateRuntimeConfigResponse.getDefaultInstance();
     }

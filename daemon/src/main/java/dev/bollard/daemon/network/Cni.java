@@ -296,6 +296,30 @@ public final class Cni {
     }
 
     /**
+     * Rewrites the default configuration {@link #writeDefaultConfig} wrote, for a new pod subnet (kubelet's pod CIDR
+     * through UpdateRuntimeConfig). A file someone else wrote, or edited away from the name "bollard", is left alone.
+     *
+     * @return whether the file was rewritten
+     */
+    public static boolean updateDefaultConfig(Path confDir, String bridgeName, String subnet) throws IOException {
+        Path file = confDir.resolve("10-bollard.conflist");
+        if (!Files.isRegularFile(file)) {
+            return false;
+        }
+        try {
+            var existing = JsonParser.parseString(Files.readString(file)).getAsJsonObject();
+            if (!existing.has("name") || !"bollard".equals(existing.get("name").getAsString())) {
+                return false;
+            }
+        } catch (RuntimeException e) {
+            return false; // not ours to fix
+        }
+        String json = GSON.toJson(defaultConfig("bollard", bridgeName, subnet, null));
+        AtomicFiles.write(file, (prettyJson(json) + "\n").getBytes(StandardCharsets.UTF_8));
+        return true;
+    }
+
+    /**
      * The default network: a bridge that is the pods' gateway and masquerades their traffic, hairpin on (a pod
      * reaches itself through a service), host-local addresses with a default route per family, host ports, lo up.
      * {@code ipamDataDir} null keeps host-local's own default (/var/lib/cni/networks).

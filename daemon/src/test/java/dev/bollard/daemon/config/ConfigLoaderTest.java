@@ -99,7 +99,7 @@ class ConfigLoaderTest {
 
     @Test
     void unknownSectionIsAnError() {
-        assertEquals("b.toml:2: unknown section or key \"registyr\" (known sections: daemon, runtime, runtimes.<name>, registry)",
+        assertEquals("b.toml:2: unknown section or key \"registyr\" (known sections: daemon, runtime, runtimes.<name>, registry, cni)",
                 error("\n[registyr]\nconfig_path = \"/x\"\n"));
     }
 

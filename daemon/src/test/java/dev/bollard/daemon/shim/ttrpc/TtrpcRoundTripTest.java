@@ -414,6 +414,9 @@ class TtrpcRoundTripTest {
             try (var peer = listener.accept()) {
                 // Request{service "svc", method "M", payload 2a, timeout_nano 300} on stream 1, request, flags 0
                 assertArrayEquals(hex("0000000e 00000001 01 00 0a03737663 12014d 1a012a 20ac02"), readFrame(peer));
+                // The first call times out (300 ns) before anything answers it; waiting for that here keeps the
+                // test from racing the timer on a loaded machine.
+                assertEquals(Code.DEADLINE_EXCEEDED, failure(first).code());
                 var second = client.call("svc", "M", new byte[0], null);
                 // Stream 3; empty payload and zero timeout are omitted by proto3.
                 assertArrayEquals(hex("00000008 00000003 01 00 0a03737663 12014d"), readFrame(peer));
@@ -423,7 +426,7 @@ class TtrpcRoundTripTest {
                 var e = failure(second);
                 assertEquals(Code.FAILED_PRECONDITION, e.code());
                 assertEquals("no", e.statusMessage());
-                // The first call timed out long ago (300 ns): its late answer is dropped quietly.
+                // The first call's late answer (stream 1 above) was dropped quietly: its outcome stays the timeout.
                 assertEquals(Code.DEADLINE_EXCEEDED, failure(first).code());
 
                 var third = client.call("svc", "M", new byte[0], TIMEOUT);
