@@ -248,7 +248,7 @@ class ShimManagerTest {
 
         int shimPid = pod.shimPid();
         pod.shutdown();
-        assertFalse(ProcessHandle.of(shimPid).map(ProcessHandle::isAlive).orElse(false), "shim process gone");
+        assertTrue(Shim.gone(shimPid), "shim process gone (or a zombie waiting for init to reap it)");
         assertFalse(Files.exists(pod.socket()), "shim socket removed");
         assertFalse(pod.isAlive());
         assertEquals(List.of(), mountsUnder(root), "no mounts left");
