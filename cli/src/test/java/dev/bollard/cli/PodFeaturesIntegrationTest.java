@@ -320,4 +320,24 @@ class PodFeaturesIntegrationTest {
         assertEquals(0, node.rt().listPodSandbox(ListPodSandboxRequest.newBuilder().setFilter(PodSandboxFilter.newBuilder()
                 .putLabelSelector("app", "cli")).build()).getItemsCount());
     }
+
+    @Test
+    void crunRunsPodsBesideRunc() throws Exception {
+        var podConfig = node.pod("crun").build();
+        String pod = node.rt().runPodSandbox(RunPodSandboxRequest.newBuilder().setConfig(podConfig)
+                .setRuntimeHandler("crun").build()).getPodSandboxId();
+        var status = node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(pod)
+                .setVerbose(true).build());
+        assertEquals("crun", status.getStatus().getRuntimeHandler());
+        String c = createAndStart(pod, podConfig, PodTestNode.container("c", "sleep", "3600").build());
+        assertEquals("hello from crun\n", sh(c, "echo hello from crun"));
+        // The container's memory limit lands in the v1 memory controller, as with runc.
+        node.rt().updateContainerResources(dev.bollard.api.cri.v1.UpdateContainerResourcesRequest.newBuilder()
+                .setContainerId(c).setLinux(dev.bollard.api.cri.v1.LinuxContainerResources.newBuilder()
+                        .setMemoryLimitInBytes(48L << 20)).build());
+        assertEquals(Long.toString(48L << 20) + "\n", sh(c, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes"));
+        removePod(pod);
+        assertTrue(node.mountsUnderDir().isEmpty(), node.mountsUnderDir().toString());
+        assertTrue(node.shimProcesses().isEmpty(), node.shimProcesses().toString());
+    }
 }

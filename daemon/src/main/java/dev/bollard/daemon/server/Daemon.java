@@ -139,7 +139,7 @@ public final class Daemon implements AutoCloseable {
                     (ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.UTF_8)));
 
             var layout = CgroupLayout.detect();
-            var handlers = new RuntimeHandlers(config, cgroupDriver, layout);
+            var handlers = new RuntimeHandlers(config, cgroupDriver, layout, d.state().resolve("runtimes"));
             var podCidrs = new PodCidrs(d.root().resolve("pod-cidr"));
             var cniSettings = config.cni();
             if (cniSettings.writeDefaultConfig()) {

@@ -3,6 +3,7 @@ package dev.bollard.daemon.runtime;
 import dev.bollard.daemon.config.ConfigLoader;
 import dev.bollard.daemon.linux.CgroupLayout;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -18,9 +19,12 @@ class RuntimeHandlersTest {
     private static final CgroupLayout UNIFIED = new CgroupLayout(CgroupLayout.Mode.UNIFIED, List.of(), "/sys/fs/cgroup");
     private static final CgroupLayout HYBRID = new CgroupLayout(CgroupLayout.Mode.HYBRID, List.of("cpu"), "/sys/fs/cgroup/unified");
 
+    @TempDir
+    static Path launchers;
+
     private static RuntimeHandlers handlers(String toml, CgroupLayout layout, Set<String> installed) throws Exception {
         return new RuntimeHandlers(ConfigLoader.parse(toml, "t"), CgroupDriver.CGROUPFS, layout,
-                name -> installed.contains(name) ? Optional.of(Path.of("/usr/bin", name)) : Optional.empty());
+                name -> installed.contains(name) ? Optional.of(Path.of("/usr/bin", name)) : Optional.empty(), launchers);
     }
 
     @Test
@@ -43,10 +47,22 @@ class RuntimeHandlersTest {
     }
 
     @Test
-    void crunIsNotReadyOnHybridCgroups() throws Exception {
-        var h = handlers("", HYBRID, Set.of("containerd-shim-runc-v2", "runc", "crun"));
+    void crunRunsThroughALauncherOnHybridCgroups() throws Exception {
+        var h = handlers("", HYBRID, Set.of("containerd-shim-runc-v2", "runc", "crun", "unshare"));
         assertTrue(h.statuses().get(0).ready());
-        assertEquals("HybridCgroupsUnsupported", h.statuses().get(1).reason());
+        assertEquals(Optional.of(Path.of("/usr/bin/runc")), h.statuses().get(0).binary(), "runc runs as it is");
+        var crun = h.statuses().get(1);
+        assertTrue(crun.ready(), crun.toString());
+        Path launcher = crun.binary().orElseThrow();
+        assertEquals(launchers.resolve("crun-hybrid"), launcher);
+        String script = java.nio.file.Files.readString(launcher);
+        assertTrue(script.contains("umount -l /sys/fs/cgroup/unified") && script.contains("/usr/bin/crun"), script);
+        assertTrue(java.nio.file.Files.isExecutable(launcher));
+        // Without unshare the mount cannot be hidden: not ready, saying why.
+        var without = handlers("", HYBRID, Set.of("containerd-shim-runc-v2", "runc", "crun")).statuses().get(1);
+        assertFalse(without.ready());
+        assertEquals("HybridCgroupsUnsupported", without.reason());
+        assertTrue(without.message().contains("unshare"), without.message());
     }
 
     @Test
