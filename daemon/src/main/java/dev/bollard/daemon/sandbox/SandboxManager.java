@@ -153,6 +153,7 @@ public final class SandboxManager {
         boolean hostNetwork = ns.getNetwork() == NamespaceMode.NODE;
         boolean hostIpc = ns.getIpc() == NamespaceMode.NODE;
 
+        long t0 = System.nanoTime();
         var image = sandboxImage.ensure();
         var imageConfig = ImageConfigs.parse(images.config(image));
 
@@ -182,19 +183,22 @@ public final class SandboxManager {
         undo.push(() -> store.delete(id));
 
         List<String> ips = List.of();
+        long networkNanos = 0;
         if (netns != null) {
+            long tn = System.nanoTime();
             NetNs.create(netns);
             undo.push(() -> NetNs.at(netns).remove());
             var request = networkRequest(id, config, netns);
             var result = cni.setUp(request);
             undo.push(() -> cni.tearDown(request));
             ips = result.ips();
+            networkNanos = System.nanoTime() - tn;
         }
 
         var files = PodFiles.in(podDir);
-        String hostname = config.getHostname().isEmpty() && hostNetwork ? nodeHostname() : config.getHostname();
-        files.write(hostname.isEmpty() ? config.getMetadata().getName() : hostname, hostNetwork, ips,
-                config.getDnsConfig());
+        // No hostname in the config: the node's, as containerd does (the pod's UTS namespace starts as a copy of it).
+        String hostname = config.getHostname().isEmpty() ? nodeHostname() : config.getHostname();
+        files.write(hostname, hostNetwork, ips, config.getDnsConfig());
 
         Path shm = null;
         if (!hostIpc) {
@@ -213,7 +217,9 @@ public final class SandboxManager {
         JsonObject spec = specs.sandboxSpec(pod, id, infraArgs(imageConfig));
         AtomicFiles.write(bundle.resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8));
 
+        long ts = System.nanoTime();
         Shim shim = shims.start(id, bundle, shimOptions);
+        long shimNanos = System.nanoTime() - ts;
         undo.push(shim::shutdown);
         shim.create(id, bundle, List.of(rootfs.mount()), new TaskIo("", "", "", false));
         undo.push(() -> deleteTask(shim, id));
@@ -225,7 +231,9 @@ public final class SandboxManager {
         sandboxes.put(id, sandbox);
         watchInfra(sandbox, shim);
         LOG.info("pod sandbox ready", "id", id, "pod", config.getMetadata().getNamespace() + "/"
-                + config.getMetadata().getName(), "handler", handlerName, "pid", pid, "ips", String.join(",", ips));
+                + config.getMetadata().getName(), "handler", handlerName, "pid", pid, "ips", String.join(",", ips),
+                "millis", millis(System.nanoTime() - t0), "networkMillis", millis(networkNanos),
+                "shimStartMillis", millis(shimNanos), "taskMillis", millis(System.nanoTime() - ts - shimNanos));
         return sandbox;
     }
 
@@ -623,6 +631,10 @@ public final class SandboxManager {
         var bytes = new byte[32];
         new java.security.SecureRandom().nextBytes(bytes);
         return HexFormat.of().formatHex(bytes);
+    }
+
+    private static long millis(long nanos) {
+        return nanos / 1_000_000;
     }
 
     static long nanos(Clock clock) {
