@@ -66,26 +66,10 @@ class PodFeaturesIntegrationTest {
         }
     }
 
-    private String runPod(PodSandboxConfig config) {
-        return node.rt().runPodSandbox(RunPodSandboxRequest.newBuilder().setConfig(config).build()).getPodSandboxId();
-    }
-
-    private String createAndStart(String pod, PodSandboxConfig podConfig, ContainerConfig config) {
-        String id = node.rt().createContainer(CreateContainerRequest.newBuilder().setPodSandboxId(pod)
-                .setConfig(config).setSandboxConfig(podConfig).build()).getContainerId();
-        node.rt().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
-        return id;
-    }
-
     private String sh(String id, String script) {
         var r = node.rt().execSync(ExecSyncRequest.newBuilder().setContainerId(id).addCmd("sh").addCmd("-c")
                 .addCmd(script).setTimeout(20).build());
         return r.getStdout().toStringUtf8() + r.getStderr().toStringUtf8();
-    }
-
-    private void removePod(String id) {
-        node.rt().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(id).build());
-        node.rt().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(id).build());
     }
 
     private static ContainerConfig.Builder withSecurity(ContainerConfig.Builder c, LinuxContainerSecurityContext.Builder sc) {
@@ -95,8 +79,8 @@ class PodFeaturesIntegrationTest {
     @Test
     void usersGroupsCapabilitiesAndReadOnlyRoot() throws Exception {
         var podConfig = node.pod("security").build();
-        String pod = runPod(podConfig);
-        String byName = createAndStart(pod, podConfig, withSecurity(PodTestNode.container("byname", "sleep", "3600"),
+        String pod = node.runPod(podConfig);
+        String byName = node.createAndStart(pod, podConfig, withSecurity(PodTestNode.container("byname", "sleep", "3600"),
                 LinuxContainerSecurityContext.newBuilder().setRunAsUsername("www")).build());
         // The kernel keeps supplementary groups sorted.
         assertEquals("uid=1000(www) gid=1000(www) groups=50(staff),1000(www)\n", sh(byName, "id"));
@@ -104,28 +88,28 @@ class PodFeaturesIntegrationTest {
         assertEquals(1000, st.getUser().getLinux().getUid());
         assertTrue(st.getUser().getLinux().getSupplementalGroupsList().contains(50L), st.getUser().toString());
 
-        String byUid = createAndStart(pod, podConfig, withSecurity(PodTestNode.container("byuid", "sleep", "3600"),
+        String byUid = node.createAndStart(pod, podConfig, withSecurity(PodTestNode.container("byuid", "sleep", "3600"),
                 LinuxContainerSecurityContext.newBuilder().setRunAsUser(Int64Value.newBuilder().setValue(1000))
                         .setRunAsGroup(Int64Value.newBuilder().setValue(50)).addSupplementalGroups(4242)).build());
         String id = sh(byUid, "id");
         assertTrue(id.startsWith("uid=1000(www) gid=50(staff)"), id);
         assertTrue(id.contains("4242"), id);
 
-        String readOnly = createAndStart(pod, podConfig, withSecurity(PodTestNode.container("ro", "sleep", "3600"),
+        String readOnly = node.createAndStart(pod, podConfig, withSecurity(PodTestNode.container("ro", "sleep", "3600"),
                 LinuxContainerSecurityContext.newBuilder().setReadonlyRootfs(true)).build());
         assertTrue(sh(readOnly, "touch /etc/x 2>&1; echo rc=$?").contains("Read-only file system"));
         assertTrue(sh(readOnly, "touch /dev/shm/x && echo shm-ok").contains("shm-ok"), "/dev/shm stays writable");
 
-        String capped = createAndStart(pod, podConfig, withSecurity(PodTestNode.container("caps", "sleep", "3600"),
+        String capped = node.createAndStart(pod, podConfig, withSecurity(PodTestNode.container("caps", "sleep", "3600"),
                 LinuxContainerSecurityContext.newBuilder().setCapabilities(Capability.newBuilder()
                         .addDropCapabilities("ALL").addAddCapabilities("NET_ADMIN"))).build());
         // CAP_NET_ADMIN is bit 12 alone: 0x1000.
         assertTrue(sh(capped, "grep CapEff /proc/self/status").contains("0000000000001000"), sh(capped, "grep Cap /proc/self/status"));
         // The default set (containerd's and docker's 14 capabilities) for a container that asks for nothing.
-        String plain = createAndStart(pod, podConfig, PodTestNode.container("plain", "sleep", "3600").build());
+        String plain = node.createAndStart(pod, podConfig, PodTestNode.container("plain", "sleep", "3600").build());
         assertTrue(sh(plain, "grep CapEff /proc/self/status").contains("00000000a80425fb"),
                 sh(plain, "grep Cap /proc/self/status"));
-        removePod(pod);
+        node.removePod(pod);
     }
 
     @Test
@@ -140,8 +124,8 @@ class PodFeaturesIntegrationTest {
                 .addPortMappings(PortMapping.newBuilder().setProtocol(Protocol.TCP).setContainerPort(8080)
                         .setHostPort(hostPort))
                 .build();
-        String pod = runPod(podConfig);
-        String c = createAndStart(pod, podConfig, PodTestNode.container("web", "httpd", "-f", "-p", "8080", "-h", "/www")
+        String pod = node.runPod(podConfig);
+        String c = node.createAndStart(pod, podConfig, PodTestNode.container("web", "httpd", "-f", "-p", "8080", "-h", "/www")
                 .build());
         assertEquals("search test.svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n", sh(c, "cat /etc/resolv.conf"));
         assertEquals("dns\n", sh(c, "hostname"));
@@ -157,7 +141,7 @@ class PodFeaturesIntegrationTest {
             }
         }
         assertTrue(page != null && page.contains("hello from a bollard pod"), String.valueOf(page));
-        removePod(pod);
+        node.removePod(pod);
     }
 
     @Test
@@ -165,10 +149,10 @@ class PodFeaturesIntegrationTest {
         var podConfig = node.pod("hostns").setLinux(LinuxPodSandboxConfig.newBuilder().setSecurityContext(
                 LinuxSandboxSecurityContext.newBuilder().setNamespaceOptions(NamespaceOption.newBuilder()
                         .setNetwork(NamespaceMode.NODE).setPid(NamespaceMode.NODE).setIpc(NamespaceMode.NODE)))).build();
-        String pod = runPod(podConfig);
+        String pod = node.runPod(podConfig);
         var st = node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(pod).build()).getStatus();
         assertEquals("", st.getNetwork().getIp(), "a host-network pod has no pod IP of its own");
-        String c = createAndStart(pod, podConfig, PodTestNode.container("h", "sleep", "3600")
+        String c = node.createAndStart(pod, podConfig, PodTestNode.container("h", "sleep", "3600")
                 .setLinux(LinuxContainerConfig.newBuilder().setSecurityContext(LinuxContainerSecurityContext.newBuilder()
                         .setNamespaceOptions(NamespaceOption.newBuilder().setNetwork(NamespaceMode.NODE)
                                 .setPid(NamespaceMode.NODE).setIpc(NamespaceMode.NODE)))).build());
@@ -177,27 +161,27 @@ class PodFeaturesIntegrationTest {
         assertTrue(sh(c, "cat /proc/1/cmdline | tr '\\0' ' '").length() > 0);
         String ownPid = String.valueOf(ProcessHandle.current().pid());
         assertTrue(sh(c, "ls /proc").contains(ownPid), "the host's processes are visible");
-        removePod(pod);
+        node.removePod(pod);
 
         // Without host namespaces, the container's pid 1 is the pod's infra process (a shared PID namespace).
         var shared = node.pod("sharedpid").setLinux(LinuxPodSandboxConfig.newBuilder().setSecurityContext(
                 LinuxSandboxSecurityContext.newBuilder().setNamespaceOptions(NamespaceOption.newBuilder()
                         .setPid(NamespaceMode.POD)))).build();
-        String pod2 = runPod(shared);
-        String c2 = createAndStart(pod2, shared, PodTestNode.container("p", "sleep", "3600")
+        String pod2 = node.runPod(shared);
+        String c2 = node.createAndStart(pod2, shared, PodTestNode.container("p", "sleep", "3600")
                 .setLinux(LinuxContainerConfig.newBuilder().setSecurityContext(LinuxContainerSecurityContext.newBuilder()
                         .setNamespaceOptions(NamespaceOption.newBuilder().setPid(NamespaceMode.POD)))).build());
         assertEquals("/catatonit -P ", sh(c2, "cat /proc/1/cmdline | tr '\\0' ' '"));
         assertNotEquals(Files.readSymbolicLink(Path.of("/proc/self/ns/net")).toString() + "\n",
                 sh(c2, "readlink /proc/self/ns/net"));
-        removePod(pod2);
+        node.removePod(pod2);
     }
 
     @Test
     void reopenedLogLosesNoLine() throws Exception {
         var podConfig = node.pod("rotate").build();
-        String pod = runPod(podConfig);
-        String c = createAndStart(pod, podConfig, PodTestNode.container("printer", "sh", "-c",
+        String pod = node.runPod(podConfig);
+        String c = node.createAndStart(pod, podConfig, PodTestNode.container("printer", "sh", "-c",
                 "i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); sleep 0.01; done; sleep 3600").build());
         Path log = Path.of(node.rt().containerStatus(ContainerStatusRequest.newBuilder().setContainerId(c).build())
                 .getStatus().getLogPath());
@@ -221,7 +205,7 @@ class PodFeaturesIntegrationTest {
         }
         assertEquals(expected, numbers, "every line once, in order, across the rotation");
         assertTrue(Files.size(rotated) > 0 && Files.size(log) > 0, "both files got lines");
-        removePod(pod);
+        node.removePod(pod);
     }
 
     @Test
@@ -233,8 +217,8 @@ class PodFeaturesIntegrationTest {
                 int n = i;
                 tasks.add(() -> {
                     var podConfig = node.pod("many-" + n).putLabels("batch", "many").build();
-                    String pod = runPod(podConfig);
-                    createAndStart(pod, podConfig, PodTestNode.container("c", "sleep", "3600").build());
+                    String pod = node.runPod(podConfig);
+                    node.createAndStart(pod, podConfig, PodTestNode.container("c", "sleep", "3600").build());
                     return pod;
                 });
             }
@@ -261,7 +245,7 @@ class PodFeaturesIntegrationTest {
             var removals = new ArrayList<Callable<Void>>();
             for (String pod : ids) {
                 removals.add(() -> {
-                    removePod(pod);
+                    node.removePod(pod);
                     return null;
                 });
             }
@@ -329,14 +313,14 @@ class PodFeaturesIntegrationTest {
         var status = node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(pod)
                 .setVerbose(true).build());
         assertEquals("crun", status.getStatus().getRuntimeHandler());
-        String c = createAndStart(pod, podConfig, PodTestNode.container("c", "sleep", "3600").build());
+        String c = node.createAndStart(pod, podConfig, PodTestNode.container("c", "sleep", "3600").build());
         assertEquals("hello from crun\n", sh(c, "echo hello from crun"));
         // The container's memory limit lands in the v1 memory controller, as with runc.
         node.rt().updateContainerResources(dev.bollard.api.cri.v1.UpdateContainerResourcesRequest.newBuilder()
                 .setContainerId(c).setLinux(dev.bollard.api.cri.v1.LinuxContainerResources.newBuilder()
                         .setMemoryLimitInBytes(48L << 20)).build());
         assertEquals(Long.toString(48L << 20) + "\n", sh(c, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes"));
-        removePod(pod);
+        node.removePod(pod);
         assertTrue(node.mountsUnderDir().isEmpty(), node.mountsUnderDir().toString());
         assertTrue(node.shimProcesses().isEmpty(), node.shimProcesses().toString());
     }

@@ -65,47 +65,15 @@ class PodLifecycleIntegrationTest {
         }
     }
 
-    private String runPod(PodSandboxConfig config) {
-        return node.rt().runPodSandbox(RunPodSandboxRequest.newBuilder().setConfig(config).build()).getPodSandboxId();
-    }
-
-    private String createAndStart(String pod, PodSandboxConfig podConfig, dev.bollard.api.cri.v1.ContainerConfig config) {
-        String id = node.rt().createContainer(CreateContainerRequest.newBuilder().setPodSandboxId(pod)
-                .setConfig(config).setSandboxConfig(podConfig).build()).getContainerId();
-        node.rt().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
-        return id;
-    }
-
-    private dev.bollard.api.cri.v1.ContainerStatus status(String id) {
-        return node.rt().containerStatus(ContainerStatusRequest.newBuilder().setContainerId(id).build()).getStatus();
-    }
-
-    private dev.bollard.api.cri.v1.ContainerStatus awaitExit(String id) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (System.nanoTime() < deadline) {
-            var s = status(id);
-            if (s.getState() == ContainerState.CONTAINER_EXITED) {
-                return s;
-            }
-            Thread.sleep(50);
-        }
-        throw new AssertionError("container " + id + " did not exit: " + status(id));
-    }
-
     private dev.bollard.api.cri.v1.ExecSyncResponse exec(String id, String... cmd) {
         return node.rt().execSync(ExecSyncRequest.newBuilder().setContainerId(id).addAllCmd(List.of(cmd))
                 .setTimeout(20).build());
     }
 
-    private void removePod(String id) {
-        node.rt().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(id).build());
-        node.rt().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(id).build());
-    }
-
     @Test
     void podWithTwoContainersSharesTheNetworkAndGetsAnIpOnTheBridge() throws Exception {
         var podConfig = node.pod("web").build();
-        String pod = runPod(podConfig);
+        String pod = node.runPod(podConfig);
         var st = node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(pod).setVerbose(true)
                 .build());
         assertEquals(PodSandboxState.SANDBOX_READY, st.getStatus().getState());
@@ -113,10 +81,10 @@ class PodLifecycleIntegrationTest {
         assertTrue(ip.startsWith(node.subnetPrefix + "."), "pod IP " + ip + " in the test subnet");
         assertTrue(st.getInfoMap().get("info").contains("\"runtimeSpec\""), "verbose info carries the spec");
 
-        String server = createAndStart(pod, podConfig, PodTestNode.container("httpd", "httpd", "-f", "-p", "8080",
+        String server = node.createAndStart(pod, podConfig, PodTestNode.container("httpd", "httpd", "-f", "-p", "8080",
                 "-h", "/www").build());
-        String client = createAndStart(pod, podConfig, PodTestNode.container("client", "sleep", "3600").build());
-        assertEquals(ContainerState.CONTAINER_RUNNING, status(server).getState());
+        String client = node.createAndStart(pod, podConfig, PodTestNode.container("client", "sleep", "3600").build());
+        assertEquals(ContainerState.CONTAINER_RUNNING, node.status(server).getState());
 
         // The second container reaches the first over the pod's shared loopback.
         String body = "";
@@ -138,8 +106,8 @@ class PodLifecycleIntegrationTest {
         assertEquals(2, list.size());
         assertEquals(2, st.getContainersStatusesCount() + 2 - st.getContainersStatusesCount());
 
-        removePod(pod);
-        assertThrows(StatusRuntimeException.class, () -> status(server));
+        node.removePod(pod);
+        assertThrows(StatusRuntimeException.class, () -> node.status(server));
         assertTrue(node.mountsUnderDir().isEmpty(), "no mount left: " + node.mountsUnderDir());
         assertTrue(node.shimProcesses().isEmpty(), "no shim left: " + node.shimProcesses());
         assertFalse(Files.exists(node.daemon.state.resolve("netns").resolve(pod)), "netns pin removed");
@@ -160,15 +128,15 @@ class PodLifecycleIntegrationTest {
     @Test
     void exitCodesReasonsAndLogs() throws Exception {
         var podConfig = node.pod("exits").build();
-        String pod = runPod(podConfig);
-        String ok = createAndStart(pod, podConfig, PodTestNode.container("ok", "sh", "-c",
+        String pod = node.runPod(podConfig);
+        String ok = node.createAndStart(pod, podConfig, PodTestNode.container("ok", "sh", "-c",
                 "echo out line; echo err line >&2; printf partial").build());
-        String bad = createAndStart(pod, podConfig, PodTestNode.container("bad", "sh", "-c", "exit 3").build());
-        var okStatus = awaitExit(ok);
+        String bad = node.createAndStart(pod, podConfig, PodTestNode.container("bad", "sh", "-c", "exit 3").build());
+        var okStatus = node.awaitExit(ok);
         assertEquals(0, okStatus.getExitCode());
         assertEquals("Completed", okStatus.getReason());
         assertTrue(okStatus.getFinishedAt() >= okStatus.getStartedAt() && okStatus.getStartedAt() >= okStatus.getCreatedAt());
-        var badStatus = awaitExit(bad);
+        var badStatus = node.awaitExit(bad);
         assertEquals(3, badStatus.getExitCode());
         assertEquals("Error", badStatus.getReason());
 
@@ -192,33 +160,33 @@ class PodLifecycleIntegrationTest {
         assertEquals(2, exited.size());
         node.rt().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(bad).build());
         node.rt().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(bad).build()); // idempotent
-        removePod(pod);
+        node.removePod(pod);
     }
 
     @Test
     void stopEscalatesToSigkillAfterTheTimeout() throws Exception {
         var podConfig = node.pod("stubborn").build();
-        String pod = runPod(podConfig);
-        String c = createAndStart(pod, podConfig, PodTestNode.container("stubborn", "sh", "-c",
+        String pod = node.runPod(podConfig);
+        String c = node.createAndStart(pod, podConfig, PodTestNode.container("stubborn", "sh", "-c",
                 "trap '' TERM; while true; do sleep 1; done").build());
-        String polite = createAndStart(pod, podConfig, PodTestNode.container("polite", "sleep", "1000").build());
+        String polite = node.createAndStart(pod, podConfig, PodTestNode.container("polite", "sleep", "1000").build());
         long t0 = System.nanoTime();
         node.rt().stopContainer(StopContainerRequest.newBuilder().setContainerId(c).setTimeout(1).build());
         assertTrue(System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(900), "waited for the timeout first");
-        assertEquals(137, status(c).getExitCode());
+        assertEquals(137, node.status(c).getExitCode());
         node.rt().stopContainer(StopContainerRequest.newBuilder().setContainerId(polite).setTimeout(10).build());
-        assertEquals(143, status(polite).getExitCode(), "SIGTERM ended it");
+        assertEquals(143, node.status(polite).getExitCode(), "SIGTERM ended it");
         // Stopping again, or stopping what does not exist, succeeds.
         node.rt().stopContainer(StopContainerRequest.newBuilder().setContainerId(c).setTimeout(1).build());
         node.rt().stopContainer(StopContainerRequest.newBuilder().setContainerId("0123456789abcdef").build());
-        removePod(pod);
+        node.removePod(pod);
     }
 
     @Test
     void execSyncReportsOutputExitCodeAndTimeout() throws Exception {
         var podConfig = node.pod("exec").build();
-        String pod = runPod(podConfig);
-        String c = createAndStart(pod, podConfig, PodTestNode.container("sleeper", "sleep", "3600").build());
+        String pod = node.runPod(podConfig);
+        String c = node.createAndStart(pod, podConfig, PodTestNode.container("sleeper", "sleep", "3600").build());
         var r = exec(c, "sh", "-c", "echo to-out; echo to-err >&2; exit 7");
         assertEquals("to-out\n", r.getStdout().toStringUtf8());
         assertEquals("to-err\n", r.getStderr().toStringUtf8());
@@ -232,24 +200,24 @@ class PodLifecycleIntegrationTest {
         // Resources updated while running are what the status reports.
         node.rt().updateContainerResources(UpdateContainerResourcesRequest.newBuilder().setContainerId(c)
                 .setLinux(LinuxContainerResources.newBuilder().setCpuShares(512).setMemoryLimitInBytes(64L << 20)).build());
-        assertEquals(64L << 20, status(c).getResources().getLinux().getMemoryLimitInBytes());
+        assertEquals(64L << 20, node.status(c).getResources().getLinux().getMemoryLimitInBytes());
         String limit = exec(c, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes").getStdout().toStringUtf8().trim();
         assertEquals(Long.toString(64L << 20), limit);
-        removePod(pod);
+        node.removePod(pod);
     }
 
     @Test
     void memoryLimitKillIsReportedAsOomKilled() throws Exception {
         var podConfig = node.pod("oom").build();
-        String pod = runPod(podConfig);
-        String c = createAndStart(pod, podConfig, PodTestNode.container("hog", "sh", "-c",
+        String pod = node.runPod(podConfig);
+        String c = node.createAndStart(pod, podConfig, PodTestNode.container("hog", "sh", "-c",
                 "a=$(head -c 100000000 /dev/zero | tr '\\0' x); echo survived")
                 .setLinux(LinuxContainerConfig.newBuilder().setResources(LinuxContainerResources.newBuilder()
                         .setMemoryLimitInBytes(16L << 20))).build());
-        var s = awaitExit(c);
+        var s = node.awaitExit(c);
         assertEquals(137, s.getExitCode(), s.toString());
         assertEquals("OOMKilled", s.getReason());
-        removePod(pod);
+        node.removePod(pod);
     }
 
     @Test
@@ -262,7 +230,7 @@ class PodLifecycleIntegrationTest {
         node.rt().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId("feedface").build());
         node.rt().removeContainer(RemoveContainerRequest.newBuilder().setContainerId("feedface").build());
 
-        var noMeta = assertThrows(StatusRuntimeException.class, () -> runPod(PodSandboxConfig.getDefaultInstance()));
+        var noMeta = assertThrows(StatusRuntimeException.class, () -> node.runPod(PodSandboxConfig.getDefaultInstance()));
         assertEquals(Status.Code.INVALID_ARGUMENT, noMeta.getStatus().getCode());
         var unknownHandler = assertThrows(StatusRuntimeException.class, () -> node.rt().runPodSandbox(
                 RunPodSandboxRequest.newBuilder().setConfig(node.pod("h").build()).setRuntimeHandler("kata").build()));
@@ -270,7 +238,7 @@ class PodLifecycleIntegrationTest {
         assertTrue(unknownHandler.getStatus().getDescription().contains("runc"), "names the known handlers");
 
         var podConfig = node.pod("bad").build();
-        String pod = runPod(podConfig);
+        String pod = node.runPod(podConfig);
         var noImage = assertThrows(StatusRuntimeException.class, () -> node.rt().createContainer(
                 CreateContainerRequest.newBuilder().setPodSandboxId(pod).setSandboxConfig(podConfig)
                         .setConfig(PodTestNode.container("x", "true").setImage(
@@ -296,7 +264,7 @@ class PodLifecycleIntegrationTest {
                         .setConfig(PodTestNode.container("late", "true")).build()));
         assertEquals(Status.Code.FAILED_PRECONDITION, inStopped.getStatus().getCode());
         node.rt().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(pod).build()); // idempotent
-        removePod(pod);
+        node.removePod(pod);
     }
 
     @Test
@@ -305,7 +273,7 @@ class PodLifecycleIntegrationTest {
         try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
             var tasks = new ArrayList<Callable<String>>();
             for (int i = 0; i < 2; i++) {
-                tasks.add(() -> runPod(config));
+                tasks.add(() -> node.runPod(config));
             }
             int ok = 0;
             int exists = 0;
@@ -324,7 +292,35 @@ class PodLifecycleIntegrationTest {
             var labelled = node.rt().listPodSandbox(ListPodSandboxRequest.newBuilder().setFilter(PodSandboxFilter
                     .newBuilder().setId(id)).build()).getItemsList();
             assertEquals(1, labelled.size());
-            removePod(id);
+            node.removePod(id);
         }
+    }
+
+    @Test
+    void aPodThatFailsToStartLeavesNothingBehind() throws Exception {
+        // runc refuses a sysctl the kernel does not have: the infra task fails while CNI ADD runs beside it.
+        var config = node.pod("broken").setLinux(dev.bollard.api.cri.v1.LinuxPodSandboxConfig.newBuilder()
+                .putSysctls("net.ipv4.no_such_sysctl", "1")).build();
+        var e = assertThrows(StatusRuntimeException.class, () -> node.runPod(config));
+        assertTrue(e.getStatus().getDescription() != null && !e.getStatus().getDescription().isEmpty(), e.toString());
+        assertEquals(0, node.rt().listPodSandbox(ListPodSandboxRequest.newBuilder().setFilter(PodSandboxFilter
+                .newBuilder().putLabelSelector("test", "pod-lifecycle")).build()).getItemsList().stream()
+                .filter(p -> p.getMetadata().getName().equals("broken")).count());
+        assertTrue(node.mountsUnderDir().isEmpty(), "no mount left: " + node.mountsUnderDir());
+        assertTrue(node.shimProcesses().isEmpty(), "no shim left: " + node.shimProcesses());
+        try (var pods = Files.list(node.daemon.state.resolve("pods"));
+             var netns = Files.list(node.daemon.state.resolve("netns"))) {
+            assertEquals(0, pods.count(), "no bundle left");
+            assertEquals(0, netns.count(), "no netns pin left");
+        }
+        // host-local holds no address for it: only its bookkeeping files remain.
+        try (var files = Files.walk(node.dir.resolve("ipam"))) {
+            var reserved = files.filter(Files::isRegularFile).map(f -> f.getFileName().toString())
+                    .filter(n -> n.matches("\\d+\\.\\d+\\.\\d+\\.\\d+")).toList();
+            assertEquals(List.of(), reserved);
+        }
+        // The name was released: the same pod, fixed, runs.
+        String pod = node.runPod(node.pod("broken").setMetadata(config.getMetadata()).build());
+        node.removePod(pod);
     }
 }

@@ -59,23 +59,23 @@ class PodRestartIntegrationTest {
     @Test
     void podsAndContainersSurviveADaemonRestart() throws Exception {
         var podConfig = node.pod("survivor").build();
-        String pod = runPod(podConfig);
+        String pod = node.runPod(podConfig);
         String ip = podStatus(pod).getNetwork().getIp();
-        String sleeper = createAndStart(pod, podConfig, PodTestNode.container("sleeper", "sleep", "3600").build());
-        String printer = createAndStart(pod, podConfig, PodTestNode.container("printer", "sh", "-c",
+        String sleeper = node.createAndStart(pod, podConfig, PodTestNode.container("sleeper", "sleep", "3600").build());
+        String printer = node.createAndStart(pod, podConfig, PodTestNode.container("printer", "sh", "-c",
                 "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done").build());
-        String exited = createAndStart(pod, podConfig, PodTestNode.container("quitter", "sh", "-c", "exit 4").build());
-        assertEquals(4, awaitExit(exited).getExitCode());
-        String late = createAndStart(pod, podConfig, PodTestNode.container("late", "sh", "-c", "sleep 3; exit 5")
+        String exited = node.createAndStart(pod, podConfig, PodTestNode.container("quitter", "sh", "-c", "exit 4").build());
+        assertEquals(4, node.awaitExit(exited).getExitCode());
+        String late = node.createAndStart(pod, podConfig, PodTestNode.container("late", "sh", "-c", "sleep 3; exit 5")
                 .build());
         long lateStarted = System.nanoTime();
         int sleeperPid = pid(sleeper);
         int printerPid = pid(printer);
-        Path printerLog = Path.of(status(printer).getLogPath());
+        Path printerLog = Path.of(node.status(printer).getLogPath());
         while (logNumbers(printerLog).size() < 5) {
             Thread.sleep(50);
         }
-        assertEquals(ContainerState.CONTAINER_RUNNING, status(late).getState(), "still runs before the restart");
+        assertEquals(ContainerState.CONTAINER_RUNNING, node.status(late).getState(), "still runs before the restart");
 
         node.stopDaemon();
         int lastBefore = logNumbers(printerLog).getLast();
@@ -90,14 +90,14 @@ class PodRestartIntegrationTest {
                 "the pod is listed ready: " + pods);
         assertEquals(ip, podStatus(pod).getNetwork().getIp());
 
-        assertEquals(ContainerState.CONTAINER_RUNNING, status(sleeper).getState());
+        assertEquals(ContainerState.CONTAINER_RUNNING, node.status(sleeper).getState());
         assertEquals(sleeperPid, pid(sleeper), "the same process");
-        assertEquals(ContainerState.CONTAINER_RUNNING, status(printer).getState());
+        assertEquals(ContainerState.CONTAINER_RUNNING, node.status(printer).getState());
         assertEquals(printerPid, pid(printer), "the same process");
-        var quitter = status(exited);
+        var quitter = node.status(exited);
         assertEquals(ContainerState.CONTAINER_EXITED, quitter.getState());
         assertEquals(4, quitter.getExitCode());
-        var lateStatus = status(late);
+        var lateStatus = node.status(late);
         assertEquals(ContainerState.CONTAINER_EXITED, lateStatus.getState(), lateStatus.toString());
         assertEquals(5, lateStatus.getExitCode(), lateStatus.toString());
         assertEquals("Error", lateStatus.getReason());
@@ -108,7 +108,7 @@ class PodRestartIntegrationTest {
         assertEquals("after restart\n", echo.getStdout().toStringUtf8());
         assertEquals(0, echo.getExitCode());
 
-        var again = assertThrows(StatusRuntimeException.class, () -> runPod(podConfig));
+        var again = assertThrows(StatusRuntimeException.class, () -> node.runPod(podConfig));
         assertEquals(Status.Code.ALREADY_EXISTS, again.getStatus().getCode());
 
         // The log goes on where it stopped: what was written while the daemon was down waited in the pipe.
@@ -135,8 +135,8 @@ class PodRestartIntegrationTest {
     @Test
     void aShimThatDiedWhileTheDaemonWasDownIsCleanedUp() throws Exception {
         var podConfig = node.pod("orphaned").build();
-        String pod = runPod(podConfig);
-        String c = createAndStart(pod, podConfig, PodTestNode.container("sleeper", "sleep", "3600").build());
+        String pod = node.runPod(podConfig);
+        String c = node.createAndStart(pod, podConfig, PodTestNode.container("sleeper", "sleep", "3600").build());
         node.stopDaemon();
         var shims = node.shimProcesses().stream().filter(p -> p.contains(" -id " + pod + " ")).toList();
         assertEquals(1, shims.size(), "the pod's shim: " + node.shimProcesses());
@@ -147,7 +147,7 @@ class PodRestartIntegrationTest {
         node.startDaemon();
 
         assertEquals(PodSandboxState.SANDBOX_NOTREADY, podStatus(pod).getState());
-        var s = status(c);
+        var s = node.status(c);
         assertEquals(ContainerState.CONTAINER_EXITED, s.getState(), s.toString());
         assertEquals(255, s.getExitCode());
         assertEquals("Unknown", s.getReason());
@@ -163,7 +163,7 @@ class PodRestartIntegrationTest {
     @Test
     void aCorruptRecordStopsTheStartNamingTheFile() throws Exception {
         var podConfig = node.pod("corrupt").build();
-        String pod = runPod(podConfig);
+        String pod = node.runPod(podConfig);
         node.stopDaemon();
         Path record = node.daemon.root.resolve("store/sandboxes").resolve(pod + ".json");
         byte[] good = Files.readAllBytes(record);
@@ -183,24 +183,9 @@ class PodRestartIntegrationTest {
         node.rt().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
     }
 
-    private String runPod(PodSandboxConfig config) {
-        return node.rt().runPodSandbox(RunPodSandboxRequest.newBuilder().setConfig(config).build()).getPodSandboxId();
-    }
-
     private dev.bollard.api.cri.v1.PodSandboxStatus podStatus(String pod) {
         return node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(pod).build())
                 .getStatus();
-    }
-
-    private String createAndStart(String pod, PodSandboxConfig podConfig, dev.bollard.api.cri.v1.ContainerConfig config) {
-        String id = node.rt().createContainer(CreateContainerRequest.newBuilder().setPodSandboxId(pod)
-                .setConfig(config).setSandboxConfig(podConfig).build()).getContainerId();
-        node.rt().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
-        return id;
-    }
-
-    private dev.bollard.api.cri.v1.ContainerStatus status(String id) {
-        return node.rt().containerStatus(ContainerStatusRequest.newBuilder().setContainerId(id).build()).getStatus();
     }
 
     private int pid(String id) {
@@ -209,18 +194,6 @@ class PodRestartIntegrationTest {
         int pid = JsonParser.parseString(info).getAsJsonObject().get("pid").getAsInt();
         assertTrue(pid > 0, "a pid in " + info);
         return pid;
-    }
-
-    private dev.bollard.api.cri.v1.ContainerStatus awaitExit(String id) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (System.nanoTime() < deadline) {
-            var s = status(id);
-            if (s.getState() == ContainerState.CONTAINER_EXITED) {
-                return s;
-            }
-            Thread.sleep(50);
-        }
-        throw new AssertionError("container " + id + " did not exit: " + status(id));
     }
 
     /** The numbers of the printer's complete log lines, in file order. */

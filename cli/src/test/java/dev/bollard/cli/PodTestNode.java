@@ -1,6 +1,13 @@
 package dev.bollard.cli;
 
 import dev.bollard.api.cri.v1.ContainerConfig;
+import dev.bollard.api.cri.v1.ContainerState;
+import dev.bollard.api.cri.v1.ContainerStatus;
+import dev.bollard.api.cri.v1.ContainerStatusRequest;
+import dev.bollard.api.cri.v1.CreateContainerRequest;
+import dev.bollard.api.cri.v1.RunPodSandboxRequest;
+import dev.bollard.api.cri.v1.StartContainerRequest;
+import dev.bollard.api.cri.v1.StopPodSandboxRequest;
 import dev.bollard.api.cri.v1.ContainerMetadata;
 import dev.bollard.api.cri.v1.ImageSpec;
 import dev.bollard.api.cri.v1.ListPodSandboxRequest;
@@ -157,6 +164,38 @@ final class PodTestNode implements AutoCloseable {
         return ContainerConfig.newBuilder().setMetadata(ContainerMetadata.newBuilder().setName(name))
                 .setImage(ImageSpec.newBuilder().setImage(IMAGE)).addAllCommand(List.of(cmd))
                 .setLogPath(name + ".log");
+    }
+
+    String runPod(PodSandboxConfig config) {
+        return rt().runPodSandbox(RunPodSandboxRequest.newBuilder().setConfig(config).build()).getPodSandboxId();
+    }
+
+    String createAndStart(String pod, PodSandboxConfig podConfig, ContainerConfig config) {
+        String id = rt().createContainer(CreateContainerRequest.newBuilder().setPodSandboxId(pod)
+                .setConfig(config).setSandboxConfig(podConfig).build()).getContainerId();
+        rt().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
+        return id;
+    }
+
+    ContainerStatus status(String id) {
+        return rt().containerStatus(ContainerStatusRequest.newBuilder().setContainerId(id).build()).getStatus();
+    }
+
+    ContainerStatus awaitExit(String id) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (System.nanoTime() < deadline) {
+            var s = status(id);
+            if (s.getState() == ContainerState.CONTAINER_EXITED) {
+                return s;
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("container " + id + " did not exit: " + status(id));
+    }
+
+    void removePod(String id) {
+        rt().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(id).build());
+        rt().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(id).build());
     }
 
     /** Mounts whose path lies under the test directory (there must be none once pods are gone). */

@@ -23,6 +23,7 @@ public final class Container {
     private volatile ContainerLogger logger;
     private volatile StdioFifos fifos;
     private volatile boolean oomKilled;
+    private volatile boolean taskDeleted;
     private volatile dev.bollard.api.cri.v1.LinuxContainerResources resources;
     /** A container runs at most once (the CRI has no restart), so one future serves its whole life. */
     private final CompletableFuture<Void> exited = new CompletableFuture<>();
@@ -96,6 +97,15 @@ public final class Container {
 
     void markOom() {
         oomKilled = true;
+    }
+
+    /** Whether the exit path already deleted the task (RemoveContainer then need not ask the shim again). */
+    boolean isTaskDeleted() {
+        return taskDeleted;
+    }
+
+    void taskDeleted() {
+        taskDeleted = true;
     }
 
     /** Completes once the exit is recorded and the task deleted. */

@@ -25,6 +25,7 @@ import dev.bollard.daemon.shim.TaskIo;
 import dev.bollard.daemon.shim.TaskState;
 import dev.bollard.daemon.store.AtomicFiles;
 import dev.bollard.daemon.store.FileTrees;
+import dev.bollard.daemon.store.IdIndex;
 import dev.bollard.daemon.store.NameRegistry;
 import dev.bollard.daemon.store.RecordStore;
 import io.grpc.Status;
@@ -72,7 +73,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
     private final Clock clock;
     private final int maxLogLineBytes;
     private final NameRegistry names = new NameRegistry();
-    private final Map<String, Container> containers = new ConcurrentHashMap<>();
+    private final IdIndex<Container> containers = new IdIndex<>("container");
     private volatile boolean detached;
 
     public ContainerManager(Path root, Path state, SandboxManager sandboxes, ImageManager images, SpecBuilder specs,
@@ -115,7 +116,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         var pm = sandbox.config().getMetadata();
         String name = String.join("_", config.getMetadata().getName(), pm.getName(), pm.getNamespace(), pm.getUid(),
                 Integer.toString(config.getMetadata().getAttempt()));
-        String id = newId();
+        String id = IdIndex.newId();
         var holder = names.reserve(name, id);
         if (holder.isPresent()) {
             throw Status.ALREADY_EXISTS.withDescription("container name \"" + name + "\" is reserved for container "
@@ -288,7 +289,11 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             String reason = c.oomKilled() ? "OOMKilled" : status == 0 ? "Completed" : "Error";
             persist(c, c.record().exited(epochNanos(at), status, reason, ""));
             LOG.info("container exited", "id", c.id(), "exitCode", status, "reason", reason);
-            sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).ifPresent(shim -> deleteTaskQuietly(shim, c.id()));
+            sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).ifPresent(shim -> {
+                if (deleteTaskQuietly(shim, c.id())) {
+                    c.taskDeleted();
+                }
+            });
             if (logger != null) {
                 logger.close();
             }
@@ -374,7 +379,9 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 return;
             }
             // A task left behind (an exit whose delete failed) would keep the rootfs mounted.
-            sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).ifPresent(shim -> deleteTaskQuietly(shim, c.id()));
+            if (c.state() != ContainerState.CREATED && !c.isTaskDeleted()) {
+                sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).ifPresent(shim -> deleteTaskQuietly(shim, c.id()));
+            }
             FileTrees.deleteTree(stateDir.resolve(c.id()));
             FileTrees.deleteTree(rootDir.resolve(c.id()));
             store.delete(c.id());
@@ -696,23 +703,11 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
     // ---- lookups ----
 
     public Optional<Container> find(String idOrPrefix) {
-        if (idOrPrefix.isEmpty()) {
-            throw new IllegalArgumentException("container ID is empty");
-        }
-        var exact = containers.get(idOrPrefix);
-        if (exact != null) {
-            return Optional.of(exact);
-        }
-        var matches = containers.values().stream().filter(c -> c.id().startsWith(idOrPrefix)).toList();
-        if (matches.size() > 1) {
-            throw new IllegalArgumentException("container ID prefix \"" + idOrPrefix + "\" is ambiguous ("
-                    + matches.size() + " containers)");
-        }
-        return matches.stream().findFirst();
+        return containers.find(idOrPrefix);
     }
 
     public Container get(String idOrPrefix) {
-        return find(idOrPrefix).orElseThrow(() -> new NoSuchElementException("container \"" + idOrPrefix + "\" not found"));
+        return containers.require(idOrPrefix);
     }
 
     public List<Container> list() {
@@ -751,13 +746,16 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         c.record(r);
     }
 
-    private static void deleteTaskQuietly(Shim shim, String id) {
+    /** @return whether the task is gone now (deleted here, or already) */
+    private static boolean deleteTaskQuietly(Shim shim, String id) {
         try {
             shim.delete(id, "");
+            return true;
         } catch (ShimNotFoundException ignored) {
-            // already gone
+            return true;
         } catch (IOException e) {
             LOG.warn("cannot delete task", "id", id, "error", e.getMessage());
+            return false;
         }
     }
 
@@ -821,7 +819,4 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         return b;
     }
 
-    static String newId() {
-        return HexFormat.of().formatHex(randomBytes(32));
-    }
 }

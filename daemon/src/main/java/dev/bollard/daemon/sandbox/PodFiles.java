@@ -28,16 +28,7 @@ public record PodFiles(Path hostname, Path hosts, Path resolvConf) {
     public void write(String podHostname, boolean hostNetwork, List<String> ips, DNSConfig dns) throws IOException {
         Files.createDirectories(hostname.getParent());
         Files.writeString(hostname, podHostname + "\n");
-        if (hostNetwork) {
-            copyOrEmpty(HOST_HOSTS, hosts);
-        } else {
-            var sb = new StringBuilder("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                    + "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n");
-            for (String ip : ips) {
-                sb.append(ip).append('\t').append(podHostname).append('\n');
-            }
-            Files.writeString(hosts, sb.toString());
-        }
+        writeHosts(podHostname, hostNetwork, ips);
         if (dns.getServersCount() + dns.getSearchesCount() + dns.getOptionsCount() > 0) {
             Files.writeString(resolvConf, resolvConf(dns));
         } else {
@@ -46,6 +37,20 @@ public record PodFiles(Path hostname, Path hosts, Path resolvConf) {
         for (Path p : List.of(hostname, hosts, resolvConf)) {
             Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
         }
+    }
+
+    /** /etc/hosts alone: rewritten in place (same inode) once the pod's IPs are known, bind mounts stay valid. */
+    public void writeHosts(String podHostname, boolean hostNetwork, List<String> ips) throws IOException {
+        if (hostNetwork) {
+            copyOrEmpty(HOST_HOSTS, hosts);
+            return;
+        }
+        var sb = new StringBuilder("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                + "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n");
+        for (String ip : ips) {
+            sb.append(ip).append('\t').append(podHostname).append('\n');
+        }
+        Files.writeString(hosts, sb.toString());
     }
 
     static String resolvConf(DNSConfig dns) {

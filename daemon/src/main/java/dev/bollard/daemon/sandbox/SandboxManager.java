@@ -27,6 +27,7 @@ import dev.bollard.daemon.shim.TaskIo;
 import dev.bollard.daemon.shim.TaskState;
 import dev.bollard.daemon.store.AtomicFiles;
 import dev.bollard.daemon.store.FileTrees;
+import dev.bollard.daemon.store.IdIndex;
 import dev.bollard.daemon.store.NameRegistry;
 import dev.bollard.daemon.store.RecordStore;
 import io.grpc.Status;
@@ -46,7 +47,9 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
 
 /**
  * Pod sandboxes: a network namespace set up by CNI, the pod's files and /dev/shm, and an infra container run by
@@ -81,7 +84,7 @@ public final class SandboxManager {
     private final RecordStore<SandboxRecord> store;
     private final Clock clock;
     private final NameRegistry names = new NameRegistry();
-    private final Map<String, Sandbox> sandboxes = new ConcurrentHashMap<>();
+    private final IdIndex<Sandbox> sandboxes = new IdIndex<>("pod sandbox");
     private volatile Members members;
     private volatile boolean detached;
 
@@ -129,7 +132,7 @@ public final class SandboxManager {
         }
         var shimOptions = shimOptions(handlerName);
 
-        String id = newId();
+        String id = IdIndex.newId();
         String name = reservedName(config);
         var holder = names.reserve(name, id);
         if (holder.isPresent()) {
@@ -182,23 +185,37 @@ public final class SandboxManager {
         store.put(id, record);
         undo.push(() -> store.delete(id));
 
-        List<String> ips = List.of();
-        long networkNanos = 0;
+        // CNI ADD needs only the netns: it runs while the infra task is set up and started, and is awaited before
+        // the pod is ready (no container of the pod can exist before then, so none sees a half-made network).
+        CompletableFuture<List<String>> network = CompletableFuture.completedFuture(List.of());
+        long tn = System.nanoTime();
         if (netns != null) {
-            long tn = System.nanoTime();
             NetNs.create(netns);
             undo.push(() -> NetNs.at(netns).remove());
             var request = networkRequest(id, config, netns);
-            var result = cni.setUp(request);
-            undo.push(() -> cni.tearDown(request));
-            ips = result.ips();
-            networkNanos = System.nanoTime() - tn;
+            var adding = new CompletableFuture<List<String>>();
+            Thread.ofVirtual().name("cni-add-" + id.substring(0, 12)).start(() -> {
+                try {
+                    adding.complete(cni.setUp(request).ips());
+                } catch (Throwable e) {
+                    adding.completeExceptionally(e);
+                }
+            });
+            network = adding;
+            undo.push(() -> {
+                try {
+                    adding.join(); // let the ADD finish before DEL undoes it
+                } catch (CompletionException ignored) {
+                    // a failed ADD already undid its plugins; DEL below is harmless
+                }
+                cni.tearDown(request);
+            });
         }
 
         var files = PodFiles.in(podDir);
         // No hostname in the config: the node's, as containerd does (the pod's UTS namespace starts as a copy of it).
         String hostname = config.getHostname().isEmpty() ? nodeHostname() : config.getHostname();
-        files.write(hostname, hostNetwork, ips, config.getDnsConfig());
+        files.write(hostname, hostNetwork, List.of(), config.getDnsConfig());
 
         Path shm = null;
         if (!hostIpc) {
@@ -224,7 +241,13 @@ public final class SandboxManager {
         shim.create(id, bundle, List.of(rootfs.mount()), new TaskIo("", "", "", false));
         undo.push(() -> deleteTask(shim, id));
         int pid = shim.start(id, "");
+        long taskNanos = System.nanoTime() - ts - shimNanos;
 
+        List<String> ips = awaitNetwork(network);
+        long networkNanos = System.nanoTime() - tn;
+        if (!ips.isEmpty()) {
+            files.writeHosts(hostname, hostNetwork, ips);
+        }
         record = record.withStarted(ips, pid, netns != null).with(SandboxState.READY);
         store.put(id, record);
         var sandbox = new Sandbox(record, config, shim);
@@ -232,12 +255,26 @@ public final class SandboxManager {
         watchInfra(sandbox, shim);
         LOG.info("pod sandbox ready", "id", id, "pod", config.getMetadata().getNamespace() + "/"
                 + config.getMetadata().getName(), "handler", handlerName, "pid", pid, "ips", String.join(",", ips),
-                "millis", millis(System.nanoTime() - t0), "networkMillis", millis(networkNanos),
-                "shimStartMillis", millis(shimNanos), "taskMillis", millis(System.nanoTime() - ts - shimNanos));
+                "millis", millis(System.nanoTime() - t0), "networkReadyAfterMillis", millis(networkNanos),
+                "shimStartMillis", millis(shimNanos), "taskMillis", millis(taskNanos));
         return sandbox;
     }
 
     private static final long MS_NOEXEC = 8;
+
+    private static List<String> awaitNetwork(CompletableFuture<List<String>> network)
+            throws IOException, InterruptedException {
+        try {
+            return network.get();
+        } catch (ExecutionException e) {
+            switch (e.getCause()) {
+                case IOException io -> throw io;
+                case RuntimeException re -> throw re;
+                case InterruptedException ie -> throw ie;
+                default -> throw new IOException("pod network setup failed: " + e.getCause(), e.getCause());
+            }
+        }
+    }
 
     /** How the handler's shim runs; FAILED_PRECONDITION when the handler is not ready (a binary is missing). */
     private ShimOptions shimOptions(String handlerName) {
@@ -518,23 +555,11 @@ public final class SandboxManager {
 
     /** A sandbox by full ID or unique ID prefix. */
     public Optional<Sandbox> find(String idOrPrefix) {
-        if (idOrPrefix.isEmpty()) {
-            throw new IllegalArgumentException("pod sandbox ID is empty");
-        }
-        var exact = sandboxes.get(idOrPrefix);
-        if (exact != null) {
-            return Optional.of(exact);
-        }
-        var matches = sandboxes.values().stream().filter(s -> s.id().startsWith(idOrPrefix)).toList();
-        if (matches.size() > 1) {
-            throw new IllegalArgumentException("pod sandbox ID prefix \"" + idOrPrefix + "\" is ambiguous ("
-                    + matches.size() + " sandboxes)");
-        }
-        return matches.stream().findFirst();
+        return sandboxes.find(idOrPrefix);
     }
 
     public Sandbox get(String idOrPrefix) {
-        return find(idOrPrefix).orElseThrow(() -> new NoSuchElementException("pod sandbox \"" + idOrPrefix + "\" not found"));
+        return sandboxes.require(idOrPrefix);
     }
 
     public List<Sandbox> list() {
@@ -625,12 +650,6 @@ public final class SandboxManager {
         var b = PodSandboxConfig.newBuilder();
         JsonFormat.parser().merge(json.toString(), b);
         return b.build();
-    }
-
-    static String newId() {
-        var bytes = new byte[32];
-        new java.security.SecureRandom().nextBytes(bytes);
-        return HexFormat.of().formatHex(bytes);
     }
 
     private static long millis(long nanos) {

@@ -1,5 +1,7 @@
 package dev.bollard.daemon.snapshot;
 
+import dev.bollard.daemon.store.FileTrees;
+
 import com.github.luben.zstd.ZstdInputStream;
 import dev.bollard.daemon.content.Digest;
 import dev.bollard.daemon.linux.Syscalls;
@@ -156,7 +158,7 @@ public final class LayerUnpacker {
             return r;
         } catch (IOException | RuntimeException | Error e) {
             try {
-                deleteTree(root);
+                FileTrees.deleteTree(root);
             } catch (IOException cleanup) {
                 e.addSuppressed(cleanup);
             }
@@ -173,29 +175,6 @@ public final class LayerUnpacker {
                 throw new IllegalArgumentException("layer target " + root + " is not empty");
             }
         }
-    }
-
-    /** Removes {@code dir} and everything in it, never following a symlink. */
-    static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir, NOFOLLOW)) {
-            return;
-        }
-        Files.walkFileTree(dir, new SimpleFileVisitor<>() {
-            @Override
-            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-                Files.delete(file);
-                return FileVisitResult.CONTINUE;
-            }
-
-            @Override
-            public FileVisitResult postVisitDirectory(Path d, IOException e) throws IOException {
-                if (e != null) {
-                    throw e;
-                }
-                Files.delete(d);
-                return FileVisitResult.CONTINUE;
-            }
-        });
     }
 
     /** Dropping a name's leading "/" and "."s; a ".." that climbs out of the root is refused. */
@@ -438,7 +417,7 @@ public final class LayerUnpacker {
         private void replaceUnlessBothDirectories(Path p, boolean dir) throws IOException {
             BasicFileAttributes a = lstat(p);
             if (a != null && !(dir && a.isDirectory())) {
-                deleteTree(p);
+                FileTrees.deleteTree(p);
                 dirs.keySet().removeIf(d -> d.startsWith(p)); // gone with it; a later dir of that name starts afresh
             }
         }

@@ -1,5 +1,7 @@
 package dev.bollard.daemon.snapshot;
 
+import dev.bollard.daemon.store.FileTrees;
+
 import dev.bollard.daemon.content.Digest;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.store.AtomicFiles;
@@ -41,7 +43,7 @@ public final class SnapshotStore {
         try (var leftovers = Files.list(tmp)) {
             for (Path p : leftovers.toList()) {
                 LOG.info("removing an unpack interrupted by a restart", "path", p);
-                deleteTree(p);
+                FileTrees.deleteTree(p);
             }
         }
     }
@@ -78,7 +80,7 @@ public final class SnapshotStore {
                 Files.move(work, path(chainId), StandardCopyOption.ATOMIC_MOVE);
                 AtomicFiles.fsyncDirectory(root);
             } catch (IOException | RuntimeException e) {
-                deleteTree(work);
+                FileTrees.deleteTree(work);
                 throw e;
             }
             return true;
@@ -95,7 +97,7 @@ public final class SnapshotStore {
         // Rename first so that a crash mid-delete leaves a tmp leftover, never a partial snapshot under its name.
         Path doomed = tmp.resolve("rm-" + chainId.hex());
         Files.move(p, doomed, StandardCopyOption.ATOMIC_MOVE);
-        deleteTree(doomed);
+        FileTrees.deleteTree(doomed);
     }
 
     public List<Digest> list() throws IOException {
@@ -116,15 +118,4 @@ public final class SnapshotStore {
         return out;
     }
 
-    static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            return;
-        }
-        // Files.walk does not follow symlinks by default: a link in a layer pointing at / is removed, not followed.
-        try (var walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-    }
 }
