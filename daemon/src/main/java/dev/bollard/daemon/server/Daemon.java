@@ -163,7 +163,13 @@ public final class Daemon implements AutoCloseable {
                     reg.maxConcurrentDownloads(), Clock.systemUTC());
             var events = new ForwardingEvents();
             shims = new ShimManager(d.state().resolve("shim"), SHIM_NAMESPACE, events);
-            var specs = new SpecBuilder(NodeProfile.detect());
+            var node = NodeProfile.detect();
+            if (node.minOomScoreAdj() > -1000) {
+                // kubelet asks for -998 on every sandbox; without CAP_SYS_RESOURCE runc would fail the pod instead.
+                LOG.info("this node cannot lower oom_score_adj (no CAP_SYS_RESOURCE): requests below the floor are clamped",
+                        "floor", node.minOomScoreAdj());
+            }
+            var specs = new SpecBuilder(node);
             var sandboxImage = new SandboxImage(images, config.runtime().sandboxImage());
             sandboxes = new SandboxManager(d.root(), d.state(), handlers, shims, cni, specs, images, sandboxImage,
                     Clock.systemUTC());
