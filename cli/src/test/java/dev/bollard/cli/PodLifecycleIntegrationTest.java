@@ -194,6 +194,8 @@ class PodLifecycleIntegrationTest {
         var timeout = assertThrows(StatusRuntimeException.class, () -> node.rt().execSync(ExecSyncRequest.newBuilder()
                 .setContainerId(c).addAllCmd(List.of("sleep", "30")).setTimeout(1).build()));
         assertEquals(Status.Code.DEADLINE_EXCEEDED, timeout.getStatus().getCode());
+        // The timed-out command is gone when the call returns (what critest checks next).
+        assertEquals("", exec(c, "sh", "-c", "ps | grep 'sleep 30' | grep -v grep; true").getStdout().toStringUtf8());
         var empty = assertThrows(StatusRuntimeException.class, () -> node.rt().execSync(ExecSyncRequest.newBuilder()
                 .setContainerId(c).build()));
         assertEquals(Status.Code.INVALID_ARGUMENT, empty.getStatus().getCode());

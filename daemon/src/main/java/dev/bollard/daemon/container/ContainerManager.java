@@ -627,6 +627,13 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                     } catch (ShimNotFoundException ignored) {
                         // finished just now
                     }
+                    // Gone before we answer: a caller's next exec (critest checks) must not still see it, and the
+                    // exec can only be deleted once it has exited.
+                    try {
+                        wait.get(KILL_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+                    } catch (TimeoutException | ExecutionException ignored) {
+                        LOG.warn("a timed-out exec did not exit after SIGKILL", "id", c.id(), "exec", execId);
+                    }
                     throw Status.DEADLINE_EXCEEDED.withDescription("command " + cmd + " in container " + c.id()
                             + " timed out after " + timeoutSeconds + " s").asRuntimeException();
                 } catch (ExecutionException e) {
