@@ -112,7 +112,7 @@ public final class RuntimeHandlers {
                 runtime = hybridLauncher(runtime, unshare.get(), layout.unifiedMount());
             }
             if (!h.runtimeFlags().isEmpty()) {
-                runtime = flagsLauncher(h.name(), runtime, h.runtimeFlags());
+                runtime = flagsLauncher(h.name(), runtime, h.runtimeFlags(), isRunsc(binary.get()));
             }
             if (root.isPresent()) {
                 Files.createDirectories(root.get());
@@ -161,15 +161,37 @@ public final class RuntimeHandlers {
      * --log-format json <subcommand> ...}, and runtimes such as runsc read global flags only before the
      * subcommand, so ours go in front (the shim's, after them, win for the flags it sets). It execs the runtime,
      * so the pid the shim started is the runtime's.
+     *
+     * <p>With {@code startOutputApart} (runsc), {@code start} writes its output to a file that is copied to
+     * the shim afterwards: {@code runsc start} of a pod's second container spawns that container's gofer,
+     * which inherits runsc's stdout/stderr, and the shim reads the output of {@code start} until EOF, so the
+     * call would last as long as the container (StartContainer times out although the container runs).
      */
-    Path flagsLauncher(String handler, Path runtime, List<String> flags) throws IOException {
+    Path flagsLauncher(String handler, Path runtime, List<String> flags, boolean startOutputApart) throws IOException {
         var quoted = new StringBuilder();
         for (String f : flags) {
             quoted.append(" '").append(f.replace("'", "'\\''")).append('\'');
         }
+        String run = runtime + quoted.toString() + " \"$@\"";
         String script = "#!/bin/sh\n"
                 + "# Written by Bollard: the runtime of handler " + handler + " with its runtime_flags.\n"
-                + "exec " + runtime + quoted + " \"$@\"\n";
+                + (startOutputApart ? """
+                # The subcommand: the first argument that is neither a flag nor the value of the shim's --root/--log/--log-format.
+                sub=; skip=
+                for a in "$@"; do
+                  if [ -n "$skip" ]; then skip=; continue; fi
+                  case "$a" in --root|--log|--log-format) skip=1 ;; -*) ;; *) sub=$a; break ;; esac
+                done
+                if [ "$sub" = start ]; then
+                  out=$(mktemp) || exit 1
+                  %s >"$out" 2>&1
+                  rc=$?
+                  cat "$out" >&2
+                  rm -f "$out"
+                  exit $rc
+                fi
+                """.formatted(run) : "")
+                + "exec " + run + "\n";
         return writeLauncher(launcherDir.resolve(handler + "-launcher"), script);
     }
 

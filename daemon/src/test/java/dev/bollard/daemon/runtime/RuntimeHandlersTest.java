@@ -73,8 +73,9 @@ class RuntimeHandlersTest {
         assertTrue(status.ready(), status.toString());
         Path launcher = status.binary().orElseThrow();
         assertEquals(launchers.resolve("runsc-launcher"), launcher);
-        assertEquals("exec /usr/bin/runsc '--platform=ptrace' '--network=host' \"$@\"",
-                java.nio.file.Files.readString(launcher).lines().toList().getLast());
+        String script = java.nio.file.Files.readString(launcher);
+        assertEquals("exec /usr/bin/runsc '--platform=ptrace' '--network=host' \"$@\"", script.lines().toList().getLast());
+        assertTrue(script.contains("if [ \"$sub\" = start ]"), script);
         assertTrue(java.nio.file.Files.isExecutable(launcher));
         // runsc keeps its state beside the launchers, apart from runc's.
         assertEquals(Optional.of(launchers.resolveSibling("runsc")), status.runtimeRoot());
