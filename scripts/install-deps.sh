@@ -13,6 +13,7 @@ packages=(
   iptables                    # portmap and bridge's ipMasq; the network tests clean their rules
   catatonit                   # the builtin pause image of every pod's infra container
   crun                        # the crun RuntimeClass handler
+  runsc                       # gVisor: the runsc RuntimeClass handler (ptrace platform, through the runc shim)
 )
 missing=()
 for p in "${packages[@]}"; do

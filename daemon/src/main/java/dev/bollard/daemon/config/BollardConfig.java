@@ -2,6 +2,7 @@ package dev.bollard.daemon.config;
 
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.List;
 import java.util.Optional;
 
 /** The daemon's whole configuration, after defaults, the TOML file and command-line flags are applied. */
@@ -37,10 +38,20 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
     /**
      * One RuntimeClass handler.
      *
-     * @param root empty when the OCI runtime keeps its default state directory
+     * @param root         empty when the OCI runtime keeps its default state directory
+     * @param runtimeFlags global flags the OCI runtime gets before the shim's own flags and the subcommand
+     *                     (through a launcher); empty for none
      */
     public record RuntimeHandler(String name, String shim, String binaryName, Optional<Path> root,
-                                 boolean systemdCgroup, boolean privilegedWithoutHostDevices) {
+                                 boolean systemdCgroup, boolean privilegedWithoutHostDevices, List<String> runtimeFlags) {
+        public RuntimeHandler {
+            runtimeFlags = List.copyOf(runtimeFlags);
+        }
+
+        public RuntimeHandler(String name, String shim, String binaryName, Optional<Path> root,
+                              boolean systemdCgroup, boolean privilegedWithoutHostDevices) {
+            this(name, shim, binaryName, root, systemdCgroup, privilegedWithoutHostDevices, List.of());
+        }
     }
 
     /** @param configPath the certs.d directory of per-host {@code hosts.toml} files (see registry.HostsConfig) */

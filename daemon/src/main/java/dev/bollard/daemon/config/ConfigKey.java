@@ -14,7 +14,7 @@ import java.util.List;
 public record ConfigKey(String name, Type type, Object defaultValue, String doc, List<String> allowed) {
 
     public enum Type {
-        STRING("a string"), ABSOLUTE_PATH("an absolute path"), PATH("a path (absolute, or empty for none)"),
+        STRING("a string"), OPTIONAL_STRING("a string (empty for none)"), ABSOLUTE_PATH("an absolute path"), PATH("a path (absolute, or empty for none)"),
         BOOLEAN("true or false"), INTEGER("a positive integer");
 
         final String description;
@@ -26,6 +26,10 @@ public record ConfigKey(String name, Type type, Object defaultValue, String doc,
 
     public static ConfigKey string(String name, String defaultValue, String doc, String... allowed) {
         return new ConfigKey(name, Type.STRING, defaultValue, doc, List.of(allowed));
+    }
+
+    public static ConfigKey optionalString(String name, String defaultValue, String doc) {
+        return new ConfigKey(name, Type.OPTIONAL_STRING, defaultValue, doc, List.of());
     }
 
     public static ConfigKey absolutePath(String name, String defaultValue, String doc) {

@@ -140,7 +140,9 @@ public final class ConfigLoader {
                         (String) values.get("binary_name"),
                         root.isEmpty() ? Optional.empty() : Optional.of(Path.of(root)),
                         (Boolean) values.get("systemd_cgroup"),
-                        (Boolean) values.get("privileged_without_host_devices")));
+                        (Boolean) values.get("privileged_without_host_devices"),
+                        java.util.Arrays.stream(((String) values.get("runtime_flags")).trim().split("\\s+"))
+                                .filter(f -> !f.isEmpty()).toList()));
             });
             return handlers;
         }
@@ -215,7 +217,7 @@ public final class ConfigLoader {
                         return l;
                     }
                 }
-                case STRING, PATH, ABSOLUTE_PATH -> {
+                case STRING, OPTIONAL_STRING, PATH, ABSOLUTE_PATH -> {
                     if (raw instanceof String s) {
                         return checkString(key, dotted, path, s);
                     }

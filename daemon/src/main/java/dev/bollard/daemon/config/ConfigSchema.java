@@ -8,6 +8,7 @@ import java.util.Optional;
 import static dev.bollard.daemon.config.ConfigKey.absolutePath;
 import static dev.bollard.daemon.config.ConfigKey.bool;
 import static dev.bollard.daemon.config.ConfigKey.optionalPath;
+import static dev.bollard.daemon.config.ConfigKey.optionalString;
 import static dev.bollard.daemon.config.ConfigKey.positiveInt;
 import static dev.bollard.daemon.config.ConfigKey.string;
 
@@ -77,10 +78,19 @@ public final class ConfigSchema {
                                     "The shim v2 binary: a name looked up on PATH, or an absolute path."),
                             string("binary_name", "runc",
                                     "The OCI runtime the shim runs (its BinaryName option): a name on PATH or an absolute path."),
-                            optionalPath("root", "Root directory of the OCI runtime's own state; empty for the runtime's default."),
+                            optionalPath("root", "Root directory of the OCI runtime's own state; empty for the runtime's default\n"
+                                    + "(the shim's /run/containerd/runc/<namespace>; for runsc, <state>/runsc of this node)."),
                             bool("systemd_cgroup", false, "Ask the OCI runtime to use systemd cgroups (needs cgroup_driver systemd)."),
                             bool("privileged_without_host_devices", false,
-                                    "Privileged containers of this handler do not get the host's devices.")),
+                                    "Privileged containers of this handler do not get the host's devices."),
+                            optionalString("runtime_flags", "",
+                                    "Global flags the OCI runtime gets on every call, space-separated, before the flags the\n"
+                                            + "shim passes itself (--root, --log, --log-format, --systemd-cgroup: set those through\n"
+                                            + "root and systemd_cgroup, not here) and the subcommand. Bollard runs the runtime through\n"
+                                            + "a launcher it writes in <state>/runtimes/ to add them. The runsc handler's default is\n"
+                                            + "\"--platform=ptrace --network=host\": gVisor's ptrace platform, and the sandbox using the\n"
+                                            + "pod network namespace's host stack (--network=sandbox, gVisor's netstack, does not work on\n"
+                                            + "these nodes; --platform=kvm hangs, so Bollard reports it not ready).")),
                     defaultRuntimes()),
             new Section(REGISTRY, false, "Where images are pulled from.", List.of(
                     absolutePath("config_path", "/etc/bollard/certs.d",
@@ -115,6 +125,7 @@ public final class ConfigSchema {
         var defaults = new LinkedHashMap<String, Map<String, Object>>();
         defaults.put("runc", Map.of());
         defaults.put("crun", Map.of("binary_name", "crun"));
+        defaults.put("runsc", Map.of("binary_name", "runsc", "runtime_flags", "--platform=ptrace --network=host"));
         return defaults;
     }
 

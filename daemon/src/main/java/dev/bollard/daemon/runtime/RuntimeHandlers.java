@@ -74,26 +74,125 @@ public final class RuntimeHandlers {
             return notReady(h, "SystemdCgroupUnavailable",
                     "systemd_cgroup = true needs the systemd cgroup driver; this node uses " + cgroupDriver.name().toLowerCase(), shim, binary);
         }
-        if (layout.mode() == CgroupLayout.Mode.HYBRID && binary.get().getFileName().toString().contains("crun")) {
-            // crun refuses a hybrid layout whose cgroup2 holds controllers ("cgroups in hybrid mode not supported,
-            // drop all controllers from cgroupv2"). Run it where that cgroup2 mount is not visible: it then sees a
-            // plain v1 node, which it supports, and the containers it makes are v1 containers like runc's.
-            var unshare = lookup.apply("unshare");
-            if (unshare.isEmpty()) {
-                return notReady(h, "HybridCgroupsUnsupported",
-                        "crun refuses hybrid cgroup v1/v2 layouts (cgroup2 mounted at " + layout.unifiedMount()
-                                + " beside v1 controllers), and unshare (util-linux) is missing to hide that mount",
-                        shim, binary);
-            }
-            try {
-                return new HandlerStatus(h.name(), true, "", "", shim,
-                        Optional.of(hybridLauncher(binary.get(), unshare.get(), layout.unifiedMount())));
-            } catch (IOException e) {
-                return notReady(h, "HybridCgroupsUnsupported", "cannot write the hybrid-cgroup launcher for crun: "
-                        + e.getMessage(), shim, binary);
+        for (String flag : h.runtimeFlags()) {
+            String name = flagName(flag);
+            if (SHIM_FLAGS.contains(name)) {
+                return notReady(h, "RuntimeFlagsInvalid", "runtime_flags must not set --" + name
+                        + ": the shim passes it itself (set root / systemd_cgroup instead)", shim, binary);
             }
         }
-        return new HandlerStatus(h.name(), true, "", "", shim, binary);
+        Path runtime = binary.get();
+        Optional<Path> root = h.root();
+        if (isRunsc(runtime)) {
+            String platform = flagValue(h.runtimeFlags(), "platform").orElse("ptrace");
+            if (!platform.equals("ptrace")) {
+                return notReady(h, "PlatformUnusable", platform.equals("kvm")
+                        ? "runsc --platform=kvm hangs on this node (its sandbox never starts); use --platform=ptrace"
+                        : "runsc platform \"" + platform + "\" is not one this node can run; use --platform=ptrace",
+                        shim, binary);
+            }
+            // A state root of its own: runsc's files never mix with runc's in the shim's default root, and
+            // every node (and test daemon) keeps its own.
+            if (root.isEmpty()) {
+                root = Optional.of(launcherDir.resolveSibling("runsc"));
+            }
+        }
+        try {
+            if (layout.mode() == CgroupLayout.Mode.HYBRID && runtime.getFileName().toString().contains("crun")) {
+                // crun refuses a hybrid layout whose cgroup2 holds controllers ("cgroups in hybrid mode not supported,
+                // drop all controllers from cgroupv2"). Run it where that cgroup2 mount is not visible: it then sees a
+                // plain v1 node, which it supports, and the containers it makes are v1 containers like runc's.
+                var unshare = lookup.apply("unshare");
+                if (unshare.isEmpty()) {
+                    return notReady(h, "HybridCgroupsUnsupported",
+                            "crun refuses hybrid cgroup v1/v2 layouts (cgroup2 mounted at " + layout.unifiedMount()
+                                    + " beside v1 controllers), and unshare (util-linux) is missing to hide that mount",
+                            shim, binary);
+                }
+                runtime = hybridLauncher(runtime, unshare.get(), layout.unifiedMount());
+            }
+            if (!h.runtimeFlags().isEmpty()) {
+                runtime = flagsLauncher(h.name(), runtime, h.runtimeFlags(), isRunsc(binary.get()));
+            }
+            if (root.isPresent()) {
+                Files.createDirectories(root.get());
+            }
+        } catch (IOException e) {
+            return notReady(h, "LauncherUnwritable", "cannot write the launcher of handler \"" + h.name() + "\" in "
+                    + launcherDir + ": " + e.getMessage(), shim, binary);
+        }
+        return new HandlerStatus(h.name(), true, "", "", shim, Optional.of(runtime), root);
+    }
+
+    /** Global flags the shim gives the runtime itself on every call (containerd-shim-runc-v2 through go-runc). */
+    private static final java.util.Set<String> SHIM_FLAGS = java.util.Set.of("root", "log", "log-format", "systemd-cgroup");
+
+    static boolean isRunsc(Path runtime) {
+        return runtime.getFileName().toString().startsWith("runsc");
+    }
+
+    /** {@code --platform=kvm}, {@code -platform=kvm} → {@code platform}. */
+    private static String flagName(String flag) {
+        String bare = flag.replaceFirst("^--?", "");
+        int eq = bare.indexOf('=');
+        return eq < 0 ? bare : bare.substring(0, eq);
+    }
+
+    /** The value of a global flag given as {@code --name=value} or {@code --name value}; the last one wins, as in Go. */
+    static Optional<String> flagValue(List<String> flags, String name) {
+        Optional<String> value = Optional.empty();
+        for (int i = 0; i < flags.size(); i++) {
+            String f = flags.get(i);
+            if (!flagName(f).equals(name)) {
+                continue;
+            }
+            int eq = f.indexOf('=');
+            if (eq >= 0) {
+                value = Optional.of(f.substring(eq + 1));
+            } else if (i + 1 < flags.size()) {
+                value = Optional.of(flags.get(++i));
+            }
+        }
+        return value;
+    }
+
+    /**
+     * A launcher that puts the handler's runtime_flags first: the shim calls {@code <binary> --root R --log L
+     * --log-format json <subcommand> ...}, and runtimes such as runsc read global flags only before the
+     * subcommand, so ours go in front (the shim's, after them, win for the flags it sets). It execs the runtime,
+     * so the pid the shim started is the runtime's.
+     *
+     * <p>With {@code startOutputApart} (runsc), {@code start} writes its output to a file that is copied to
+     * the shim afterwards: {@code runsc start} of a pod's second container spawns that container's gofer,
+     * which inherits runsc's stdout/stderr, and the shim reads the output of {@code start} until EOF, so the
+     * call would last as long as the container (StartContainer times out although the container runs).
+     */
+    Path flagsLauncher(String handler, Path runtime, List<String> flags, boolean startOutputApart) throws IOException {
+        var quoted = new StringBuilder();
+        for (String f : flags) {
+            quoted.append(" '").append(f.replace("'", "'\\''")).append('\'');
+        }
+        String run = runtime + quoted.toString() + " \"$@\"";
+        String script = "#!/bin/sh\n"
+                + "# Written by Bollard: the runtime of handler " + handler + " with its runtime_flags.\n"
+                + (startOutputApart ? """
+                # The subcommand: the first argument that is neither a flag nor the value of the shim's --root/--log/--log-format.
+                sub=; skip=
+                for a in "$@"; do
+                  if [ -n "$skip" ]; then skip=; continue; fi
+                  case "$a" in --root|--log|--log-format) skip=1 ;; -*) ;; *) sub=$a; break ;; esac
+                done
+                if [ "$sub" = start ]; then
+                  out=$(mktemp) || exit 1
+                  %s >"$out" 2>&1
+                  rc=$?
+                  cat "$out" >&2
+                  rm -f "$out"
+                  exit $rc
+                fi
+                """.formatted(run) : "")
+                + "exec " + run + "\n";
+        return writeLauncher(launcherDir.resolve(handler + "-launcher"), script);
     }
 
     /**
@@ -106,7 +205,10 @@ public final class RuntimeHandlers {
                 + "# Written by Bollard: " + runtime + " without the hybrid node's cgroup2 mount (" + unifiedMount + ").\n"
                 + "exec " + unshare + " --mount --propagation private /bin/sh -c "
                 + "'umount -l " + unifiedMount + " 2>/dev/null; exec \"$0\" \"$@\"' " + runtime + " \"$@\"\n";
-        Path launcher = launcherDir.resolve(runtime.getFileName() + "-hybrid");
+        return writeLauncher(launcherDir.resolve(runtime.getFileName() + "-hybrid"), script);
+    }
+
+    private Path writeLauncher(Path launcher, String script) throws IOException {
         if (!Files.exists(launcher) || !Files.readString(launcher).equals(script)) {
             Files.createDirectories(launcherDir);
             AtomicFiles.write(launcher, script.getBytes(StandardCharsets.UTF_8));

@@ -286,7 +286,7 @@ public final class SandboxManager {
                     + check.reason() + ": " + check.message()).asRuntimeException();
         }
         return new ShimOptions(check.shim().orElseThrow(), check.binary().orElseThrow().toString(),
-                handler.root(), handler.systemdCgroup());
+                check.runtimeRoot(), handler.systemdCgroup());
     }
 
     // ---- restart ----

@@ -28,7 +28,7 @@ class ConfigLoaderTest {
         assertEquals(LogFormat.TEXT, c.daemon().logFormat());
         assertEquals(CgroupDriverSetting.AUTO, c.runtime().cgroupDriver());
         assertEquals("runc", c.runtime().defaultRuntime());
-        assertEquals(List.of("runc", "crun"), List.copyOf(c.runtimes().keySet()));
+        assertEquals(List.of("runc", "crun", "runsc"), List.copyOf(c.runtimes().keySet()));
         assertEquals("crun", c.runtimes().get("crun").binaryName());
         assertEquals("containerd-shim-runc-v2", c.runtimes().get("crun").shim());
         assertEquals(Optional.empty(), c.runtimes().get("runc").root());
@@ -79,7 +79,7 @@ class ConfigLoaderTest {
         assertEquals("containerd-shim-runc-v2", c.runtimes().get("fast").shim());
         assertTrue(c.runtimes().get("runc").privilegedWithoutHostDevices());
         assertEquals("runc", c.runtimes().get("runc").binaryName(), "overriding one key keeps the entry's others");
-        assertEquals(List.of("runc", "crun", "fast"), List.copyOf(c.runtimes().keySet()));
+        assertEquals(List.of("runc", "crun", "runsc", "fast"), List.copyOf(c.runtimes().keySet()));
         assertEquals(Path.of("/etc/containerd/certs.d"), c.registry().configPath());
     }
 
@@ -163,7 +163,7 @@ class ConfigLoaderTest {
 
     @Test
     void defaultRuntimeMustBeConfigured() {
-        assertEquals("b.toml:2: runtime.default_runtime: \"kata\" is not a configured handler (configured: runc, crun)",
+        assertEquals("b.toml:2: runtime.default_runtime: \"kata\" is not a configured handler (configured: runc, crun, runsc)",
                 error("[runtime]\ndefault_runtime = \"kata\"\n"));
     }
 

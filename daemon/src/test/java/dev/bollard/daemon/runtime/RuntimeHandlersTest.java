@@ -29,8 +29,8 @@ class RuntimeHandlersTest {
 
     @Test
     void readyWhenShimAndRuntimeAreInstalled() throws Exception {
-        var h = handlers("", UNIFIED, Set.of("containerd-shim-runc-v2", "runc", "crun"));
-        assertTrue(h.statuses().stream().allMatch(s -> s.ready()));
+        var h = handlers("", UNIFIED, Set.of("containerd-shim-runc-v2", "runc", "crun", "runsc"));
+        assertTrue(h.statuses().stream().allMatch(s -> s.ready()), h.statuses().toString());
         assertEquals(Optional.of(Path.of("/usr/bin/runc")), h.statuses().getFirst().binary());
     }
 
@@ -63,6 +63,45 @@ class RuntimeHandlersTest {
         assertFalse(without.ready());
         assertEquals("HybridCgroupsUnsupported", without.reason());
         assertTrue(without.message().contains("unshare"), without.message());
+    }
+
+    @Test
+    void runscRunsThroughALauncherThatPutsItsFlagsFirst() throws Exception {
+        var runsc = handlers("", HYBRID, Set.of("containerd-shim-runc-v2", "runsc")).get("runsc").orElseThrow();
+        assertEquals(List.of("--platform=ptrace", "--network=host"), runsc.runtimeFlags());
+        var status = handlers("", HYBRID, Set.of("containerd-shim-runc-v2", "runsc")).check(runsc);
+        assertTrue(status.ready(), status.toString());
+        Path launcher = status.binary().orElseThrow();
+        assertEquals(launchers.resolve("runsc-launcher"), launcher);
+        String script = java.nio.file.Files.readString(launcher);
+        assertEquals("exec /usr/bin/runsc '--platform=ptrace' '--network=host' \"$@\"", script.lines().toList().getLast());
+        assertTrue(script.contains("if [ \"$sub\" = start ]"), script);
+        assertTrue(java.nio.file.Files.isExecutable(launcher));
+        // runsc keeps its state beside the launchers, apart from runc's.
+        assertEquals(Optional.of(launchers.resolveSibling("runsc")), status.runtimeRoot());
+        assertEquals(Optional.empty(), handlers("", HYBRID, Set.of("containerd-shim-runc-v2", "runc"))
+                .statuses().getFirst().runtimeRoot());
+    }
+
+    @Test
+    void runscOnKvmIsNotReady() throws Exception {
+        var installed = Set.of("containerd-shim-runc-v2", "runsc");
+        var kvm = handlers("[runtimes.runsc]\nruntime_flags = \"--network=host --platform kvm\"\n", UNIFIED, installed);
+        var status = kvm.check(kvm.get("runsc").orElseThrow());
+        assertFalse(status.ready());
+        assertEquals("PlatformUnusable", status.reason());
+        assertTrue(status.message().contains("kvm hangs"), status.message());
+        var missing = handlers("", UNIFIED, Set.of("containerd-shim-runc-v2"));
+        assertEquals("RuntimeBinaryNotFound", missing.check(missing.get("runsc").orElseThrow()).reason());
+    }
+
+    @Test
+    void runtimeFlagsMustNotSetWhatTheShimSets() throws Exception {
+        var h = handlers("[runtimes.runc]\nruntime_flags = \"--debug --root=/tmp/x\"\n", UNIFIED,
+                Set.of("containerd-shim-runc-v2", "runc"));
+        var status = h.statuses().getFirst();
+        assertEquals("RuntimeFlagsInvalid", status.reason());
+        assertTrue(status.message().contains("--root"), status.message());
     }
 
     @Test
