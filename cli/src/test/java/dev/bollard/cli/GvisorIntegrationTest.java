@@ -53,9 +53,8 @@ class GvisorIntegrationTest {
 
     /**
      * The pod sandbox under runsc: its infra container runs in a gVisor sandbox (runsc-sandbox and its gofer,
-     * ptrace platform), and removing the pod leaves nothing. A pod's further containers do not work through
-     * containerd-shim-runc-v2 (see README: their exit is never seen, their output goes elsewhere), so the
-     * full workload runs under runc for comparison.
+     * ptrace platform), and removing the pod leaves nothing. Then the same web pod under runc and under runsc
+     * (each container a gVisor sandbox of its own in the pod's netns: see README).
      */
     @Test
     void runscPodSandboxBesideARuncPod() throws Exception {
@@ -84,6 +83,10 @@ class GvisorIntegrationTest {
         String hostVersion = Files.readString(Path.of("/proc/version"));
         var runc = runPod("runc");
         assertEquals(hostVersion, runc.procVersion(), "a runc pod shares the host kernel");
+        // The same pod spec under runsc: each container a gVisor sandbox of its own in the pod's netns.
+        var runsc = runPod("runsc");
+        org.junit.jupiter.api.Assertions.assertNotEquals(hostVersion, runsc.procVersion(), "gVisor's kernel inside");
+        assertTrue(runsc.dmesg().contains("gVisor"), "gVisor's boot messages in dmesg: " + runsc.dmesg());
         System.out.printf("pod startup: runsc %d ms, runc %d ms (%.1fx)%n", runscMillis, runc.podStartMillis(),
                 (double) runscMillis / Math.max(1, runc.podStartMillis()));
     }

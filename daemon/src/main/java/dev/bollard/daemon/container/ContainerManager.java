@@ -133,6 +133,9 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             int targetPid = targetPid(config, sandbox);
             JsonObject spec = specs.containerSpec(pod, id, config, parsed, rootfs.files(), targetPid,
                     sandboxes.privilegedWithoutHostDevices(sandbox));
+            if (sandboxes.standaloneContainers(sandbox)) {
+                standalone(spec);
+            }
             AtomicFiles.write(bundle.resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8));
             String logPath = "";
             String logDir = sandbox.config().getLogDirectory();
@@ -154,6 +157,27 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             cleanupQuietly(bundle, dir);
             store.delete(id);
             throw e;
+        }
+    }
+
+    /**
+     * A container that runs as a sandbox of its own (gVisor): without the annotations that would make the runtime
+     * join it to the pod's sandbox, and joining only the pod's network namespace (the infra's PID, IPC and UTS
+     * namespaces are those of another gVisor kernel, which cannot be entered).
+     */
+    static void standalone(JsonObject spec) {
+        if (spec.has("annotations")) {
+            var annotations = spec.getAsJsonObject("annotations");
+            annotations.remove(SpecBuilder.ANNOTATION_CONTAINER_TYPE);
+            annotations.remove(SpecBuilder.ANNOTATION_SANDBOX_ID);
+        }
+        if (spec.has("linux") && spec.getAsJsonObject("linux").has("namespaces")) {
+            for (var ns : spec.getAsJsonObject("linux").getAsJsonArray("namespaces")) {
+                var o = ns.getAsJsonObject();
+                if (!"network".equals(o.get("type").getAsString())) {
+                    o.remove("path");
+                }
+            }
         }
     }
 

@@ -127,6 +127,16 @@ public final class RuntimeHandlers {
     /** Global flags the shim gives the runtime itself on every call (containerd-shim-runc-v2 through go-runc). */
     private static final java.util.Set<String> SHIM_FLAGS = java.util.Set.of("root", "log", "log-format", "systemd-cgroup");
 
+    /**
+     * Whether the handler runs each of a pod's containers as a sandbox of its own. gVisor's runsc would put them
+     * into the pod's gVisor sandbox by the CRI annotations, but through containerd-shim-runc-v2 such a
+     * subcontainer has no host process the shim can watch (its exit is never seen); standalone, each container
+     * is a gVisor sandbox in the pod's network namespace, as docker runs runsc.
+     */
+    public boolean standaloneContainers(String handlerName) {
+        return get(handlerName).map(h -> isRunsc(Path.of(h.binaryName()))).orElse(false);
+    }
+
     static boolean isRunsc(Path runtime) {
         return runtime.getFileName().toString().startsWith("runsc");
     }

@@ -547,6 +547,11 @@ public final class SandboxManager {
         return stateDir.resolve(sandbox.id());
     }
 
+    /** Whether the pod's containers run as sandboxes of their own (runsc: see RuntimeHandlers.standaloneContainers). */
+    public boolean standaloneContainers(Sandbox sandbox) {
+        return handlers.standaloneContainers(sandbox.record().runtimeHandler());
+    }
+
     /** Whether the pod's handler keeps the host's devices out of privileged containers. */
     public boolean privilegedWithoutHostDevices(Sandbox sandbox) {
         return handlers.get(sandbox.record().runtimeHandler())
