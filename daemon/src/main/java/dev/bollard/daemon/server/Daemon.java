@@ -164,11 +164,6 @@ public final class Daemon implements AutoCloseable {
             var events = new ForwardingEvents();
             shims = new ShimManager(d.state().resolve("shim"), SHIM_NAMESPACE, events);
             var node = NodeProfile.detect();
-            if (node.minOomScoreAdj() > -1000) {
-                // kubelet asks for -998 on every sandbox; without CAP_SYS_RESOURCE runc would fail the pod instead.
-                LOG.info("this node cannot lower oom_score_adj (no CAP_SYS_RESOURCE): requests below the floor are clamped",
-                        "floor", node.minOomScoreAdj());
-            }
             var specs = new SpecBuilder(node);
             var sandboxImage = new SandboxImage(images, config.runtime().sandboxImage());
             sandboxes = new SandboxManager(d.root(), d.state(), handlers, shims, cni, specs, images, sandboxImage,
@@ -184,6 +179,11 @@ public final class Daemon implements AutoCloseable {
                     new RuntimeServiceImpl(info, new PodSandboxRpcs(sandboxes, containerRpcs), containerRpcs),
                     new ImageServiceImpl(new ImageRpcs(images)), new ImagesAdminService(images)));
             // Said only now: a start-up that fails prints its one error line and nothing else.
+            if (node.minOomScoreAdj() > -1000) {
+                // kubelet asks for -998 on every sandbox; without CAP_SYS_RESOURCE runc would fail the pod instead.
+                LOG.info("this node cannot lower oom_score_adj (no CAP_SYS_RESOURCE): requests below the floor are clamped",
+                        "floor", node.minOomScoreAdj());
+            }
             if (!loaded.fileFound()) {
                 LOG.info("no config file, using embedded defaults", "path", options.configFile());
             }
