@@ -83,6 +83,11 @@ public final class CriClient implements AutoCloseable {
                 ? stub.withDeadlineAfter(timeoutSeconds + workSeconds, TimeUnit.SECONDS) : stub));
     }
 
+    /** For calls that last as long as the caller reads (GetContainerEvents): never a deadline. */
+    public <T> T runtimeUnbounded(Function<RuntimeServiceGrpc.RuntimeServiceBlockingStub, T> call) {
+        return call(() -> call.apply(RuntimeServiceGrpc.newBlockingStub(channel)));
+    }
+
     public <T> T image(Function<ImageServiceGrpc.ImageServiceBlockingStub, T> call) {
         return call(() -> call.apply(ImageServiceGrpc.newBlockingStub(channel)
                 .withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS)));

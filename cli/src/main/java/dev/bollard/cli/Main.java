@@ -14,7 +14,8 @@ import picocli.CommandLine.Option;
                 PodCommands.Remove.class, ContainerCommands.Create.class, ContainerCommands.Start.class,
                 ContainerCommands.Stop.class, ContainerCommands.Remove.class, ContainerCommands.ListContainers.class,
                 ContainerCommands.Inspect.class, ContainerCommands.Exec.class, ContainerCommands.Run.class,
-                ContainerCommands.Update.class, LogsCommand.class})
+                ContainerCommands.Update.class, LogsCommand.class,
+                StatsCommands.Stats.class, StatsCommands.PodStats.class, StatsCommands.Events.class})
 public final class Main {
 
     static final String DEFAULT_ENDPOINT = "unix:///run/bollard/bollard.sock";

@@ -75,6 +75,28 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
     private final NameRegistry names = new NameRegistry();
     private final IdIndex<Container> containers = new IdIndex<>("container");
     private volatile boolean detached;
+    private volatile Listener listener = (c, e) -> { };
+
+    /** A container's lifecycle steps, as GetContainerEvents reports them. */
+    public enum Event { CREATED, STARTED, STOPPED, DELETED }
+
+    /** Told after each lifecycle step, on the thread that made it; must not block. */
+    @FunctionalInterface
+    public interface Listener {
+        void changed(Container c, Event event);
+    }
+
+    public void listener(Listener l) {
+        listener = l;
+    }
+
+    private void tell(Container c, Event event) {
+        try {
+            listener.changed(c, event);
+        } catch (RuntimeException e) {
+            LOG.warn("container event listener failed", "id", c.id(), "event", event, "error", e.getMessage());
+        }
+    }
 
     public ContainerManager(Path root, Path state, SandboxManager sandboxes, ImageManager images, SpecBuilder specs,
                             int maxLogLineBytes, Clock clock) throws IOException {
@@ -151,6 +173,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             containers.put(id, c);
             LOG.info("container created", "id", id, "pod", sandbox.id(), "name", config.getMetadata().getName(),
                     "image", image.id());
+            tell(c, Event.CREATED);
             return c;
         } catch (IOException | RuntimeException e) {
             names.release(name, id);
@@ -225,6 +248,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 persist(c, c.record().started(pid, nanos()));
                 watch(c, shim);
                 LOG.info("container started", "id", c.id(), "pid", pid);
+                tell(c, Event.STARTED);
             } catch (IOException | RuntimeException e) {
                 if (taskCreated) {
                     deleteTaskQuietly(shim, c.id());
@@ -313,6 +337,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             String reason = c.oomKilled() ? "OOMKilled" : status == 0 ? "Completed" : "Error";
             persist(c, c.record().exited(epochNanos(at), status, reason, ""));
             LOG.info("container exited", "id", c.id(), "exitCode", status, "reason", reason);
+            tell(c, Event.STOPPED);
             sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).ifPresent(shim -> {
                 if (deleteTaskQuietly(shim, c.id())) {
                     c.taskDeleted();
@@ -412,6 +437,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             containers.remove(c.id());
             names.release(c.record().name(), c.id());
             LOG.info("container removed", "id", c.id());
+            tell(c, Event.DELETED);
         } finally {
             c.lock().unlock();
         }

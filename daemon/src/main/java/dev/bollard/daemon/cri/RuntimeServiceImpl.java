@@ -12,11 +12,13 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
     private final RuntimeInfoRpcs info;
     private final PodSandboxRpcs pods;
     private final ContainerRpcs containers;
+    private final StatsRpcs stats;
 
-    public RuntimeServiceImpl(RuntimeInfoRpcs info, PodSandboxRpcs pods, ContainerRpcs containers) {
+    public RuntimeServiceImpl(RuntimeInfoRpcs info, PodSandboxRpcs pods, ContainerRpcs containers, StatsRpcs stats) {
         this.info = info;
         this.pods = pods;
         this.containers = containers;
+        this.stats = stats;
     }
 
     @Override
@@ -117,5 +119,43 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
     @Override
     public void execSync(ExecSyncRequest request, StreamObserver<ExecSyncResponse> observer) {
         Calls.unary(observer, () -> containers.execSync(request));
+    }
+
+    @Override
+    public void containerStats(ContainerStatsRequest request, StreamObserver<ContainerStatsResponse> observer) {
+        Calls.unary(observer, () -> stats.containerStats(request));
+    }
+
+    @Override
+    public void listContainerStats(ListContainerStatsRequest request, StreamObserver<ListContainerStatsResponse> observer) {
+        Calls.unary(observer, () -> stats.listContainerStats(request));
+    }
+
+    @Override
+    public void streamContainerStats(StreamContainerStatsRequest request,
+                                     StreamObserver<StreamContainerStatsResponse> observer) {
+        Calls.stream(observer, () -> stats.streamContainerStats(request, observer));
+    }
+
+    @Override
+    public void podSandboxStats(PodSandboxStatsRequest request, StreamObserver<PodSandboxStatsResponse> observer) {
+        Calls.unary(observer, () -> stats.podSandboxStats(request));
+    }
+
+    @Override
+    public void listPodSandboxStats(ListPodSandboxStatsRequest request, StreamObserver<ListPodSandboxStatsResponse> observer) {
+        Calls.unary(observer, () -> stats.listPodSandboxStats(request));
+    }
+
+    @Override
+    public void streamPodSandboxStats(StreamPodSandboxStatsRequest request,
+                                      StreamObserver<StreamPodSandboxStatsResponse> observer) {
+        Calls.stream(observer, () -> stats.streamPodSandboxStats(request, observer));
+    }
+
+    /** A long-lived stream: it ends when the client goes away, or is dropped for not keeping up. */
+    @Override
+    public void getContainerEvents(GetEventsRequest request, StreamObserver<ContainerEventResponse> observer) {
+        stats.containerEvents(request, observer);
     }
 }

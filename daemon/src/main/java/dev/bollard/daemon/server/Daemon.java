@@ -15,6 +15,9 @@ import java.time.Clock;
 import java.time.Duration;
 import dev.bollard.daemon.cri.RuntimeInfoRpcs;
 import dev.bollard.daemon.cri.RuntimeServiceImpl;
+import dev.bollard.daemon.cri.StatsRpcs;
+import dev.bollard.daemon.stats.ContainerEvents;
+import dev.bollard.daemon.stats.StatsCollector;
 import dev.bollard.daemon.linux.CgroupLayout;
 import dev.bollard.daemon.linux.Systemd;
 import dev.bollard.daemon.linux.UnixSockets;
@@ -176,7 +179,10 @@ public final class Daemon implements AutoCloseable {
             images.startHousekeeping();
             var containerRpcs = new ContainerRpcs(containers, images);
             CriServer server = CriServer.start(d.socket(), List.of(
-                    new RuntimeServiceImpl(info, new PodSandboxRpcs(sandboxes, containerRpcs), containerRpcs),
+                    new RuntimeServiceImpl(info, new PodSandboxRpcs(sandboxes, containerRpcs), containerRpcs,
+                            new StatsRpcs(new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL),
+                                    containers, sandboxes, containerRpcs,
+                                    new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT))),
                     new ImageServiceImpl(new ImageRpcs(images)), new ImagesAdminService(images)));
             // Said only now: a start-up that fails prints its one error line and nothing else.
             if (node.minOomScoreAdj() > -1000) {

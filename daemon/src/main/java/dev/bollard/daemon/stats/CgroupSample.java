@@ -1,0 +1,118 @@
+package dev.bollard.daemon.stats;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * One reading of a cgroup's counters. Each value is -1 when the node does not have it. cgroup v1 files are read
+ * first ({@code /sys/fs/cgroup/<controller>/<path>}); where a v1 controller is absent, the unified (v2) tree's
+ * files of the same path are read instead.
+ *
+ * @param wallNanos        when it was read, epoch nanoseconds (the CRI's timestamps)
+ * @param monoNanos        when it was read, {@link System#nanoTime()} (for rates)
+ * @param cpuUsageNanos    cumulative CPU time of all tasks
+ * @param memoryUsage      memory in use, page cache included
+ * @param memoryLimit      the limit, or -1 for none
+ * @param inactiveFile     inactive file pages (reclaimable first)
+ * @param rss              anonymous memory and swap cache
+ * @param pageFaults       cumulative page faults
+ * @param majorPageFaults  cumulative major page faults
+ * @param pids             tasks in the cgroup now
+ */
+public record CgroupSample(long wallNanos, long monoNanos, long cpuUsageNanos, long memoryUsage, long memoryLimit,
+                           long inactiveFile, long rss, long pageFaults, long majorPageFaults, long pids) {
+
+    static final Path ROOT = Path.of("/sys/fs/cgroup");
+
+    public long workingSet() {
+        return memoryUsage < 0 ? -1 : StatsMath.workingSet(memoryUsage, inactiveFile);
+    }
+
+    /** Whether the cgroup exists in any hierarchy read (a container's goes away with its task). */
+    public boolean found() {
+        return cpuUsageNanos >= 0 || memoryUsage >= 0 || pids >= 0;
+    }
+
+    public static CgroupSample read(String cgroupPath) {
+        return read(ROOT, cgroupPath);
+    }
+
+    static CgroupSample read(Path root, String cgroupPath) {
+        String rel = cgroupPath.startsWith("/") ? cgroupPath.substring(1) : cgroupPath;
+        Path v2 = Files.exists(root.resolve("cgroup.controllers")) ? root.resolve(rel) : null;
+        long wall = epochNanos();
+        long mono = System.nanoTime();
+
+        long cpu = number(root.resolve("cpuacct").resolve(rel).resolve("cpuacct.usage"));
+        if (cpu < 0 && v2 != null) {
+            long usec = stat(v2.resolve("cpu.stat")).getOrDefault("usage_usec", -1L);
+            cpu = usec < 0 ? -1 : usec * 1000;
+        }
+
+        long usage, limit, inactive, rss, faults, major;
+        Path v1mem = root.resolve("memory").resolve(rel);
+        if (Files.isDirectory(v1mem)) {
+            var st = stat(v1mem.resolve("memory.stat"));
+            usage = number(v1mem.resolve("memory.usage_in_bytes"));
+            limit = number(v1mem.resolve("memory.limit_in_bytes"));
+            inactive = st.getOrDefault("total_inactive_file", -1L);
+            rss = st.getOrDefault("total_rss", -1L);
+            faults = st.getOrDefault("total_pgfault", -1L);
+            major = st.getOrDefault("total_pgmajfault", -1L);
+        } else if (v2 != null && Files.exists(v2.resolve("memory.current"))) {
+            var st = stat(v2.resolve("memory.stat"));
+            usage = number(v2.resolve("memory.current"));
+            limit = number(v2.resolve("memory.max")); // "max" reads as -1: no limit
+            inactive = st.getOrDefault("inactive_file", -1L);
+            rss = st.getOrDefault("anon", -1L);
+            faults = st.getOrDefault("pgfault", -1L);
+            major = st.getOrDefault("pgmajfault", -1L);
+        } else {
+            usage = limit = inactive = rss = faults = major = -1;
+        }
+
+        long pids = number(root.resolve("pids").resolve(rel).resolve("pids.current"));
+        if (pids < 0 && v2 != null) {
+            pids = number(v2.resolve("pids.current"));
+        }
+        return new CgroupSample(wall, mono, cpu, usage, limit >= StatsMath.UNLIMITED ? -1 : limit, inactive, rss,
+                faults, major, pids);
+    }
+
+    static long epochNanos() {
+        var now = java.time.Instant.now();
+        return now.getEpochSecond() * 1_000_000_000L + now.getNano();
+    }
+
+    /** A file holding one number; -1 when it is missing or not a number (v2's "max"). */
+    static long number(Path file) {
+        try {
+            return Long.parseLong(Files.readString(file).trim());
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /** A flat-keyed file ({@code key value} lines), as memory.stat and cpu.stat are. */
+    static Map<String, Long> stat(Path file) {
+        var out = new HashMap<String, Long>();
+        try {
+            for (String line : Files.readAllLines(file)) {
+                int sp = line.indexOf(' ');
+                if (sp > 0) {
+                    try {
+                        out.put(line.substring(0, sp), Long.parseLong(line.substring(sp + 1).trim()));
+                    } catch (NumberFormatException ignored) {
+                        // not a counter
+                    }
+                }
+            }
+        } catch (IOException e) {
+            return out;
+        }
+        return out;
+    }
+}

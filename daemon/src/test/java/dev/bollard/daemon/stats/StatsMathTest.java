@@ -1,0 +1,123 @@
+package dev.bollard.daemon.stats;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class StatsMathTest {
+
+    @Test
+    void workingSetIsUsageMinusInactiveFileFlooredAtZero() {
+        assertEquals(700, StatsMath.workingSet(1000, 300));
+        assertEquals(0, StatsMath.workingSet(100, 300), "inactive file above usage (counted at other times)");
+        assertEquals(1000, StatsMath.workingSet(1000, -1), "no inactive_file counter: all usage is working set");
+    }
+
+    @Test
+    void availableOnlyUnderALimit() {
+        assertEquals(300, StatsMath.available(1000, 700));
+        assertEquals(0, StatsMath.available(1000, 1200));
+        assertEquals(-1, StatsMath.available(-1, 700), "no limit");
+        assertEquals(-1, StatsMath.available(9223372036854771712L, 700), "v1's unlimited value");
+    }
+
+    @Test
+    void nanoCoresFromTwoSamples() {
+        // 0.5 s of CPU over 1 s of wall time: half a core
+        assertEquals(500_000_000L, StatsMath.nanoCores(1_000_000_000L, 10_000_000_000L, 1_500_000_000L, 11_000_000_000L));
+        // 4 s of CPU over 2 s: two cores
+        assertEquals(2_000_000_000L, StatsMath.nanoCores(0, 0, 4_000_000_000L, 2_000_000_000L));
+        assertEquals(-1, StatsMath.nanoCores(5, 100, 10, 100), "no time passed");
+        assertEquals(-1, StatsMath.nanoCores(50, 100, 10, 200), "counter went back: a new cgroup");
+        assertEquals(-1, StatsMath.nanoCores(-1, 100, 10, 200), "no earlier counter");
+    }
+
+    @Test
+    void procNetDevParses() {
+        String text = """
+                Inter-|   Receive                                                |  Transmit
+                 face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+                    lo:     672       8    0    0    0     0          0         0      672       8    0    0    0     0       0          0
+                  eth0: 18446744073709551615     41    3    0    0     0          0         0     2346      25    7    0    0     0       0          0
+                """;
+        var all = NetDev.parse(text);
+        assertEquals(2, all.size());
+        assertEquals(new NetDev.Counters("lo", 672, 0, 672, 0), all.get(0));
+        var eth0 = all.get(1);
+        assertEquals("eth0", eth0.name());
+        assertEquals("18446744073709551615", Long.toUnsignedString(eth0.rxBytes()), "a full 64-bit counter");
+        assertEquals(3, eth0.rxErrors());
+        assertEquals(2346, eth0.txBytes());
+        assertEquals(7, eth0.txErrors());
+        assertThrows(IllegalArgumentException.class, () -> NetDev.parse("eth0: 1 2 3\n"));
+    }
+
+    @Test
+    void cgroupV1FilesAreRead(@TempDir Path root) throws Exception {
+        Path cpu = Files.createDirectories(root.resolve("cpuacct/pod/c1"));
+        Files.writeString(cpu.resolve("cpuacct.usage"), "123456789\n");
+        Path mem = Files.createDirectories(root.resolve("memory/pod/c1"));
+        Files.writeString(mem.resolve("memory.usage_in_bytes"), "10000\n");
+        Files.writeString(mem.resolve("memory.limit_in_bytes"), "9223372036854771712\n");
+        Files.writeString(mem.resolve("memory.stat"), """
+                cache 1
+                rss 2
+                total_rss 4000
+                total_inactive_file 2500
+                total_pgfault 77
+                total_pgmajfault 3
+                """);
+        Path pids = Files.createDirectories(root.resolve("pids/pod/c1"));
+        Files.writeString(pids.resolve("pids.current"), "4\n");
+
+        var s = CgroupSample.read(root, "/pod/c1");
+        assertEquals(123456789, s.cpuUsageNanos());
+        assertEquals(10000, s.memoryUsage());
+        assertEquals(-1, s.memoryLimit(), "v1's huge value means no limit");
+        assertEquals(7500, s.workingSet());
+        assertEquals(4000, s.rss());
+        assertEquals(77, s.pageFaults());
+        assertEquals(3, s.majorPageFaults());
+        assertEquals(4, s.pids());
+        assertTrue(s.found());
+        assertFalse(CgroupSample.read(root, "/pod/gone").found());
+    }
+
+    @Test
+    void cgroupV2FilesAreReadWhereV1IsMissing(@TempDir Path root) throws Exception {
+        Files.writeString(root.resolve("cgroup.controllers"), "cpu memory pids\n");
+        Path g = Files.createDirectories(root.resolve("pod/c1"));
+        Files.writeString(g.resolve("cpu.stat"), "usage_usec 2000\nuser_usec 1500\n");
+        Files.writeString(g.resolve("memory.current"), "8192\n");
+        Files.writeString(g.resolve("memory.max"), "16384\n");
+        Files.writeString(g.resolve("memory.stat"), "anon 4096\ninactive_file 1024\npgfault 9\npgmajfault 1\n");
+        Files.writeString(g.resolve("pids.current"), "2\n");
+
+        var s = CgroupSample.read(root, "/pod/c1");
+        assertEquals(2_000_000, s.cpuUsageNanos());
+        assertEquals(7168, s.workingSet());
+        assertEquals(16384, s.memoryLimit());
+        assertEquals(9216, StatsMath.available(s.memoryLimit(), s.workingSet()));
+        assertEquals(4096, s.rss());
+        assertEquals(2, s.pids());
+    }
+
+    @Test
+    void layerUsageCountsBytesAndInodes(@TempDir Path dir) throws Exception {
+        Files.createDirectories(dir.resolve("tmp"));
+        Files.write(dir.resolve("tmp/a"), new byte[1000]);
+        Files.write(dir.resolve("b"), new byte[24]);
+        Files.createSymbolicLink(dir.resolve("link"), Path.of("b"));
+        var u = LayerUsage.measure(dir);
+        assertEquals(1024, u.usedBytes());
+        assertEquals(5, u.inodesUsed(), "root, tmp, tmp/a, b, link");
+        assertEquals(0, LayerUsage.measure(dir.resolve("missing")).inodesUsed());
+    }
+}
