@@ -325,4 +325,29 @@ class PodLifecycleIntegrationTest {
         String pod = node.runPod(node.pod("broken").setMetadata(config.getMetadata()).build());
         node.removePod(pod);
     }
+
+    @Test
+    void aShimKilledUnderARunningPodIsCleanedUp() throws Exception {
+        var podConfig = node.pod("orphaned").build();
+        String pod = node.runPod(podConfig);
+        String c = node.createAndStart(pod, podConfig, PodTestNode.container("sleeper", "sleep", "4242").build());
+        String shim = node.shimProcesses().stream().filter(p -> p.contains(pod)).findFirst().orElseThrow();
+        long shimPid = Long.parseLong(shim.substring(0, shim.indexOf(':')));
+        ProcessHandle.of(shimPid).orElseThrow().destroyForcibly();
+        var s = node.awaitExit(c);
+        assertEquals(255, s.getExitCode(), s.toString());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (System.nanoTime() < deadline && node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder()
+                .setPodSandboxId(pod).build()).getStatus().getState() != PodSandboxState.SANDBOX_NOTREADY) {
+            Thread.sleep(50);
+        }
+        assertEquals(PodSandboxState.SANDBOX_NOTREADY, node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder()
+                .setPodSandboxId(pod).build()).getStatus().getState());
+        // The container's own process did not outlive its shim.
+        assertTrue(ProcessHandle.allProcesses().noneMatch(p -> p.info().commandLine().orElse("").contains("sleep 4242")),
+                "the orphaned container process was killed");
+        node.removePod(pod);
+        assertTrue(node.mountsUnderDir().isEmpty(), "no mount left: " + node.mountsUnderDir());
+        assertTrue(node.shimProcesses().isEmpty(), "no shim left: " + node.shimProcesses());
+    }
 }

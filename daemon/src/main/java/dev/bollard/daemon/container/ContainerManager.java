@@ -14,6 +14,7 @@ import dev.bollard.daemon.content.Digest;
 import dev.bollard.daemon.image.ImageConfigs;
 import dev.bollard.daemon.image.ImageManager;
 import dev.bollard.daemon.image.ImageRecord;
+import dev.bollard.daemon.linux.MountInfo;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.oci.SpecBuilder;
 import dev.bollard.daemon.sandbox.Sandbox;
@@ -283,7 +284,26 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                     return; // the daemon is going away; the container keeps running
                 }
                 LOG.warn("lost track of a container's process", "id", c.id(), "error", e.getMessage());
+                reapOrphan(c, shim);
                 exited(c, 255, Instant.now(clock));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+    }
+
+    /**
+     * The pod's shim died under a running container: {@code shim delete} on its bundle kills what is left of it and
+     * unmounts its rootfs, instead of leaving a process no shim watches.
+     */
+    private void reapOrphan(Container c, Shim shim) {
+        if (shim != null && shim.isAlive()) {
+            return;
+        }
+        sandboxes.find(c.record().sandboxId()).ifPresent(sb -> {
+            try {
+                sandboxes.cleanupDeadTask(sb, c.id(), stateDir.resolve(c.id()));
+                c.taskDeleted();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
@@ -376,7 +396,8 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             return;
         }
         Shim shim = sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).orElse(null);
-        if (shim == null) {
+        if (shim == null || !shim.isAlive()) {
+            reapOrphan(c, shim);
             exited(c, 255, Instant.now(clock));
             return;
         }
@@ -431,6 +452,9 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             if (c.state() != ContainerState.CREATED && !c.isTaskDeleted()) {
                 sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).ifPresent(shim -> deleteTaskQuietly(shim, c.id()));
             }
+            // A shim that died (or was killed) before deleting the task leaves the rootfs mounted: unmount it here
+            // rather than leak it (FileTrees refuses to delete through a mount).
+            unmountLeftovers(stateDir.resolve(c.id()));
             FileTrees.deleteTree(stateDir.resolve(c.id()));
             FileTrees.deleteTree(rootDir.resolve(c.id()));
             store.delete(c.id());
@@ -823,6 +847,13 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             // already gone
         } catch (IOException e) {
             LOG.warn("cannot delete exec process", "id", id, "exec", execId, "error", e.getMessage());
+        }
+    }
+
+    static void unmountLeftovers(Path dir) throws IOException {
+        var unmounted = MountInfo.unmountBelow(dir);
+        if (!unmounted.isEmpty()) {
+            LOG.warn("unmounted what a shim left mounted", "mounts", unmounted);
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.bollard.daemon.network;
 
+import dev.bollard.daemon.linux.MountInfo;
 import dev.bollard.daemon.linux.Syscalls;
 
 import java.io.IOException;

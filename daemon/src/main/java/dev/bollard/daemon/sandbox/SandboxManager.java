@@ -10,6 +10,7 @@ import dev.bollard.daemon.container.Rootfs;
 import dev.bollard.daemon.image.ImageConfigs;
 import dev.bollard.daemon.image.ImageManager;
 import dev.bollard.daemon.linux.Cgroups;
+import dev.bollard.daemon.linux.MountInfo;
 import dev.bollard.daemon.linux.Syscalls;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.network.Cni;
@@ -418,6 +419,13 @@ public final class SandboxManager {
                 }
                 if (shim.isAlive()) {
                     LOG.warn("lost track of a pod's infra process", "id", sandbox.id(), "error", e.getMessage());
+                } else {
+                    LOG.warn("the pod's shim died; cleaning up its infra task", "id", sandbox.id());
+                    try {
+                        cleanupDeadTask(sandbox, sandbox.id(), stateDir.resolve(sandbox.id()));
+                    } catch (InterruptedException ie) {
+                        Thread.currentThread().interrupt();
+                    }
                 }
                 infraExited(sandbox, -1);
             } catch (InterruptedException e) {
@@ -474,6 +482,8 @@ public final class SandboxManager {
                 }
                 deleteTask(shim, id);
                 shim.shutdown();
+            } else {
+                cleanupDeadTask(sandbox, id, stateDir.resolve(id)); // the shim died: kill what is left, unmount
             }
             shim.close();
             sandbox.shim(null);
@@ -509,6 +519,10 @@ public final class SandboxManager {
             stopLocked(sandbox);
             members.removeAll(sandbox);
             var r = sandbox.record();
+            var leftovers = MountInfo.unmountBelow(stateDir.resolve(r.id()));
+            if (!leftovers.isEmpty()) {
+                LOG.warn("unmounted what the pod's shim left mounted", "id", r.id(), "mounts", leftovers);
+            }
             FileTrees.deleteTree(stateDir.resolve(r.id()));
             FileTrees.deleteTree(rootDir.resolve(r.id()));
             if (r.ownCgroupParent()) {

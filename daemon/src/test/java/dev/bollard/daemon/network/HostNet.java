@@ -1,5 +1,6 @@
 package dev.bollard.daemon.network;
 
+import dev.bollard.daemon.linux.MountInfo;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

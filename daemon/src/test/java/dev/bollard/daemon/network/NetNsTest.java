@@ -1,5 +1,6 @@
 package dev.bollard.daemon.network;
 
+import dev.bollard.daemon.linux.MountInfo;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

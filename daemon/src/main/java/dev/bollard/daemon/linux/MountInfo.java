@@ -1,12 +1,15 @@
-package dev.bollard.daemon.network;
+package dev.bollard.daemon.linux;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
 import java.util.Optional;
 
-/** What /proc/self/mountinfo says about one mount point. */
-final class MountInfo {
+/** What /proc/self/mountinfo says about mount points. */
+public final class MountInfo {
 
     private static final Path MOUNTINFO = Path.of("/proc/self/mountinfo");
 
@@ -14,7 +17,7 @@ final class MountInfo {
     }
 
     /** The file system type mounted at exactly {@code mountPoint} (the topmost when stacked), if any. */
-    static Optional<String> fsTypeAt(Path mountPoint) throws IOException {
+    public static Optional<String> fsTypeAt(Path mountPoint) throws IOException {
         String wanted = mountPoint.toAbsolutePath().normalize().toString();
         String type = null;
         for (String line : Files.readAllLines(MOUNTINFO)) {
@@ -33,8 +36,44 @@ final class MountInfo {
         return Optional.ofNullable(type);
     }
 
+    /** Mount points at or below {@code dir}, deepest first (the order to unmount them in). */
+    public static List<Path> mountPointsBelow(Path dir) throws IOException {
+        Path base = dir.toAbsolutePath().normalize();
+        var out = new ArrayList<Path>();
+        for (String line : Files.readAllLines(MOUNTINFO)) {
+            String[] f = line.split(" ");
+            if (f.length > 4) {
+                Path p = Path.of(unescape(f[4]));
+                if (p.startsWith(base)) {
+                    out.add(p);
+                }
+            }
+        }
+        out.sort(Comparator.comparingInt(Path::getNameCount).reversed());
+        return out;
+    }
+
+    /**
+     * Unmounts (lazily) whatever is still mounted at or below {@code dir}: what a shim killed before it could
+     * unmount a rootfs, a /dev/shm, a netns pin. Returns what it unmounted, for the log.
+     */
+    public static List<Path> unmountBelow(Path dir) throws IOException {
+        var done = new ArrayList<Path>();
+        for (Path p : mountPointsBelow(dir)) {
+            try {
+                Syscalls.umount2(p, Syscalls.MNT_DETACH);
+                done.add(p);
+            } catch (Syscalls.ErrnoException e) {
+                if (e.errno() != Syscalls.EINVAL && e.errno() != Syscalls.ENOENT) {
+                    throw e;
+                }
+            }
+        }
+        return done;
+    }
+
     /** The kernel writes space, tab, newline and backslash as octal escapes (\040 …). */
-    static String unescape(String s) {
+    public static String unescape(String s) {
         if (s.indexOf('\\') < 0) {
             return s;
         }
