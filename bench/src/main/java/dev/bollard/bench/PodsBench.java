@@ -96,6 +96,10 @@ final class PodsBench implements Callable<Integer> {
     @Option(names = "--call-timeout", defaultValue = "120", description = "Deadline of each CRI call in seconds (default: ${DEFAULT-VALUE}).")
     int callTimeout;
 
+    @Option(names = "--handler", defaultValue = "",
+            description = "RuntimeClass handler of every pod (default: the daemon's default); e.g. runsc with --only bollard.")
+    String handler;
+
     static final List<String> STEPS = List.of("RunPodSandbox", "CreateContainer", "StartContainer", "ExecSync",
             "StopContainer", "RemoveContainer", "StopPodSandbox", "RemovePodSandbox");
 
@@ -267,7 +271,7 @@ final class PodsBench implements Callable<Integer> {
         String step = STEPS.getFirst();
         try {
             pod = timed(steps, step, () -> c.runtimeLong(s -> s.runPodSandbox(
-                    RunPodSandboxRequest.newBuilder().setConfig(cfg).build())).getPodSandboxId());
+                    RunPodSandboxRequest.newBuilder().setConfig(cfg).setRuntimeHandler(handler).build())).getPodSandboxId());
             String podId = pod;
             step = "CreateContainer";
             String ctr = timed(steps, step, () -> c.runtimeLong(s -> s.createContainer(CreateContainerRequest.newBuilder()
@@ -350,7 +354,8 @@ final class PodsBench implements Callable<Integer> {
                         long p0 = System.nanoTime();
                         var cfg = podConfig(runtime, "density-" + n, ws.dir());
                         String pod = c.runtimeLong(s -> s.runPodSandbox(
-                                RunPodSandboxRequest.newBuilder().setConfig(cfg).build())).getPodSandboxId();
+                                RunPodSandboxRequest.newBuilder().setConfig(cfg).setRuntimeHandler(handler).build()))
+                                .getPodSandboxId();
                         podIds.add(pod);
                         String ctr = c.runtimeLong(s -> s.createContainer(CreateContainerRequest.newBuilder()
                                 .setPodSandboxId(pod).setConfig(sleepConfig()).setSandboxConfig(cfg).build()))
@@ -552,6 +557,7 @@ final class PodsBench implements Callable<Integer> {
         }
         json.put("runtimes", versions);
         var method = new LinkedHashMap<String, Object>();
+        method.put("handler", handler.isEmpty() ? "(default)" : handler);
         method.put("cycles", cycles);
         method.put("warmupCycles", warmup);
         method.put("order", common.runtimes);
