@@ -45,4 +45,14 @@ abstract class ClientCommand {
         }
         return exit;
     }
+
+    /** crictl's rule for commands that take IDs or --all: exactly one of the two. */
+    static void idsOrAll(java.util.List<String> ids, boolean all, String what) {
+        if (all && !ids.isEmpty()) {
+            throw new CliException("cannot specify " + what + "(s) when using --all");
+        }
+        if (!all && ids.isEmpty()) {
+            throw new CliException("you must specify at least one " + what + " or use --all");
+        }
+    }
 }

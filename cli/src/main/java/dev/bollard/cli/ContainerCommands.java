@@ -177,12 +177,7 @@ final class ContainerCommands {
 
         @Override
         public Integer call() {
-            if (all && !ids.isEmpty()) {
-                throw new CliException("cannot specify CONTAINER-ID(s) when using --all");
-            }
-            if (!all && ids.isEmpty()) {
-                throw new CliException("you must specify at least one CONTAINER-ID or use --all");
-            }
+            idsOrAll(ids, all, "CONTAINER-ID");
             return withClient(c -> {
                 List<String> targets = ids;
                 if (all) {
@@ -220,12 +215,7 @@ final class ContainerCommands {
 
         @Override
         public Integer call() {
-            if (all && !ids.isEmpty()) {
-                throw new CliException("cannot specify CONTAINER-ID(s) when using --all");
-            }
-            if (!all && ids.isEmpty()) {
-                throw new CliException("you must specify at least one CONTAINER-ID or use --all");
-            }
+            idsOrAll(ids, all, "CONTAINER-ID");
             return withClient(c -> {
                 List<String> targets = !all ? ids : c.runtime(stub -> stub.listContainers(
                         ListContainersRequest.getDefaultInstance())).getContainersList().stream().map(Container::getId).toList();

@@ -271,12 +271,7 @@ final class PodCommands {
 
         @Override
         public Integer call() {
-            if (all && !ids.isEmpty()) {
-                throw new CliException("cannot specify POD-ID(s) when using --all");
-            }
-            if (!all && ids.isEmpty()) {
-                throw new CliException("you must specify at least one POD-ID or use --all");
-            }
+            idsOrAll(ids, all, "POD-ID");
             return withClient(c -> {
                 List<String> targets = !all ? ids : c.runtime(stub -> stub.listPodSandbox(
                         ListPodSandboxRequest.getDefaultInstance())).getItemsList().stream().map(PodSandbox::getId).toList();

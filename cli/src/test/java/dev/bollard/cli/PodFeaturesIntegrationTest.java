@@ -25,10 +25,7 @@ import dev.bollard.api.cri.v1.ReopenContainerLogRequest;
 import dev.bollard.api.cri.v1.RunPodSandboxRequest;
 import dev.bollard.api.cri.v1.StartContainerRequest;
 import dev.bollard.api.cri.v1.StopPodSandboxRequest;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -49,22 +46,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** What a container sees: users and groups, capabilities, read-only root, host namespaces, DNS, ports, logs, scale. */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class PodFeaturesIntegrationTest {
-
-    private PodTestNode node;
-
-    @BeforeAll
-    void start() throws Exception {
-        node = PodTestNode.start();
-    }
-
-    @AfterAll
-    void stop() throws Exception {
-        if (node != null) {
-            node.close();
-        }
-    }
+class PodFeaturesIntegrationTest extends PodNodeTest {
 
     private String sh(String id, String script) {
         var r = node.rt().execSync(ExecSyncRequest.newBuilder().setContainerId(id).addCmd("sh").addCmd("-c")

@@ -25,10 +25,7 @@ import dev.bollard.api.cri.v1.StopPodSandboxRequest;
 import dev.bollard.api.cri.v1.UpdateContainerResourcesRequest;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,22 +45,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Pods and containers end to end on a real node: the daemon process, containerd-shim-runc-v2, runc, CNI's
  * bridge/host-local/portmap/loopback in real network namespaces, through the generated CRI client.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class PodLifecycleIntegrationTest {
-
-    private PodTestNode node;
-
-    @BeforeAll
-    void start() throws Exception {
-        node = PodTestNode.start();
-    }
-
-    @AfterAll
-    void stop() throws Exception {
-        if (node != null) {
-            node.close();
-        }
-    }
+class PodLifecycleIntegrationTest extends PodNodeTest {
 
     private dev.bollard.api.cri.v1.ExecSyncResponse exec(String id, String... cmd) {
         return node.rt().execSync(ExecSyncRequest.newBuilder().setContainerId(id).addAllCmd(List.of(cmd))

@@ -15,10 +15,7 @@ import dev.bollard.api.cri.v1.StartContainerRequest;
 import dev.bollard.api.cri.v1.StopPodSandboxRequest;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -37,24 +34,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A daemon restart on a real node: the pods and containers of the daemon that went down (their shims kept running)
  * are known to the next one, with their processes, logs, exits and names.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class PodRestartIntegrationTest {
+class PodRestartIntegrationTest extends PodNodeTest {
 
     private static final Pattern LOG_LINE = Pattern.compile("\\S+ stdout F line (\\d+)");
-
-    private PodTestNode node;
-
-    @BeforeAll
-    void start() throws Exception {
-        node = PodTestNode.start();
-    }
-
-    @AfterAll
-    void stop() throws Exception {
-        if (node != null) {
-            node.close();
-        }
-    }
 
     @Test
     void podsAndContainersSurviveADaemonRestart() throws Exception {
