@@ -38,6 +38,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -331,5 +332,51 @@ class PodLifecycleIntegrationTest extends PodNodeTest {
         node.removePod(pod);
         assertTrue(node.mountsUnderDir().isEmpty(), "no mount left: " + node.mountsUnderDir());
         assertTrue(node.shimProcesses().isEmpty(), "no shim left: " + node.shimProcesses());
+    }
+
+    @Test
+    void podSysctlsReachItsContainers() throws Exception {
+        // kubelet's safe sysctls: an IPC one and a network one, namespaced with the pod.
+        var podConfig = node.pod("sysctls").setLinux(dev.bollard.api.cri.v1.LinuxPodSandboxConfig.newBuilder()
+                .putSysctls("kernel.shm_rmid_forced", "1")
+                .putSysctls("net.ipv4.ip_local_port_range", "20000 30000")).build();
+        String pod = node.runPod(podConfig);
+        String c = node.createAndStart(pod, podConfig, PodTestNode.container("reader", "sleep", "3600").build());
+        assertEquals("1\n", exec(c, "cat", "/proc/sys/kernel/shm_rmid_forced").getStdout().toStringUtf8());
+        assertEquals("20000\t30000\n", exec(c, "cat", "/proc/sys/net/ipv4/ip_local_port_range").getStdout()
+                .toStringUtf8());
+        node.removePod(pod);
+    }
+
+    @Test
+    void hostPathVolumesIncludingSymlinksAndReadOnly() throws Exception {
+        Path host = Files.createDirectories(node.dir.resolve("volumes/data"));
+        Files.writeString(host.resolve("flag.txt"), "from the host\n");
+        Path link = node.dir.resolve("volumes/data-link");
+        Files.createSymbolicLink(link, host);
+        var podConfig = node.pod("volumes").build();
+        String pod = node.runPod(podConfig);
+        String c = node.createAndStart(pod, podConfig, PodTestNode.container("v", "sleep", "3600")
+                .addMounts(dev.bollard.api.cri.v1.Mount.newBuilder().setHostPath(host.toString()).setContainerPath("/data")
+                        .setSelinuxRelabel(true))
+                .addMounts(dev.bollard.api.cri.v1.Mount.newBuilder().setHostPath(link.toString()).setContainerPath("/linked"))
+                .addMounts(dev.bollard.api.cri.v1.Mount.newBuilder().setHostPath(host.toString()).setContainerPath("/ro")
+                        .setReadonly(true))
+                .build());
+        assertEquals("from the host\n", exec(c, "cat", "/data/flag.txt").getStdout().toStringUtf8());
+        assertEquals("from the host\n", exec(c, "cat", "/linked/flag.txt").getStdout().toStringUtf8(),
+                "a symlinked host path mounts its target");
+        exec(c, "sh", "-c", "echo written > /data/new.txt");
+        assertEquals("written\n", Files.readString(host.resolve("new.txt")), "a writable volume writes through");
+        var ro = exec(c, "sh", "-c", "echo x > /ro/nope.txt");
+        assertNotEquals(0, ro.getExitCode());
+        assertTrue(ro.getStderr().toStringUtf8().contains("Read-only"), ro.getStderr().toStringUtf8());
+        var missing = assertThrows(StatusRuntimeException.class, () -> node.rt().createContainer(
+                CreateContainerRequest.newBuilder().setPodSandboxId(pod).setSandboxConfig(podConfig)
+                        .setConfig(PodTestNode.container("m", "true").addMounts(dev.bollard.api.cri.v1.Mount.newBuilder()
+                                .setHostPath(node.dir.resolve("volumes/absent").toString()).setContainerPath("/x"))).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, missing.getStatus().getCode(), "a missing host path is refused");
+        node.removePod(pod);
+        assertTrue(Files.exists(host.resolve("flag.txt")), "removing the pod leaves the volume's content alone");
     }
 }
