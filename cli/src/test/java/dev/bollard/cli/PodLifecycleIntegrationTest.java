@@ -379,4 +379,33 @@ class PodLifecycleIntegrationTest extends PodNodeTest {
         node.removePod(pod);
         assertTrue(Files.exists(host.resolve("flag.txt")), "removing the pod leaves the volume's content alone");
     }
+
+    @Test
+    void privilegedAndSeccompProfiles() throws Exception {
+        var podConfig = node.pod("priv").setLinux(dev.bollard.api.cri.v1.LinuxPodSandboxConfig.newBuilder()
+                .setSecurityContext(dev.bollard.api.cri.v1.LinuxSandboxSecurityContext.newBuilder().setPrivileged(true)))
+                .build();
+        String pod = node.runPod(podConfig);
+        var sc = dev.bollard.api.cri.v1.LinuxContainerSecurityContext.newBuilder();
+        String privileged = node.createAndStart(pod, podConfig, PodTestNode.container("p", "sleep", "3600")
+                .setLinux(dev.bollard.api.cri.v1.LinuxContainerConfig.newBuilder().setSecurityContext(
+                        sc.clone().setPrivileged(true))).build());
+        var mounted = exec(privileged, "sh", "-c", "mkdir -p /mnt/t && mount -t tmpfs none /mnt/t && echo mounted");
+        assertTrue(mounted.getStdout().toStringUtf8().contains("mounted"), mounted.getStderr().toStringUtf8());
+        assertEquals("0\n", exec(privileged, "sh", "-c", "grep Seccomp: /proc/self/status | tr -dc 0-9; echo")
+                .getStdout().toStringUtf8(), "privileged: no seccomp filter");
+
+        String confined = node.createAndStart(pod, podConfig, PodTestNode.container("c", "sleep", "3600")
+                .setLinux(dev.bollard.api.cri.v1.LinuxContainerConfig.newBuilder().setSecurityContext(sc.clone()
+                        .setNoNewPrivs(true).setSeccomp(dev.bollard.api.cri.v1.SecurityProfile.newBuilder()
+                                .setProfileType(dev.bollard.api.cri.v1.SecurityProfile.ProfileType.RuntimeDefault))))
+                .build());
+        var status = exec(confined, "cat", "/proc/self/status").getStdout().toStringUtf8();
+        assertTrue(status.contains("Seccomp:\t2"), "RuntimeDefault installs a filter: " + status);
+        assertTrue(status.contains("NoNewPrivs:\t1"), status);
+        // Without the privileges, the same mount is refused; so is a new user namespace (the default profile).
+        assertNotEquals(0, exec(confined, "sh", "-c", "mkdir -p /mnt/t && mount -t tmpfs none /mnt/t").getExitCode());
+        assertNotEquals(0, exec(confined, "unshare", "-U", "true").getExitCode());
+        node.removePod(pod);
+    }
 }
