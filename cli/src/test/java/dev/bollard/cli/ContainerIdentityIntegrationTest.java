@@ -11,6 +11,10 @@ import dev.bollard.api.cri.v1.LinuxContainerSecurityContext;
 import dev.bollard.api.cri.v1.ListContainersRequest;
 import dev.bollard.api.cri.v1.StatusRequest;
 import dev.bollard.api.cri.v1.SupplementalGroupsPolicy;
+import dev.bollard.api.cri.v1.PullImageRequest;
+import dev.bollard.daemon.testkit.TestImages;
+import dev.bollard.daemon.testkit.TestPush;
+import dev.bollard.daemon.testkit.TestRegistry;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -19,6 +23,7 @@ import org.junit.jupiter.api.TestInstance;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** What a container reports of its image (image, image_ref, image_id) and of its user (KEP-3619 policies). */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -101,6 +106,38 @@ class ContainerIdentityIntegrationTest {
             }
         } finally {
             node.removePod(pod);
+        }
+    }
+
+    @Test
+    void pulledImageReportsTheRepoDigestItWasPulledBy() throws Exception {
+        assumeTrue(TestRegistry.available(), "docker-registry is not installed");
+        var busybox = TestImages.busybox();
+        try (var registry = TestRegistry.start(java.nio.file.Files.createDirectories(node.dir.resolve("registry")))) {
+            busybox.push(new TestPush(registry.apiRoot()), "library/busybox", "1.36");
+            String tag = registry.host() + "/library/busybox:1.36";
+            String pulled = node.images().pullImage(PullImageRequest.newBuilder()
+                    .setImage(ImageSpec.newBuilder().setImage(tag)).build()).getImageRef();
+            Image image = imageStatus(tag);
+            assertEquals(pulled, image.getId(), "PullImage's image_ref is the image ID");
+            assertEquals(1, image.getRepoDigestsCount(), image.toString());
+            String digest = image.getRepoDigests(0);
+            assertTrue(digest.startsWith(registry.host() + "/library/busybox@sha256:"), digest);
+
+            var podConfig = node.pod("pulled").build();
+            String pod = node.runPod(podConfig);
+            try {
+                for (String requested : java.util.List.of(tag, image.getId(), digest)) {
+                    String id = node.createAndStart(pod, podConfig, PodTestNode.container(
+                                    "c" + Integer.toHexString(requested.hashCode()), "/bin/busybox", "sleep", "3600")
+                            .setImage(ImageSpec.newBuilder().setImage(requested)).build());
+                    assertIdentity(pod, id, requested, image);
+                    assertEquals(digest, node.status(id).getImageRef(), "image_ref of a container created by "
+                            + requested + " is the repo digest");
+                }
+            } finally {
+                node.removePod(pod);
+            }
         }
     }
 
