@@ -50,6 +50,7 @@ final class PodTestNode implements AutoCloseable {
     /** The daemon now serving; {@link #restart} replaces it. */
     DaemonProcess daemon;
     RuntimeServiceGrpc.RuntimeServiceBlockingStub runtime;
+    dev.bollard.api.cri.v1.ImageServiceGrpc.ImageServiceBlockingStub imageService;
     private final EpollEventLoopGroup group;
     private ManagedChannel channel;
     private int restarts;
@@ -67,6 +68,7 @@ final class PodTestNode implements AutoCloseable {
         channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(d.socket.toString()))
                 .channelType(EpollDomainSocketChannel.class).eventLoopGroup(group).usePlaintext().build();
         runtime = RuntimeServiceGrpc.newBlockingStub(channel);
+        imageService = dev.bollard.api.cri.v1.ImageServiceGrpc.newBlockingStub(channel);
     }
 
     /**
@@ -98,6 +100,10 @@ final class PodTestNode implements AutoCloseable {
 
     RuntimeServiceGrpc.RuntimeServiceBlockingStub rt() {
         return runtime.withDeadlineAfter(60, TimeUnit.SECONDS);
+    }
+
+    dev.bollard.api.cri.v1.ImageServiceGrpc.ImageServiceBlockingStub images() {
+        return imageService.withDeadlineAfter(60, TimeUnit.SECONDS);
     }
 
     static PodTestNode start() throws Exception {

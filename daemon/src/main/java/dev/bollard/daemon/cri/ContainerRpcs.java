@@ -105,7 +105,7 @@ public final class ContainerRpcs {
     private Container item(dev.bollard.daemon.container.Container c) {
         var r = c.record();
         return Container.newBuilder().setId(c.id()).setPodSandboxId(r.sandboxId()).setMetadata(c.config().getMetadata())
-                .setImage(imageSpec(c)).setImageRef(r.imageRef()).setImageId(r.imageId()).setState(state(c))
+                .setImage(imageSpec(c)).setImageRef(imageRef(c)).setImageId(r.imageId()).setState(state(c))
                 .setCreatedAt(r.createdAt()).putAllLabels(c.config().getLabelsMap())
                 .putAllAnnotations(c.config().getAnnotationsMap()).build();
     }
@@ -134,7 +134,7 @@ public final class ContainerRpcs {
         var r = c.record();
         var b = ContainerStatus.newBuilder().setId(c.id()).setMetadata(c.config().getMetadata()).setState(state(c))
                 .setCreatedAt(r.createdAt()).setStartedAt(r.startedAt()).setFinishedAt(r.finishedAt())
-                .setExitCode(r.exitCode()).setImage(imageSpec(c)).setImageRef(r.imageRef()).setImageId(r.imageId())
+                .setExitCode(r.exitCode()).setImage(imageSpec(c)).setImageRef(imageRef(c)).setImageId(r.imageId())
                 .setReason(r.reason()).setMessage(r.message()).putAllLabels(c.config().getLabelsMap())
                 .putAllAnnotations(c.config().getAnnotationsMap()).addAllMounts(c.config().getMountsList())
                 .setLogPath(r.logPath())
@@ -147,8 +147,19 @@ public final class ContainerRpcs {
     private ImageSpec imageSpec(dev.bollard.daemon.container.Container c) {
         var r = c.record();
         String shown = images.resolve(r.imageId()).flatMap(i -> i.repoTags().stream().findFirst()).orElse(r.image());
-        return ImageSpec.newBuilder().setImage(shown).setUserSpecifiedImage(r.image())
+        return ImageSpec.newBuilder().setImage(shown).setUserSpecifiedImage(ContainerManager.requestedImage(c.config()))
                 .putAllAnnotations(c.config().getImage().getAnnotationsMap()).build();
+    }
+
+    /**
+     * image_ref as of now (the image may have gained a repo digest by a later pull); the one recorded at creation
+     * once the image is gone.
+     */
+    private String imageRef(dev.bollard.daemon.container.Container c) {
+        var r = c.record();
+        return images.resolve(r.imageId())
+                .map(i -> ContainerManager.imageRef(i, ContainerManager.requestedImage(c.config())))
+                .orElse(r.imageRef());
     }
 
     private static java.util.Optional<ContainerUser> user(JsonObject spec) {

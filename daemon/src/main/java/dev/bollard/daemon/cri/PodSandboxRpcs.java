@@ -23,6 +23,8 @@ import dev.bollard.api.cri.v1.StopPodSandboxRequest;
 import dev.bollard.api.cri.v1.StopPodSandboxResponse;
 import dev.bollard.api.cri.v1.StreamPodSandboxesRequest;
 import dev.bollard.api.cri.v1.StreamPodSandboxesResponse;
+import dev.bollard.api.cri.v1.UpdatePodSandboxResourcesRequest;
+import dev.bollard.api.cri.v1.UpdatePodSandboxResourcesResponse;
 import dev.bollard.daemon.sandbox.Sandbox;
 import dev.bollard.daemon.sandbox.SandboxManager;
 import dev.bollard.daemon.sandbox.SandboxState;
@@ -140,6 +142,17 @@ public final class PodSandboxRpcs {
         o.addProperty("runtimeHandler", r.runtimeHandler());
         o.addProperty("runtimeType", "io.containerd.runc.v2");
         o.addProperty("cgroupParent", r.cgroupParent());
+        var applied = s.resources();
+        if (applied != null) {
+            var res = new JsonObject();
+            res.addProperty("cpuShares", applied.cpuShares());
+            res.addProperty("cpuQuota", applied.cpuQuota());
+            res.addProperty("cpuPeriod", applied.cpuPeriod());
+            res.addProperty("memoryLimitInBytes", applied.memoryLimit());
+            res.addProperty("cpusetCpus", applied.cpusetCpus());
+            res.addProperty("cpusetMems", applied.cpusetMems());
+            o.add("podResources", res);
+        }
         var ips = new JsonArray();
         r.ips().forEach(ips::add);
         o.add("ips", ips);
@@ -149,6 +162,12 @@ public final class PodSandboxRpcs {
             o.add("runtimeSpec", JsonParser.parseString(Files.readString(spec)));
         }
         return o;
+    }
+
+    UpdatePodSandboxResourcesResponse updateResources(UpdatePodSandboxResourcesRequest request) throws IOException {
+        sandboxes.updateResources(requireId(request.getPodSandboxId()), request.getOverhead(), request.hasOverhead(),
+                request.getResources(), request.hasResources());
+        return UpdatePodSandboxResourcesResponse.getDefaultInstance();
     }
 
     static String requireId(String id) {

@@ -81,7 +81,9 @@ public final class RuntimeInfoRpcs {
 
         var response = StatusResponse.newBuilder()
                 .setStatus(RuntimeStatus.newBuilder().addConditions(runtimeReady).addConditions(networkReady))
-                .setFeatures(RuntimeFeatures.newBuilder().setSupplementalGroupsPolicy(false));
+                // KEP-3619: SpecBuilder honours Merge/Strict and ContainerStatus.user reports the uid, gid and
+                // groups the process gets (the spec's process.user, after the policy was applied).
+                .setFeatures(RuntimeFeatures.newBuilder().setSupplementalGroupsPolicy(true));
         // The default handler is also reported under the empty name, which is how kubelet asks for it.
         response.addRuntimeHandlers(handler(""));
         for (String name : handlers.names()) {

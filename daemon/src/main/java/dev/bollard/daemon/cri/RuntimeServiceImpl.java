@@ -61,6 +61,12 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
     }
 
     @Override
+    public void updatePodSandboxResources(UpdatePodSandboxResourcesRequest request,
+                                          StreamObserver<UpdatePodSandboxResourcesResponse> observer) {
+        Calls.unary(observer, () -> pods.updateResources(request));
+    }
+
+    @Override
     public void listPodSandbox(ListPodSandboxRequest request, StreamObserver<ListPodSandboxResponse> observer) {
         Calls.unary(observer, () -> pods.list(request));
     }

@@ -85,6 +85,11 @@ public final class Cgroups {
         }
     }
 
+    /** The cgroupfs path's directory in one hierarchy (which it must not leave). */
+    public static Path dir(Path hierarchy, String cgroupPath) {
+        return resolve(hierarchy, cgroupPath);
+    }
+
     static Path resolve(Path hierarchy, String cgroupPath) {
         String rel = cgroupPath.startsWith("/") ? cgroupPath.substring(1) : cgroupPath;
         Path p = hierarchy.resolve(rel).normalize();

@@ -15,6 +15,7 @@ public final class Sandbox {
     private final PodSandboxConfig config;
     private volatile SandboxRecord record;
     private volatile Shim shim;
+    private volatile PodResources resources;
 
     Sandbox(SandboxRecord record, PodSandboxConfig config, Shim shim) {
         this.record = record;
@@ -45,6 +46,15 @@ public final class Sandbox {
 
     void shim(Shim s) {
         this.shim = s;
+    }
+
+    /** What UpdatePodSandboxResources last applied to the pod's cgroup parent, or null when never called. */
+    public PodResources resources() {
+        return resources;
+    }
+
+    void resources(PodResources r) {
+        this.resources = r;
     }
 
     public boolean ready() {

@@ -543,6 +543,32 @@ public final class SandboxManager {
         }
     }
 
+    /**
+     * UpdatePodSandboxResources: the pod's total (containers' sum plus overhead, {@link PodResources#of}) written to
+     * its cgroup parent and kept on the sandbox. NOT_FOUND for an unknown pod, FAILED_PRECONDITION for one that is
+     * not ready, INVALID_ARGUMENT for a bad value.
+     */
+    public PodResources updateResources(String idOrPrefix, dev.bollard.api.cri.v1.LinuxContainerResources overhead,
+                                        boolean hasOverhead, dev.bollard.api.cri.v1.LinuxContainerResources resources,
+                                        boolean hasResources) throws IOException {
+        var sandbox = get(idOrPrefix);
+        var total = PodResources.of(overhead, hasOverhead, resources, hasResources);
+        sandbox.lock().lock();
+        try {
+            if (!sandbox.ready()) {
+                throw Status.FAILED_PRECONDITION.withDescription("pod sandbox " + sandbox.id()
+                        + " is not ready; only a ready pod's resources can be updated").asRuntimeException();
+            }
+            var written = total.apply(sandbox.record().cgroupParent());
+            sandbox.resources(total);
+            LOG.info("pod sandbox resources updated", "id", sandbox.id(), "cgroupParent",
+                    sandbox.record().cgroupParent(), "files", written.size());
+            return total;
+        } finally {
+            sandbox.lock().unlock();
+        }
+    }
+
     /** What a container of this pod joins: its namespaces, files, /dev/shm and cgroup parent. */
     public PodContext context(Sandbox sandbox) {
         var r = sandbox.record();
