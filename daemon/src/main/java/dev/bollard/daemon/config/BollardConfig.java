@@ -15,7 +15,9 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
 
     public enum CgroupDriverSetting { AUTO, CGROUPFS, SYSTEMD }
 
-    public record Daemon(Path socket, Path root, Path state, LogLevel logLevel, LogFormat logFormat) {
+    /** @param stopPodsOnShutdown stop every pod when the daemon stops (test nodes); pods outlive it by default */
+    public record Daemon(Path socket, Path root, Path state, LogLevel logLevel, LogFormat logFormat,
+                         boolean stopPodsOnShutdown) {
     }
 
     /**
@@ -68,6 +70,6 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
                 socket != null ? socket : daemon.socket(),
                 root != null ? root : daemon.root(),
                 state != null ? state : daemon.state(),
-                daemon.logLevel(), daemon.logFormat()), runtime, runtimes, registry, cni);
+                daemon.logLevel(), daemon.logFormat(), daemon.stopPodsOnShutdown()), runtime, runtimes, registry, cni);
     }
 }

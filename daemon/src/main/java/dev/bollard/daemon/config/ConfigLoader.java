@@ -106,7 +106,8 @@ public final class ConfigLoader {
                             Path.of((String) daemon.get("root")),
                             Path.of((String) daemon.get("state")),
                             LogLevel.valueOf(upper(daemon.get("log_level"))),
-                            LogFormat.valueOf(upper(daemon.get("log_format")))),
+                            LogFormat.valueOf(upper(daemon.get("log_format"))),
+                            (Boolean) daemon.get("stop_pods_on_shutdown")),
                     new BollardConfig.Runtime(
                             CgroupDriverSetting.valueOf(upper(runtime.get("cgroup_driver"))),
                             (String) runtime.get("default_runtime"),

@@ -55,7 +55,11 @@ public final class ConfigSchema {
                     string("log_level", "info", "Lowest level logged. At debug, every CRI call is logged with its latency.",
                             "debug", "info", "warn", "error"),
                     string("log_format", "text", "text: logfmt key=value lines; json: one JSON object per line.",
-                            "text", "json")), Map.of()),
+                            "text", "json"),
+                    bool("stop_pods_on_shutdown", false,
+                            "Stop every pod (its containers, infra process, shim and network) when the daemon stops.\n"
+                                    + "Off by default: pods keep running across a daemon restart or upgrade, as with\n"
+                                    + "containerd; for test nodes that must be left clean.")), Map.of()),
             new Section(RUNTIME, false, "How containers are run, whatever the handler.", List.of(
                     string("cgroup_driver", "auto",
                             "cgroupfs writes cgroup directories itself; systemd asks systemd for scopes and needs it running.\n"

@@ -231,6 +231,9 @@ public final class Daemon implements AutoCloseable {
     public void close() {
         LOG.info("shutting down", "socket", server.socket());
         server.close();
+        if (config.daemon().stopPodsOnShutdown()) {
+            stopAllPods();
+        }
         // Pods keep running without the daemon (as with containerd): only the events server and the connections go,
         // and the managers are told first, so that connections closing are not taken for exits.
         sandboxes.detach();
@@ -244,6 +247,20 @@ public final class Daemon implements AutoCloseable {
         }
         closeQuietly(lockChannel);
         LOG.info("stopped");
+    }
+
+    /** For test nodes ([daemon] stop_pods_on_shutdown): every pod stopped, each failure logged, none fatal. */
+    private void stopAllPods() {
+        for (var sandbox : sandboxes.list()) {
+            try {
+                sandboxes.stop(sandbox.id());
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("stopping a pod at shutdown failed", "id", sandbox.id(), "error", e.getMessage());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
     }
 
     /**
