@@ -7,7 +7,12 @@ import java.util.Optional;
 
 /** The daemon's whole configuration, after defaults, the TOML file and command-line flags are applied. */
 public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeHandler> runtimes, Registry registry,
-                            Cni cni) {
+                            Cni cni, Metrics metrics) {
+
+    /** Without a [metrics] section: metrics off. */
+    public BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeHandler> runtimes, Registry registry, Cni cni) {
+        this(daemon, runtime, runtimes, registry, cni, Metrics.OFF);
+    }
 
     public enum LogLevel { DEBUG, INFO, WARN, ERROR }
 
@@ -58,6 +63,15 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
     public record Registry(Path configPath, int maxConcurrentDownloads, long pullProgressTimeoutSeconds) {
     }
 
+    /** @param address {@code host:port} of the Prometheus /metrics listener; empty when metrics are off */
+    public record Metrics(String address) {
+        public static final Metrics OFF = new Metrics("");
+
+        public boolean enabled() {
+            return !address.isEmpty();
+        }
+    }
+
     public RuntimeHandler defaultHandler() {
         return runtimes.get(runtime.defaultRuntime());
     }
@@ -68,6 +82,6 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
                 socket != null ? socket : daemon.socket(),
                 root != null ? root : daemon.root(),
                 state != null ? state : daemon.state(),
-                daemon.logLevel(), daemon.logFormat()), runtime, runtimes, registry, cni);
+                daemon.logLevel(), daemon.logFormat()), runtime, runtimes, registry, cni, metrics);
     }
 }
