@@ -1,6 +1,12 @@
 package dev.bollard.cli;
 
+import dev.bollard.api.cri.v1.ImageSpec;
+import dev.bollard.api.cri.v1.ImageStatusRequest;
 import dev.bollard.api.cri.v1.ListPodSandboxRequest;
+import dev.bollard.api.cri.v1.PullImageRequest;
+import dev.bollard.daemon.testkit.TestImages;
+import dev.bollard.daemon.testkit.TestPush;
+import dev.bollard.daemon.testkit.TestRegistry;
 import dev.bollard.api.cri.v1.PodSandboxStatusRequest;
 import dev.bollard.api.cri.v1.VersionRequest;
 import org.junit.jupiter.api.AfterEach;
@@ -94,6 +100,51 @@ class OperatorMetricsIntegrationTest {
                     HttpResponse.BodyHandlers.ofString());
             assertEquals(404, other.statusCode());
         }
+    }
+
+    @Test
+    void imagePullsAreCountedWithTheirSizeAndDuration() throws Exception {
+        var registry = TestRegistry.start(Files.createDirectories(dir.resolve("registry")));
+        try {
+            var busybox = TestImages.busybox();
+            busybox.push(new TestPush(registry.apiRoot()), "library/busybox", "1.36");
+            Path certsD = Files.createDirectories(dir.resolve("certs.d/docker.io"));
+            Files.writeString(certsD.resolve("hosts.toml"), """
+                    server = "https://registry-1.docker.io"
+                    [host."http://%s"]
+                      capabilities = ["pull", "resolve"]
+                    """.formatted(registry.host()));
+            int port = freePort();
+            Files.writeString(dir.resolve("bollard.toml"), "[registry]\nconfig_path = \"" + dir.resolve("certs.d")
+                    + "\"\n[metrics]\naddress = \"127.0.0.1:" + port + "\"\n");
+            try (var d = DaemonProcess.start(dir); var client = new CriClient(d.endpoint(), 60)) {
+                var image = client.image(stub -> stub.pullImage(PullImageRequest.newBuilder()
+                        .setImage(ImageSpec.newBuilder().setImage("busybox:1.36")).build()));
+                assertFalse(image.getImageRef().isEmpty());
+                long size = client.image(stub -> stub.imageStatus(ImageStatusRequest.newBuilder()
+                        .setImage(ImageSpec.newBuilder().setImage("busybox:1.36")).build())).getImage().getSize();
+                assertThrows(CliException.class, () -> client.image(stub -> stub.pullImage(PullImageRequest.newBuilder()
+                        .setImage(ImageSpec.newBuilder().setImage("nothing-here:1")).build())));
+
+                String body = scrape(port);
+                assertEquals(1.0, value(body, "bollard_image_pull_duration_seconds_count "), body);
+                assertTrue(size > 0);
+                assertEquals((double) size, value(body, "bollard_image_pull_bytes_total "), body);
+                assertEquals(1.0, value(body, "bollard_image_pull_failures_total "), body);
+                assertTrue(value(body, "bollard_cri_request_duration_seconds_count{code=\"OK\",method=\"runtime.v1.ImageService/PullImage\"} ") >= 1,
+                        body);
+            }
+        } finally {
+            registry.close();
+        }
+    }
+
+    private static String scrape(int port) throws Exception {
+        var http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+        var response = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
+                .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, response.statusCode(), response.body());
+        return response.body();
     }
 
     @Test
