@@ -60,7 +60,7 @@ class OperatorMetricsIntegrationTest {
         Files.writeString(dir.resolve("bollard.toml"), "[metrics]\naddress = \"127.0.0.1:" + port + "\"\n");
         try (var d = DaemonProcess.start(dir); var client = new CriClient(d.endpoint(), 10)) {
             assertTrue(listeningTcpPorts(d.process.pid()).contains(port), "the daemon listens on " + port);
-            assertTrue(d.logText().contains("serving metrics"), d.logText());
+            assertTrue(d.logText().contains("url=http://127.0.0.1:" + port + "/metrics"), d.logText());
             int calls = 3;
             for (int i = 0; i < calls; i++) {
                 client.runtime(stub -> stub.version(VersionRequest.getDefaultInstance()));

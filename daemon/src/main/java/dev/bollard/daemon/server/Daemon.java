@@ -220,7 +220,8 @@ public final class Daemon implements AutoCloseable {
                 LOG.info("no config file, using embedded defaults", "path", options.configFile());
             }
             if (metricsServer != null) {
-                LOG.info("serving metrics", "url", "http://" + config.metrics().address() + "/metrics");
+                var bound = metricsServer.address();
+                LOG.info("serving metrics", "url", "http://" + bound.getHostString() + ":" + bound.getPort() + "/metrics");
             } else {
                 LOG.info("metrics off: [metrics] address is empty");
             }
