@@ -7,8 +7,9 @@ import java.util.Optional;
 
 /** The daemon's whole configuration, after defaults, the TOML file and command-line flags are applied. */
 public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeHandler> runtimes, Registry registry,
-                            Cni cni) {
+                            Cni cni, Metrics metrics) {
 
+    /** Without a [metrics] section: metrics off. */
     public enum LogLevel { DEBUG, INFO, WARN, ERROR }
 
     public enum LogFormat { TEXT, JSON }
@@ -49,15 +50,19 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
         public RuntimeHandler {
             runtimeFlags = List.copyOf(runtimeFlags);
         }
-
-        public RuntimeHandler(String name, String shim, String binaryName, Optional<Path> root,
-                              boolean systemdCgroup, boolean privilegedWithoutHostDevices) {
-            this(name, shim, binaryName, root, systemdCgroup, privilegedWithoutHostDevices, List.of());
-        }
     }
 
     /** @param configPath the certs.d directory of per-host {@code hosts.toml} files (see registry.HostsConfig) */
     public record Registry(Path configPath, int maxConcurrentDownloads, long pullProgressTimeoutSeconds) {
+    }
+
+    /** @param address {@code host:port} of the Prometheus /metrics listener; empty when metrics are off */
+    public record Metrics(String address) {
+        public static final Metrics OFF = new Metrics("");
+
+        public boolean enabled() {
+            return !address.isEmpty();
+        }
     }
 
     public RuntimeHandler defaultHandler() {
@@ -70,6 +75,7 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
                 socket != null ? socket : daemon.socket(),
                 root != null ? root : daemon.root(),
                 state != null ? state : daemon.state(),
-                daemon.logLevel(), daemon.logFormat(), daemon.stopPodsOnShutdown()), runtime, runtimes, registry, cni);
+                daemon.logLevel(), daemon.logFormat(), daemon.stopPodsOnShutdown()), runtime, runtimes, registry, cni,
+                metrics);
     }
 }

@@ -99,6 +99,12 @@ public final class ConfigLoader {
             var runtimes = named(ConfigSchema.RUNTIMES);
             var registry = fixed(ConfigSchema.REGISTRY);
             var cni = fixed(ConfigSchema.CNI);
+            var metrics = fixed(ConfigSchema.METRICS);
+            String metricsAddress = ((String) metrics.get("address")).strip();
+            if (!metricsAddress.isEmpty() && !validHostPort(metricsAddress)) {
+                throw error(List.of(ConfigSchema.METRICS, "address"), "metrics.address: \"" + metricsAddress
+                        + "\" is not host:port (e.g. 127.0.0.1:9323, [::1]:9323, :9323 for every address)");
+            }
 
             var config = new BollardConfig(
                     new BollardConfig.Daemon(
@@ -123,7 +129,8 @@ public final class ConfigLoader {
                             (Boolean) cni.get("write_default_config"),
                             (String) cni.get("default_bridge"),
                             (String) cni.get("default_subnet"),
-                            (Long) cni.get("plugin_timeout_seconds")));
+                            (Long) cni.get("plugin_timeout_seconds")),
+                    new BollardConfig.Metrics(metricsAddress));
             if (!config.runtimes().containsKey(config.runtime().defaultRuntime())) {
                 throw error(List.of(ConfigSchema.RUNTIME, "default_runtime"), "runtime.default_runtime: \""
                         + config.runtime().defaultRuntime() + "\" is not a configured handler (configured: "
@@ -244,6 +251,24 @@ public final class ConfigLoader {
 
         private ConfigException error(List<String> path, String message) {
             return new ConfigException(TomlText.at(source, toml.inputPositionOf(path)) + ": " + message);
+        }
+    }
+
+    /** host:port with a port 1..65535; the host may be empty (every address) or a bracketed IPv6 literal. */
+    static boolean validHostPort(String address) {
+        int colon = address.lastIndexOf(':');
+        if (colon < 0) {
+            return false;
+        }
+        String host = address.substring(0, colon);
+        if (host.contains(":") && !(host.startsWith("[") && host.endsWith("]"))) {
+            return false;
+        }
+        try {
+            int port = Integer.parseInt(address.substring(colon + 1));
+            return port >= 1 && port <= 65535;
+        } catch (NumberFormatException e) {
+            return false;
         }
     }
 

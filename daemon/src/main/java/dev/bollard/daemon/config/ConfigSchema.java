@@ -42,6 +42,7 @@ public final class ConfigSchema {
     public static final String RUNTIMES = "runtimes";
     public static final String REGISTRY = "registry";
     public static final String CNI = "cni";
+    public static final String METRICS = "metrics";
 
     public static final List<Section> SECTIONS = List.of(
             new Section(DAEMON, false, "The daemon process. The --socket, --root and --state flags override these.", List.of(
@@ -123,6 +124,12 @@ public final class ConfigSchema {
                     string("default_subnet", "10.88.0.0/16",
                             "The pod subnet of the default configuration when kubelet has set no pod CIDR."),
                     positiveInt("plugin_timeout_seconds", 30, "A plugin call that takes longer is killed and fails.")),
+                    Map.of()),
+            new Section(METRICS, false, "Prometheus metrics for operators (the CRI's own pod metrics need no setting).", List.of(
+                    optionalString("address", "",
+                            "host:port of an HTTP listener serving GET /metrics in Prometheus text format, e.g.\n"
+                                    + "\"127.0.0.1:9323\": CRI call latencies and errors by method and code, pods and containers\n"
+                                    + "by state, shims, image pulls, JVM memory and GC. Empty: no listener.")),
                     Map.of()));
 
     private static Map<String, Map<String, Object>> defaultRuntimes() {

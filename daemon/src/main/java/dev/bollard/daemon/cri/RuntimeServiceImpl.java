@@ -159,6 +159,24 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
         Calls.stream(observer, () -> stats.streamPodSandboxStats(request, observer));
     }
 
+    @Override
+    public void listMetricDescriptors(ListMetricDescriptorsRequest request,
+                                      StreamObserver<ListMetricDescriptorsResponse> observer) {
+        Calls.unary(observer, () -> stats.listMetricDescriptors(request));
+    }
+
+    @Override
+    public void listPodSandboxMetrics(ListPodSandboxMetricsRequest request,
+                                      StreamObserver<ListPodSandboxMetricsResponse> observer) {
+        Calls.unary(observer, () -> stats.listPodSandboxMetrics(request));
+    }
+
+    @Override
+    public void streamPodSandboxMetrics(StreamPodSandboxMetricsRequest request,
+                                        StreamObserver<StreamPodSandboxMetricsResponse> observer) {
+        Calls.stream(observer, () -> stats.streamPodSandboxMetrics(request, observer));
+    }
+
     /** A long-lived stream: it ends when the client goes away, or is dropped for not keeping up. */
     @Override
     public void getContainerEvents(GetEventsRequest request, StreamObserver<ContainerEventResponse> observer) {

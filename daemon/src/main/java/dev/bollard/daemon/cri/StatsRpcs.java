@@ -23,7 +23,15 @@ import dev.bollard.daemon.container.Container;
 import dev.bollard.daemon.container.ContainerManager;
 import dev.bollard.daemon.container.ContainerState;
 import dev.bollard.daemon.sandbox.SandboxManager;
+import dev.bollard.api.cri.v1.ListMetricDescriptorsRequest;
+import dev.bollard.api.cri.v1.ListMetricDescriptorsResponse;
+import dev.bollard.api.cri.v1.ListPodSandboxMetricsRequest;
+import dev.bollard.api.cri.v1.ListPodSandboxMetricsResponse;
+import dev.bollard.api.cri.v1.PodSandboxMetrics;
+import dev.bollard.api.cri.v1.StreamPodSandboxMetricsRequest;
+import dev.bollard.api.cri.v1.StreamPodSandboxMetricsResponse;
 import dev.bollard.daemon.stats.ContainerEvents;
+import dev.bollard.daemon.stats.CriMetrics;
 import dev.bollard.daemon.stats.StatsCollector;
 import io.grpc.stub.StreamObserver;
 
@@ -31,7 +39,8 @@ import java.util.List;
 
 /**
  * ContainerStats, ListContainerStats, StreamContainerStats, PodSandboxStats, ListPodSandboxStats,
- * StreamPodSandboxStats (answered from {@link StatsCollector}'s cache) and GetContainerEvents (fed by the
+ * StreamPodSandboxStats (answered from {@link StatsCollector}'s cache), the CRI pod metrics built from the same
+ * readings ({@link CriMetrics}: ListMetricDescriptors, ListPodSandboxMetrics, StreamPodSandboxMetrics) and GetContainerEvents (fed by the
  * container manager's lifecycle hook through {@link ContainerEvents}).
  */
 public final class StatsRpcs implements ContainerManager.Listener {
@@ -108,6 +117,28 @@ public final class StatsRpcs implements ContainerManager.Listener {
                 .filter(s -> CriFilters.labelsMatch(filter.getLabelSelectorMap(), s.config().getLabelsMap()))
                 .map(s -> collector.podStats(s, containers.ofPod(s.id())))
                 .toList();
+    }
+
+    ListMetricDescriptorsResponse listMetricDescriptors(ListMetricDescriptorsRequest request) {
+        return ListMetricDescriptorsResponse.newBuilder().addAllDescriptors(CriMetrics.DESCRIPTORS).build();
+    }
+
+    ListPodSandboxMetricsResponse listPodSandboxMetrics(ListPodSandboxMetricsRequest request) {
+        return ListPodSandboxMetricsResponse.newBuilder().addAllPodMetrics(podMetrics()).build();
+    }
+
+    void streamPodSandboxMetrics(StreamPodSandboxMetricsRequest request,
+                                 StreamObserver<StreamPodSandboxMetricsResponse> observer) {
+        var all = podMetrics();
+        for (int i = 0; i < all.size(); i += STREAM_BATCH) {
+            observer.onNext(StreamPodSandboxMetricsResponse.newBuilder()
+                    .addAllPodSandboxMetrics(all.subList(i, Math.min(all.size(), i + STREAM_BATCH))).build());
+        }
+    }
+
+    /** Ready pods, from the same readings as their stats. */
+    private List<PodSandboxMetrics> podMetrics() {
+        return matchingPods(PodSandboxStatsFilter.getDefaultInstance()).stream().map(CriMetrics::of).toList();
     }
 
     void containerEvents(GetEventsRequest request, StreamObserver<ContainerEventResponse> observer) {

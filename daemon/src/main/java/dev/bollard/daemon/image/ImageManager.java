@@ -128,7 +128,39 @@ public final class ImageManager implements AutoCloseable {
         }
     }
 
+    /** Told of each pull's outcome (operator metrics). */
+    public interface PullObserver {
+        PullObserver NONE = new PullObserver() {
+        };
+
+        default void pulled(ImageRecord image, long nanos) {
+        }
+
+        default void failed() {
+        }
+    }
+
+    private volatile PullObserver pullObserver = PullObserver.NONE;
+
+    public void pullObserver(PullObserver observer) {
+        this.pullObserver = observer;
+    }
+
     public ImageRecord pull(String image, Credentials credentials, PullListener listener)
+            throws IOException, InterruptedException {
+        long start = System.nanoTime();
+        ImageRecord record;
+        try {
+            record = pullImage(image, credentials, listener);
+        } catch (IOException | InterruptedException | RuntimeException e) {
+            pullObserver.failed();
+            throw e;
+        }
+        pullObserver.pulled(record, System.nanoTime() - start);
+        return record;
+    }
+
+    private ImageRecord pullImage(String image, Credentials credentials, PullListener listener)
             throws IOException, InterruptedException {
         ImageReference ref = ImageReference.parse(image).withoutTag();
         List<RegistryEndpoint> endpoints;

@@ -4,6 +4,7 @@ import dev.bollard.daemon.cri.CallLogInterceptor;
 import dev.bollard.daemon.linux.UnixSockets;
 import io.grpc.BindableService;
 import io.grpc.Server;
+import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
 import io.grpc.netty.NettyServerBuilder;
 import io.netty.channel.epoll.Epoll;
@@ -47,6 +48,12 @@ public final class CriServer implements AutoCloseable {
 
     /** Binds and starts; on failure nothing is left behind (no socket file, no threads). */
     public static CriServer start(Path socket, List<BindableService> services) throws IOException {
+        return start(socket, services, List.of());
+    }
+
+    /** @param interceptors run inside the call log (so they see every call), e.g. the operator metrics' timer */
+    public static CriServer start(Path socket, List<BindableService> services, List<ServerInterceptor> interceptors)
+            throws IOException {
         if (!Epoll.isAvailable()) {
             throw new IOException("Netty epoll transport unavailable: " + Epoll.unavailabilityCause());
         }
@@ -64,7 +71,9 @@ public final class CriServer implements AutoCloseable {
                 .executor(executor)
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES);
         for (var service : services) {
-            builder.addService(ServerInterceptors.intercept(service, interceptor));
+            var all = new java.util.ArrayList<ServerInterceptor>(interceptors);
+            all.add(interceptor); // the last one given runs first: the log sees the whole call
+            builder.addService(ServerInterceptors.intercept(service, all));
         }
         Server server = builder.build();
         try {

@@ -19,6 +19,10 @@ import dev.bollard.daemon.cri.StatsRpcs;
 import dev.bollard.daemon.stats.ContainerEvents;
 import dev.bollard.daemon.stats.StatsCollector;
 import dev.bollard.daemon.linux.CgroupLayout;
+import dev.bollard.daemon.metrics.MetricsInterceptor;
+import dev.bollard.daemon.metrics.MetricsServer;
+import dev.bollard.daemon.metrics.OperatorMetrics;
+import dev.bollard.daemon.image.ImageRecord;
 import dev.bollard.daemon.linux.Systemd;
 import dev.bollard.daemon.linux.UnixSockets;
 import dev.bollard.daemon.log.Log;
@@ -69,9 +73,12 @@ public final class Daemon implements AutoCloseable {
     private final ShimManager shims;
     private final SandboxManager sandboxes;
     private final ContainerManager containers;
+    /** Null when [metrics] address is empty. */
+    private final MetricsServer metricsServer;
 
     private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images,
-                   ShimManager shims, SandboxManager sandboxes, ContainerManager containers) {
+                   ShimManager shims, SandboxManager sandboxes, ContainerManager containers, MetricsServer metricsServer) {
+        this.metricsServer = metricsServer;
         this.images = images;
         this.shims = shims;
         this.sandboxes = sandboxes;
@@ -124,6 +131,7 @@ public final class Daemon implements AutoCloseable {
         ShimManager shims = null;
         SandboxManager sandboxes = null;
         ContainerManager containers = null;
+        MetricsServer metricsServer = null;
         try {
             created.directory("socket directory", d.socket().getParent());
             created.directory("root", d.root());
@@ -178,12 +186,30 @@ public final class Daemon implements AutoCloseable {
             // After recovery: garbage collection must see the snapshots the recovered containers use.
             images.startHousekeeping();
             var containerRpcs = new ContainerRpcs(containers, images);
+            List<io.grpc.ServerInterceptor> interceptors = List.of();
+            if (config.metrics().enabled()) {
+                var metrics = new OperatorMetrics();
+                metrics.observe(sandboxes, containers);
+                images.pullObserver(new ImageManager.PullObserver() {
+                    @Override
+                    public void pulled(ImageRecord image, long nanos) {
+                        metrics.imagePulled(image.size(), nanos);
+                    }
+
+                    @Override
+                    public void failed() {
+                        metrics.imagePullFailed();
+                    }
+                });
+                interceptors = List.of(new MetricsInterceptor(metrics));
+                metricsServer = MetricsServer.start(config.metrics().address(), metrics.registry());
+            }
             CriServer server = CriServer.start(d.socket(), List.of(
                     new RuntimeServiceImpl(info, new PodSandboxRpcs(sandboxes, containerRpcs), containerRpcs,
                             new StatsRpcs(new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL),
                                     containers, sandboxes, containerRpcs,
                                     new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT))),
-                    new ImageServiceImpl(new ImageRpcs(images)), new ImagesAdminService(images)));
+                    new ImageServiceImpl(new ImageRpcs(images)), new ImagesAdminService(images)), interceptors);
             // Said only now: a start-up that fails prints its one error line and nothing else.
             if (node.minOomScoreAdj() > -1000) {
                 // kubelet asks for -998 on every sandbox; without CAP_SYS_RESOURCE runc would fail the pod instead.
@@ -193,14 +219,22 @@ public final class Daemon implements AutoCloseable {
             if (!loaded.fileFound()) {
                 LOG.info("no config file, using embedded defaults", "path", options.configFile());
             }
+            if (metricsServer != null) {
+                var bound = metricsServer.address();
+                LOG.info("serving metrics", "url", "http://" + bound.getHostString() + ":" + bound.getPort() + "/metrics");
+            } else {
+                LOG.info("metrics off: [metrics] address is empty");
+            }
             LOG.info("bollard ready", "version", BollardVersion.version(), "socket", d.socket(), "root", d.root(),
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
-            return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers);
+            return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers, metricsServer);
         } catch (StartupException e) {
+            closeQuietly(metricsServer);
             abandon(sandboxes, containers, shims, images, lockChannel, created);
             throw e;
         } catch (IOException | RuntimeException e) {
+            closeQuietly(metricsServer);
             abandon(sandboxes, containers, shims, images, lockChannel, created);
             throw new StartupException(e.getMessage() == null ? e.toString() : e.getMessage(), e);
         }
@@ -231,6 +265,7 @@ public final class Daemon implements AutoCloseable {
     public void close() {
         LOG.info("shutting down", "socket", server.socket());
         server.close();
+        closeQuietly(metricsServer);
         if (config.daemon().stopPodsOnShutdown()) {
             stopAllPods();
         }
@@ -320,6 +355,12 @@ public final class Daemon implements AutoCloseable {
             } catch (RuntimeException e) {
                 LOG.warn("closing the shim manager failed", "error", e.getMessage());
             }
+        }
+    }
+
+    private static void closeQuietly(MetricsServer metricsServer) {
+        if (metricsServer != null) {
+            metricsServer.close();
         }
     }
 

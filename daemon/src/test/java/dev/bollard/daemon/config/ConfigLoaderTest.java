@@ -83,6 +83,17 @@ class ConfigLoaderTest {
         assertEquals(Path.of("/etc/containerd/certs.d"), c.registry().configPath());
     }
 
+    @Test
+    void metricsAreOffByDefaultAndTakeHostPort() throws Exception {
+        assertFalse(ConfigLoader.parse("", "t.toml").metrics().enabled());
+        assertEquals("127.0.0.1:9323",
+                ConfigLoader.parse("[metrics]\naddress = \"127.0.0.1:9323\"\n", "t.toml").metrics().address());
+        assertEquals("[::1]:9323", ConfigLoader.parse("[metrics]\naddress = \"[::1]:9323\"\n", "t.toml").metrics().address());
+        assertTrue(error("[metrics]\naddress = \"localhost\"\n").contains("metrics.address: \"localhost\" is not host:port"));
+        assertTrue(error("[metrics]\naddress = \"127.0.0.1:70000\"\n").contains("metrics.address"));
+        assertTrue(error("[metrics]\naddress = \"::1:9323\"\n").contains("metrics.address"));
+    }
+
     private static String error(String toml) {
         return assertThrows(ConfigException.class, () -> ConfigLoader.parse(toml, "b.toml")).getMessage();
     }
@@ -99,7 +110,7 @@ class ConfigLoaderTest {
 
     @Test
     void unknownSectionIsAnError() {
-        assertEquals("b.toml:2: unknown section or key \"registyr\" (known sections: daemon, runtime, runtimes.<name>, registry, cni)",
+        assertEquals("b.toml:2: unknown section or key \"registyr\" (known sections: daemon, runtime, runtimes.<name>, registry, cni, metrics)",
                 error("\n[registyr]\nconfig_path = \"/x\"\n"));
     }
 
