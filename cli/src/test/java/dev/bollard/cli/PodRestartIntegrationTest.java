@@ -194,4 +194,33 @@ class PodRestartIntegrationTest extends PodNodeTest {
         }
         return out;
     }
+
+    @Test
+    void stopPodsOnShutdownLeavesTheNodeClean() throws Exception {
+        var podConfig = node.pod("stopped-at-shutdown").build();
+        node.stopDaemon();
+        Path toml = node.dir.resolve("bollard.toml");
+        String before = Files.readString(toml);
+        Files.writeString(toml, before + "\n[daemon]\nstop_pods_on_shutdown = true\n");
+        try {
+            node.startDaemon();
+            String pod = node.runPod(podConfig);
+            node.createAndStart(pod, podConfig, PodTestNode.container("sleeper", "sleep", "3600").build());
+            node.stopDaemon();
+            // With the daemon gone: no shim, no mount (rootfs, shm, netns) left running for the pod.
+            assertTrue(node.shimProcesses().isEmpty(), "shims left: " + node.shimProcesses());
+            assertTrue(node.mountsUnderDir().isEmpty(), "mounts left: " + node.mountsUnderDir());
+            Files.writeString(toml, before);
+            node.startDaemon();
+            var listed = node.rt().listPodSandbox(dev.bollard.api.cri.v1.ListPodSandboxRequest.getDefaultInstance())
+                    .getItemsList().stream().filter(p -> p.getId().equals(pod)).toList();
+            assertEquals(1, listed.size(), "the stopped pod is still known");
+            assertEquals(dev.bollard.api.cri.v1.PodSandboxState.SANDBOX_NOTREADY, listed.getFirst().getState());
+            node.removePod(pod);
+        } finally {
+            if (!Files.readString(toml).equals(before)) {
+                Files.writeString(toml, before);
+            }
+        }
+    }
 }
