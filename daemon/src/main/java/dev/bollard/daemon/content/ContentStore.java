@@ -526,9 +526,17 @@ public final class ContentStore {
                 }
             }
             int n = file.read(ByteBuffer.wrap(b, off, (int) Math.min(len, available)), position);
-            if (n > 0) {
-                position += n;
+            if (n < 0) {
+                // The file ended before what was written: a restart truncated it between the check and the read.
+                // That is no end of the blob, and must not read as one.
+                synchronized (progress) {
+                    if (progress.generation != generation) {
+                        throw new WriteRestartedException(digest);
+                    }
+                }
+                throw new IOException("blob " + digest + ": the partial download is shorter than what was written");
             }
+            position += n;
             return n;
         }
 

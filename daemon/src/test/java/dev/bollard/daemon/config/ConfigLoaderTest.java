@@ -105,7 +105,7 @@ class ConfigLoaderTest {
                 root = "/var/lib/b"
                 sokcet = "/run/b.sock"
                 """);
-        assertEquals("b.toml:3: unknown key \"sokcet\" in [daemon] (known: socket, root, state, log_level, log_format)", m);
+        assertEquals("b.toml:3: unknown key \"sokcet\" in [daemon] (known: socket, root, state, log_level, log_format, stop_pods_on_shutdown)", m);
     }
 
     @Test
