@@ -384,32 +384,20 @@ public final class Syscalls {
 
     /** read(2) into {@code buf}: the byte count, 0 at end of file, -1 when a non-blocking fd has nothing (EAGAIN). */
     public static long read(int fd, MemorySegment buf) throws IOException {
-        try (var arena = Arena.ofConfined()) {
-            var errno = arena.allocate(CAPTURE);
-            while (true) {
-                long n = (long) READ.invokeExact(errno, fd, buf, buf.byteSize());
-                if (n >= 0) {
-                    return n;
-                }
-                int e = errnoOf(errno);
-                if (e == EAGAIN) {
-                    return -1;
-                }
-                if (e != EINTR) {
-                    throw new ErrnoException("read", "fd " + fd, e);
-                }
-            }
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return transfer(READ, "read", fd, buf);
     }
 
     /** write(2) from {@code buf}: the byte count written, -1 when a non-blocking fd is full (EAGAIN). */
     public static long write(int fd, MemorySegment buf) throws IOException {
+        return transfer(WRITE, "write", fd, buf);
+    }
+
+    /** read(2) or write(2) of the whole segment: retried on EINTR, -1 on EAGAIN, any other errno thrown. */
+    private static long transfer(MethodHandle call, String name, int fd, MemorySegment buf) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
             while (true) {
-                long n = (long) WRITE.invokeExact(errno, fd, buf, buf.byteSize());
+                long n = (long) call.invokeExact(errno, fd, buf, buf.byteSize());
                 if (n >= 0) {
                     return n;
                 }
@@ -418,7 +406,7 @@ public final class Syscalls {
                     return -1;
                 }
                 if (e != EINTR) {
-                    throw new ErrnoException("write", "fd " + fd, e);
+                    throw new ErrnoException(name, "fd " + fd, e);
                 }
             }
         } catch (Throwable t) {

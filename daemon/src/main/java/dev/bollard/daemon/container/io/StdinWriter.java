@@ -4,10 +4,8 @@ import dev.bollard.daemon.linux.Syscalls;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.channels.AsynchronousCloseException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Objects;
@@ -19,27 +17,16 @@ import java.util.concurrent.locks.ReentrantLock;
  * Closing this writer does not give the process EOF by itself: the runc shim keeps a write end of its own open until
  * it is told CloseIO.
  */
-public final class StdinWriter implements AutoCloseable {
+public final class StdinWriter extends FifoEnd {
 
     /** How long {@link #open(Path)} waits for the read end to appear. */
     public static final Duration DEFAULT_READER_WAIT = Duration.ofSeconds(10);
     private static final int CHUNK = 64 * 1024;
 
-    private final Path path;
-    private final int fd;
-    private final FifoPoller.Registration registration;
-    private final Arena arena = Arena.ofShared();
-    private final MemorySegment buffer;
     private final ReentrantLock writing = new ReentrantLock();
-    private final ReentrantLock io = new ReentrantLock();
-    private volatile boolean closed;
-    private boolean released;
 
     private StdinWriter(Path path, int fd, FifoPoller.Registration registration) {
-        this.path = path;
-        this.fd = fd;
-        this.registration = registration;
-        this.buffer = arena.allocate(CHUNK);
+        super(path, fd, registration, CHUNK);
     }
 
     public static StdinWriter open(Path stdinFifo) throws IOException {
@@ -84,18 +71,15 @@ public final class StdinWriter implements AutoCloseable {
             while (len > 0) {
                 int chunk = Math.min(len, CHUNK);
                 long n;
-                io.lock();
+                int from = off;
                 try {
-                    if (closed) {
-                        throw new AsynchronousCloseException();
-                    }
-                    var slice = buffer.asSlice(0, chunk);
-                    MemorySegment.copy(b, off, slice, ValueLayout.JAVA_BYTE, 0, chunk);
-                    n = Syscalls.write(fd, slice);
+                    n = locked(() -> {
+                        var slice = buffer.asSlice(0, chunk);
+                        MemorySegment.copy(b, from, slice, ValueLayout.JAVA_BYTE, 0, chunk);
+                        return Syscalls.write(fd, slice);
+                    });
                 } catch (Syscalls.ErrnoException e) {
                     throw new IOException("writing stdin FIFO " + path + ": " + e.getMessage(), e);
-                } finally {
-                    io.unlock();
                 }
                 if (n > 0) {
                     off += (int) n;
@@ -107,29 +91,6 @@ public final class StdinWriter implements AutoCloseable {
             }
         } finally {
             writing.unlock();
-        }
-    }
-
-    /** Idempotent; a writer blocked on a full FIFO gets {@link AsynchronousCloseException}. */
-    @Override
-    public void close() {
-        closed = true;
-        registration.cancel();
-        io.lock();
-        try {
-            if (released) {
-                return;
-            }
-            released = true;
-            registration.deregister();
-            try {
-                Syscalls.close(fd);
-            } catch (IOException ignored) {
-                // Only a bad fd fails, and this one is ours.
-            }
-            arena.close();
-        } finally {
-            io.unlock();
         }
     }
 }
