@@ -96,6 +96,20 @@ class ContainerLoggerTest {
     }
 
     @Test
+    void aWriterThatAlsoHoldsAReadEndLikeTheShimLosesNothing() throws Exception {
+        // containerd-shim-runc-v2 opens each output FIFO O_WRONLY and then O_RDONLY too, and never reads the latter.
+        var logger = start(log);
+        var p = writers.sh("{ exec 3<" + quote(fifos.stdout()) + " 4<" + quote(fifos.stderr())
+                + "; seq 1 5000; echo e >&2; } >" + quote(fifos.stdout()) + " 2>" + quote(fifos.stderr()));
+        exitsZero(p);
+        await(logger);
+        var lines = entries(log);
+        assertEquals(java.util.stream.IntStream.rangeClosed(1, 5000).mapToObj(Integer::toString).toList(),
+                texts(lines, "stdout"));
+        assertEquals(List.of("e"), texts(lines, "stderr"));
+    }
+
+    @Test
     void longLinesAreCutIntoPartialChunks() throws Exception {
         var logger = start(log);
         // 40 KiB line ended by a newline on stdout; 40 KiB with no newline at all on stderr.
@@ -240,6 +254,20 @@ class ContainerLoggerTest {
             Thread.sleep(10);
         }
         fast.close();
+    }
+
+    @Test
+    void aThrowingSinkIsDroppedAndTheLogGoesOn() throws Exception {
+        var logger = start(log);
+        var calls = new java.util.concurrent.atomic.AtomicInteger();
+        logger.addSink((stream, data, off, len) -> {
+            calls.incrementAndGet();
+            throw new IllegalStateException("sink broke");
+        });
+        exitsZero(run("echo one; sleep 0.1; echo two; sleep 0.1; echo three"));
+        await(logger);
+        assertEquals(List.of("one", "two", "three"), texts(entries(log), "stdout"));
+        assertEquals(1, calls.get());
     }
 
     @Test
