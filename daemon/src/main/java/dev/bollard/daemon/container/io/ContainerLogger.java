@@ -139,15 +139,15 @@ public final class ContainerLogger implements AutoCloseable {
      * loses output, it never slows the log); closing the handle unregisters it.
      */
     public AutoCloseable addSink(StreamSink sink) {
-        var queue = new SinkQueue(sink, SINK_BUFFER_BYTES, () -> { });
+        var holder = new SinkQueue[1];
+        // A sink that throws is unregistered by its queue: drop it from the list as well.
+        var queue = new SinkQueue(sink, SINK_BUFFER_BYTES, () -> sinks.remove(holder[0]));
+        holder[0] = queue;
         sinks.add(queue);
         if (streamsEnded) {
             queue.end();
         }
-        return () -> {
-            sinks.remove(queue);
-            queue.close();
-        };
+        return queue::close;
     }
 
     /** Stops pumping (even while the process still writes) and closes the FIFOs and the log file; idempotent. */

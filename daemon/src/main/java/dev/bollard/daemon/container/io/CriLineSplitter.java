@@ -33,13 +33,19 @@ final class CriLineSplitter {
         while (i < end) {
             int nl = indexOfNewline(data, i, end);
             int stop = nl < 0 ? end : nl;
-            // Copy the line's bytes, cutting a P chunk whenever a byte beyond the limit arrives that is not the
-            // newline (so a line of exactly the limit stays one F entry).
+            // Copy the line's bytes, cutting a P chunk when a byte beyond the limit arrives (so a line of exactly
+            // the limit stays one F entry). A CR right after a full chunk is held back: if LF follows, it is part
+            // of the line end, as in containerd.
             while (i < stop) {
-                if (maxLineBytes > 0 && length == maxLineBytes) {
+                if (maxLineBytes > 0 && length >= maxLineBytes) {
+                    if (length == maxLineBytes && data[i] == '\r') {
+                        append(data, i, 1);
+                        i++;
+                        continue;
+                    }
                     header = header == null ? header(now) : header;
-                    emit(out, header, 'P', length);
-                    length = 0;
+                    cutChunk(out, header);
+                    continue;
                 }
                 int take = stop - i;
                 if (maxLineBytes > 0) {
@@ -61,15 +67,27 @@ final class CriLineSplitter {
     /** At end of file: what is left of an unfinished line becomes a P entry. */
     void finish(Instant now, ByteArrayOutputStream out) {
         if (length > 0) {
-            emit(out, header(now), 'P', length);
+            byte[] header = header(now);
+            if (maxLineBytes > 0 && length > maxLineBytes) {
+                cutChunk(out, header);
+            }
+            emit(out, header, 'P', length);
             length = 0;
         }
+    }
+
+    /** Emits the first maxLineBytes as a P entry and keeps the rest (at most the held-back CR). */
+    private void cutChunk(ByteArrayOutputStream out, byte[] header) {
+        emit(out, header, 'P', maxLineBytes);
+        int rest = length - maxLineBytes;
+        System.arraycopy(pending, maxLineBytes, pending, 0, rest);
+        length = rest;
     }
 
     private void append(byte[] data, int off, int len) {
         if (length + len > pending.length) {
             int want = Math.max(length + len, pending.length * 2);
-            pending = Arrays.copyOf(pending, maxLineBytes > 0 ? Math.min(want, Math.max(maxLineBytes, length + len)) : want);
+            pending = Arrays.copyOf(pending, maxLineBytes > 0 ? Math.min(want, Math.max(maxLineBytes + 1, length + len)) : want);
         }
         System.arraycopy(data, off, pending, length, len);
         length += len;
