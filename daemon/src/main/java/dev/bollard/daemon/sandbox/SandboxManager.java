@@ -164,7 +164,10 @@ public final class SandboxManager {
         Path bundle = stateDir.resolve(id);
         Path podDir = rootDir.resolve(id);
         Files.createDirectories(bundle);
-        undo.push(() -> FileTrees.deleteTree(bundle));
+        undo.push(() -> {
+            MountInfo.unmountBelow(bundle); // a rootfs a failed task create left mounted
+            FileTrees.deleteTree(bundle);
+        });
         Files.createDirectories(podDir);
         undo.push(() -> FileTrees.deleteTree(podDir));
 
