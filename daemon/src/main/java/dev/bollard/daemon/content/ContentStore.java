@@ -340,11 +340,13 @@ public final class ContentStore {
         /** Drops partial data (e.g. when the source cannot resume from {@link #offset()}). */
         public void restart() throws IOException {
             requireOpen();
+            // Followers learn of the restart before the file shrinks: one that then finds the file shorter than
+            // what it was told is written also finds the generation changed.
+            progress.restarted();
             channel.truncate(0);
             channel.position(0);
             hasher = expected.newHasher();
             offset = 0;
-            progress.restarted();
         }
 
         public void write(ByteBuffer data) throws IOException {
