@@ -57,7 +57,7 @@ bin/bollard images
 
 # A web server pod from that image: busybox httpd on port 80, published on a free host port through CNI's portmap.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 8080)
-mkdir -p /tmp/bollard-demo-logs
+rm -rf /tmp/bollard-demo-logs && mkdir -p /tmp/bollard-demo-logs   # the log of an earlier demo run would show again
 sed "s/\"host_port\": 8080/\"host_port\": $port/" scripts/demo/pod-httpd.json > "$work/pod-httpd.json"
 echo "\$ bin/bollard run scripts/demo/container-httpd.json pod-httpd.json   (host port $port)"
 cid=$(bin/bollard run scripts/demo/container-httpd.json "$work/pod-httpd.json")
