@@ -2,7 +2,6 @@ package dev.bollard.cli;
 
 import dev.bollard.api.cri.v1.ContainerFilter;
 import dev.bollard.api.cri.v1.ContainerStatus;
-import dev.bollard.api.cri.v1.ExecSyncRequest;
 import dev.bollard.api.cri.v1.Image;
 import dev.bollard.api.cri.v1.ImageSpec;
 import dev.bollard.api.cri.v1.ImageStatusRequest;
@@ -15,10 +14,7 @@ import dev.bollard.api.cri.v1.PullImageRequest;
 import dev.bollard.daemon.testkit.TestImages;
 import dev.bollard.daemon.testkit.TestPush;
 import dev.bollard.daemon.testkit.TestRegistry;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -26,34 +22,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** What a container reports of its image (image, image_ref, image_id) and of its user (KEP-3619 policies). */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class ContainerIdentityIntegrationTest {
-
-    private PodTestNode node;
-
-    @BeforeAll
-    void start() throws Exception {
-        node = PodTestNode.start();
-    }
-
-    @AfterAll
-    void stop() throws Exception {
-        if (node != null) {
-            node.close();
-        }
-    }
+class ContainerIdentityIntegrationTest extends PodNodeTest {
 
     private Image imageStatus(String image) {
         var r = node.images().imageStatus(ImageStatusRequest.newBuilder()
                 .setImage(ImageSpec.newBuilder().setImage(image)).build());
         assertTrue(r.hasImage(), "ImageStatus knows " + image);
         return r.getImage();
-    }
-
-    private String sh(String id, String script) {
-        var r = node.rt().execSync(ExecSyncRequest.newBuilder().setContainerId(id).addCmd("sh").addCmd("-c")
-                .addCmd(script).setTimeout(20).build());
-        return r.getStdout().toStringUtf8() + r.getStderr().toStringUtf8();
     }
 
     private void assertIdentity(String pod, String id, String requested, Image image) {
@@ -155,7 +130,7 @@ class ContainerIdentityIntegrationTest {
         try {
             String strict = node.createAndStart(pod, podConfig, PodTestNode.container("strict", "sleep", "3600")
                     .setLinux(asWww(SupplementalGroupsPolicy.Strict)).build());
-            String id = sh(strict, "id");
+            String id = node.sh(strict, "id");
             assertEquals("uid=1000(www) gid=1000(www) groups=1000(www)\n", id);
             var user = node.status(strict).getUser().getLinux();
             assertEquals(1000, user.getUid());
@@ -164,7 +139,7 @@ class ContainerIdentityIntegrationTest {
 
             String merge = node.createAndStart(pod, podConfig, PodTestNode.container("merge", "sleep", "3600")
                     .setLinux(asWww(SupplementalGroupsPolicy.Merge)).build());
-            assertEquals("uid=1000(www) gid=1000(www) groups=50(staff),1000(www)\n", sh(merge, "id"));
+            assertEquals("uid=1000(www) gid=1000(www) groups=50(staff),1000(www)\n", node.sh(merge, "id"));
             var merged = node.status(merge).getUser().getLinux();
             assertTrue(merged.getSupplementalGroupsList().contains(50L), merged.toString());
         } finally {

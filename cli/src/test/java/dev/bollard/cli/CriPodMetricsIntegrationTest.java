@@ -9,10 +9,7 @@ import dev.bollard.api.cri.v1.MetricType;
 import dev.bollard.api.cri.v1.PodSandboxMetrics;
 import dev.bollard.api.cri.v1.PodSandboxStatusRequest;
 import dev.bollard.api.cri.v1.StreamPodSandboxMetricsRequest;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -33,22 +30,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The CRI's pod metrics (kubelet's PodAndContainerStatsFromCRI path) of a real pod. */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class CriPodMetricsIntegrationTest {
-
-    private PodTestNode node;
-
-    @BeforeAll
-    void start() throws Exception {
-        node = PodTestNode.start();
-    }
-
-    @AfterAll
-    void stop() throws Exception {
-        if (node != null) {
-            node.close();
-        }
-    }
+class CriPodMetricsIntegrationTest extends PodNodeTest {
 
     @Test
     void descriptorsAreCadvisorNamesWithHelp() {

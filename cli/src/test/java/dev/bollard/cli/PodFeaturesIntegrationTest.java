@@ -6,7 +6,6 @@ import dev.bollard.api.cri.v1.ContainerState;
 import dev.bollard.api.cri.v1.ContainerStatusRequest;
 import dev.bollard.api.cri.v1.CreateContainerRequest;
 import dev.bollard.api.cri.v1.DNSConfig;
-import dev.bollard.api.cri.v1.ExecSyncRequest;
 import dev.bollard.api.cri.v1.Int64Value;
 import dev.bollard.api.cri.v1.LinuxContainerConfig;
 import dev.bollard.api.cri.v1.LinuxContainerSecurityContext;
@@ -48,12 +47,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** What a container sees: users and groups, capabilities, read-only root, host namespaces, DNS, ports, logs, scale. */
 class PodFeaturesIntegrationTest extends PodNodeTest {
 
-    private String sh(String id, String script) {
-        var r = node.rt().execSync(ExecSyncRequest.newBuilder().setContainerId(id).addCmd("sh").addCmd("-c")
-                .addCmd(script).setTimeout(20).build());
-        return r.getStdout().toStringUtf8() + r.getStderr().toStringUtf8();
-    }
-
     private static ContainerConfig.Builder withSecurity(ContainerConfig.Builder c, LinuxContainerSecurityContext.Builder sc) {
         return c.setLinux(LinuxContainerConfig.newBuilder().setSecurityContext(sc));
     }
@@ -65,7 +58,7 @@ class PodFeaturesIntegrationTest extends PodNodeTest {
         String byName = node.createAndStart(pod, podConfig, withSecurity(PodTestNode.container("byname", "sleep", "3600"),
                 LinuxContainerSecurityContext.newBuilder().setRunAsUsername("www")).build());
         // The kernel keeps supplementary groups sorted.
-        assertEquals("uid=1000(www) gid=1000(www) groups=50(staff),1000(www)\n", sh(byName, "id"));
+        assertEquals("uid=1000(www) gid=1000(www) groups=50(staff),1000(www)\n", node.sh(byName, "id"));
         var st = node.rt().containerStatus(ContainerStatusRequest.newBuilder().setContainerId(byName).build()).getStatus();
         assertEquals(1000, st.getUser().getLinux().getUid());
         assertTrue(st.getUser().getLinux().getSupplementalGroupsList().contains(50L), st.getUser().toString());
@@ -73,24 +66,24 @@ class PodFeaturesIntegrationTest extends PodNodeTest {
         String byUid = node.createAndStart(pod, podConfig, withSecurity(PodTestNode.container("byuid", "sleep", "3600"),
                 LinuxContainerSecurityContext.newBuilder().setRunAsUser(Int64Value.newBuilder().setValue(1000))
                         .setRunAsGroup(Int64Value.newBuilder().setValue(50)).addSupplementalGroups(4242)).build());
-        String id = sh(byUid, "id");
+        String id = node.sh(byUid, "id");
         assertTrue(id.startsWith("uid=1000(www) gid=50(staff)"), id);
         assertTrue(id.contains("4242"), id);
 
         String readOnly = node.createAndStart(pod, podConfig, withSecurity(PodTestNode.container("ro", "sleep", "3600"),
                 LinuxContainerSecurityContext.newBuilder().setReadonlyRootfs(true)).build());
-        assertTrue(sh(readOnly, "touch /etc/x 2>&1; echo rc=$?").contains("Read-only file system"));
-        assertTrue(sh(readOnly, "touch /dev/shm/x && echo shm-ok").contains("shm-ok"), "/dev/shm stays writable");
+        assertTrue(node.sh(readOnly, "touch /etc/x 2>&1; echo rc=$?").contains("Read-only file system"));
+        assertTrue(node.sh(readOnly, "touch /dev/shm/x && echo shm-ok").contains("shm-ok"), "/dev/shm stays writable");
 
         String capped = node.createAndStart(pod, podConfig, withSecurity(PodTestNode.container("caps", "sleep", "3600"),
                 LinuxContainerSecurityContext.newBuilder().setCapabilities(Capability.newBuilder()
                         .addDropCapabilities("ALL").addAddCapabilities("NET_ADMIN"))).build());
         // CAP_NET_ADMIN is bit 12 alone: 0x1000.
-        assertTrue(sh(capped, "grep CapEff /proc/self/status").contains("0000000000001000"), sh(capped, "grep Cap /proc/self/status"));
+        assertTrue(node.sh(capped, "grep CapEff /proc/self/status").contains("0000000000001000"), node.sh(capped, "grep Cap /proc/self/status"));
         // The default set (containerd's and docker's 14 capabilities) for a container that asks for nothing.
         String plain = node.createAndStart(pod, podConfig, PodTestNode.container("plain", "sleep", "3600").build());
-        assertTrue(sh(plain, "grep CapEff /proc/self/status").contains("00000000a80425fb"),
-                sh(plain, "grep Cap /proc/self/status"));
+        assertTrue(node.sh(plain, "grep CapEff /proc/self/status").contains("00000000a80425fb"),
+                node.sh(plain, "grep Cap /proc/self/status"));
         node.removePod(pod);
     }
 
@@ -109,8 +102,8 @@ class PodFeaturesIntegrationTest extends PodNodeTest {
         String pod = node.runPod(podConfig);
         String c = node.createAndStart(pod, podConfig, PodTestNode.container("web", "httpd", "-f", "-p", "8080", "-h", "/www")
                 .build());
-        assertEquals("search test.svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n", sh(c, "cat /etc/resolv.conf"));
-        assertEquals("dns\n", sh(c, "hostname"));
+        assertEquals("search test.svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n", node.sh(c, "cat /etc/resolv.conf"));
+        assertEquals("dns\n", node.sh(c, "hostname"));
         // hostPort on the node's loopback reaches the pod through portmap.
         String page = null;
         for (int i = 0; i < 50 && page == null; i++) {
@@ -139,10 +132,10 @@ class PodFeaturesIntegrationTest extends PodNodeTest {
                         .setNamespaceOptions(NamespaceOption.newBuilder().setNetwork(NamespaceMode.NODE)
                                 .setPid(NamespaceMode.NODE).setIpc(NamespaceMode.NODE)))).build());
         String hostNetns = Files.readSymbolicLink(Path.of("/proc/self/ns/net")).toString();
-        assertEquals(hostNetns + "\n", sh(c, "readlink /proc/self/ns/net"));
-        assertTrue(sh(c, "cat /proc/1/cmdline | tr '\\0' ' '").length() > 0);
+        assertEquals(hostNetns + "\n", node.sh(c, "readlink /proc/self/ns/net"));
+        assertTrue(node.sh(c, "cat /proc/1/cmdline | tr '\\0' ' '").length() > 0);
         String ownPid = String.valueOf(ProcessHandle.current().pid());
-        assertTrue(sh(c, "ls /proc").contains(ownPid), "the host's processes are visible");
+        assertTrue(node.sh(c, "ls /proc").contains(ownPid), "the host's processes are visible");
         node.removePod(pod);
 
         // Without host namespaces, the container's pid 1 is the pod's infra process (a shared PID namespace).
@@ -153,9 +146,9 @@ class PodFeaturesIntegrationTest extends PodNodeTest {
         String c2 = node.createAndStart(pod2, shared, PodTestNode.container("p", "sleep", "3600")
                 .setLinux(LinuxContainerConfig.newBuilder().setSecurityContext(LinuxContainerSecurityContext.newBuilder()
                         .setNamespaceOptions(NamespaceOption.newBuilder().setPid(NamespaceMode.POD)))).build());
-        assertEquals("/catatonit -P ", sh(c2, "cat /proc/1/cmdline | tr '\\0' ' '"));
+        assertEquals("/catatonit -P ", node.sh(c2, "cat /proc/1/cmdline | tr '\\0' ' '"));
         assertNotEquals(Files.readSymbolicLink(Path.of("/proc/self/ns/net")).toString() + "\n",
-                sh(c2, "readlink /proc/self/ns/net"));
+                node.sh(c2, "readlink /proc/self/ns/net"));
         node.removePod(pod2);
     }
 
@@ -296,12 +289,12 @@ class PodFeaturesIntegrationTest extends PodNodeTest {
                 .setVerbose(true).build());
         assertEquals("crun", status.getStatus().getRuntimeHandler());
         String c = node.createAndStart(pod, podConfig, PodTestNode.container("c", "sleep", "3600").build());
-        assertEquals("hello from crun\n", sh(c, "echo hello from crun"));
+        assertEquals("hello from crun\n", node.sh(c, "echo hello from crun"));
         // The container's memory limit lands in the v1 memory controller, as with runc.
         node.rt().updateContainerResources(dev.bollard.api.cri.v1.UpdateContainerResourcesRequest.newBuilder()
                 .setContainerId(c).setLinux(dev.bollard.api.cri.v1.LinuxContainerResources.newBuilder()
                         .setMemoryLimitInBytes(48L << 20)).build());
-        assertEquals(Long.toString(48L << 20) + "\n", sh(c, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes"));
+        assertEquals(Long.toString(48L << 20) + "\n", node.sh(c, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes"));
         node.removePod(pod);
         assertTrue(node.mountsUnderDir().isEmpty(), node.mountsUnderDir().toString());
         assertTrue(node.shimProcesses().isEmpty(), node.shimProcesses().toString());

@@ -7,10 +7,7 @@ import dev.bollard.api.cri.v1.StopPodSandboxRequest;
 import dev.bollard.api.cri.v1.UpdatePodSandboxResourcesRequest;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,24 +16,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** UpdatePodSandboxResources (KEP-1287): the pod's cgroup parent gets the values, idempotently. */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class PodResourcesIntegrationTest {
+class PodResourcesIntegrationTest extends PodNodeTest {
 
     private static final long MEMORY = 256L << 20;
-    private PodTestNode node;
-
-    @BeforeAll
-    void start() throws Exception {
-        node = PodTestNode.start();
-    }
-
-    @AfterAll
-    void stop() throws Exception {
-        if (node != null) {
-            node.close();
-        }
-    }
-
     private String cgroupParent(String pod) {
         var info = node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(pod).setVerbose(true)
                 .build()).getInfoMap().get("info");

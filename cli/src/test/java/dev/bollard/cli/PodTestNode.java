@@ -5,6 +5,7 @@ import dev.bollard.api.cri.v1.ContainerState;
 import dev.bollard.api.cri.v1.ContainerStatus;
 import dev.bollard.api.cri.v1.ContainerStatusRequest;
 import dev.bollard.api.cri.v1.CreateContainerRequest;
+import dev.bollard.api.cri.v1.ExecSyncRequest;
 import dev.bollard.api.cri.v1.RunPodSandboxRequest;
 import dev.bollard.api.cri.v1.StartContainerRequest;
 import dev.bollard.api.cri.v1.StopPodSandboxRequest;
@@ -181,6 +182,13 @@ final class PodTestNode implements AutoCloseable {
                 .setConfig(config).setSandboxConfig(podConfig).build()).getContainerId();
         rt().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
         return id;
+    }
+
+    /** {@code sh -c script} in a container: its stdout and stderr together. */
+    String sh(String id, String script) {
+        var r = rt().execSync(ExecSyncRequest.newBuilder().setContainerId(id).addCmd("sh").addCmd("-c")
+                .addCmd(script).setTimeout(20).build());
+        return r.getStdout().toStringUtf8() + r.getStderr().toStringUtf8();
     }
 
     ContainerStatus status(String id) {
