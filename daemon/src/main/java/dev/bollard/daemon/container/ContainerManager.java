@@ -3,7 +3,6 @@ package dev.bollard.daemon.container;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import com.google.protobuf.InvalidProtocolBufferException;
-import com.google.protobuf.util.JsonFormat;
 import dev.bollard.api.cri.v1.ContainerConfig;
 import dev.bollard.api.cri.v1.LinuxContainerResources;
 import dev.bollard.api.cri.v1.NamespaceMode;
@@ -27,6 +26,7 @@ import dev.bollard.daemon.shim.TaskState;
 import dev.bollard.daemon.store.AtomicFiles;
 import dev.bollard.daemon.store.FileTrees;
 import dev.bollard.daemon.store.IdIndex;
+import dev.bollard.daemon.store.ProtoJson;
 import dev.bollard.daemon.store.NameRegistry;
 import dev.bollard.daemon.store.RecordStore;
 import io.grpc.Status;
@@ -41,12 +41,10 @@ import java.time.Instant;
 import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -166,7 +164,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 logPath = Path.of(logDir).resolve(config.getLogPath()).toString();
             }
             String stopSignal = SpecBuilder.stopSignal(parsed);
-            var record = new ContainerRecord(id, sandbox.id(), name, toJson(config), config.getImage().getImage(),
+            var record = new ContainerRecord(id, sandbox.id(), name, ProtoJson.toJson(config), config.getImage().getImage(),
                     imageRef(image, requestedImage(config)), image.id(), ContainerState.CREATED, 0, nanos(), 0, 0, 0, "", "", logPath,
                     rootfs.lowers().stream().map(Path::toString).toList(), stopSignal);
             store.put(id, record);
@@ -508,7 +506,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             Path recordFile = store.dir().resolve(r.id() + ".json");
             ContainerConfig config;
             try {
-                config = fromJson(r.config());
+                config = ProtoJson.fromJson(r.config(), ContainerConfig.newBuilder());
             } catch (InvalidProtocolBufferException e) {
                 throw new IOException("record " + recordFile + " is corrupt: its container config does not parse: "
                         + e.getMessage(), e);
@@ -908,24 +906,9 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         return spec.getUserSpecifiedImage().isEmpty() ? spec.getImage() : spec.getUserSpecifiedImage();
     }
 
-    static JsonObject toJson(ContainerConfig config) {
-        try {
-            return JsonParser.parseString(JsonFormat.printer().omittingInsignificantWhitespace().print(config))
-                    .getAsJsonObject();
-        } catch (InvalidProtocolBufferException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
     /** A shim's exit time in epoch nanoseconds; now when it did not say. */
     private long epochNanos(Instant at) {
         return at == null || at.getEpochSecond() <= 0 ? nanos() : at.getEpochSecond() * 1_000_000_000L + at.getNano();
-    }
-
-    static ContainerConfig fromJson(JsonObject json) throws InvalidProtocolBufferException {
-        var b = ContainerConfig.newBuilder();
-        JsonFormat.parser().merge(json.toString(), b);
-        return b.build();
     }
 
     private long nanos() {

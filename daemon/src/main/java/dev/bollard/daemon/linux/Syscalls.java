@@ -37,6 +37,7 @@ public final class Syscalls {
     public static final long MS_RDONLY = 1;
     public static final long MS_NOSUID = 2;
     public static final long MS_NODEV = 4;
+    public static final long MS_NOEXEC = 8;
     public static final long MS_BIND = 4096;
     public static final int MNT_DETACH = 2;
     public static final int CLONE_NEWNET = 0x40000000;

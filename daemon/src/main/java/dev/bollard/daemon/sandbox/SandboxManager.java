@@ -1,9 +1,7 @@
 package dev.bollard.daemon.sandbox;
 
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
 import com.google.protobuf.InvalidProtocolBufferException;
-import com.google.protobuf.util.JsonFormat;
 import dev.bollard.api.cri.v1.NamespaceMode;
 import dev.bollard.api.cri.v1.PodSandboxConfig;
 import dev.bollard.daemon.container.Rootfs;
@@ -29,6 +27,7 @@ import dev.bollard.daemon.shim.TaskState;
 import dev.bollard.daemon.store.AtomicFiles;
 import dev.bollard.daemon.store.FileTrees;
 import dev.bollard.daemon.store.IdIndex;
+import dev.bollard.daemon.store.ProtoJson;
 import dev.bollard.daemon.store.NameRegistry;
 import dev.bollard.daemon.store.RecordStore;
 import io.grpc.Status;
@@ -42,11 +41,9 @@ import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.NoSuchElementException;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -182,7 +179,7 @@ public final class SandboxManager {
         }
 
         Path netns = hostNetwork ? null : netnsDir.resolve(id);
-        var record = new SandboxRecord(id, name, toJson(config), handlerName, image.id(), SandboxState.NOTREADY,
+        var record = new SandboxRecord(id, name, ProtoJson.toJson(config), handlerName, image.id(), SandboxState.NOTREADY,
                 netns == null ? "" : netns.toString(), List.of(), 0, cgroupParent, ownCgroupParent, false,
                 nanos(clock));
         // Recorded before anything outlives a crash: a restart then knows what to reconcile.
@@ -224,7 +221,7 @@ public final class SandboxManager {
         Path shm = null;
         if (!hostIpc) {
             shm = Files.createDirectories(bundle.resolve("shm"));
-            Syscalls.mount("shm", shm, "tmpfs", Syscalls.MS_NOSUID | Syscalls.MS_NODEV | MS_NOEXEC,
+            Syscalls.mount("shm", shm, "tmpfs", Syscalls.MS_NOSUID | Syscalls.MS_NODEV | Syscalls.MS_NOEXEC,
                     "mode=1777,size=" + SHM_BYTES);
             Path mounted = shm;
             undo.push(() -> Syscalls.umount2(mounted, Syscalls.MNT_DETACH));
@@ -263,8 +260,6 @@ public final class SandboxManager {
                 "shimStartMillis", millis(shimNanos), "taskMillis", millis(taskNanos));
         return sandbox;
     }
-
-    private static final long MS_NOEXEC = 8;
 
     private static List<String> awaitNetwork(CompletableFuture<List<String>> network)
             throws IOException, InterruptedException {
@@ -310,7 +305,7 @@ public final class SandboxManager {
         for (var r : store.loadAll()) {
             PodSandboxConfig config;
             try {
-                config = fromJson(r.config());
+                config = ProtoJson.fromJson(r.config(), PodSandboxConfig.newBuilder());
             } catch (InvalidProtocolBufferException e) {
                 throw new IOException("record " + store.dir().resolve(r.id() + ".json")
                         + " is corrupt: its pod config does not parse: " + e.getMessage(), e);
@@ -625,17 +620,7 @@ public final class SandboxManager {
 
     private void unmountShm(String id) throws IOException {
         Path shm = stateDir.resolve(id).resolve("shm");
-        if (isMountPoint(shm)) {
-            Syscalls.umount2(shm, Syscalls.MNT_DETACH);
-        }
-    }
-
-    static boolean isMountPoint(Path p) throws IOException {
-        if (!Files.isDirectory(p)) {
-            return false;
-        }
-        Object dev = Files.getAttribute(p, "unix:dev");
-        return !dev.equals(Files.getAttribute(p.getParent(), "unix:dev"));
+        MountInfo.unmountBelow(shm);
     }
 
     /** The shim refuses to delete a running task: after SIGKILL, wait for the exit to be reaped. */
@@ -683,21 +668,6 @@ public final class SandboxManager {
             throw new IllegalArgumentException("the sandbox image has neither Entrypoint nor Cmd");
         }
         return args;
-    }
-
-    static JsonObject toJson(PodSandboxConfig config) {
-        try {
-            return JsonParser.parseString(JsonFormat.printer().omittingInsignificantWhitespace().print(config))
-                    .getAsJsonObject();
-        } catch (InvalidProtocolBufferException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    static PodSandboxConfig fromJson(JsonObject json) throws InvalidProtocolBufferException {
-        var b = PodSandboxConfig.newBuilder();
-        JsonFormat.parser().merge(json.toString(), b);
-        return b.build();
     }
 
     private static long millis(long nanos) {
