@@ -16,6 +16,9 @@ import java.time.Duration;
 import dev.bollard.daemon.cri.RuntimeInfoRpcs;
 import dev.bollard.daemon.cri.RuntimeServiceImpl;
 import dev.bollard.daemon.cri.StatsRpcs;
+import dev.bollard.daemon.cri.StreamingRpcs;
+import dev.bollard.daemon.streaming.ContainerStreams;
+import dev.bollard.daemon.streaming.StreamTokens;
 import dev.bollard.daemon.stats.ContainerEvents;
 import dev.bollard.daemon.stats.StatsCollector;
 import dev.bollard.daemon.linux.CgroupLayout;
@@ -186,6 +189,15 @@ public final class Daemon implements AutoCloseable {
             // After recovery: garbage collection must see the snapshots the recovered containers use.
             images.startHousekeeping();
             var containerRpcs = new ContainerRpcs(containers, images);
+            var streamTokens = new StreamTokens(StreamTokens.DEFAULT_TTL, Clock.systemUTC());
+            var streamBackend = new ContainerStreams(containers, sandboxes);
+            // Placeholder until the streaming server is wired here: Exec/Attach/PortForward validate, then say
+            // UNAVAILABLE instead of handing out a URL nobody serves.
+            java.util.function.Supplier<java.net.URI> streamingBase = () -> {
+                throw io.grpc.Status.UNAVAILABLE.withDescription("the streaming server is not running")
+                        .asRuntimeException();
+            };
+            var streamingRpcs = new StreamingRpcs(containers, sandboxes, streamTokens, streamingBase);
             List<io.grpc.ServerInterceptor> interceptors = List.of();
             if (config.metrics().enabled()) {
                 var metrics = new OperatorMetrics();
@@ -208,7 +220,8 @@ public final class Daemon implements AutoCloseable {
                     new RuntimeServiceImpl(info, new PodSandboxRpcs(sandboxes, containerRpcs), containerRpcs,
                             new StatsRpcs(new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL),
                                     containers, sandboxes, containerRpcs,
-                                    new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT))),
+                                    new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT)),
+                            streamingRpcs),
                     new ImageServiceImpl(new ImageRpcs(images)), new ImagesAdminService(images)), interceptors);
             // Said only now: a start-up that fails prints its one error line and nothing else.
             if (node.minOomScoreAdj() > -1000) {
