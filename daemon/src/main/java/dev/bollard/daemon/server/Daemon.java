@@ -18,6 +18,7 @@ import dev.bollard.daemon.cri.RuntimeServiceImpl;
 import dev.bollard.daemon.cri.StatsRpcs;
 import dev.bollard.daemon.cri.StreamingRpcs;
 import dev.bollard.daemon.streaming.ContainerStreams;
+import dev.bollard.daemon.streaming.StreamBackend;
 import dev.bollard.daemon.streaming.StreamTokens;
 import dev.bollard.daemon.stats.ContainerEvents;
 import dev.bollard.daemon.stats.StatsCollector;
@@ -78,10 +79,15 @@ public final class Daemon implements AutoCloseable {
     private final ContainerManager containers;
     /** Null when [metrics] address is empty. */
     private final MetricsServer metricsServer;
+    private final StreamTokens streamTokens;
+    private final ContainerStreams streamBackend;
 
     private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images,
-                   ShimManager shims, SandboxManager sandboxes, ContainerManager containers, MetricsServer metricsServer) {
+                   ShimManager shims, SandboxManager sandboxes, ContainerManager containers, MetricsServer metricsServer,
+                   StreamTokens streamTokens, ContainerStreams streamBackend) {
         this.metricsServer = metricsServer;
+        this.streamTokens = streamTokens;
+        this.streamBackend = streamBackend;
         this.images = images;
         this.shims = shims;
         this.sandboxes = sandboxes;
@@ -94,6 +100,16 @@ public final class Daemon implements AutoCloseable {
 
     public BollardConfig config() {
         return config;
+    }
+
+    /** The tokens Exec/Attach/PortForward hand out, which the streaming server takes. */
+    public StreamTokens streamTokens() {
+        return streamTokens;
+    }
+
+    /** The runtime side of streaming (exec, attach, port-forward on the real containers). */
+    public StreamBackend streamBackend() {
+        return streamBackend;
     }
 
     public static Daemon start(Options options) throws StartupException {
@@ -241,7 +257,8 @@ public final class Daemon implements AutoCloseable {
             LOG.info("bollard ready", "version", BollardVersion.version(), "socket", d.socket(), "root", d.root(),
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
-            return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers, metricsServer);
+            return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers, metricsServer,
+                    streamTokens, streamBackend);
         } catch (StartupException e) {
             closeQuietly(metricsServer);
             abandon(sandboxes, containers, shims, images, lockChannel, created);
