@@ -269,6 +269,28 @@ class StreamBackendIntegrationTest {
         assertNoExecLeft();
     }
 
+    @Test
+    void manyExecsLeakNoFileDescriptors() throws Exception {
+        var in = new byte[]{'x', '\n'};
+        exec(sleeper, false, streams(new ByteArrayInputStream(in), new ByteArrayOutputStream(), new ByteArrayOutputStream()), "cat");
+        long before = openFds();
+        for (int i = 0; i < 30; i++) {
+            var out = new ByteArrayOutputStream();
+            assertEquals(0, exec(sleeper, false, streams(new ByteArrayInputStream(in), out, new ByteArrayOutputStream()), "cat"));
+            assertEquals("x\n", out.toString());
+        }
+        long after = openFds();
+        // Each exec holds 3 FIFO ends while it runs: a leak would show as ~90 here, not a few.
+        assertTrue(after - before < 10, "fds before " + before + ", after " + after);
+        assertNoExecLeft();
+    }
+
+    private static long openFds() throws IOException {
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        }
+    }
+
     /** No exec FIFOs in the container's bundle, no exec processes in the container besides ExecSync's own ps. */
     private void assertNoExecLeft() throws IOException {
         Path bundle = node.daemon.state.resolve("containers").resolve(sleeper);
@@ -302,6 +324,21 @@ class StreamBackendIntegrationTest {
         // Returns once cat saw the end of its stdin and the container exited.
         backend.attach(new StreamRequest.Attach(id, false, true, true, false), streams(in, out, null));
         assertEquals("one line\n", out.toString());
+        assertEquals(0, node.awaitExit(id).getExitCode());
+    }
+
+    @Test
+    void attachToATerminalFollowsResizes() throws Exception {
+        String id = node.createAndStart(pod, podConfig, PodTestNode.container("term", "sh", "-c",
+                "read x; while [ \"$(stty size)\" != \"30 90\" ]; do sleep 0.05; done; echo got $x")
+                .setTty(true).setStdin(true).build());
+        var out = new ByteArrayOutputStream();
+        var io = new Streams(new ByteArrayInputStream("abc\n".getBytes(StandardCharsets.UTF_8)), out, null,
+                new LinkedBlockingQueue<>());
+        io.resizes().add(Optional.of(new TerminalSize(90, 30)));
+        backend.attach(new StreamRequest.Attach(id, true, true, true, false), io);
+        String text = out.toString().replace("\r", "");
+        assertTrue(text.contains("got abc\n"), text);
         assertEquals(0, node.awaitExit(id).getExitCode());
     }
 
