@@ -1,0 +1,8 @@
+package dev.bollard.daemon.streaming;
+
+/** Thrown by the backend for a failure to report on the error stream as a Status (e.g. container not running). */
+public final class StreamException extends java.io.IOException {
+    public StreamException(String message) {
+        super(message);
+    }
+}
