@@ -134,10 +134,19 @@ class DaemonIntegrationTest {
 
     @Test
     void rpcsOfLaterIssuesAreUnimplementedByName() {
-        var e = assertThrows(StatusRuntimeException.class, () -> runtime.exec(
-                dev.bollard.api.cri.v1.ExecRequest.getDefaultInstance()));
+        // A method the service does not know at all (every CRI RPC but CheckpointContainer is built now).
+        var unknown = io.grpc.MethodDescriptor.<com.google.protobuf.Empty, com.google.protobuf.Empty>newBuilder()
+                .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+                .setFullMethodName("runtime.v1.RuntimeService/NoSuchRpc")
+                .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(com.google.protobuf.Empty.getDefaultInstance()))
+                .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(com.google.protobuf.Empty.getDefaultInstance()))
+                .build();
+        var e = assertThrows(StatusRuntimeException.class, () -> io.grpc.stub.ClientCalls.blockingUnaryCall(channel,
+                unknown, io.grpc.CallOptions.DEFAULT.withDeadlineAfter(30, TimeUnit.SECONDS),
+                com.google.protobuf.Empty.getDefaultInstance()));
         assertEquals(Status.Code.UNIMPLEMENTED, e.getStatus().getCode());
-        assertTrue(e.getStatus().getDescription().contains("runtime.v1.RuntimeService/Exec"));
+        assertTrue(e.getStatus().getDescription().contains("runtime.v1.RuntimeService/NoSuchRpc"),
+                e.getStatus().getDescription());
         var e2 = assertThrows(StatusRuntimeException.class, () -> runtime.checkpointContainer(
                 dev.bollard.api.cri.v1.CheckpointContainerRequest.getDefaultInstance()));
         assertEquals(Status.Code.UNIMPLEMENTED, e2.getStatus().getCode());

@@ -18,15 +18,39 @@ final class DaemonProcess implements AutoCloseable {
     final Path root;
     final Path state;
     final Path log;
+    /** Null for a daemon running in this JVM ({@link #startInProcess}). */
     final Process process;
+    /** The daemon in this JVM, for tests that reach inside it (the streaming backend); null for a child process. */
+    final dev.bollard.daemon.server.Daemon inProcess;
+    private volatile boolean inProcessStopped;
 
-    private DaemonProcess(Path dir, Path socket, Path root, Path state, Path log, Process process) {
+    private DaemonProcess(Path dir, Path socket, Path root, Path state, Path log, Process process,
+                          dev.bollard.daemon.server.Daemon inProcess) {
         this.dir = dir;
         this.socket = socket;
         this.root = root;
         this.state = state;
         this.log = log;
         this.process = process;
+        this.inProcess = inProcess;
+    }
+
+    /**
+     * A daemon in this JVM on the same layout as {@link #start}: for tests of what the CRI cannot reach (the
+     * streaming backend before a streaming server serves it). Its log goes to this JVM's output.
+     */
+    static DaemonProcess startInProcess(Path dir) throws Exception {
+        daemonArgs(dir); // the same isolated CNI configuration
+        Path socket = dir.resolve("run/bollard.sock");
+        Path root = dir.resolve("root");
+        Path state = dir.resolve("state");
+        var d = dev.bollard.daemon.server.Daemon.start(new dev.bollard.daemon.server.Daemon.Options(
+                dir.resolve("bollard.toml"), socket, root, state, dev.bollard.daemon.config.BollardConfig.LogLevel.INFO));
+        return new DaemonProcess(dir, socket, root, state, dir.resolve("daemon.log"), null, d);
+    }
+
+    boolean isAlive() {
+        return inProcess != null ? !inProcessStopped : process.isAlive();
     }
 
     static List<String> command(String... args) {
@@ -75,7 +99,7 @@ final class DaemonProcess implements AutoCloseable {
         args.addAll(List.of(extraArgs));
         var p = new ProcessBuilder(command(args.toArray(String[]::new)))
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        var d = new DaemonProcess(dir, socket, root, state, log, p);
+        var d = new DaemonProcess(dir, socket, root, state, log, p, null);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         // The socket appearing is the readiness signal; the log line covers a stale socket present from the start.
         while (!Files.exists(socket) || !Files.readString(log).contains("bollard ready")) {
@@ -109,6 +133,11 @@ final class DaemonProcess implements AutoCloseable {
 
     /** SIGTERM, then the exit code. */
     int stop() throws InterruptedException {
+        if (inProcess != null) {
+            inProcess.close();
+            inProcessStopped = true;
+            return 143; // what SIGTERM gives a child daemon: the same orderly shutdown
+        }
         process.destroy();
         if (!process.waitFor(30, TimeUnit.SECONDS)) {
             process.destroyForcibly().waitFor();
@@ -123,7 +152,7 @@ final class DaemonProcess implements AutoCloseable {
 
     @Override
     public void close() throws Exception {
-        if (process.isAlive()) {
+        if (isAlive()) {
             stop();
         }
     }

@@ -108,6 +108,15 @@ final class PodTestNode implements AutoCloseable {
     }
 
     static PodTestNode start() throws Exception {
+        return start(false);
+    }
+
+    /** A node whose daemon runs in this JVM ({@link DaemonProcess#startInProcess}); not restartable. */
+    static PodTestNode startInProcess() throws Exception {
+        return start(true);
+    }
+
+    private static PodTestNode start(boolean inProcess) throws Exception {
         Path dir = Files.createTempDirectory("bollard-pod-");
         String suffix = HexFormat.of().formatHex(randomBytes(3));
         String bridge = "bt" + suffix;
@@ -127,7 +136,7 @@ final class PodTestNode implements AutoCloseable {
                 conf_dir = "%s"
                 write_default_config = false
                 """.formatted(conf));
-        var daemon = DaemonProcess.start(dir, "--log-level", "debug");
+        var daemon = inProcess ? DaemonProcess.startInProcess(dir) : DaemonProcess.start(dir, "--log-level", "debug");
         var node = new PodTestNode(dir, bridge, prefix, daemon);
         node.importBusybox();
         return node;
@@ -245,7 +254,7 @@ final class PodTestNode implements AutoCloseable {
     @Override
     public void close() throws Exception {
         try {
-            if (!daemon.process.isAlive()) {
+            if (!daemon.isAlive()) {
                 startDaemon(); // a test that failed between stop and start: pods are only removed through a daemon
             }
             for (var s : rt().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsList()) {

@@ -113,6 +113,11 @@ public final class Container {
         return exited;
     }
 
+    /** Completes once the exit is recorded and the task deleted (a copy: callers cannot complete it). */
+    public CompletableFuture<Void> whenExited() {
+        return exited.copy();
+    }
+
     ReentrantLock lock() {
         return lock;
     }

@@ -39,12 +39,10 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HashSet;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -59,7 +57,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
 
     private static final Log LOG = Log.get("container");
     static final int EXEC_OUTPUT_CAP = 16 << 20;
-    static final Duration KILL_WAIT = Duration.ofSeconds(30);
+    public static final Duration KILL_WAIT = Duration.ofSeconds(30);
     /** After the process exits, how long its output may still take to drain into the log. */
     static final Duration LOG_DRAIN = Duration.ofSeconds(2);
 
@@ -666,62 +664,62 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
     /** Runs a command in a running container and returns its output (each stream capped at 16 MiB). */
     public ExecResult execSync(String idOrPrefix, List<String> cmd, long timeoutSeconds)
             throws IOException, InterruptedException {
+        try (var exec = exec(idOrPrefix, cmd, false, false, f -> OutputCapture.start(f, EXEC_OUTPUT_CAP))) {
+            int code;
+            try {
+                code = exec.awaitExit(timeoutSeconds > 0 ? Duration.ofSeconds(timeoutSeconds) : null).exitStatus();
+            } catch (TimeoutException e) {
+                exec.kill();
+                // Gone before we answer: a caller's next exec (critest checks) must not still see it, and the
+                // exec can only be deleted once it has exited.
+                try {
+                    exec.awaitExit(KILL_WAIT);
+                } catch (TimeoutException | IOException ignored) {
+                    LOG.warn("a timed-out exec did not exit after SIGKILL", "exec", exec.execId());
+                }
+                throw Status.DEADLINE_EXCEEDED.withDescription("command " + cmd + " in container " + get(idOrPrefix).id()
+                        + " timed out after " + timeoutSeconds + " s").asRuntimeException();
+            }
+            try {
+                var out = exec.output().await(LOG_DRAIN);
+                return new ExecResult(out.stdout(), out.stderr(), code);
+            } catch (TimeoutException e) {
+                throw new IOException("exec output did not close after the command exited", e);
+            }
+        }
+    }
+
+    /**
+     * Starts {@code cmd} as an exec process in a running container (its user, env and cwd from the container's
+     * spec), with a terminal or not and with a stdin FIFO or not; {@code output} opens the readers of its output.
+     * Closing the result kills the process if it still runs and removes all of it.
+     */
+    public <T extends AutoCloseable> ExecProcess<T> exec(String idOrPrefix, List<String> cmd, boolean tty,
+                                                        boolean stdin, ExecProcess.Output<T> output) throws IOException {
         if (cmd.isEmpty()) {
             throw new IllegalArgumentException("cmd is empty");
         }
         var c = get(idOrPrefix);
         Shim shim = runningShim(c);
-        String execId = "exec-" + HexFormat.of().formatHex(randomBytes(6));
-        Path dir = stateDir.resolve(c.id());
-        var fifos = StdioFifos.create(dir, execId, false, false);
-        try (var capture = OutputCapture.start(fifos, EXEC_OUTPUT_CAP)) {
-            byte[] process = SpecBuilder.execProcess(c.spec(), cmd, false).toString().getBytes(StandardCharsets.UTF_8);
-            shim.exec(c.id(), execId, io(fifos, false), process);
-            try {
-                shim.start(c.id(), execId);
-                var wait = CompletableFuture.supplyAsync(() -> {
-                    try {
-                        return shim.await(c.id(), execId);
-                    } catch (IOException e) {
-                        throw new java.io.UncheckedIOException(e);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        throw new IllegalStateException("interrupted", e);
-                    }
-                }, r -> Thread.ofVirtual().start(r));
-                int code;
-                try {
-                    code = timeoutSeconds > 0 ? wait.get(timeoutSeconds, TimeUnit.SECONDS).exitStatus()
-                            : wait.get().exitStatus();
-                } catch (TimeoutException e) {
-                    try {
-                        shim.kill(c.id(), execId, 9, false);
-                    } catch (ShimNotFoundException ignored) {
-                        // finished just now
-                    }
-                    // Gone before we answer: a caller's next exec (critest checks) must not still see it, and the
-                    // exec can only be deleted once it has exited.
-                    try {
-                        wait.get(KILL_WAIT.toMillis(), TimeUnit.MILLISECONDS);
-                    } catch (TimeoutException | ExecutionException ignored) {
-                        LOG.warn("a timed-out exec did not exit after SIGKILL", "id", c.id(), "exec", execId);
-                    }
-                    throw Status.DEADLINE_EXCEEDED.withDescription("command " + cmd + " in container " + c.id()
-                            + " timed out after " + timeoutSeconds + " s").asRuntimeException();
-                } catch (ExecutionException e) {
-                    throw e.getCause() instanceof java.io.UncheckedIOException u ? u.getCause()
-                            : new IOException("exec failed: " + e.getCause().getMessage(), e.getCause());
-                }
-                var out = capture.await(LOG_DRAIN);
-                return new ExecResult(out.stdout(), out.stderr(), code);
-            } catch (TimeoutException e) {
-                throw new IOException("exec output did not close after the command exited", e);
-            } finally {
-                deleteExecQuietly(shim, c.id(), execId);
-            }
-        } finally {
-            fifos.remove();
+        byte[] process = SpecBuilder.execProcess(c.spec(), cmd, tty).toString().getBytes(StandardCharsets.UTF_8);
+        return ExecProcess.start(shim, c.id(), stateDir.resolve(c.id()), process, tty, stdin, output);
+    }
+
+    /** A running container's primary process as attach sees it: its shim, its log pump and its stdio FIFOs. */
+    public record PrimaryProcess(Container container, Shim shim, ContainerLogger logger, StdioFifos fifos) {
+    }
+
+    /** The primary process of a running container whose output is being read; FAILED_PRECONDITION otherwise. */
+    public PrimaryProcess primaryProcess(String idOrPrefix) {
+        var c = get(idOrPrefix);
+        Shim shim = runningShim(c);
+        var logger = c.logger();
+        var fifos = c.fifos();
+        if (logger == null || fifos == null) {
+            throw Status.FAILED_PRECONDITION.withDescription("the output of container " + c.id()
+                    + " is not being read (its log could not be resumed after a restart)").asRuntimeException();
         }
+        return new PrimaryProcess(c, shim, logger, fifos);
     }
 
     private Shim runningShim(Container c) {
@@ -838,16 +836,6 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         }
     }
 
-    private static void deleteExecQuietly(Shim shim, String id, String execId) {
-        try {
-            shim.delete(id, execId);
-        } catch (ShimNotFoundException ignored) {
-            // already gone
-        } catch (IOException e) {
-            LOG.warn("cannot delete exec process", "id", id, "exec", execId, "error", e.getMessage());
-        }
-    }
-
     static void unmountLeftovers(Path dir) throws IOException {
         var unmounted = MountInfo.unmountBelow(dir);
         if (!unmounted.isEmpty()) {
@@ -914,12 +902,6 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
     private long nanos() {
         var now = clock.instant();
         return now.getEpochSecond() * 1_000_000_000L + now.getNano();
-    }
-
-    private static byte[] randomBytes(int n) {
-        var b = new byte[n];
-        new java.security.SecureRandom().nextBytes(b);
-        return b;
     }
 
 }

@@ -13,12 +13,15 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
     private final PodSandboxRpcs pods;
     private final ContainerRpcs containers;
     private final StatsRpcs stats;
+    private final StreamingRpcs streaming;
 
-    public RuntimeServiceImpl(RuntimeInfoRpcs info, PodSandboxRpcs pods, ContainerRpcs containers, StatsRpcs stats) {
+    public RuntimeServiceImpl(RuntimeInfoRpcs info, PodSandboxRpcs pods, ContainerRpcs containers, StatsRpcs stats,
+                              StreamingRpcs streaming) {
         this.info = info;
         this.pods = pods;
         this.containers = containers;
         this.stats = stats;
+        this.streaming = streaming;
     }
 
     @Override
@@ -125,6 +128,21 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
     @Override
     public void execSync(ExecSyncRequest request, StreamObserver<ExecSyncResponse> observer) {
         Calls.unary(observer, () -> containers.execSync(request));
+    }
+
+    @Override
+    public void exec(ExecRequest request, StreamObserver<ExecResponse> observer) {
+        Calls.unary(observer, () -> streaming.exec(request));
+    }
+
+    @Override
+    public void attach(AttachRequest request, StreamObserver<AttachResponse> observer) {
+        Calls.unary(observer, () -> streaming.attach(request));
+    }
+
+    @Override
+    public void portForward(PortForwardRequest request, StreamObserver<PortForwardResponse> observer) {
+        Calls.unary(observer, () -> streaming.portForward(request));
     }
 
     @Override

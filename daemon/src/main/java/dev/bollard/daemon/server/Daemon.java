@@ -16,6 +16,10 @@ import java.time.Duration;
 import dev.bollard.daemon.cri.RuntimeInfoRpcs;
 import dev.bollard.daemon.cri.RuntimeServiceImpl;
 import dev.bollard.daemon.cri.StatsRpcs;
+import dev.bollard.daemon.cri.StreamingRpcs;
+import dev.bollard.daemon.streaming.ContainerStreams;
+import dev.bollard.daemon.streaming.StreamBackend;
+import dev.bollard.daemon.streaming.StreamTokens;
 import dev.bollard.daemon.stats.ContainerEvents;
 import dev.bollard.daemon.stats.StatsCollector;
 import dev.bollard.daemon.linux.CgroupLayout;
@@ -75,10 +79,15 @@ public final class Daemon implements AutoCloseable {
     private final ContainerManager containers;
     /** Null when [metrics] address is empty. */
     private final MetricsServer metricsServer;
+    private final StreamTokens streamTokens;
+    private final ContainerStreams streamBackend;
 
     private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images,
-                   ShimManager shims, SandboxManager sandboxes, ContainerManager containers, MetricsServer metricsServer) {
+                   ShimManager shims, SandboxManager sandboxes, ContainerManager containers, MetricsServer metricsServer,
+                   StreamTokens streamTokens, ContainerStreams streamBackend) {
         this.metricsServer = metricsServer;
+        this.streamTokens = streamTokens;
+        this.streamBackend = streamBackend;
         this.images = images;
         this.shims = shims;
         this.sandboxes = sandboxes;
@@ -91,6 +100,16 @@ public final class Daemon implements AutoCloseable {
 
     public BollardConfig config() {
         return config;
+    }
+
+    /** The tokens Exec/Attach/PortForward hand out, which the streaming server takes. */
+    public StreamTokens streamTokens() {
+        return streamTokens;
+    }
+
+    /** The runtime side of streaming (exec, attach, port-forward on the real containers). */
+    public StreamBackend streamBackend() {
+        return streamBackend;
     }
 
     public static Daemon start(Options options) throws StartupException {
@@ -186,6 +205,15 @@ public final class Daemon implements AutoCloseable {
             // After recovery: garbage collection must see the snapshots the recovered containers use.
             images.startHousekeeping();
             var containerRpcs = new ContainerRpcs(containers, images);
+            var streamTokens = new StreamTokens(StreamTokens.DEFAULT_TTL, Clock.systemUTC());
+            var streamBackend = new ContainerStreams(containers, sandboxes);
+            // Placeholder until the streaming server is wired here: Exec/Attach/PortForward validate, then say
+            // UNAVAILABLE instead of handing out a URL nobody serves.
+            java.util.function.Supplier<java.net.URI> streamingBase = () -> {
+                throw io.grpc.Status.UNAVAILABLE.withDescription("the streaming server is not running")
+                        .asRuntimeException();
+            };
+            var streamingRpcs = new StreamingRpcs(containers, sandboxes, streamTokens, streamingBase);
             List<io.grpc.ServerInterceptor> interceptors = List.of();
             if (config.metrics().enabled()) {
                 var metrics = new OperatorMetrics();
@@ -208,7 +236,8 @@ public final class Daemon implements AutoCloseable {
                     new RuntimeServiceImpl(info, new PodSandboxRpcs(sandboxes, containerRpcs), containerRpcs,
                             new StatsRpcs(new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL),
                                     containers, sandboxes, containerRpcs,
-                                    new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT))),
+                                    new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT)),
+                            streamingRpcs),
                     new ImageServiceImpl(new ImageRpcs(images)), new ImagesAdminService(images)), interceptors);
             // Said only now: a start-up that fails prints its one error line and nothing else.
             if (node.minOomScoreAdj() > -1000) {
@@ -228,7 +257,8 @@ public final class Daemon implements AutoCloseable {
             LOG.info("bollard ready", "version", BollardVersion.version(), "socket", d.socket(), "root", d.root(),
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
-            return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers, metricsServer);
+            return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers, metricsServer,
+                    streamTokens, streamBackend);
         } catch (StartupException e) {
             closeQuietly(metricsServer);
             abandon(sandboxes, containers, shims, images, lockChannel, created);

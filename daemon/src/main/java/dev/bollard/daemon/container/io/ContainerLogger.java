@@ -138,16 +138,30 @@ public final class ContainerLogger implements AutoCloseable {
      * Registers a consumer of the raw output from now on, fed on its own thread through a bounded buffer (a slow sink
      * loses output, it never slows the log); closing the handle unregisters it.
      */
-    public AutoCloseable addSink(StreamSink sink) {
+    public SinkHandle addSink(StreamSink sink) {
+        return addSink(sink, Overflow.DROP_OUTPUT);
+    }
+
+    /** What happens to a sink that falls {@link #SINK_BUFFER_BYTES} behind. */
+    public enum Overflow {
+        /** It loses output and stays registered. */
+        DROP_OUTPUT,
+        /** It is unregistered (its {@link SinkHandle#ended()} completes, {@link SinkHandle#overflowed()} is true). */
+        DROP_SINK
+    }
+
+    /** {@link #addSink(StreamSink)} with a choice of what to do with a sink that falls behind. */
+    public SinkHandle addSink(StreamSink sink, Overflow overflow) {
         var holder = new SinkQueue[1];
         // A sink that throws is unregistered by its queue: drop it from the list as well.
-        var queue = new SinkQueue(sink, SINK_BUFFER_BYTES, () -> sinks.remove(holder[0]));
+        var queue = new SinkQueue(sink, SINK_BUFFER_BYTES, () -> sinks.remove(holder[0]),
+                overflow == Overflow.DROP_SINK);
         holder[0] = queue;
         sinks.add(queue);
         if (streamsEnded) {
             queue.end();
         }
-        return queue::close;
+        return queue;
     }
 
     /** Stops pumping (even while the process still writes) and closes the FIFOs and the log file; idempotent. */
@@ -169,10 +183,8 @@ public final class ContainerLogger implements AutoCloseable {
                 }
             }
         }
-        for (SinkQueue s : sinks) {
-            s.close();
-        }
-        sinks.clear();
+        // The pumps have stopped, so every sink has its end queued: it gets what is queued first (an attach
+        // client sees the container's last output), then ends; its owner closes it if it never keeps up.
         if (interrupted) {
             Thread.currentThread().interrupt();
         }

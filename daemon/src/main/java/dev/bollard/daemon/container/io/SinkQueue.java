@@ -8,9 +8,10 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Hands output to one {@link StreamSink} on its own virtual thread through a queue bounded in bytes: a sink that
- * falls behind loses output (counted, warned once) instead of ever stalling the log or the container.
+ * falls behind loses output (counted, warned once), or with {@code dropSink} is dropped altogether (an attach
+ * client must not see output with holes in it), instead of ever stalling the log or the container.
  */
-final class SinkQueue implements AutoCloseable {
+final class SinkQueue implements SinkHandle {
 
     private static final Log LOG = Log.get("container.io");
 
@@ -22,6 +23,9 @@ final class SinkQueue implements AutoCloseable {
     private final StreamSink sink;
     private final long limitBytes;
     private final Runnable onClose;
+    private final boolean dropSink;
+    private final java.util.concurrent.CompletableFuture<Void> ended = new java.util.concurrent.CompletableFuture<>();
+    private volatile boolean overflowed;
     private final LinkedBlockingQueue<Chunk> queue = new LinkedBlockingQueue<>();
     private final AtomicLong queuedBytes = new AtomicLong();
     private final AtomicLong droppedBytes = new AtomicLong();
@@ -29,9 +33,14 @@ final class SinkQueue implements AutoCloseable {
     private final Thread thread;
 
     SinkQueue(StreamSink sink, long limitBytes, Runnable onClose) {
+        this(sink, limitBytes, onClose, false);
+    }
+
+    SinkQueue(StreamSink sink, long limitBytes, Runnable onClose, boolean dropSink) {
         this.sink = sink;
         this.limitBytes = limitBytes;
         this.onClose = onClose;
+        this.dropSink = dropSink;
         this.thread = Thread.ofVirtual().name("stream-sink").start(this::deliver);
     }
 
@@ -42,6 +51,12 @@ final class SinkQueue implements AutoCloseable {
         }
         if (queuedBytes.addAndGet(data.length) > limitBytes) {
             queuedBytes.addAndGet(-data.length);
+            if (dropSink) {
+                overflowed = true;
+                LOG.warn("a stream sink is too slow: dropped", "queued_limit_bytes", limitBytes);
+                close();
+                return;
+            }
             if (droppedBytes.getAndAdd(data.length) == 0) {
                 LOG.warn("a stream sink is too slow: dropping output", "queued_limit_bytes", limitBytes);
             }
@@ -59,6 +74,16 @@ final class SinkQueue implements AutoCloseable {
         return droppedBytes.get();
     }
 
+    @Override
+    public java.util.concurrent.CompletableFuture<Void> ended() {
+        return ended;
+    }
+
+    @Override
+    public boolean overflowed() {
+        return overflowed;
+    }
+
     /** Unregisters: nothing more is delivered; a sink blocked in accept is interrupted, not waited for. */
     @Override
     public void close() {
@@ -67,6 +92,7 @@ final class SinkQueue implements AutoCloseable {
             queue.add(END);
             thread.interrupt();
             onClose.run();
+            ended.complete(null);
         }
     }
 
@@ -88,6 +114,8 @@ final class SinkQueue implements AutoCloseable {
             }
         } catch (InterruptedException e) {
             // close() interrupts: end quietly.
+        } finally {
+            ended.complete(null);
         }
     }
 }
