@@ -97,7 +97,6 @@ public final class StreamingServer implements AutoCloseable {
             host = "[" + host + "]";
         }
         baseUrl = URI.create((config.tls() ? "https" : "http") + "://" + host + ":" + bound.getPort());
-        LOG.info("serving streaming", "url", baseUrl);
     }
 
     /** e.g. {@code http://127.0.0.1:PORT}; the URLs handed out are {@code <base>/exec/<token>} and so on. */
