@@ -7,7 +7,7 @@ import java.util.Optional;
 
 /** The daemon's whole configuration, after defaults, the TOML file and command-line flags are applied. */
 public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeHandler> runtimes, Registry registry,
-                            Cni cni, Metrics metrics) {
+                            Cni cni, Metrics metrics, dev.bollard.daemon.streaming.StreamingConfig streaming) {
 
     /** Without a [metrics] section: metrics off. */
     public enum LogLevel { DEBUG, INFO, WARN, ERROR }
@@ -76,6 +76,6 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
                 root != null ? root : daemon.root(),
                 state != null ? state : daemon.state(),
                 daemon.logLevel(), daemon.logFormat(), daemon.stopPodsOnShutdown()), runtime, runtimes, registry, cni,
-                metrics);
+                metrics, streaming);
     }
 }

@@ -15,7 +15,7 @@ public record ConfigKey(String name, Type type, Object defaultValue, String doc,
 
     public enum Type {
         STRING("a string"), OPTIONAL_STRING("a string (empty for none)"), ABSOLUTE_PATH("an absolute path"), PATH("a path (absolute, or empty for none)"),
-        BOOLEAN("true or false"), INTEGER("a positive integer");
+        BOOLEAN("true or false"), INTEGER("a positive integer"), PORT("a port number (0..65535)");
 
         final String description;
 
@@ -42,6 +42,11 @@ public record ConfigKey(String name, Type type, Object defaultValue, String doc,
 
     public static ConfigKey positiveInt(String name, long defaultValue, String doc) {
         return new ConfigKey(name, Type.INTEGER, defaultValue, doc, List.of());
+    }
+
+    /** A TCP port where 0 means "any free port". */
+    public static ConfigKey port(String name, long defaultValue, String doc) {
+        return new ConfigKey(name, Type.PORT, defaultValue, doc, List.of());
     }
 
     public static ConfigKey bool(String name, boolean defaultValue, String doc) {

@@ -4,6 +4,7 @@ import dev.bollard.daemon.config.BollardConfig.CgroupDriverSetting;
 import dev.bollard.daemon.config.BollardConfig.LogFormat;
 import dev.bollard.daemon.config.BollardConfig.LogLevel;
 import dev.bollard.daemon.config.ConfigSchema.Section;
+import dev.bollard.daemon.streaming.StreamingConfig;
 import org.tomlj.Toml;
 import org.tomlj.TomlParseResult;
 import org.tomlj.TomlTable;
@@ -12,6 +13,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -74,6 +76,8 @@ public final class ConfigLoader {
     }
 
     /** Walks the parsed tree once, checking names and types, then builds the typed records. */
+    private static final Pattern DURATION = Pattern.compile("(\\d+)(h|ms|m|s)");
+
     private static final class Reader {
         private final String source;
         private final TomlParseResult toml;
@@ -130,7 +134,8 @@ public final class ConfigLoader {
                             (String) cni.get("default_bridge"),
                             (String) cni.get("default_subnet"),
                             (Long) cni.get("plugin_timeout_seconds")),
-                    new BollardConfig.Metrics(metricsAddress));
+                    new BollardConfig.Metrics(metricsAddress),
+                    streaming(fixed(ConfigSchema.STREAMING)));
             if (!config.runtimes().containsKey(config.runtime().defaultRuntime())) {
                 throw error(List.of(ConfigSchema.RUNTIME, "default_runtime"), "runtime.default_runtime: \""
                         + config.runtime().defaultRuntime() + "\" is not a configured handler (configured: "
@@ -153,6 +158,44 @@ public final class ConfigLoader {
                                 .filter(f -> !f.isEmpty()).toList()));
             });
             return handlers;
+        }
+
+        private StreamingConfig streaming(Map<String, Object> values) throws ConfigException {
+            String cert = (String) values.get("tls_cert_file");
+            String key = (String) values.get("tls_key_file");
+            if (cert.isEmpty() != key.isEmpty()) {
+                throw error(List.of(ConfigSchema.STREAMING, cert.isEmpty() ? "tls_key_file" : "tls_cert_file"),
+                        "streaming: tls_cert_file and tls_key_file must be set together");
+            }
+            return new StreamingConfig(((String) values.get("address")).strip(),
+                    Math.toIntExact((Long) values.get("port")),
+                    cert.isEmpty() ? Optional.empty() : Optional.of(Path.of(cert)),
+                    key.isEmpty() ? Optional.empty() : Optional.of(Path.of(key)),
+                    duration(values, "idle_timeout"), duration(values, "stream_creation_timeout"),
+                    Math.toIntExact((Long) values.get("max_streams")), duration(values, "token_ttl"));
+        }
+
+        /** Go-style durations as containerd writes them: "4h", "30s", "1m30s", "250ms". */
+        private Duration duration(Map<String, Object> values, String keyName) throws ConfigException {
+            String text = ((String) values.get(keyName)).strip();
+            var m = DURATION.matcher(text);
+            Duration total = Duration.ZERO;
+            int at = 0;
+            while (m.find() && m.start() == at) {
+                long n = Long.parseLong(m.group(1));
+                total = total.plus(switch (m.group(2)) {
+                    case "h" -> Duration.ofHours(n);
+                    case "m" -> Duration.ofMinutes(n);
+                    case "s" -> Duration.ofSeconds(n);
+                    default -> Duration.ofMillis(n);
+                });
+                at = m.end();
+            }
+            if (text.isEmpty() || at != text.length() || total.isZero()) {
+                throw error(List.of(ConfigSchema.STREAMING, keyName), ConfigSchema.STREAMING + "." + keyName + ": \""
+                        + text + "\" is not a positive duration (e.g. 4h, 30s, 1m30s, 500ms)");
+            }
+            return total;
         }
 
         /** A plain section: key defaults overlaid with what the file says. */
@@ -222,6 +265,11 @@ public final class ConfigLoader {
                 }
                 case INTEGER -> {
                     if (raw instanceof Long l && l > 0) {
+                        return l;
+                    }
+                }
+                case PORT -> {
+                    if (raw instanceof Long l && l >= 0 && l <= 65535) {
                         return l;
                     }
                 }

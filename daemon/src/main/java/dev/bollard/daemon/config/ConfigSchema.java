@@ -9,6 +9,7 @@ import static dev.bollard.daemon.config.ConfigKey.absolutePath;
 import static dev.bollard.daemon.config.ConfigKey.bool;
 import static dev.bollard.daemon.config.ConfigKey.optionalPath;
 import static dev.bollard.daemon.config.ConfigKey.optionalString;
+import static dev.bollard.daemon.config.ConfigKey.port;
 import static dev.bollard.daemon.config.ConfigKey.positiveInt;
 import static dev.bollard.daemon.config.ConfigKey.string;
 
@@ -43,6 +44,7 @@ public final class ConfigSchema {
     public static final String REGISTRY = "registry";
     public static final String CNI = "cni";
     public static final String METRICS = "metrics";
+    public static final String STREAMING = "streaming";
 
     public static final List<Section> SECTIONS = List.of(
             new Section(DAEMON, false, "The daemon process. The --socket, --root and --state flags override these.", List.of(
@@ -130,6 +132,20 @@ public final class ConfigSchema {
                             "host:port of an HTTP listener serving GET /metrics in Prometheus text format, e.g.\n"
                                     + "\"127.0.0.1:9323\": CRI call latencies and errors by method and code, pods and containers\n"
                                     + "by state, shims, image pulls, JVM memory and GC. Empty: no listener.")),
+                    Map.of()),
+            new Section(STREAMING, false, "The streaming server: the URLs Exec, Attach and PortForward return point here\n"
+                    + "(SPDY/3.1 and WebSocket, as kubelet, kubectl and crictl speak them).", List.of(
+                    string("address", "127.0.0.1", "Listen address. kubelet connects from the same node, so loopback is enough\n"
+                            + "unless clients reach the streaming server directly."),
+                    port("port", 0, "Listen port; 0 picks a free port at every start."),
+                    optionalPath("tls_cert_file", "PEM certificate chain: with tls_key_file, the server speaks HTTPS."),
+                    optionalPath("tls_key_file", "PEM private key (PKCS#8) of tls_cert_file."),
+                    string("idle_timeout", "4h", "A streaming connection without traffic either way for this long is closed."),
+                    string("stream_creation_timeout", "30s",
+                            "After the upgrade, the client has this long to open the streams its request needs."),
+                    positiveInt("max_streams", 1000,
+                            "Concurrent streaming sessions (exec, attach, port-forward connections); more are refused (503)."),
+                    string("token_ttl", "1m", "An Exec/Attach/PortForward URL not used within this long expires (404).")),
                     Map.of()));
 
     private static Map<String, Map<String, Object>> defaultRuntimes() {

@@ -20,6 +20,7 @@ import dev.bollard.daemon.cri.StreamingRpcs;
 import dev.bollard.daemon.streaming.ContainerStreams;
 import dev.bollard.daemon.streaming.StreamBackend;
 import dev.bollard.daemon.streaming.StreamTokens;
+import dev.bollard.daemon.streaming.StreamingServer;
 import dev.bollard.daemon.stats.ContainerEvents;
 import dev.bollard.daemon.stats.StatsCollector;
 import dev.bollard.daemon.linux.CgroupLayout;
@@ -81,11 +82,13 @@ public final class Daemon implements AutoCloseable {
     private final MetricsServer metricsServer;
     private final StreamTokens streamTokens;
     private final ContainerStreams streamBackend;
+    private final StreamingServer streamingServer;
 
     private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images,
                    ShimManager shims, SandboxManager sandboxes, ContainerManager containers, MetricsServer metricsServer,
-                   StreamTokens streamTokens, ContainerStreams streamBackend) {
+                   StreamTokens streamTokens, ContainerStreams streamBackend, StreamingServer streamingServer) {
         this.metricsServer = metricsServer;
+        this.streamingServer = streamingServer;
         this.streamTokens = streamTokens;
         this.streamBackend = streamBackend;
         this.images = images;
@@ -151,6 +154,7 @@ public final class Daemon implements AutoCloseable {
         SandboxManager sandboxes = null;
         ContainerManager containers = null;
         MetricsServer metricsServer = null;
+        StreamingServer streamingServer = null;
         try {
             created.directory("socket directory", d.socket().getParent());
             created.directory("root", d.root());
@@ -205,14 +209,11 @@ public final class Daemon implements AutoCloseable {
             // After recovery: garbage collection must see the snapshots the recovered containers use.
             images.startHousekeeping();
             var containerRpcs = new ContainerRpcs(containers, images);
-            var streamTokens = new StreamTokens(StreamTokens.DEFAULT_TTL, Clock.systemUTC());
+            var streamTokens = new StreamTokens(config.streaming().tokenTtl(), Clock.systemUTC());
             var streamBackend = new ContainerStreams(containers, sandboxes);
-            // Placeholder until the streaming server is wired here: Exec/Attach/PortForward validate, then say
-            // UNAVAILABLE instead of handing out a URL nobody serves.
-            java.util.function.Supplier<java.net.URI> streamingBase = () -> {
-                throw io.grpc.Status.UNAVAILABLE.withDescription("the streaming server is not running")
-                        .asRuntimeException();
-            };
+            streamingServer = new StreamingServer(config.streaming(), streamTokens, streamBackend);
+            streamingServer.start();
+            java.util.function.Supplier<java.net.URI> streamingBase = streamingServer::baseUrl;
             var streamingRpcs = new StreamingRpcs(containers, sandboxes, streamTokens, streamingBase);
             List<io.grpc.ServerInterceptor> interceptors = List.of();
             if (config.metrics().enabled()) {
@@ -254,16 +255,19 @@ public final class Daemon implements AutoCloseable {
             } else {
                 LOG.info("metrics off: [metrics] address is empty");
             }
+            LOG.info("serving streaming", "url", streamingServer.baseUrl());
             LOG.info("bollard ready", "version", BollardVersion.version(), "socket", d.socket(), "root", d.root(),
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
             return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers, metricsServer,
-                    streamTokens, streamBackend);
+                    streamTokens, streamBackend, streamingServer);
         } catch (StartupException e) {
+            closeQuietly(streamingServer);
             closeQuietly(metricsServer);
             abandon(sandboxes, containers, shims, images, lockChannel, created);
             throw e;
         } catch (IOException | RuntimeException e) {
+            closeQuietly(streamingServer);
             closeQuietly(metricsServer);
             abandon(sandboxes, containers, shims, images, lockChannel, created);
             throw new StartupException(e.getMessage() == null ? e.toString() : e.getMessage(), e);
@@ -295,6 +299,8 @@ public final class Daemon implements AutoCloseable {
     public void close() {
         LOG.info("shutting down", "socket", server.socket());
         server.close();
+        // Before the managers detach: open exec sessions are aborted while their processes can still be killed.
+        closeQuietly(streamingServer);
         closeQuietly(metricsServer);
         if (config.daemon().stopPodsOnShutdown()) {
             stopAllPods();
@@ -386,6 +392,17 @@ public final class Daemon implements AutoCloseable {
                 LOG.warn("closing the shim manager failed", "error", e.getMessage());
             }
         }
+    }
+
+    private static void closeQuietly(StreamingServer streamingServer) {
+        if (streamingServer != null) {
+            streamingServer.close();
+        }
+    }
+
+    /** The streaming server's base URL (exec/attach/port-forward URLs point below it). */
+    public java.net.URI streamingUrl() {
+        return streamingServer.baseUrl();
     }
 
     private static void closeQuietly(MetricsServer metricsServer) {
