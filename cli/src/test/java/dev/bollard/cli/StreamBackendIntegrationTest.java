@@ -438,6 +438,105 @@ class StreamBackendIntegrationTest {
         }
     }
 
+    // ---- through the streaming server (the JDK's WebSocket client speaking Kubernetes' channel framing) ----
+
+    /** One WebSocket session: what the server sent on each channel, until it closed. */
+    private static final class WsSession implements java.net.http.WebSocket.Listener {
+        final java.util.Map<Integer, ByteArrayOutputStream> channels = new java.util.concurrent.ConcurrentHashMap<>();
+        final CompletableFuture<Integer> closed = new CompletableFuture<>();
+        private final ByteArrayOutputStream partial = new ByteArrayOutputStream();
+
+        @Override
+        public void onOpen(java.net.http.WebSocket ws) {
+            ws.request(1);
+        }
+
+        @Override
+        public java.util.concurrent.CompletionStage<?> onBinary(java.net.http.WebSocket ws, ByteBuffer data, boolean last) {
+            byte[] b = new byte[data.remaining()];
+            data.get(b);
+            partial.writeBytes(b);
+            if (last) {
+                byte[] msg = partial.toByteArray();
+                partial.reset();
+                if (msg.length > 0) {
+                    channels.computeIfAbsent(msg[0] & 0xff, k -> new ByteArrayOutputStream()).write(msg, 1, msg.length - 1);
+                }
+            }
+            ws.request(1);
+            return null;
+        }
+
+        @Override
+        public java.util.concurrent.CompletionStage<?> onClose(java.net.http.WebSocket ws, int code, String reason) {
+            closed.complete(code);
+            return null;
+        }
+
+        @Override
+        public void onError(java.net.http.WebSocket ws, Throwable error) {
+            closed.completeExceptionally(error);
+        }
+
+        String text(int channel) {
+            var b = channels.get(channel);
+            return b == null ? "" : b.toString(StandardCharsets.UTF_8);
+        }
+    }
+
+    private static java.net.http.WebSocket connectWs(String url, String protocol, WsSession session) throws Exception {
+        return java.net.http.HttpClient.newHttpClient().newWebSocketBuilder().subprotocols(protocol)
+                .buildAsync(java.net.URI.create(url.replaceFirst("^http", "ws")), session).get(30, TimeUnit.SECONDS);
+    }
+
+    private static byte[] frame(int channel, String data) {
+        byte[] d = data.getBytes(StandardCharsets.UTF_8);
+        byte[] f = new byte[d.length + 1];
+        f[0] = (byte) channel;
+        System.arraycopy(d, 0, f, 1, d.length);
+        return f;
+    }
+
+    @Test
+    void execThroughTheStreamingServerReportsItsExitCodeAndTheTokenIsSingleUse() throws Exception {
+        String url = node.rt().exec(ExecRequest.newBuilder().setContainerId(sleeper).addCmd("sh").addCmd("-c")
+                .addCmd("cat; echo done >&2; exit 3").setStdin(true).setStdout(true).setStderr(true).build()).getUrl();
+        assertTrue(url.matches("http://127\\.0\\.0\\.1:\\d+/exec/[A-Za-z0-9_-]{22,}"), url);
+        var session = new WsSession();
+        var ws = connectWs(url, "v5.channel.k8s.io", session);
+        ws.sendBinary(ByteBuffer.wrap(frame(0, "hi\n")), true).get(30, TimeUnit.SECONDS);
+        ws.sendBinary(ByteBuffer.wrap(new byte[]{(byte) 255, 0}), true).get(30, TimeUnit.SECONDS); // v5: stdin closed
+        session.closed.get(60, TimeUnit.SECONDS);
+        assertEquals("hi\n", session.text(1));
+        assertEquals("done\n", session.text(2));
+        String status = session.text(3);
+        assertTrue(status.contains("NonZeroExitCode") && status.contains("\"message\":\"3\""), status);
+
+        var reuse = assertThrows(java.util.concurrent.ExecutionException.class,
+                () -> connectWs(url, "v5.channel.k8s.io", new WsSession()));
+        var handshake = (java.net.http.WebSocketHandshakeException) reuse.getCause();
+        assertEquals(404, handshake.getResponse().statusCode());
+        assertNoExecLeft();
+    }
+
+    @Test
+    void portForwardThroughTheStreamingServerReachesThePod() throws Exception {
+        node.createAndStart(pod, podConfig, PodTestNode.container("web2", "httpd", "-f", "-p", "8081", "-h", "/www").build());
+        connect(8081).close(); // listening now
+        String url = node.rt().portForward(PortForwardRequest.newBuilder().setPodSandboxId(pod).addPort(8081).build())
+                .getUrl();
+        assertTrue(url.matches("http://127\\.0\\.0\\.1:\\d+/portforward/[A-Za-z0-9_-]{22,}"), url);
+        var session = new WsSession();
+        var ws = connectWs(url + "?ports=8081", "v4.channel.k8s.io", session);
+        ws.sendBinary(ByteBuffer.wrap(frame(0, "GET /index.html HTTP/1.0\r\n\r\n")), true).get(30, TimeUnit.SECONDS);
+        session.closed.get(60, TimeUnit.SECONDS);
+        byte[] data = session.channels.get(0).toByteArray();
+        // Each channel's first message is the port, little-endian.
+        assertEquals(8081, (data[0] & 0xff) | (data[1] & 0xff) << 8);
+        String text = new String(data, 2, data.length - 2, StandardCharsets.US_ASCII);
+        assertTrue(text.startsWith("HTTP/1.") && text.endsWith("hello from a bollard pod\n"), text);
+    }
+
     /** Counts and hashes what is written, keeping nothing. */
     private static final class DigestingStream extends OutputStream {
         final MessageDigest digest;
