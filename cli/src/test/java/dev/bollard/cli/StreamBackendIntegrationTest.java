@@ -520,6 +520,54 @@ class StreamBackendIntegrationTest {
     }
 
     @Test
+    void attachAndTerminalExecThroughTheStreamingServer() throws Exception {
+        String id = node.createAndStart(pod, podConfig, PodTestNode.container("wsreader", "sh", "-c",
+                "read x; echo got $x").setStdin(true).build());
+        String url = node.rt().attach(AttachRequest.newBuilder().setContainerId(id).setStdin(true).setStdout(true)
+                .setStderr(true).build()).getUrl();
+        var session = new WsSession();
+        var ws = connectWs(url, "v5.channel.k8s.io", session);
+        ws.sendBinary(ByteBuffer.wrap(frame(0, "abc\n")), true).get(30, TimeUnit.SECONDS);
+        session.closed.get(60, TimeUnit.SECONDS);
+        assertEquals("got abc\n", session.text(1));
+        assertTrue(session.text(3).contains("\"status\":\"Success\""), session.text(3));
+
+        String execUrl = node.rt().exec(ExecRequest.newBuilder().setContainerId(sleeper).addCmd("sh").addCmd("-c")
+                .addCmd("while [ \"$(stty size)\" != \"24 77\" ]; do sleep 0.05; done; stty size")
+                .setTty(true).setStdout(true).build()).getUrl();
+        var term = new WsSession();
+        var tws = connectWs(execUrl, "v5.channel.k8s.io", term);
+        tws.sendBinary(ByteBuffer.wrap(frame(4, "{\"Width\":77,\"Height\":24}")), true).get(30, TimeUnit.SECONDS);
+        term.closed.get(60, TimeUnit.SECONDS);
+        assertTrue(term.text(1).replace("\r", "").contains("24 77\n"), term.text(1));
+        assertTrue(term.text(3).contains("\"status\":\"Success\""), term.text(3));
+    }
+
+    @Test
+    void aClientThatDisconnectsMidStreamLeavesNoProcess() throws Exception {
+        String url = node.rt().exec(ExecRequest.newBuilder().setContainerId(sleeper).addCmd("sh").addCmd("-c")
+                .addCmd("while true; do echo flood; done").setStdout(true).build()).getUrl();
+        var session = new WsSession();
+        var ws = connectWs(url, "v5.channel.k8s.io", session);
+        while (session.text(1).length() < 1000) {
+            Thread.sleep(10);
+        }
+        ws.abort();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (node.sh(sleeper, "ps").contains("flood") || hasExecFifos()) {
+            assertTrue(System.nanoTime() < deadline, "the exec survived its client: " + node.sh(sleeper, "ps"));
+            Thread.sleep(50);
+        }
+        assertNoExecLeft();
+    }
+
+    private boolean hasExecFifos() throws IOException {
+        try (var files = Files.list(node.daemon.state.resolve("containers").resolve(sleeper))) {
+            return files.anyMatch(p -> p.getFileName().toString().startsWith("exec-"));
+        }
+    }
+
+    @Test
     void portForwardThroughTheStreamingServerReachesThePod() throws Exception {
         node.createAndStart(pod, podConfig, PodTestNode.container("web2", "httpd", "-f", "-p", "8081", "-h", "/www").build());
         connect(8081).close(); // listening now
