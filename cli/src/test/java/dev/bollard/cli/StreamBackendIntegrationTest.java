@@ -173,6 +173,17 @@ class StreamBackendIntegrationTest {
     }
 
     @Test
+    void aProcessThatExitsEndsTheExecWhileTheClientsStdinStaysOpen() throws Exception {
+        var neverWritten = new java.io.PipedOutputStream();
+        var in = new java.io.PipedInputStream(neverWritten);
+        var out = new ByteArrayOutputStream();
+        assertEquals(2, exec(sleeper, false, streams(in, out, null), "sh", "-c", "echo bye; exit 2"));
+        assertEquals("bye\n", out.toString());
+        neverWritten.close();
+        assertNoExecLeft();
+    }
+
+    @Test
     void aTerminalMergesOutputAndFollowsResizes() throws Exception {
         var out = new ByteArrayOutputStream();
         var io = new Streams(null, out, null, new LinkedBlockingQueue<>());
