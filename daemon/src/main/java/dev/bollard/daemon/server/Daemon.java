@@ -75,10 +75,16 @@ public final class Daemon implements AutoCloseable {
     private final ContainerManager containers;
     /** Null when [metrics] address is empty. */
     private final MetricsServer metricsServer;
+    private final StatsCollector statsCollector;
+    /** Stops the store timings reaching the metrics; a no-op when metrics are off. */
+    private final AutoCloseable storeTimings;
 
     private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images,
-                   ShimManager shims, SandboxManager sandboxes, ContainerManager containers, MetricsServer metricsServer) {
+                   ShimManager shims, SandboxManager sandboxes, ContainerManager containers, MetricsServer metricsServer,
+                   StatsCollector statsCollector, AutoCloseable storeTimings) {
         this.metricsServer = metricsServer;
+        this.storeTimings = storeTimings;
+        this.statsCollector = statsCollector;
         this.images = images;
         this.shims = shims;
         this.sandboxes = sandboxes;
@@ -132,6 +138,8 @@ public final class Daemon implements AutoCloseable {
         SandboxManager sandboxes = null;
         ContainerManager containers = null;
         MetricsServer metricsServer = null;
+        StatsCollector statsCollector = null;
+        AutoCloseable storeTimings = () -> { };
         try {
             created.directory("socket directory", d.socket().getParent());
             created.directory("root", d.root());
@@ -149,6 +157,11 @@ public final class Daemon implements AutoCloseable {
             lockChannel.truncate(0).write(java.nio.ByteBuffer.wrap(
                     (ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.UTF_8)));
 
+            // Before the managers exist: their stores' first operations (loading records) are timed too.
+            OperatorMetrics metrics = config.metrics().enabled() ? new OperatorMetrics() : null;
+            if (metrics != null) {
+                storeTimings = metrics.observeStores(d.root(), d.state());
+            }
             var layout = CgroupLayout.detect();
             var handlers = new RuntimeHandlers(config, cgroupDriver, layout, d.state().resolve("runtimes"));
             var podCidrs = new PodCidrs(d.root().resolve("pod-cidr"));
@@ -187,8 +200,7 @@ public final class Daemon implements AutoCloseable {
             images.startHousekeeping();
             var containerRpcs = new ContainerRpcs(containers, images);
             List<io.grpc.ServerInterceptor> interceptors = List.of();
-            if (config.metrics().enabled()) {
-                var metrics = new OperatorMetrics();
+            if (metrics != null) {
                 metrics.observe(sandboxes, containers);
                 images.pullObserver(new ImageManager.PullObserver() {
                     @Override
@@ -204,12 +216,15 @@ public final class Daemon implements AutoCloseable {
                 interceptors = List.of(new MetricsInterceptor(metrics));
                 metricsServer = MetricsServer.start(config.metrics().address(), metrics.registry());
             }
+            statsCollector = new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL);
+            var collector = statsCollector;
             CriServer server = CriServer.start(d.socket(), List.of(
                     new RuntimeServiceImpl(info, new PodSandboxRpcs(sandboxes, containerRpcs), containerRpcs,
-                            new StatsRpcs(new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL),
+                            new StatsRpcs(statsCollector,
                                     containers, sandboxes, containerRpcs,
                                     new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT))),
-                    new ImageServiceImpl(new ImageRpcs(images)), new ImagesAdminService(images)), interceptors);
+                    new ImageServiceImpl(new ImageRpcs(images,
+                            () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors);
             // Said only now: a start-up that fails prints its one error line and nothing else.
             if (node.minOomScoreAdj() > -1000) {
                 // kubelet asks for -998 on every sandbox; without CAP_SYS_RESOURCE runc would fail the pod instead.
@@ -228,12 +243,17 @@ public final class Daemon implements AutoCloseable {
             LOG.info("bollard ready", "version", BollardVersion.version(), "socket", d.socket(), "root", d.root(),
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
-            return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers, metricsServer);
+            return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers, metricsServer,
+                    statsCollector, storeTimings);
         } catch (StartupException e) {
+            closeQuietly(storeTimings);
+            closeQuietly(statsCollector);
             closeQuietly(metricsServer);
             abandon(sandboxes, containers, shims, images, lockChannel, created);
             throw e;
         } catch (IOException | RuntimeException e) {
+            closeQuietly(storeTimings);
+            closeQuietly(statsCollector);
             closeQuietly(metricsServer);
             abandon(sandboxes, containers, shims, images, lockChannel, created);
             throw new StartupException(e.getMessage() == null ? e.toString() : e.getMessage(), e);
@@ -265,6 +285,7 @@ public final class Daemon implements AutoCloseable {
     public void close() {
         LOG.info("shutting down", "socket", server.socket());
         server.close();
+        closeQuietly(statsCollector);
         closeQuietly(metricsServer);
         if (config.daemon().stopPodsOnShutdown()) {
             stopAllPods();
@@ -281,6 +302,7 @@ public final class Daemon implements AutoCloseable {
             // released with the channel below anyway
         }
         closeQuietly(lockChannel);
+        closeQuietly(storeTimings);
         LOG.info("stopped");
     }
 
@@ -355,6 +377,20 @@ public final class Daemon implements AutoCloseable {
             } catch (RuntimeException e) {
                 LOG.warn("closing the shim manager failed", "error", e.getMessage());
             }
+        }
+    }
+
+    private static void closeQuietly(AutoCloseable registration) {
+        try {
+            registration.close();
+        } catch (Exception e) {
+            LOG.warn("closing a registration failed", "error", String.valueOf(e.getMessage()));
+        }
+    }
+
+    private static void closeQuietly(StatsCollector collector) {
+        if (collector != null) {
+            collector.close();
         }
     }
 
