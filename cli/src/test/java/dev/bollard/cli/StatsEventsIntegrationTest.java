@@ -365,6 +365,13 @@ class StatsEventsIntegrationTest {
         if (psi) {
             assertTrue(s.getCpu().getPsi().hasSome(), s.getCpu().toString());
         }
+        // The CRI pod metrics carry the same readings under cAdvisor's names.
+        var metrics = node.rt().listPodSandboxMetrics(dev.bollard.api.cri.v1.ListPodSandboxMetricsRequest
+                .getDefaultInstance()).getPodMetricsList().stream().filter(m -> m.getPodSandboxId().equals(pod))
+                .flatMap(m -> m.getContainerMetricsList().stream()).filter(m -> m.getContainerId().equals(c))
+                .flatMap(m -> m.getMetricsList().stream()).map(dev.bollard.api.cri.v1.Metric::getName).toList();
+        assertEquals(psi, metrics.contains("container_pressure_cpu_waiting_seconds_total"), metrics.toString());
+        assertEquals(swapAccounted, metrics.contains("container_memory_swap"), metrics.toString());
         var podLinux = podStats(pod).getLinux();
         Path podV2 = v2 == null ? null : v2.getParent();
         assertEquals(podV2 != null && Files.exists(podV2.resolve("cpu.pressure")), podLinux.getCpu().hasPsi(),
