@@ -179,6 +179,30 @@ class ContainerEventsDropIntegrationTest extends PodNodeTest {
         node.removePod(pod);
     }
 
+    @Test
+    void aShutdownEndsTheStreamsWithUnavailable() throws Exception {
+        var podConfig = node.pod("shutdown").build();
+        String pod = node.runPod(podConfig);
+        var reader = new Reader();
+        RuntimeServiceGrpc.newStub(channel(1 << 20)).getContainerEvents(GetEventsRequest.getDefaultInstance(), reader);
+        boolean subscribed = false;
+        for (int i = 0; i < 10 && !subscribed; i++) {
+            String probe = create(pod, podConfig, "probe-" + i, "");
+            remove(probe);
+            subscribed = awaitCount(reader, probe, 2);
+        }
+        assertTrue(subscribed, "subscribed");
+
+        // The daemon ends the stream itself (it never ends otherwise), so its graceful shutdown is not held up.
+        node.stopDaemon();
+        var status = Status.fromThrowable(reader.ended.get(30, TimeUnit.SECONDS));
+        assertEquals(Status.Code.UNAVAILABLE, status.getCode(), status.toString());
+        assertEquals("the runtime is shutting down", status.getDescription());
+
+        node.startDaemon();
+        node.removePod(pod);
+    }
+
     private int drops() throws java.io.IOException {
         return node.daemon.logText().split("dropping a slow container events subscriber", -1).length - 1;
     }

@@ -76,12 +76,14 @@ public final class Daemon implements AutoCloseable {
     /** Null when [metrics] address is empty. */
     private final MetricsServer metricsServer;
     private final StatsCollector statsCollector;
+    private final ContainerEvents containerEvents;
     /** Stops the store timings reaching the metrics; a no-op when metrics are off. */
     private final AutoCloseable storeTimings;
 
     private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images,
                    ShimManager shims, SandboxManager sandboxes, ContainerManager containers, MetricsServer metricsServer,
-                   StatsCollector statsCollector, AutoCloseable storeTimings) {
+                   StatsCollector statsCollector, ContainerEvents containerEvents, AutoCloseable storeTimings) {
+        this.containerEvents = containerEvents;
         this.metricsServer = metricsServer;
         this.storeTimings = storeTimings;
         this.statsCollector = statsCollector;
@@ -218,11 +220,12 @@ public final class Daemon implements AutoCloseable {
             }
             statsCollector = new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL);
             var collector = statsCollector;
+            var containerEvents = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT);
             CriServer server = CriServer.start(d.socket(), List.of(
                     new RuntimeServiceImpl(info, new PodSandboxRpcs(sandboxes, containerRpcs), containerRpcs,
                             new StatsRpcs(statsCollector,
                                     containers, sandboxes, containerRpcs,
-                                    new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT))),
+                                    containerEvents)),
                     new ImageServiceImpl(new ImageRpcs(images,
                             () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors);
             // Said only now: a start-up that fails prints its one error line and nothing else.
@@ -244,7 +247,7 @@ public final class Daemon implements AutoCloseable {
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
             return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers, metricsServer,
-                    statsCollector, storeTimings);
+                    statsCollector, containerEvents, storeTimings);
         } catch (StartupException e) {
             closeQuietly(storeTimings);
             closeQuietly(statsCollector);
@@ -284,6 +287,7 @@ public final class Daemon implements AutoCloseable {
     @Override
     public void close() {
         LOG.info("shutting down", "socket", server.socket());
+        containerEvents.close(); // event streams never end by themselves: the graceful shutdown would wait them out
         server.close();
         closeQuietly(statsCollector);
         closeQuietly(metricsServer);
