@@ -321,14 +321,13 @@ class StatsEventsIntegrationTest {
         node.removePod(pod);
     }
 
-    /** The container's cgroup directory in one hierarchy (cgroupfs: named by its ID), or null when it has none. */
-    private static Path cgroupDir(Path hierarchy, String id) throws java.io.IOException {
-        if (!Files.isDirectory(hierarchy)) {
-            return null;
-        }
-        try (var dirs = Files.find(hierarchy, 6, (p, a) -> a.isDirectory() && p.getFileName().toString().contains(id))) {
-            return dirs.findFirst().orElse(null);
-        }
+    /** The container's cgroup directory in one hierarchy (its bundle's linux.cgroupsPath), or null when absent. */
+    private Path cgroupDir(Path hierarchy, String id) throws java.io.IOException {
+        var spec = com.google.gson.JsonParser.parseString(Files.readString(node.daemon.state.resolve("containers")
+                .resolve(id).resolve("config.json"))).getAsJsonObject();
+        String path = spec.getAsJsonObject("linux").get("cgroupsPath").getAsString();
+        Path dir = hierarchy.resolve(path.startsWith("/") ? path.substring(1) : path);
+        return Files.isDirectory(dir) ? dir : null;
     }
 
     @Test

@@ -22,7 +22,8 @@ import java.util.Map;
  * @param pageFaults       cumulative page faults
  * @param majorPageFaults  cumulative major page faults
  * @param pids             tasks in the cgroup now
- * @param swapUsage        swap in use (v1: memory+swap usage minus memory usage; v2: memory.swap.current)
+ * @param swapUsage        swap in use (v1: memory.stat's total_swap, else memory+swap usage minus memory usage;
+ *                         v2: memory.swap.current)
  * @param swapLimit        the swap the cgroup may use (v1: memory+swap limit minus memory limit), -1 for no limit
  * @param cpuPressure      cpu.pressure, null when absent
  * @param memoryPressure   memory.pressure, null when absent
@@ -74,10 +75,11 @@ public record CgroupSample(long wallNanos, long monoNanos, long cpuUsageNanos, l
             var st = stat(v1mem.resolve("memory.stat"));
             usage = number(v1mem.resolve("memory.usage_in_bytes"));
             limit = number(v1mem.resolve("memory.limit_in_bytes"));
-            // memsw files exist only with swap accounting on; they count memory and swap together.
+            // memsw files exist only with swap accounting on; they count memory and swap together. memory.stat's
+            // total_swap is exact where memsw - usage is off by the per-CPU charge batches (256 KiB each).
             long memsw = number(v1mem.resolve("memory.memsw.usage_in_bytes"));
             if (memsw >= 0 && usage >= 0) {
-                swap = Math.max(0, memsw - usage);
+                swap = st.getOrDefault("total_swap", Math.max(0, memsw - usage));
                 long memswLimit = number(v1mem.resolve("memory.memsw.limit_in_bytes"));
                 if (memswLimit >= 0 && memswLimit < StatsMath.UNLIMITED && limit >= 0 && limit < StatsMath.UNLIMITED) {
                     swapLimit = Math.max(0, memswLimit - limit);

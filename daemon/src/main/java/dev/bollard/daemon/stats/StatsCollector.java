@@ -116,8 +116,8 @@ public final class StatsCollector implements AutoCloseable {
             if (!s.ready()) {
                 continue;
             }
-            sample(s.record().cgroupParent());
-            seenCgroups.add(s.record().cgroupParent());
+            sample(podCgroup(s));
+            seenCgroups.add(podCgroup(s));
             sampleNetwork(s);
             seenPods.add(s.id());
         }
@@ -242,7 +242,7 @@ public final class StatsCollector implements AutoCloseable {
         var cfg = s.config();
         var linux = LinuxPodSandboxStats.newBuilder();
         if (s.ready()) {
-            var snap = current(s.record().cgroupParent());
+            var snap = current(podCgroup(s));
             var sample = snap.sample();
             if (sample.found()) {
                 linux.setCpu(cpu(snap)).setMemory(memory(sample));
@@ -359,13 +359,17 @@ public final class StatsCollector implements AutoCloseable {
         return containersRoot.resolve(c.id()).resolve("rootfs").resolve("upper");
     }
 
-    /** The OCI spec's linux.cgroupsPath (cgroupfs form: the pod parent, then the container ID). */
+    /** The cgroup of the OCI spec's linux.cgroupsPath (either driver's form), as a path below each hierarchy. */
     static String cgroupPath(Container c) {
         var spec = c.spec();
         if (spec == null || !spec.has("linux") || !spec.getAsJsonObject("linux").has("cgroupsPath")) {
             return "";
         }
-        return spec.getAsJsonObject("linux").get("cgroupsPath").getAsString();
+        return CgroupPaths.of(spec.getAsJsonObject("linux").get("cgroupsPath").getAsString());
+    }
+
+    private static String podCgroup(Sandbox s) {
+        return CgroupPaths.of(s.record().cgroupParent());
     }
 
     /** Stops the sampling loop and waits (briefly) for a tick in progress to end. */
