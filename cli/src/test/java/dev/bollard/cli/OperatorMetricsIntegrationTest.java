@@ -131,6 +131,11 @@ class OperatorMetricsIntegrationTest {
                 assertTrue(size > 0);
                 assertEquals((double) size, value(body, "bollard_image_pull_bytes_total "), body);
                 assertEquals(1.0, value(body, "bollard_image_pull_failures_total "), body);
+                // The pulled image's record went through the image store: one timed write at least.
+                String imageWrites = "bollard_store_operation_duration_seconds_count{op=\"write\",store=\"images\"} ";
+                assertTrue(value(body, imageWrites) >= 1, body);
+                assertEquals(value(body, imageWrites), value(body,
+                        "bollard_store_operation_duration_seconds_bucket{op=\"write\",store=\"images\",le=\"+Inf\"} "));
                 assertTrue(value(body, "bollard_cri_request_duration_seconds_count{code=\"OK\",method=\"runtime.v1.ImageService/PullImage\"} ") >= 1,
                         body);
             }

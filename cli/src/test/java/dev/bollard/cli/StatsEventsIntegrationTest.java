@@ -8,6 +8,10 @@ import dev.bollard.api.cri.v1.ContainerStatsRequest;
 import dev.bollard.api.cri.v1.CreateContainerRequest;
 import dev.bollard.api.cri.v1.ExecSyncRequest;
 import dev.bollard.api.cri.v1.GetEventsRequest;
+import dev.bollard.api.cri.v1.ImageFsInfoRequest;
+import dev.bollard.api.cri.v1.LinuxContainerConfig;
+import dev.bollard.api.cri.v1.LinuxContainerResources;
+import dev.bollard.api.cri.v1.PodSandboxState;
 import dev.bollard.api.cri.v1.ListContainerStatsRequest;
 import dev.bollard.api.cri.v1.PodSandboxStats;
 import dev.bollard.api.cri.v1.PodSandboxStatsRequest;
@@ -31,6 +35,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -40,6 +46,7 @@ import java.util.function.Predicate;
 import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Stats of real containers and pods (CPU, memory, writable layer, network, processes) and GetContainerEvents. */
@@ -312,6 +319,146 @@ class StatsEventsIntegrationTest {
         held.countDown();
         stalledLoop.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         node.removePod(pod);
+    }
+
+    /** The container's cgroup directory in one hierarchy (its bundle's linux.cgroupsPath), or null when absent. */
+    private Path cgroupDir(Path hierarchy, String id) throws java.io.IOException {
+        var spec = com.google.gson.JsonParser.parseString(Files.readString(node.daemon.state.resolve("containers")
+                .resolve(id).resolve("config.json"))).getAsJsonObject();
+        String path = spec.getAsJsonObject("linux").get("cgroupsPath").getAsString();
+        Path dir = hierarchy.resolve(path.startsWith("/") ? path.substring(1) : path);
+        return Files.isDirectory(dir) ? dir : null;
+    }
+
+    @Test
+    void swapPressureAndTheContainerFilesystemOfARealContainer() throws Exception {
+        var podConfig = node.pod("swap-psi").build();
+        String pod = node.runPod(podConfig);
+        long limit = 128 * MIB;
+        String c = node.createAndStart(pod, podConfig, PodTestNode.container("limited", "sh", "-c",
+                "head -c 1048576 /dev/zero > /tmp/one; sleep 3600").setLinux(LinuxContainerConfig.newBuilder()
+                .setResources(LinuxContainerResources.newBuilder().setMemoryLimitInBytes(limit))).build());
+        var s = until(() -> stats(c), x -> x.getWritableLayer().getUsedBytes().getValue() >= 1_048_576);
+
+        // Swap: where the memory controller accounts it, a limit without a swap limit leaves no swap to use.
+        Path v1 = cgroupDir(Path.of("/sys/fs/cgroup/memory"), c);
+        Path unified = Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers")) ? Path.of("/sys/fs/cgroup")
+                : Path.of("/sys/fs/cgroup/unified");
+        Path v2 = cgroupDir(unified, c);
+        boolean swapAccounted = v1 != null ? Files.exists(v1.resolve("memory.memsw.usage_in_bytes"))
+                : v2 != null && Files.exists(v2.resolve("memory.swap.current"));
+        assertEquals(swapAccounted, s.hasSwap(), "swap figures exactly where the node accounts swap: " + s);
+        if (swapAccounted) {
+            assertTrue(s.getSwap().getTimestamp() > 0);
+            assertEquals(0, s.getSwap().getSwapUsageBytes().getValue(), s.getSwap().toString());
+            assertEquals(0, s.getSwap().getSwapAvailableBytes().getValue(), "swap capped at the memory limit: "
+                    + s.getSwap());
+        }
+
+        // PSI: from the unified tree when the container has a cgroup there and the kernel has pressure files;
+        // otherwise nothing at all (never zeros).
+        boolean psi = v2 != null && Files.exists(v2.resolve("cpu.pressure"));
+        assertEquals(psi, s.getCpu().hasPsi(), "cpu PSI iff " + v2 + "/cpu.pressure exists: " + s.getCpu());
+        assertEquals(psi && Files.exists(v2.resolve("memory.pressure")), s.getMemory().hasPsi(), s.getMemory().toString());
+        assertEquals(psi && Files.exists(v2.resolve("io.pressure")), s.hasIo(), s.toString());
+        if (psi) {
+            assertTrue(s.getCpu().getPsi().hasSome(), s.getCpu().toString());
+        }
+        // The CRI pod metrics carry the same readings under cAdvisor's names.
+        var metrics = node.rt().listPodSandboxMetrics(dev.bollard.api.cri.v1.ListPodSandboxMetricsRequest
+                .getDefaultInstance()).getPodMetricsList().stream().filter(m -> m.getPodSandboxId().equals(pod))
+                .flatMap(m -> m.getContainerMetricsList().stream()).filter(m -> m.getContainerId().equals(c))
+                .flatMap(m -> m.getMetricsList().stream()).map(dev.bollard.api.cri.v1.Metric::getName).toList();
+        assertEquals(psi, metrics.contains("container_pressure_cpu_waiting_seconds_total"), metrics.toString());
+        assertEquals(swapAccounted, metrics.contains("container_memory_swap"), metrics.toString());
+        var podLinux = podStats(pod).getLinux();
+        Path podV2 = v2 == null ? null : v2.getParent();
+        assertEquals(podV2 != null && Files.exists(podV2.resolve("cpu.pressure")), podLinux.getCpu().hasPsi(),
+                podLinux.getCpu().toString());
+
+        // ImageFsInfo's container filesystem: the writable layers' filesystem, as the container's stats name it,
+        // holding at least this container's layer.
+        var layer = s.getWritableLayer();
+        var fs = until(() -> node.images().imageFsInfo(ImageFsInfoRequest.getDefaultInstance()),
+                r -> r.getContainerFilesystemsCount() == 1 && r.getContainerFilesystems(0).getUsedBytes().getValue()
+                        >= layer.getUsedBytes().getValue());
+        assertEquals(1, fs.getContainerFilesystemsCount(), fs.toString());
+        var containersFs = fs.getContainerFilesystems(0);
+        assertEquals(layer.getFsId().getMountpoint(), containersFs.getFsId().getMountpoint());
+        assertEquals(node.daemon.root.resolve("containers").toString(), containersFs.getFsId().getMountpoint());
+        assertTrue(containersFs.getUsedBytes().getValue() >= layer.getUsedBytes().getValue()
+                && containersFs.getInodesUsed().getValue() >= layer.getInodesUsed().getValue()
+                && containersFs.getTimestamp() > 0, containersFs + " vs " + layer);
+        assertTrue(fs.getImageFilesystems(0).getUsedBytes().getValue() > 0);
+
+        // An exited container's layer still holds disk: it stays counted until the container is removed.
+        node.rt().stopContainer(StopContainerRequest.newBuilder().setContainerId(c).setTimeout(0).build());
+        var stopped = node.images().imageFsInfo(ImageFsInfoRequest.getDefaultInstance()).getContainerFilesystems(0);
+        assertTrue(stopped.getUsedBytes().getValue() >= 1_048_576, stopped.toString());
+        node.removePod(pod);
+    }
+
+    @Test
+    void podSandboxesSendTheirOwnLifecycleEventsWithThePodStatus() throws Exception {
+        var probeConfig = node.pod("probes").build();
+        String probes = node.runPod(probeConfig);
+        var sub = new Collector();
+        RuntimeServiceGrpc.newStub(channel()).getContainerEvents(GetEventsRequest.getDefaultInstance(), sub);
+        boolean subscribed = false;
+        for (int i = 0; i < 10 && !subscribed; i++) {
+            String probe = create(probes, probeConfig, "probe-" + i, "");
+            subscribed = until(() -> sub.typesOf(probe).size(), n -> n >= 1) >= 1;
+            remove(probe);
+        }
+        assertTrue(subscribed, "subscribed");
+
+        var podConfig = node.pod("evented").build();
+        String pod = node.runPod(podConfig);
+        String c = node.createAndStart(pod, podConfig, PodTestNode.container("member", "sleep", "3600").build());
+        node.rt().stopPodSandbox(dev.bollard.api.cri.v1.StopPodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+        node.rt().removePodSandbox(dev.bollard.api.cri.v1.RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+
+        var lifecycle = List.of(ContainerEventType.CONTAINER_CREATED_EVENT, ContainerEventType.CONTAINER_STARTED_EVENT,
+                ContainerEventType.CONTAINER_STOPPED_EVENT, ContainerEventType.CONTAINER_DELETED_EVENT);
+        assertEquals(lifecycle, until(() -> sub.typesOf(pod), t -> t.size() >= 4), "the sandbox's own events");
+        assertEquals(lifecycle, until(() -> sub.typesOf(c), t -> t.size() >= 4));
+        var podEvents = sub.events.stream().filter(e -> e.getContainerId().equals(pod)).toList();
+        for (var e : podEvents) {
+            // kubelet's evented PLEG drops events without the pod's status and metadata (its UID keys the cache).
+            assertEquals(pod, e.getPodSandboxStatus().getId(), e.toString());
+            assertEquals(podConfig.getMetadata().getUid(), e.getPodSandboxStatus().getMetadata().getUid());
+            assertTrue(e.getCreatedAt() > 0);
+        }
+        assertEquals(List.of(PodSandboxState.SANDBOX_READY, PodSandboxState.SANDBOX_READY,
+                        PodSandboxState.SANDBOX_NOTREADY, PodSandboxState.SANDBOX_NOTREADY),
+                podEvents.stream().map(e -> e.getPodSandboxStatus().getState()).toList());
+        assertEquals(0, podEvents.getLast().getContainersStatusesCount(), "the pod's containers went before it");
+        // The pod's steps frame its container's: created and started before it, stopped and deleted after it.
+        var order = sub.events.stream().filter(e -> e.getContainerId().equals(pod) || e.getContainerId().equals(c))
+                .map(e -> (e.getContainerId().equals(pod) ? "pod " : "container ") + e.getContainerEventType()).toList();
+        assertEquals(List.of("pod CONTAINER_CREATED_EVENT", "pod CONTAINER_STARTED_EVENT",
+                "container CONTAINER_CREATED_EVENT", "container CONTAINER_STARTED_EVENT",
+                "container CONTAINER_STOPPED_EVENT", "pod CONTAINER_STOPPED_EVENT",
+                "container CONTAINER_DELETED_EVENT", "pod CONTAINER_DELETED_EVENT"), order);
+
+        // An infra process that dies on its own stops the pod too, and says so once.
+        var crashConfig = node.pod("crashing").build();
+        String crashing = node.runPod(crashConfig);
+        String info = node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(crashing)
+                .setVerbose(true).build()).getInfoMap().get("info");
+        long pid = com.google.gson.JsonParser.parseString(info).getAsJsonObject().get("pid").getAsLong();
+        var kill = new ProcessBuilder("kill", "-9", Long.toString(pid)).redirectErrorStream(true).start();
+        assertTrue(kill.waitFor(10, TimeUnit.SECONDS) && kill.exitValue() == 0, new String(kill.getInputStream().readAllBytes()));
+        var crashed = until(() -> sub.typesOf(crashing), t -> t.size() >= 3);
+        assertEquals(lifecycle.subList(0, 3), crashed);
+        var stoppedEvent = sub.events.stream().filter(e -> e.getContainerId().equals(crashing)
+                && e.getContainerEventType() == ContainerEventType.CONTAINER_STOPPED_EVENT).findFirst().orElseThrow();
+        assertEquals(PodSandboxState.SANDBOX_NOTREADY, stoppedEvent.getPodSandboxStatus().getState());
+        node.removePod(crashing);
+        assertEquals(lifecycle, until(() -> sub.typesOf(crashing), t -> t.size() >= 4),
+                "StopPodSandbox of a pod already stopped sends no second STOPPED");
+        assertFalse(sub.ended.isDone());
+        node.removePod(probes);
     }
 
     private String create(String pod, dev.bollard.api.cri.v1.PodSandboxConfig podConfig, String name, String annotation) {

@@ -38,9 +38,16 @@ import java.util.List;
 public final class ImageRpcs {
 
     private final ImageManager images;
+    private final java.util.function.Supplier<List<FilesystemUsage>> containerFilesystems;
 
     public ImageRpcs(ImageManager images) {
+        this(images, List::of);
+    }
+
+    /** @param containerFilesystems ImageFsInfo's container_filesystems (the writable layers' usage) */
+    public ImageRpcs(ImageManager images, java.util.function.Supplier<List<FilesystemUsage>> containerFilesystems) {
         this.images = images;
+        this.containerFilesystems = containerFilesystems;
     }
 
     PullImageResponse pullImage(PullImageRequest request) throws IOException, InterruptedException {
@@ -156,7 +163,8 @@ public final class ImageRpcs {
                 .setFsId(FilesystemIdentifier.newBuilder().setMountpoint(usage.mountpoint().toString()))
                 .setUsedBytes(UInt64Value.newBuilder().setValue(usage.bytes()))
                 .setInodesUsed(UInt64Value.newBuilder().setValue(usage.inodes()));
-        return ImageFsInfoResponse.newBuilder().addImageFilesystems(fs).build();
+        return ImageFsInfoResponse.newBuilder().addImageFilesystems(fs)
+                .addAllContainerFilesystems(containerFilesystems.get()).build();
     }
 
     static Image toCri(ImageRecord r) {

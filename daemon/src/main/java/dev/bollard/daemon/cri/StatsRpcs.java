@@ -61,6 +61,7 @@ public final class StatsRpcs implements ContainerManager.Listener {
         this.containerRpcs = containerRpcs;
         this.events = events;
         containers.listener(this);
+        sandboxes.listener(this::sandboxChanged);
     }
 
     ContainerStatsResponse containerStats(ContainerStatsRequest request) {
@@ -153,11 +154,30 @@ public final class StatsRpcs implements ContainerManager.Listener {
             case STOPPED -> ContainerEventType.CONTAINER_STOPPED_EVENT;
             case DELETED -> ContainerEventType.CONTAINER_DELETED_EVENT;
         };
-        var now = java.time.Instant.now();
-        var b = ContainerEventResponse.newBuilder().setContainerId(c.id()).setContainerEventType(type)
-                .setCreatedAt(now.getEpochSecond() * 1_000_000_000L + now.getNano());
+        var b = event(c.id(), type);
         sandboxes.find(c.record().sandboxId()).ifPresent(s -> b.setPodSandboxStatus(PodSandboxRpcs.status(s))
                 .addAllContainersStatuses(containerRpcs.containersOf(s.id())));
         events.publish(b.build());
+    }
+
+    /**
+     * A pod's own steps, as containerd reports them: the sandbox ID as the container ID, the pod's status attached
+     * (also on DELETED, built from the removed pod: kubelet ignores events without it).
+     */
+    void sandboxChanged(dev.bollard.daemon.sandbox.Sandbox s, SandboxManager.Event event) {
+        var type = switch (event) {
+            case CREATED -> ContainerEventType.CONTAINER_CREATED_EVENT;
+            case STARTED -> ContainerEventType.CONTAINER_STARTED_EVENT;
+            case STOPPED -> ContainerEventType.CONTAINER_STOPPED_EVENT;
+            case DELETED -> ContainerEventType.CONTAINER_DELETED_EVENT;
+        };
+        events.publish(event(s.id(), type).setPodSandboxStatus(PodSandboxRpcs.status(s))
+                .addAllContainersStatuses(containerRpcs.containersOf(s.id())).build());
+    }
+
+    private static ContainerEventResponse.Builder event(String id, ContainerEventType type) {
+        var now = java.time.Instant.now();
+        return ContainerEventResponse.newBuilder().setContainerId(id).setContainerEventType(type)
+                .setCreatedAt(now.getEpochSecond() * 1_000_000_000L + now.getNano());
     }
 }

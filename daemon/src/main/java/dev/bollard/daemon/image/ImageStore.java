@@ -169,15 +169,17 @@ public final class ImageStore {
     }
 
     private void delete(ImageRecord r) throws IOException {
+        long start = System.nanoTime();
         Files.deleteIfExists(file(r.id()));
         AtomicFiles.fsyncDirectory(dir);
+        dev.bollard.daemon.store.StoreTimings.observe(file(r.id()), "images", "delete", start);
         byId.remove(r.id());
         r.repoTags().forEach(t -> idByRef.remove(t, r.id()));
         r.repoDigests().forEach(d -> idByRef.remove(d, r.id()));
     }
 
     private void write(ImageRecord r) throws IOException {
-        AtomicFiles.write(file(r.id()), GSON.toJson(r).getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.write(file(r.id()), GSON.toJson(r).getBytes(StandardCharsets.UTF_8), "images");
     }
 
     private Path file(String id) {

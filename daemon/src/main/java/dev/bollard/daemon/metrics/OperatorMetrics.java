@@ -25,6 +25,9 @@ public final class OperatorMetrics {
     private static final double[] RPC_BUCKETS = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
             1, 2.5, 5, 10, 30, 60, 120};
     private static final double[] PULL_BUCKETS = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
+    /** From 50 µs (a write the page cache absorbs) to 5 s (fsync behind a busy disk). */
+    private static final double[] STORE_BUCKETS = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+            0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private final Histogram criLatency;
@@ -32,6 +35,7 @@ public final class OperatorMetrics {
     private final Histogram pullDuration;
     private final Counter pullBytes;
     private final Counter pullFailures;
+    private final Histogram storeLatency;
 
     public OperatorMetrics() {
         criLatency = Histogram.builder()
@@ -60,7 +64,32 @@ public final class OperatorMetrics {
                 .name("bollard_image_pull_failures_total")
                 .help("Image pulls that failed.")
                 .register(registry);
+        storeLatency = Histogram.builder()
+                .name("bollard_store_operation_duration_seconds")
+                .help("Duration of the crash-safe store operations (each write is fsynced, then renamed in and its "
+                        + "directory fsynced), by store (sandboxes, containers, images, files) and op (write, delete, load).")
+                .labelNames("store", "op")
+                .classicOnly()
+                .classicUpperBounds(STORE_BUCKETS)
+                .register(registry);
         JvmMetrics.builder().register(registry);
+    }
+
+    /** Times the store operations on files under the daemon's directories, until the handle is closed. */
+    public AutoCloseable observeStores(java.nio.file.Path... dirs) {
+        var handles = new java.util.ArrayList<AutoCloseable>();
+        for (var dir : dirs) {
+            handles.add(dev.bollard.daemon.store.StoreTimings.register(dir, this::storeOperation));
+        }
+        return () -> {
+            for (var h : handles) {
+                h.close();
+            }
+        };
+    }
+
+    public void storeOperation(String store, String op, long nanos) {
+        storeLatency.labelValues(store, op).observe(nanos / 1e9);
     }
 
     /** Gauges read from the managers on each scrape. */

@@ -85,6 +85,31 @@ public final class SandboxManager {
     private final IdIndex<Sandbox> sandboxes = new IdIndex<>("pod sandbox");
     private volatile Members members;
     private volatile boolean detached;
+    private volatile Listener listener = (s, e) -> { };
+
+    /**
+     * A pod's lifecycle steps, reported on GetContainerEvents with the sandbox ID as the container ID (as containerd
+     * does; kubelet's evented PLEG drops a pod from its cache on the sandbox's DELETED).
+     */
+    public enum Event { CREATED, STARTED, STOPPED, DELETED }
+
+    /** Told after each step, on the thread that made it (the pod's lock may be held): must not block. */
+    @FunctionalInterface
+    public interface Listener {
+        void changed(Sandbox sandbox, Event event);
+    }
+
+    public void listener(Listener l) {
+        listener = l;
+    }
+
+    private void tell(Sandbox sandbox, Event event) {
+        try {
+            listener.changed(sandbox, event);
+        } catch (RuntimeException e) {
+            LOG.warn("pod sandbox event listener failed", "id", sandbox.id(), "event", event, "error", e.getMessage());
+        }
+    }
 
     public SandboxManager(Path root, Path state, RuntimeHandlers handlers, ShimManager shims, Cni cni, SpecBuilder specs,
                           ImageManager images, SandboxImage sandboxImage, Clock clock) throws IOException {
@@ -253,6 +278,9 @@ public final class SandboxManager {
         store.put(id, record);
         var sandbox = new Sandbox(record, config, shim);
         sandboxes.put(id, sandbox);
+        // Before the exit watch starts, so that a STOPPED can never come first.
+        tell(sandbox, Event.CREATED);
+        tell(sandbox, Event.STARTED);
         watchInfra(sandbox, shim);
         LOG.info("pod sandbox ready", "id", id, "pod", config.getMetadata().getNamespace() + "/"
                 + config.getMetadata().getName(), "handler", handlerName, "pid", pid, "ips", String.join(",", ips),
@@ -442,6 +470,7 @@ public final class SandboxManager {
             if (sandbox.ready()) {
                 LOG.info("pod infra process exited", "id", sandbox.id(), "status", status);
                 persist(sandbox, sandbox.record().with(SandboxState.NOTREADY));
+                tell(sandbox, Event.STOPPED);
             }
         } finally {
             sandbox.lock().unlock();
@@ -487,7 +516,8 @@ public final class SandboxManager {
             sandbox.shim(null);
         }
         var r = sandbox.record();
-        if (sandbox.ready()) {
+        boolean wasReady = sandbox.ready(); // under the pod's lock: an infra exit cannot report it meanwhile
+        if (wasReady) {
             r = r.with(SandboxState.NOTREADY);
         }
         if (r.networkUp()) {
@@ -500,6 +530,9 @@ public final class SandboxManager {
         }
         unmountShm(id);
         LOG.info("pod sandbox stopped", "id", id);
+        if (wasReady) {
+            tell(sandbox, Event.STOPPED);
+        }
     }
 
     /** Removes the pod and everything it owns: containers, directories, cgroup parent, record. Idempotent. */
@@ -536,6 +569,7 @@ public final class SandboxManager {
             sandboxes.remove(r.id());
             names.release(r.name(), r.id());
             LOG.info("pod sandbox removed", "id", r.id());
+            tell(sandbox, Event.DELETED);
         } finally {
             sandbox.lock().unlock();
         }

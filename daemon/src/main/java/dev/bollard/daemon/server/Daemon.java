@@ -83,14 +83,22 @@ public final class Daemon implements AutoCloseable {
     private final StreamTokens streamTokens;
     private final ContainerStreams streamBackend;
     private final StreamingServer streamingServer;
+    private final StatsCollector statsCollector;
+    private final ContainerEvents containerEvents;
+    /** Stops the store timings reaching the metrics; a no-op when metrics are off. */
+    private final AutoCloseable storeTimings;
 
     private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images,
                    ShimManager shims, SandboxManager sandboxes, ContainerManager containers, MetricsServer metricsServer,
-                   StreamTokens streamTokens, ContainerStreams streamBackend, StreamingServer streamingServer) {
+                   StreamTokens streamTokens, ContainerStreams streamBackend, StreamingServer streamingServer,
+                   StatsCollector statsCollector, ContainerEvents containerEvents, AutoCloseable storeTimings) {
         this.metricsServer = metricsServer;
         this.streamingServer = streamingServer;
         this.streamTokens = streamTokens;
         this.streamBackend = streamBackend;
+        this.containerEvents = containerEvents;
+        this.storeTimings = storeTimings;
+        this.statsCollector = statsCollector;
         this.images = images;
         this.shims = shims;
         this.sandboxes = sandboxes;
@@ -155,6 +163,8 @@ public final class Daemon implements AutoCloseable {
         ContainerManager containers = null;
         MetricsServer metricsServer = null;
         StreamingServer streamingServer = null;
+        StatsCollector statsCollector = null;
+        AutoCloseable storeTimings = () -> { };
         try {
             created.directory("socket directory", d.socket().getParent());
             created.directory("root", d.root());
@@ -172,6 +182,11 @@ public final class Daemon implements AutoCloseable {
             lockChannel.truncate(0).write(java.nio.ByteBuffer.wrap(
                     (ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.UTF_8)));
 
+            // Before the managers exist: their stores' first operations (loading records) are timed too.
+            OperatorMetrics metrics = config.metrics().enabled() ? new OperatorMetrics() : null;
+            if (metrics != null) {
+                storeTimings = metrics.observeStores(d.root(), d.state());
+            }
             var layout = CgroupLayout.detect();
             var handlers = new RuntimeHandlers(config, cgroupDriver, layout, d.state().resolve("runtimes"));
             var podCidrs = new PodCidrs(d.root().resolve("pod-cidr"));
@@ -216,8 +231,7 @@ public final class Daemon implements AutoCloseable {
             java.util.function.Supplier<java.net.URI> streamingBase = streamingServer::baseUrl;
             var streamingRpcs = new StreamingRpcs(containers, sandboxes, streamTokens, streamingBase);
             List<io.grpc.ServerInterceptor> interceptors = List.of();
-            if (config.metrics().enabled()) {
-                var metrics = new OperatorMetrics();
+            if (metrics != null) {
                 metrics.observe(sandboxes, containers);
                 images.pullObserver(new ImageManager.PullObserver() {
                     @Override
@@ -233,13 +247,17 @@ public final class Daemon implements AutoCloseable {
                 interceptors = List.of(new MetricsInterceptor(metrics));
                 metricsServer = MetricsServer.start(config.metrics().address(), metrics.registry());
             }
+            statsCollector = new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL);
+            var collector = statsCollector;
+            var containerEvents = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT);
             CriServer server = CriServer.start(d.socket(), List.of(
                     new RuntimeServiceImpl(info, new PodSandboxRpcs(sandboxes, containerRpcs), containerRpcs,
-                            new StatsRpcs(new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL),
+                            new StatsRpcs(statsCollector,
                                     containers, sandboxes, containerRpcs,
-                                    new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT)),
+                                    containerEvents),
                             streamingRpcs),
-                    new ImageServiceImpl(new ImageRpcs(images)), new ImagesAdminService(images)), interceptors);
+                    new ImageServiceImpl(new ImageRpcs(images,
+                            () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors);
             // Said only now: a start-up that fails prints its one error line and nothing else.
             if (node.minOomScoreAdj() > -1000) {
                 // kubelet asks for -998 on every sandbox; without CAP_SYS_RESOURCE runc would fail the pod instead.
@@ -260,14 +278,18 @@ public final class Daemon implements AutoCloseable {
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
             return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers, metricsServer,
-                    streamTokens, streamBackend, streamingServer);
+                    streamTokens, streamBackend, streamingServer, statsCollector, containerEvents, storeTimings);
         } catch (StartupException e) {
             closeQuietly(streamingServer);
+            closeQuietly(storeTimings);
+            closeQuietly(statsCollector);
             closeQuietly(metricsServer);
             abandon(sandboxes, containers, shims, images, lockChannel, created);
             throw e;
         } catch (IOException | RuntimeException e) {
             closeQuietly(streamingServer);
+            closeQuietly(storeTimings);
+            closeQuietly(statsCollector);
             closeQuietly(metricsServer);
             abandon(sandboxes, containers, shims, images, lockChannel, created);
             throw new StartupException(e.getMessage() == null ? e.toString() : e.getMessage(), e);
@@ -298,9 +320,11 @@ public final class Daemon implements AutoCloseable {
     @Override
     public void close() {
         LOG.info("shutting down", "socket", server.socket());
+        containerEvents.close(); // event streams never end by themselves: the graceful shutdown would wait them out
         server.close();
         // Before the managers detach: open exec sessions are aborted while their processes can still be killed.
         closeQuietly(streamingServer);
+        closeQuietly(statsCollector);
         closeQuietly(metricsServer);
         if (config.daemon().stopPodsOnShutdown()) {
             stopAllPods();
@@ -317,6 +341,7 @@ public final class Daemon implements AutoCloseable {
             // released with the channel below anyway
         }
         closeQuietly(lockChannel);
+        closeQuietly(storeTimings);
         LOG.info("stopped");
     }
 
@@ -394,20 +419,20 @@ public final class Daemon implements AutoCloseable {
         }
     }
 
-    private static void closeQuietly(StreamingServer streamingServer) {
-        if (streamingServer != null) {
-            streamingServer.close();
-        }
-    }
-
     /** The streaming server's base URL (exec/attach/port-forward URLs point below it). */
     public java.net.URI streamingUrl() {
         return streamingServer.baseUrl();
     }
 
-    private static void closeQuietly(MetricsServer metricsServer) {
-        if (metricsServer != null) {
-            metricsServer.close();
+    /** Closes what a start or a shutdown owns; null when that part never started. */
+    private static void closeQuietly(AutoCloseable closeable) {
+        if (closeable == null) {
+            return;
+        }
+        try {
+            closeable.close();
+        } catch (Exception e) {
+            LOG.warn("closing failed", "what", closeable.getClass().getSimpleName(), "error", String.valueOf(e.getMessage()));
         }
     }
 

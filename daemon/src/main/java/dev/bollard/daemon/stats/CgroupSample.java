@@ -9,7 +9,8 @@ import java.util.Map;
 /**
  * One reading of a cgroup's counters. Each value is -1 when the node does not have it. cgroup v1 files are read
  * first ({@code /sys/fs/cgroup/<controller>/<path>}); where a v1 controller is absent, the unified (v2) tree's
- * files of the same path are read instead.
+ * files of the same path are read instead. The unified tree is {@code /sys/fs/cgroup} itself or, on a hybrid
+ * node, {@code /sys/fs/cgroup/unified}; pressure (PSI) is read only there, and only where the kernel offers it.
  *
  * @param wallNanos        when it was read, epoch nanoseconds (the CRI's timestamps)
  * @param monoNanos        when it was read, {@link System#nanoTime()} (for rates)
@@ -21,9 +22,17 @@ import java.util.Map;
  * @param pageFaults       cumulative page faults
  * @param majorPageFaults  cumulative major page faults
  * @param pids             tasks in the cgroup now
+ * @param swapUsage        swap in use (v1: memory.stat's total_swap, else memory+swap usage minus memory usage;
+ *                         v2: memory.swap.current)
+ * @param swapLimit        the swap the cgroup may use (v1: memory+swap limit minus memory limit), -1 for no limit
+ * @param cpuPressure      cpu.pressure, null when absent
+ * @param memoryPressure   memory.pressure, null when absent
+ * @param ioPressure       io.pressure, null when absent
  */
 public record CgroupSample(long wallNanos, long monoNanos, long cpuUsageNanos, long memoryUsage, long memoryLimit,
-                           long inactiveFile, long rss, long pageFaults, long majorPageFaults, long pids) {
+                           long inactiveFile, long rss, long pageFaults, long majorPageFaults, long pids,
+                           long swapUsage, long swapLimit, Pressure cpuPressure, Pressure memoryPressure,
+                           Pressure ioPressure) {
 
     static final Path ROOT = Path.of("/sys/fs/cgroup");
 
@@ -40,9 +49,16 @@ public record CgroupSample(long wallNanos, long monoNanos, long cpuUsageNanos, l
         return read(ROOT, cgroupPath);
     }
 
+    /** Swap still available under the limit; -1 when unlimited or unknown (the CRI field is then left unset). */
+    public long swapAvailable() {
+        return swapLimit < 0 || swapUsage < 0 ? -1 : Math.max(0, swapLimit - swapUsage);
+    }
+
     static CgroupSample read(Path root, String cgroupPath) {
         String rel = cgroupPath.startsWith("/") ? cgroupPath.substring(1) : cgroupPath;
-        Path v2 = Files.exists(root.resolve("cgroup.controllers")) ? root.resolve(rel) : null;
+        Path unified = Files.exists(root.resolve("cgroup.controllers")) ? root
+                : Files.exists(root.resolve("unified").resolve("cgroup.controllers")) ? root.resolve("unified") : null;
+        Path v2 = unified == root ? root.resolve(rel) : null;
         long wall = epochNanos();
         long mono = System.nanoTime();
 
@@ -53,11 +69,22 @@ public record CgroupSample(long wallNanos, long monoNanos, long cpuUsageNanos, l
         }
 
         long usage, limit, inactive, rss, faults, major;
+        long swap = -1, swapLimit = -1;
         Path v1mem = root.resolve("memory").resolve(rel);
         if (Files.isDirectory(v1mem)) {
             var st = stat(v1mem.resolve("memory.stat"));
             usage = number(v1mem.resolve("memory.usage_in_bytes"));
             limit = number(v1mem.resolve("memory.limit_in_bytes"));
+            // memsw files exist only with swap accounting on; they count memory and swap together. memory.stat's
+            // total_swap is exact where memsw - usage is off by the per-CPU charge batches (256 KiB each).
+            long memsw = number(v1mem.resolve("memory.memsw.usage_in_bytes"));
+            if (memsw >= 0 && usage >= 0) {
+                swap = st.getOrDefault("total_swap", Math.max(0, memsw - usage));
+                long memswLimit = number(v1mem.resolve("memory.memsw.limit_in_bytes"));
+                if (memswLimit >= 0 && memswLimit < StatsMath.UNLIMITED && limit >= 0 && limit < StatsMath.UNLIMITED) {
+                    swapLimit = Math.max(0, memswLimit - limit);
+                }
+            }
             inactive = st.getOrDefault("total_inactive_file", -1L);
             rss = st.getOrDefault("total_rss", -1L);
             faults = st.getOrDefault("total_pgfault", -1L);
@@ -66,6 +93,8 @@ public record CgroupSample(long wallNanos, long monoNanos, long cpuUsageNanos, l
             var st = stat(v2.resolve("memory.stat"));
             usage = number(v2.resolve("memory.current"));
             limit = number(v2.resolve("memory.max")); // "max" reads as -1: no limit
+            swap = number(v2.resolve("memory.swap.current"));
+            swapLimit = swap < 0 ? -1 : number(v2.resolve("memory.swap.max"));
             inactive = st.getOrDefault("inactive_file", -1L);
             rss = st.getOrDefault("anon", -1L);
             faults = st.getOrDefault("pgfault", -1L);
@@ -78,8 +107,12 @@ public record CgroupSample(long wallNanos, long monoNanos, long cpuUsageNanos, l
         if (pids < 0 && v2 != null) {
             pids = number(v2.resolve("pids.current"));
         }
+        Path psi = unified == null ? null : unified.resolve(rel);
         return new CgroupSample(wall, mono, cpu, usage, limit >= StatsMath.UNLIMITED ? -1 : limit, inactive, rss,
-                faults, major, pids);
+                faults, major, pids, swap, swapLimit >= StatsMath.UNLIMITED ? -1 : swapLimit,
+                psi == null ? null : Pressure.read(psi.resolve("cpu.pressure")),
+                psi == null ? null : Pressure.read(psi.resolve("memory.pressure")),
+                psi == null ? null : Pressure.read(psi.resolve("io.pressure")));
     }
 
     static long epochNanos() {

@@ -21,7 +21,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * overflows, or who has not accepted a message for {@code stallLimit} while events wait, is dropped: its stream
  * ends with RESOURCE_EXHAUSTED saying why.
  */
-public final class ContainerEvents {
+public final class ContainerEvents implements AutoCloseable {
 
     public static final int DEFAULT_BUFFER = 1000;
     public static final Duration DEFAULT_STALL_LIMIT = Duration.ofSeconds(10);
@@ -31,6 +31,7 @@ public final class ContainerEvents {
     private final Duration stallLimit;
     private final ReentrantLock publishing = new ReentrantLock();
     private final List<Subscriber> subscribers = new CopyOnWriteArrayList<>();
+    private volatile boolean closed;
 
     public ContainerEvents(int buffer, Duration stallLimit) {
         this.buffer = buffer;
@@ -43,7 +44,7 @@ public final class ContainerEvents {
         try {
             for (var s : subscribers) {
                 if (!s.queue.offer(event)) {
-                    s.drop("more than " + buffer + " container events waiting for this subscriber");
+                    s.drop(slow("more than " + buffer + " container events waiting for this subscriber"));
                 }
             }
         } finally {
@@ -55,12 +56,51 @@ public final class ContainerEvents {
         return subscribers.size();
     }
 
+    private static Status slow(String why) {
+        return Status.RESOURCE_EXHAUSTED.withDescription("container events subscriber dropped: " + why);
+    }
+
+    /**
+     * The daemon is shutting down: every stream ends now with UNAVAILABLE (kubelet then reconnects to the next
+     * daemon), so the gRPC server's graceful shutdown need not wait for streams that never end by themselves.
+     * Later subscriptions are refused the same way.
+     */
+    @Override
+    public void close() {
+        closed = true;
+        publishing.lock();
+        try {
+            for (var s : subscribers) {
+                s.drop(shuttingDown());
+            }
+        } finally {
+            publishing.unlock();
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        while (!subscribers.isEmpty() && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(10); // the pumps send their last message and end
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    private static Status shuttingDown() {
+        return Status.UNAVAILABLE.withDescription("the runtime is shutting down");
+    }
+
     /**
      * Serves one GetContainerEvents call until the client goes away or is dropped. Returns at once: the events
      * go out from a virtual thread of the subscriber's own.
      */
     public void subscribe(StreamObserver<ContainerEventResponse> observer) {
         var call = (ServerCallStreamObserver<ContainerEventResponse>) observer;
+        if (closed) {
+            call.onError(shuttingDown().asRuntimeException());
+            return;
+        }
         var s = new Subscriber(call);
         call.setOnCancelHandler(s::cancelled);
         call.setOnReadyHandler(s::ready);
@@ -79,14 +119,14 @@ public final class ContainerEvents {
         final ServerCallStreamObserver<ContainerEventResponse> call;
         final ReentrantLock lock = new ReentrantLock();
         final Condition readiness = lock.newCondition();
-        final CompletableFuture<String> dropped = new CompletableFuture<>();
+        final CompletableFuture<Status> dropped = new CompletableFuture<>();
         volatile boolean cancelled;
 
         Subscriber(ServerCallStreamObserver<ContainerEventResponse> call) {
             this.call = call;
         }
 
-        void drop(String why) {
+        void drop(Status why) {
             dropped.complete(why);
             ready(); // wakes the pump
         }
@@ -119,8 +159,8 @@ public final class ContainerEvents {
                     }
                     if (!awaitReady()) {
                         if (!cancelled) {
-                            end(dropped.isDone() ? dropped.join() : "the subscriber accepted no event for "
-                                    + stallLimit.toSeconds() + " s while events were waiting");
+                            end(dropped.isDone() ? dropped.join() : slow("the subscriber accepted no event for "
+                                    + stallLimit.toSeconds() + " s while events were waiting"));
                         }
                         return;
                     }
@@ -151,10 +191,11 @@ public final class ContainerEvents {
             }
         }
 
-        private void end(String why) {
-            LOG.warn("dropping a slow container events subscriber", "reason", why);
-            call.onError(Status.RESOURCE_EXHAUSTED.withDescription("container events subscriber dropped: " + why)
-                    .asRuntimeException());
+        private void end(Status why) {
+            if (why.getCode() == Status.Code.RESOURCE_EXHAUSTED) {
+                LOG.warn("dropping a slow container events subscriber", "reason", why.getDescription());
+            }
+            call.onError(why.asRuntimeException());
         }
     }
 }

@@ -8,6 +8,7 @@ import dev.bollard.api.cri.v1.MetricDescriptor;
 import dev.bollard.api.cri.v1.MetricType;
 import dev.bollard.api.cri.v1.PodSandboxMetrics;
 import dev.bollard.api.cri.v1.PodSandboxStats;
+import dev.bollard.api.cri.v1.PsiStats;
 
 import java.util.List;
 
@@ -27,6 +28,14 @@ public final class CriMetrics {
     public static final String PAGE_FAULTS = "container_memory_failures_total";
     public static final String FS_USAGE = "container_fs_usage_bytes";
     public static final String PROCESSES = "container_processes";
+    public static final String MEMORY_SWAP = "container_memory_swap";
+    /** PSI as cAdvisor names it: "waiting" is the kernel's some, "stalled" its full. */
+    public static final String CPU_WAITING = "container_pressure_cpu_waiting_seconds_total";
+    public static final String CPU_STALLED = "container_pressure_cpu_stalled_seconds_total";
+    public static final String MEMORY_WAITING = "container_pressure_memory_waiting_seconds_total";
+    public static final String MEMORY_STALLED = "container_pressure_memory_stalled_seconds_total";
+    public static final String IO_WAITING = "container_pressure_io_waiting_seconds_total";
+    public static final String IO_STALLED = "container_pressure_io_stalled_seconds_total";
     public static final String NET_RX_BYTES = "container_network_receive_bytes_total";
     public static final String NET_RX_ERRORS = "container_network_receive_errors_total";
     public static final String NET_TX_BYTES = "container_network_transmit_bytes_total";
@@ -43,6 +52,13 @@ public final class CriMetrics {
                     "failure_type", "scope"),
             descriptor(FS_USAGE, "Number of bytes consumed by the container's writable layer.", "device"),
             descriptor(PROCESSES, "Number of processes running inside the pod sandbox's cgroup."),
+            descriptor(MEMORY_SWAP, "Container swap usage in bytes."),
+            descriptor(CPU_WAITING, "Total time in seconds tasks in the container have waited due to CPU congestion."),
+            descriptor(CPU_STALLED, "Total time in seconds no task in the container could make progress due to CPU congestion."),
+            descriptor(MEMORY_WAITING, "Total time in seconds tasks in the container have waited due to memory congestion."),
+            descriptor(MEMORY_STALLED, "Total time in seconds no task in the container could make progress due to memory congestion."),
+            descriptor(IO_WAITING, "Total time in seconds tasks in the container have waited due to IO congestion."),
+            descriptor(IO_STALLED, "Total time in seconds no task in the container could make progress due to IO congestion."),
             descriptor(NET_RX_BYTES, "Cumulative count of bytes received.", "interface"),
             descriptor(NET_RX_ERRORS, "Cumulative count of errors encountered while receiving.", "interface"),
             descriptor(NET_TX_BYTES, "Cumulative count of bytes transmitted.", "interface"),
@@ -114,12 +130,35 @@ public final class CriMetrics {
                         "pgmajfault", "container"));
             }
         }
+        if (c.hasSwap() && c.getSwap().hasSwapUsageBytes()) {
+            b.addMetrics(metric(MEMORY_SWAP, c.getSwap().getTimestamp(), MetricType.GAUGE,
+                    c.getSwap().getSwapUsageBytes().getValue()));
+        }
+        if (c.hasCpu() && c.getCpu().hasPsi()) {
+            pressure(b, c.getCpu().getTimestamp(), c.getCpu().getPsi(), CPU_WAITING, CPU_STALLED);
+        }
+        if (c.hasMemory() && c.getMemory().hasPsi()) {
+            pressure(b, c.getMemory().getTimestamp(), c.getMemory().getPsi(), MEMORY_WAITING, MEMORY_STALLED);
+        }
+        if (c.hasIo() && c.getIo().hasPsi()) {
+            pressure(b, c.getIo().getTimestamp(), c.getIo().getPsi(), IO_WAITING, IO_STALLED);
+        }
         if (c.hasWritableLayer()) {
             var fs = c.getWritableLayer();
             String device = fs.getFsId().getMountpoint();
             b.addMetrics(metric(FS_USAGE, fs.getTimestamp(), MetricType.GAUGE, fs.getUsedBytes().getValue(), device));
         }
         return b.build();
+    }
+
+    /** Stall totals in whole seconds (the CRI carries nanoseconds), only for the lines the kernel has. */
+    private static void pressure(ContainerMetrics.Builder b, long ts, PsiStats psi, String waiting, String stalled) {
+        if (psi.hasSome()) {
+            b.addMetrics(metric(waiting, ts, MetricType.COUNTER, psi.getSome().getTotal() / 1_000_000_000L));
+        }
+        if (psi.hasFull()) {
+            b.addMetrics(metric(stalled, ts, MetricType.COUNTER, psi.getFull().getTotal() / 1_000_000_000L));
+        }
     }
 
     private static Metric metric(String name, long timestamp, MetricType type, long value, String... labelValues) {

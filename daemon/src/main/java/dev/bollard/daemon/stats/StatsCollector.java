@@ -5,6 +5,7 @@ import dev.bollard.api.cri.v1.ContainerStats;
 import dev.bollard.api.cri.v1.CpuUsage;
 import dev.bollard.api.cri.v1.FilesystemIdentifier;
 import dev.bollard.api.cri.v1.FilesystemUsage;
+import dev.bollard.api.cri.v1.IoUsage;
 import dev.bollard.api.cri.v1.LinuxPodSandboxStats;
 import dev.bollard.api.cri.v1.MemoryUsage;
 import dev.bollard.api.cri.v1.NetworkInterfaceUsage;
@@ -12,6 +13,9 @@ import dev.bollard.api.cri.v1.NetworkUsage;
 import dev.bollard.api.cri.v1.PodSandboxAttributes;
 import dev.bollard.api.cri.v1.PodSandboxStats;
 import dev.bollard.api.cri.v1.ProcessUsage;
+import dev.bollard.api.cri.v1.PsiData;
+import dev.bollard.api.cri.v1.PsiStats;
+import dev.bollard.api.cri.v1.SwapUsage;
 import dev.bollard.api.cri.v1.UInt64Value;
 import dev.bollard.daemon.container.Container;
 import dev.bollard.daemon.container.ContainerManager;
@@ -48,12 +52,16 @@ public final class StatsCollector implements AutoCloseable {
     record Network(long wallNanos, List<NetDev.Counters> interfaces) {
     }
 
+    /** A writable layer's usage and the container state it was measured in (only a running one can change). */
+    record Layer(LayerUsage usage, ContainerState state, long monoNanos) {
+    }
+
     private final ContainerManager containers;
     private final SandboxManager sandboxes;
     private final Path containersRoot;
     private final Duration interval;
     private final Map<String, Snapshot> cgroups = new ConcurrentHashMap<>();
-    private final Map<String, LayerUsage> layers = new ConcurrentHashMap<>();
+    private final Map<String, Layer> layers = new ConcurrentHashMap<>();
     private final Map<String, Network> networks = new ConcurrentHashMap<>();
     private volatile long lastCallNanos = System.nanoTime();
     private volatile boolean closed;
@@ -91,7 +99,9 @@ public final class StatsCollector implements AutoCloseable {
         var seenCgroups = new HashSet<String>();
         var seenContainers = new HashSet<String>();
         for (var c : containers.list()) {
+            seenContainers.add(c.id());
             if (c.state() != ContainerState.RUNNING) {
+                layer(c); // measured once per state: nothing writes to a layer whose container does not run
                 continue;
             }
             String path = cgroupPath(c);
@@ -99,16 +109,15 @@ public final class StatsCollector implements AutoCloseable {
                 sample(path);
                 seenCgroups.add(path);
             }
-            layers.put(c.id(), LayerUsage.measure(upperDir(c)));
-            seenContainers.add(c.id());
+            measureLayer(c);
         }
         var seenPods = new HashSet<String>();
         for (var s : sandboxes.list()) {
             if (!s.ready()) {
                 continue;
             }
-            sample(s.record().cgroupParent());
-            seenCgroups.add(s.record().cgroupParent());
+            sample(podCgroup(s));
+            seenCgroups.add(podCgroup(s));
             sampleNetwork(s);
             seenPods.add(s.id());
         }
@@ -153,6 +162,44 @@ public final class StatsCollector implements AutoCloseable {
         return snap;
     }
 
+    private LayerUsage measureLayer(Container c) {
+        var usage = LayerUsage.measure(upperDir(c));
+        layers.put(c.id(), new Layer(usage, c.state(), System.nanoTime()));
+        return usage;
+    }
+
+    /** The cached usage when still true (same state; for a running container, fresh enough), else a walk now. */
+    private LayerUsage layer(Container c) {
+        var cached = layers.get(c.id());
+        if (cached != null && cached.state() == c.state() && (c.state() != ContainerState.RUNNING
+                || System.nanoTime() - cached.monoNanos() <= 3 * interval.toNanos())) {
+            return cached.usage();
+        }
+        return measureLayer(c);
+    }
+
+    /** The filesystem the writable layers are on, as ContainerStats.writable_layer and ImageFsInfo name it. */
+    private FilesystemIdentifier layersFs() {
+        return FilesystemIdentifier.newBuilder().setMountpoint(containersRoot.toString()).build();
+    }
+
+    /**
+     * ImageFsInfo's container_filesystems: the writable layers of every container Bollard has (running or not:
+     * each holds disk until removed), summed from the same measurements ContainerStats reports.
+     */
+    public FilesystemUsage containerFilesystem() {
+        touch();
+        long bytes = 0;
+        long inodes = 0;
+        for (var c : containers.list()) {
+            var u = layer(c);
+            bytes += u.usedBytes();
+            inodes += u.inodesUsed();
+        }
+        return FilesystemUsage.newBuilder().setTimestamp(CgroupSample.epochNanos()).setFsId(layersFs())
+                .setUsedBytes(u64(bytes)).setInodesUsed(u64(inodes)).build();
+    }
+
     private void touch() {
         lastCallNanos = System.nanoTime();
     }
@@ -168,19 +215,24 @@ public final class StatsCollector implements AutoCloseable {
         String path = cgroupPath(c);
         if (c.state() == ContainerState.RUNNING && !path.isEmpty()) {
             var snap = current(path);
-            if (snap.sample().found()) {
-                b.setCpu(cpu(snap)).setMemory(memory(snap.sample()));
+            var sample = snap.sample();
+            if (sample.found()) {
+                b.setCpu(cpu(snap)).setMemory(memory(sample));
+            }
+            if (sample.swapUsage() >= 0) {
+                var swap = SwapUsage.newBuilder().setTimestamp(sample.wallNanos())
+                        .setSwapUsageBytes(u64(sample.swapUsage()));
+                if (sample.swapAvailable() >= 0) {
+                    swap.setSwapAvailableBytes(u64(sample.swapAvailable()));
+                }
+                b.setSwap(swap);
+            }
+            if (sample.ioPressure() != null) {
+                b.setIo(io(sample));
             }
         }
-        var layer = layers.get(c.id());
-        if (layer == null) {
-            layer = LayerUsage.measure(upperDir(c));
-            if (c.state() == ContainerState.RUNNING) {
-                layers.put(c.id(), layer);
-            }
-        }
-        b.setWritableLayer(FilesystemUsage.newBuilder().setTimestamp(layer.wallNanos())
-                .setFsId(FilesystemIdentifier.newBuilder().setMountpoint(upperDir(c).toString()))
+        var layer = layer(c);
+        b.setWritableLayer(FilesystemUsage.newBuilder().setTimestamp(layer.wallNanos()).setFsId(layersFs())
                 .setUsedBytes(u64(layer.usedBytes())).setInodesUsed(u64(layer.inodesUsed())));
         return b.build();
     }
@@ -190,10 +242,13 @@ public final class StatsCollector implements AutoCloseable {
         var cfg = s.config();
         var linux = LinuxPodSandboxStats.newBuilder();
         if (s.ready()) {
-            var snap = current(s.record().cgroupParent());
+            var snap = current(podCgroup(s));
             var sample = snap.sample();
             if (sample.found()) {
                 linux.setCpu(cpu(snap)).setMemory(memory(sample));
+            }
+            if (sample.ioPressure() != null) {
+                linux.setIo(io(sample));
             }
             if (sample.pids() >= 0) {
                 linux.setProcess(ProcessUsage.newBuilder().setTimestamp(sample.wallNanos())
@@ -225,7 +280,31 @@ public final class StatsCollector implements AutoCloseable {
         if (snap.nanoCores() >= 0) {
             b.setUsageNanoCores(u64(snap.nanoCores()));
         }
+        if (snap.sample().cpuPressure() != null) {
+            b.setPsi(psi(snap.sample().cpuPressure()));
+        }
         return b.build();
+    }
+
+    private static IoUsage io(CgroupSample s) {
+        return IoUsage.newBuilder().setTimestamp(s.wallNanos()).setPsi(psi(s.ioPressure())).build();
+    }
+
+    /** The kernel's figures as the CRI has them: totals in nanoseconds (the kernel counts microseconds). */
+    static PsiStats psi(Pressure p) {
+        var b = PsiStats.newBuilder();
+        if (p.some() != null) {
+            b.setSome(psiData(p.some()));
+        }
+        if (p.full() != null) {
+            b.setFull(psiData(p.full()));
+        }
+        return b.build();
+    }
+
+    private static PsiData psiData(Pressure.Line l) {
+        return PsiData.newBuilder().setTotal(l.totalMicros() * 1000).setAvg10(l.avg10()).setAvg60(l.avg60())
+                .setAvg300(l.avg300()).build();
     }
 
     private static MemoryUsage memory(CgroupSample s) {
@@ -249,6 +328,9 @@ public final class StatsCollector implements AutoCloseable {
         }
         if (s.majorPageFaults() >= 0) {
             b.setMajorPageFaults(u64(s.majorPageFaults()));
+        }
+        if (s.memoryPressure() != null) {
+            b.setPsi(psi(s.memoryPressure()));
         }
         return b.build();
     }
@@ -277,18 +359,33 @@ public final class StatsCollector implements AutoCloseable {
         return containersRoot.resolve(c.id()).resolve("rootfs").resolve("upper");
     }
 
-    /** The OCI spec's linux.cgroupsPath (cgroupfs form: the pod parent, then the container ID). */
+    /** The cgroup of the OCI spec's linux.cgroupsPath (either driver's form), as a path below each hierarchy. */
     static String cgroupPath(Container c) {
         var spec = c.spec();
         if (spec == null || !spec.has("linux") || !spec.getAsJsonObject("linux").has("cgroupsPath")) {
             return "";
         }
-        return spec.getAsJsonObject("linux").get("cgroupsPath").getAsString();
+        return CgroupPaths.of(spec.getAsJsonObject("linux").get("cgroupsPath").getAsString());
     }
 
+    private static String podCgroup(Sandbox s) {
+        return CgroupPaths.of(s.record().cgroupParent());
+    }
+
+    /** Stops the sampling loop and waits (briefly) for a tick in progress to end. */
     @Override
     public void close() {
         closed = true;
         loop.interrupt();
+        try {
+            loop.join(Duration.ofSeconds(5));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Whether the sampling loop still runs (false once {@link #close} returned). */
+    boolean sampling() {
+        return loop.isAlive();
     }
 }

@@ -17,6 +17,12 @@ public final class AtomicFiles {
     }
 
     public static void write(Path target, byte[] content) throws IOException {
+        write(target, content, "files");
+    }
+
+    /** @param store the store the write's duration is reported under ({@link StoreTimings}) */
+    public static void write(Path target, byte[] content, String store) throws IOException {
+        long start = System.nanoTime();
         Path dir = target.toAbsolutePath().getParent();
         Path tmp = dir.resolve("." + target.getFileName() + ".tmp-" + ProcessHandle.current().pid());
         try (var ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
@@ -32,6 +38,7 @@ public final class AtomicFiles {
         }
         Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         fsyncDirectory(dir);
+        StoreTimings.observe(target, store, "write", start);
     }
 
     public static void fsyncDirectory(Path dir) throws IOException {

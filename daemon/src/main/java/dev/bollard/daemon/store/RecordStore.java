@@ -46,17 +46,26 @@ public final class RecordStore<T> {
         envelope.addProperty("schema", schema);
         envelope.addProperty("sha256", Digest.sha256(body.getBytes(StandardCharsets.UTF_8)).toString());
         envelope.add("record", JsonParser.parseString(body));
-        AtomicFiles.write(file(id), GSON.toJson(envelope).getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.write(file(id), GSON.toJson(envelope).getBytes(StandardCharsets.UTF_8), name());
     }
 
     public void delete(String id) throws IOException {
-        if (Files.deleteIfExists(file(id))) {
+        long start = System.nanoTime();
+        Path f = file(id);
+        if (Files.deleteIfExists(f)) {
             AtomicFiles.fsyncDirectory(dir);
+            StoreTimings.observe(f, name(), "delete", start);
         }
+    }
+
+    /** The store's name in the timings: its directory's ({@code sandboxes}, {@code containers}). */
+    private String name() {
+        return dir.getFileName().toString();
     }
 
     /** Every record, in no particular order. A corrupt file fails the whole load, naming the file. */
     public List<T> loadAll() throws IOException {
+        long start = System.nanoTime();
         var out = new ArrayList<T>();
         try (var files = Files.list(dir)) {
             for (Path f : files.filter(p -> p.getFileName().toString().endsWith(".json")
@@ -64,6 +73,7 @@ public final class RecordStore<T> {
                 out.add(read(f));
             }
         }
+        StoreTimings.observe(dir, name(), "load", start);
         return out;
     }
 

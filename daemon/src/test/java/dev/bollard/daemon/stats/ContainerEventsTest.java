@@ -100,4 +100,25 @@ class ContainerEventsTest {
         assertEquals(Status.Code.RESOURCE_EXHAUSTED, status.getCode());
         assertTrue(status.getDescription().contains("accepted no event"), status.getDescription());
     }
+
+    @Test
+    void closingEndsEveryStreamWithUnavailableAndRefusesNewOnes() throws Exception {
+        var events = new ContainerEvents(100, Duration.ofMinutes(5));
+        var reading = new FakeCall();
+        var stuck = new FakeCall();
+        stuck.ready = false;
+        events.subscribe(reading);
+        events.subscribe(stuck);
+        events.publish(event("c1"));
+        events.close();
+        for (var call : List.of(reading, stuck)) {
+            var status = Status.fromThrowable(call.error.get(5, TimeUnit.SECONDS));
+            assertEquals(Status.Code.UNAVAILABLE, status.getCode());
+            assertEquals("the runtime is shutting down", status.getDescription());
+        }
+        assertEquals(0, events.subscriberCount(), "close waits for the pumps to end");
+        var late = new FakeCall();
+        events.subscribe(late);
+        assertEquals(Status.Code.UNAVAILABLE, Status.fromThrowable(late.error.get(1, TimeUnit.SECONDS)).getCode());
+    }
 }

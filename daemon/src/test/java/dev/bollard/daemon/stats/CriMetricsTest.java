@@ -12,6 +12,10 @@ import dev.bollard.api.cri.v1.NetworkUsage;
 import dev.bollard.api.cri.v1.PodSandboxAttributes;
 import dev.bollard.api.cri.v1.PodSandboxStats;
 import dev.bollard.api.cri.v1.UInt64Value;
+import dev.bollard.api.cri.v1.IoUsage;
+import dev.bollard.api.cri.v1.PsiData;
+import dev.bollard.api.cri.v1.PsiStats;
+import dev.bollard.api.cri.v1.SwapUsage;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -34,7 +38,12 @@ class CriMetricsTest {
                 .setCpu(CpuUsage.newBuilder().setTimestamp(5).setUsageCoreNanoSeconds(u64(2_999_999_999L)))
                 .setMemory(MemoryUsage.newBuilder().setTimestamp(6).setWorkingSetBytes(u64(1000))
                         .setAvailableBytes(u64(availableBytes)).setUsageBytes(u64(1500)).setRssBytes(u64(800))
-                        .setPageFaults(u64(40)).setMajorPageFaults(u64(3)));
+                        .setPageFaults(u64(40)).setMajorPageFaults(u64(3))
+                        .setPsi(PsiStats.newBuilder().setSome(PsiData.newBuilder().setTotal(7_500_000_000L))))
+                .setSwap(SwapUsage.newBuilder().setTimestamp(8).setSwapUsageBytes(u64(4096)))
+                .setIo(IoUsage.newBuilder().setTimestamp(9).setPsi(PsiStats.newBuilder()
+                        .setSome(PsiData.newBuilder().setTotal(3_000_000_000L))
+                        .setFull(PsiData.newBuilder().setTotal(1_999_999_999L))));
         var net = NetworkUsage.newBuilder().setTimestamp(7).addInterfaces(NetworkInterfaceUsage.newBuilder()
                 .setName("eth0").setRxBytes(u64(100)).setTxBytes(u64(200)).setRxErrors(u64(1)).setTxErrors(u64(2)));
         return PodSandboxStats.newBuilder().setAttributes(PodSandboxAttributes.newBuilder().setId("p1"))
@@ -58,6 +67,14 @@ class CriMetricsTest {
         assertEquals(4000, c.get("container_spec_memory_limit_bytes[]").getValue().getValue(), "working set + available");
         assertEquals(40, c.get("container_memory_failures_total[pgfault, container]").getValue().getValue());
         assertEquals(3, c.get("container_memory_failures_total[pgmajfault, container]").getValue().getValue());
+        assertEquals(4096, c.get("container_memory_swap[]").getValue().getValue());
+        assertEquals(8, c.get("container_memory_swap[]").getTimestamp());
+        assertEquals(7, c.get("container_pressure_memory_waiting_seconds_total[]").getValue().getValue());
+        assertFalse(c.containsKey("container_pressure_memory_stalled_seconds_total[]"), "no full line: no sample");
+        assertFalse(c.containsKey("container_pressure_cpu_waiting_seconds_total[]"), "no CPU PSI: no sample");
+        assertEquals(3, c.get("container_pressure_io_waiting_seconds_total[]").getValue().getValue());
+        assertEquals(1, c.get("container_pressure_io_stalled_seconds_total[]").getValue().getValue());
+        assertEquals(9, c.get("container_pressure_io_stalled_seconds_total[]").getTimestamp());
         var p = byName(m.getMetricsList());
         assertEquals(100, p.get("container_network_receive_bytes_total[eth0]").getValue().getValue());
         assertEquals(200, p.get("container_network_transmit_bytes_total[eth0]").getValue().getValue());

@@ -120,4 +120,88 @@ class StatsMathTest {
         assertEquals(5, u.inodesUsed(), "root, tmp, tmp/a, b, link");
         assertEquals(0, LayerUsage.measure(dir.resolve("missing")).inodesUsed());
     }
+
+    @Test
+    void swapOfV1IsMemoryPlusSwapMinusMemoryAndItsLimitTheDifferenceOfTheLimits(@TempDir Path root) throws Exception {
+        Path mem = Files.createDirectories(root.resolve("memory/pod/c1"));
+        Files.writeString(mem.resolve("memory.usage_in_bytes"), "10000\n");
+        Files.writeString(mem.resolve("memory.limit_in_bytes"), "65536\n");
+        Files.writeString(mem.resolve("memory.memsw.usage_in_bytes"), "14096\n");
+        Files.writeString(mem.resolve("memory.memsw.limit_in_bytes"), "81920\n");
+        Files.writeString(mem.resolve("memory.stat"), "total_inactive_file 0\n");
+        var s = CgroupSample.read(root, "/pod/c1");
+        assertEquals(4096, s.swapUsage());
+        assertEquals(16384, s.swapLimit());
+        assertEquals(12288, s.swapAvailable());
+
+        Files.writeString(mem.resolve("memory.memsw.limit_in_bytes"), "9223372036854771712\n");
+        var unlimited = CgroupSample.read(root, "/pod/c1");
+        assertEquals(4096, unlimited.swapUsage());
+        assertEquals(-1, unlimited.swapAvailable(), "no swap limit: nothing to subtract from");
+
+        // memory.stat's exact count wins over the difference of two separately read (batched) counters.
+        Files.writeString(mem.resolve("memory.stat"), "total_inactive_file 0\ntotal_swap 0\n");
+        assertEquals(0, CgroupSample.read(root, "/pod/c1").swapUsage());
+
+        Files.delete(mem.resolve("memory.memsw.usage_in_bytes"));
+        assertEquals(-1, CgroupSample.read(root, "/pod/c1").swapUsage(), "no swap accounting: no swap figures");
+    }
+
+    @Test
+    void swapOfV2IsSwapCurrentUnderSwapMax(@TempDir Path root) throws Exception {
+        Files.writeString(root.resolve("cgroup.controllers"), "memory\n");
+        Path g = Files.createDirectories(root.resolve("pod/c1"));
+        Files.writeString(g.resolve("memory.current"), "8192\n");
+        Files.writeString(g.resolve("memory.max"), "max\n");
+        Files.writeString(g.resolve("memory.swap.current"), "1024\n");
+        Files.writeString(g.resolve("memory.swap.max"), "4096\n");
+        var s = CgroupSample.read(root, "/pod/c1");
+        assertEquals(1024, s.swapUsage());
+        assertEquals(3072, s.swapAvailable());
+        Files.writeString(g.resolve("memory.swap.max"), "max\n");
+        assertEquals(-1, CgroupSample.read(root, "/pod/c1").swapAvailable());
+    }
+
+    @Test
+    void pressureIsReadFromTheHybridUnifiedTreeAndAbsentWhereTheKernelHasNone(@TempDir Path root) throws Exception {
+        Files.createDirectories(root.resolve("cpuacct/pod/c1"));
+        Files.writeString(root.resolve("cpuacct/pod/c1/cpuacct.usage"), "5\n");
+        Files.createDirectories(root.resolve("unified"));
+        Files.writeString(root.resolve("unified/cgroup.controllers"), "\n");
+        Path g = Files.createDirectories(root.resolve("unified/pod/c1"));
+        Files.writeString(g.resolve("cpu.pressure"), "some avg10=1.50 avg60=0.25 avg300=0.05 total=1234\n");
+        Files.writeString(g.resolve("memory.pressure"), """
+                some avg10=0.00 avg60=0.00 avg300=0.00 total=10
+                full avg10=0.00 avg60=0.00 avg300=0.00 total=7
+                """);
+        var s = CgroupSample.read(root, "/pod/c1");
+        assertEquals(5, s.cpuUsageNanos(), "v1 counters still come from v1 on a hybrid node");
+        assertEquals(new Pressure.Line(1234, 1.5, 0.25, 0.05), s.cpuPressure().some());
+        assertEquals(null, s.cpuPressure().full(), "a kernel whose cpu.pressure has no full line");
+        assertEquals(7, s.memoryPressure().full().totalMicros());
+        assertEquals(null, s.ioPressure(), "no io.pressure file: no IO figures at all, not zeros");
+        assertEquals(null, CgroupSample.read(root, "/pod/other").cpuPressure());
+
+        var psi = StatsCollector.psi(s.cpuPressure());
+        assertEquals(1_234_000, psi.getSome().getTotal(), "the CRI counts nanoseconds, the kernel microseconds");
+        assertEquals(1.5, psi.getSome().getAvg10());
+        assertFalse(psi.hasFull());
+    }
+
+    @Test
+    void pressureLinesThatDoNotParseAreLeftOut() {
+        assertEquals(null, Pressure.parse(""));
+        assertEquals(null, Pressure.parse("some avg10=x avg60=0 avg300=0 total=1\n"));
+        var p = Pressure.parse("some avg10=0.10 avg60=0.20 avg300=0.30 total=5 extra=9\nfull garbage\n");
+        assertEquals(new Pressure.Line(5, 0.1, 0.2, 0.3), p.some());
+        assertEquals(null, p.full());
+    }
+
+    @Test
+    void theCollectorStopsSamplingWhenClosed(@TempDir Path root) throws Exception {
+        var collector = new StatsCollector(root, null, null, java.time.Duration.ofMillis(10));
+        assertTrue(collector.sampling());
+        collector.close();
+        assertFalse(collector.sampling(), "close waits for the sampling thread to end");
+    }
 }

@@ -90,4 +90,25 @@ class RecordStoreTest {
         assertTrue(Files.notExists(dir.resolve("tree")));
         FileTrees.deleteTree(dir.resolve("tree")); // missing is fine
     }
+
+    @Test
+    void operationsAreTimedForTheRegisteredDirectoryOnly(@TempDir Path dir) throws Exception {
+        record Op(String store, String op, long nanos) {
+        }
+        var seen = new java.util.concurrent.CopyOnWriteArrayList<Op>();
+        var store = new RecordStore<>(dir.resolve("root/store/items"), Item.class, 1);
+        var elsewhere = new RecordStore<>(dir.resolve("other/items"), Item.class, 1);
+        try (var registration = StoreTimings.register(dir.resolve("root"), (s, o, n) -> seen.add(new Op(s, o, n)))) {
+            store.put("a", new Item("a", 1, List.of()));
+            store.loadAll();
+            store.delete("a");
+            store.delete("a"); // nothing deleted: nothing timed
+            elsewhere.put("b", new Item("b", 1, List.of()));
+            AtomicFiles.write(dir.resolve("root/plain"), new byte[]{1});
+        }
+        store.put("c", new Item("c", 1, List.of())); // after the registration closed
+        assertEquals(List.of("items/write", "items/load", "items/delete", "files/write"),
+                seen.stream().map(o -> o.store() + "/" + o.op()).toList());
+        assertTrue(seen.stream().allMatch(o -> o.nanos() > 0), seen.toString());
+    }
 }
