@@ -1,0 +1,203 @@
+package dev.bollard.cli;
+
+import dev.bollard.api.cri.v1.ContainerConfig;
+import dev.bollard.api.cri.v1.CreateContainerRequest;
+import dev.bollard.api.cri.v1.IDMapping;
+import dev.bollard.api.cri.v1.LinuxContainerConfig;
+import dev.bollard.api.cri.v1.LinuxContainerSecurityContext;
+import dev.bollard.api.cri.v1.LinuxPodSandboxConfig;
+import dev.bollard.api.cri.v1.LinuxSandboxSecurityContext;
+import dev.bollard.api.cri.v1.Mount;
+import dev.bollard.api.cri.v1.MountPropagation;
+import dev.bollard.api.cri.v1.NamespaceMode;
+import dev.bollard.api.cri.v1.NamespaceOption;
+import dev.bollard.api.cri.v1.PodSandboxConfig;
+import dev.bollard.api.cri.v1.RunPodSandboxRequest;
+import dev.bollard.api.cri.v1.StatusRequest;
+import dev.bollard.api.cri.v1.UserNamespace;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.function.UnaryOperator;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** KEP-127 user namespaces and KEP-3857 recursive read-only mounts, with real runc containers. */
+class UserNamespaceIntegrationTest extends PodNodeTest {
+
+    private static final int HOST_ID = 200_000;
+    private static final int SIZE = 65_536;
+
+    private static IDMapping mapping(int host, int container, int length) {
+        return IDMapping.newBuilder().setHostId(host).setContainerId(container).setLength(length).build();
+    }
+
+    private static NamespaceOption userns(UnaryOperator<UserNamespace.Builder> tweak) {
+        var u = UserNamespace.newBuilder().setMode(NamespaceMode.POD)
+                .addUids(mapping(HOST_ID, 0, SIZE)).addGids(mapping(HOST_ID, 0, SIZE));
+        return NamespaceOption.newBuilder().setUsernsOptions(tweak.apply(u)).build();
+    }
+
+    private PodSandboxConfig podWith(String name, NamespaceOption ns) throws Exception {
+        return node.pod(name).setLinux(LinuxPodSandboxConfig.newBuilder().setSecurityContext(
+                LinuxSandboxSecurityContext.newBuilder().setNamespaceOptions(ns))).build();
+    }
+
+    private static ContainerConfig.Builder inNamespaces(ContainerConfig.Builder c, NamespaceOption ns) {
+        return c.setLinux(LinuxContainerConfig.newBuilder().setSecurityContext(
+                LinuxContainerSecurityContext.newBuilder().setNamespaceOptions(ns)));
+    }
+
+    private static int ownerUid(Path p) throws Exception {
+        return (int) Files.getAttribute(p, "unix:uid", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+    }
+
+    @Test
+    void podUserNamespaceMapsIdsAndOwnership() throws Exception {
+        // as /var/lib and /run are: the pod's root (a host ID without rights) must reach the bundle
+        Files.setPosixFilePermissions(node.dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
+        var status = node.rt().status(StatusRequest.getDefaultInstance());
+        var runc = status.getRuntimeHandlersList().stream().filter(h -> h.getName().equals("runc")).findFirst().orElseThrow();
+        assertTrue(runc.getFeatures().getUserNamespaces(), status.toString());
+        var runsc = status.getRuntimeHandlersList().stream().filter(h -> h.getName().equals("runsc")).findFirst();
+        runsc.ifPresent(h -> assertFalse(h.getFeatures().getUserNamespaces(), "runsc has no idmapped mounts"));
+
+        Path volume = Files.createDirectories(node.dir.resolve("userns-volume"));
+        Files.setPosixFilePermissions(volume, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path mine = Files.writeString(volume.resolve("mine"), "www's\n");
+        Files.setAttribute(mine, "unix:uid", 1000);
+        Files.setAttribute(mine, "unix:gid", 1000);
+        Files.writeString(volume.resolve("roots"), "root's\n");
+
+        var ns = userns(u -> u);
+        var podConfig = podWith("userns", ns);
+        String pod = node.runPod(podConfig);
+        String c = node.createAndStart(pod, podConfig, inNamespaces(PodTestNode.container("u", "sleep", "3600"), ns)
+                .addMounts(Mount.newBuilder().setContainerPath("/data").setHostPath(volume.toString())).build());
+
+        assertEquals("0 " + HOST_ID + " " + SIZE, node.sh(c, "cat /proc/self/uid_map").trim().replaceAll("\\s+", " "));
+        assertEquals("0 " + HOST_ID + " " + SIZE, node.sh(c, "cat /proc/self/gid_map").trim().replaceAll("\\s+", " "));
+        assertEquals("uid=0(root) gid=0(root) groups=0(root)\n", node.sh(c, "id"));
+        // the image's files keep their owners inside (the image is not chowned: on disk they stay 0 and 1000)
+        assertEquals("0:0 0:0\n", node.sh(c, "echo $(stat -c %u:%g /bin/busybox) $(stat -c %u:%g /www/index.html)"));
+        // the volume likewise, through its idmapped mount
+        assertEquals("1000:1000 0:0\n", node.sh(c, "echo $(stat -c %u:%g /data/mine) $(stat -c %u:%g /data/roots)"));
+        // root inside writes its rootfs, its volume, the pod's files and /dev/shm
+        assertEquals("ok\n", node.sh(c, "echo new > /newfile && echo v > /data/fromc && echo 10.0.0.9 x >> /etc/hosts"
+                + " && touch /dev/shm/s && echo ok"));
+        assertEquals("0:0 0:0 0:0\n", node.sh(c, "echo $(stat -c %u:%g /newfile) $(stat -c %u:%g /data/fromc)"
+                + " $(stat -c %u:%g /dev/shm/s)"));
+        assertEquals(0, ownerUid(volume.resolve("fromc")), "the volume stores root-in-pod as its on-disk 0");
+        assertEquals(0, ownerUid(volume.resolve("roots")));
+        // the host's root is nobody inside
+        assertTrue(node.sh(c, "cat /proc/1/uid_map").contains(Integer.toString(HOST_ID)), "the infra shares the userns");
+        String infraUserns = node.sh(c, "readlink /proc/1/ns/user");
+        assertEquals(infraUserns, node.sh(c, "readlink /proc/self/ns/user"));
+        assertFalse(infraUserns.trim().equals(Files.readSymbolicLink(Path.of("/proc/self/ns/user")).toString()));
+
+        node.removePod(pod);
+        assertTrue(node.mountsUnderDir().isEmpty(), "mounts left: " + node.mountsUnderDir());
+        assertEquals("www's\n", Files.readString(mine));
+        assertEquals(1000, ownerUid(mine), "the volume is not chowned");
+    }
+
+    @Test
+    void badUserNamespaceOptionsAreRefused() throws Exception {
+        record Case(String why, NamespaceOption ns, String message) {
+        }
+        var cases = List.of(
+                new Case("two uid lines", userns(u -> u.addUids(mapping(300_000, SIZE, 10))), "only one mapping"),
+                new Case("container ID 0 unmapped", userns(u -> u.clearUids().addUids(mapping(HOST_ID, 1, SIZE))),
+                        "container ID 0 is not mapped"),
+                new Case("POD without gids", userns(UserNamespace.Builder::clearGids), "needs uid and gid mappings"),
+                new Case("zero length", userns(u -> u.clearGids().addGids(mapping(HOST_ID, 0, 0))), "length"),
+                new Case("NODE with mappings", userns(u -> u.setMode(NamespaceMode.NODE)), "mode NODE takes no mappings"),
+                new Case("CONTAINER", userns(u -> u.setMode(NamespaceMode.CONTAINER)), "CONTAINER is not supported"),
+                new Case("TARGET", userns(u -> u.setMode(NamespaceMode.TARGET)), "TARGET is not supported"),
+                new Case("host network", userns(u -> u).toBuilder().setNetwork(NamespaceMode.NODE).build(),
+                        "the node's network namespace"),
+                new Case("host pid", userns(u -> u).toBuilder().setPid(NamespaceMode.NODE).build(),
+                        "the node's pid namespace"));
+        for (var k : cases) {
+            var config = podWith("bad-userns", k.ns());
+            var e = assertThrows(StatusRuntimeException.class, () -> node.rt().runPodSandbox(
+                    RunPodSandboxRequest.newBuilder().setConfig(config).build()), k.why());
+            assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), k.why() + ": " + e.getStatus());
+            assertTrue(e.getStatus().getDescription().contains(k.message()), k.why() + ": " + e.getStatus());
+            assertTrue(e.getStatus().getDescription().contains("userns_options"), k.why() + ": " + e.getStatus());
+        }
+        // NODE without mappings is the node's user namespace
+        var hostUsers = podWith("node-userns", NamespaceOption.newBuilder().setUsernsOptions(
+                UserNamespace.newBuilder().setMode(NamespaceMode.NODE)).build());
+        String pod = node.runPod(hostUsers);
+        String c = node.createAndStart(pod, hostUsers, PodTestNode.container("h", "sleep", "3600").build());
+        assertEquals(Files.readSymbolicLink(Path.of("/proc/self/ns/user")) + "\n", node.sh(c, "readlink /proc/self/ns/user"));
+        // a container cannot leave the pod's user namespace
+        var podNs = userns(u -> u);
+        var usernsPod = podWith("userns-mismatch", podNs);
+        String pod2 = node.runPod(usernsPod);
+        var e = assertThrows(StatusRuntimeException.class, () -> node.rt().createContainer(CreateContainerRequest.newBuilder()
+                .setPodSandboxId(pod2).setSandboxConfig(usernsPod).setConfig(inNamespaces(
+                        PodTestNode.container("x", "true"), NamespaceOption.newBuilder().setUsernsOptions(
+                                UserNamespace.newBuilder().setMode(NamespaceMode.NODE)).build())).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.getStatus().toString());
+        node.removePod(pod);
+        node.removePod(pod2);
+        assertTrue(node.mountsUnderDir().isEmpty(), "mounts left: " + node.mountsUnderDir());
+    }
+
+    @Test
+    void recursiveReadOnlyCoversSubmounts() throws Exception {
+        var status = node.rt().status(StatusRequest.getDefaultInstance());
+        var runc = status.getRuntimeHandlersList().stream().filter(h -> h.getName().equals("runc")).findFirst().orElseThrow();
+        assertTrue(runc.getFeatures().getRecursiveReadOnlyMounts(), status.toString());
+
+        Path volume = Files.createDirectories(node.dir.resolve("rro-volume"));
+        Path sub = Files.createDirectories(volume.resolve("sub"));
+        run("mount", "-t", "tmpfs", "-o", "size=1m", "rro-test", sub.toString());
+        try {
+            var podConfig = node.pod("rro").build();
+            String pod = node.runPod(podConfig);
+            String rro = node.createAndStart(pod, podConfig, PodTestNode.container("rro", "sleep", "3600")
+                    .addMounts(Mount.newBuilder().setContainerPath("/v").setHostPath(volume.toString())
+                            .setReadonly(true).setRecursiveReadOnly(true)).build());
+            String ro = node.createAndStart(pod, podConfig, PodTestNode.container("ro", "sleep", "3600")
+                    .addMounts(Mount.newBuilder().setContainerPath("/v").setHostPath(volume.toString())
+                            .setReadonly(true)).build());
+            assertTrue(node.sh(rro, "touch /v/top 2>&1").contains("Read-only file system"));
+            assertTrue(node.sh(rro, "touch /v/sub/x 2>&1").contains("Read-only file system"),
+                    "a recursive read-only mount keeps the submount read-only too");
+            assertTrue(node.sh(ro, "touch /v/top 2>&1").contains("Read-only file system"));
+            assertEquals("ok\n", node.sh(ro, "touch /v/sub/x && echo ok"), "a plain read-only bind leaves submounts writable");
+
+            for (var bad : List.of(Mount.newBuilder().setContainerPath("/w").setHostPath(volume.toString())
+                            .setRecursiveReadOnly(true).build(),
+                    Mount.newBuilder().setContainerPath("/w").setHostPath(volume.toString()).setReadonly(true)
+                            .setRecursiveReadOnly(true).setPropagation(MountPropagation.PROPAGATION_HOST_TO_CONTAINER).build())) {
+                var e = assertThrows(StatusRuntimeException.class, () -> node.rt().createContainer(
+                        CreateContainerRequest.newBuilder().setPodSandboxId(pod).setSandboxConfig(podConfig)
+                                .setConfig(PodTestNode.container("bad-" + bad.getPropagationValue(), "true").addMounts(bad))
+                                .build()));
+                assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.getStatus().toString());
+                assertTrue(e.getStatus().getDescription().contains("mounts[0] (/w)"), e.getStatus().toString());
+            }
+            node.removePod(pod);
+            assertEquals(List.of(sub.toString()), node.mountsUnderDir(), "only the test's own tmpfs is left");
+        } finally {
+            run("umount", sub.toString());
+        }
+    }
+
+    private static void run(String... cmd) throws Exception {
+        var p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertEquals(0, p.waitFor(), String.join(" ", cmd) + ": " + out);
+    }
+}
