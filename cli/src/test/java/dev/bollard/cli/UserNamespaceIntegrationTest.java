@@ -102,6 +102,25 @@ class UserNamespaceIntegrationTest extends PodNodeTest {
         assertEquals(infraUserns, node.sh(c, "readlink /proc/self/ns/user"));
         assertFalse(infraUserns.trim().equals(Files.readSymbolicLink(Path.of("/proc/self/ns/user")).toString()));
 
+        // a volume whose file system cannot be idmapped is refused, and the create leaves no mount behind
+        var before = node.mountsUnderDir();
+        var refused = assertThrows(StatusRuntimeException.class, () -> node.rt().createContainer(CreateContainerRequest
+                .newBuilder().setPodSandboxId(pod).setSandboxConfig(podConfig).setConfig(inNamespaces(
+                        PodTestNode.container("sysfs", "true"), ns).addMounts(Mount.newBuilder()
+                        .setContainerPath("/k").setHostPath("/sys/kernel"))).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, refused.getStatus().getCode(), refused.getStatus().toString());
+        assertTrue(refused.getStatus().getDescription().contains("mounts[0] (/k)"), refused.getStatus().toString());
+        assertEquals(before, node.mountsUnderDir());
+
+        // across a daemon restart: the running container keeps working, one created before starts after it
+        String later = node.rt().createContainer(CreateContainerRequest.newBuilder().setPodSandboxId(pod)
+                .setSandboxConfig(podConfig).setConfig(inNamespaces(PodTestNode.container("later", "sleep", "3600"), ns))
+                .build()).getContainerId();
+        node.restart(java.time.Duration.ZERO);
+        node.rt().startContainer(dev.bollard.api.cri.v1.StartContainerRequest.newBuilder().setContainerId(later).build());
+        assertEquals("0:0 ok\n", node.sh(later, "echo $(stat -c %u:%g /bin/busybox) $(touch /x && echo ok)"));
+        assertEquals("uid=0(root) gid=0(root) groups=0(root)\n", node.sh(c, "id"));
+
         node.removePod(pod);
         assertTrue(node.mountsUnderDir().isEmpty(), "mounts left: " + node.mountsUnderDir());
         assertEquals("www's\n", Files.readString(mine));
