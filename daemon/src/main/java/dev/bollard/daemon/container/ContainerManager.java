@@ -563,6 +563,28 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 c.lock().unlock();
             }
         }
+        unmountIdmapLeftovers();
+    }
+
+    /**
+     * A crash during CreateContainer after the idmapped mounts of a user-namespaced pod's container were made but
+     * before its record was written leaves a bundle no record names, with mounts in it: unmounted and removed.
+     */
+    private void unmountIdmapLeftovers() {
+        try (var bundles = Files.list(stateDir)) {
+            for (Path bundle : bundles.toList()) {
+                String id = bundle.getFileName().toString();
+                if (containers.containsKey(id) || !Files.isDirectory(bundle.resolve(IdMappedMounts.DIR))) {
+                    continue;
+                }
+                LOG.warn("removing the idmapped mounts of a container whose create was cut short", "id", id);
+                unmountLeftovers(bundle);
+                FileTrees.deleteTree(bundle);
+                FileTrees.deleteTree(rootDir.resolve(id));
+            }
+        } catch (IOException e) {
+            LOG.warn("cannot sweep the idmapped mounts of unfinished creates", "error", e.getMessage());
+        }
     }
 
     private JsonObject readSpec(ContainerRecord r) throws IOException {

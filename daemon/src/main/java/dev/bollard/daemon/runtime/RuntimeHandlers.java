@@ -125,11 +125,13 @@ public final class RuntimeHandlers {
     }
 
     /**
-     * What a handler's pods can use beyond the basics, as Status reports it per handler. Only runc is known to work
-     * with both here: recursive read-only mounts when its {@code features} list the {@code rro} mount option
-     * (runc 1.1+, on kernel 5.12+), user namespaces when it lists the user namespace and the kernel can build an
-     * overlay on idmapped layers (5.19+); Bollard makes the idmapped mounts itself, so runc needs none of its own.
-     * crun and runsc are not offered either (not tested, and runsc's gVisor kernel has no idmapped mounts).
+     * What a handler's pods can use beyond the basics, as Status reports it per handler. runc: recursive read-only
+     * mounts when its {@code features} list the {@code rro} mount option (runc 1.1+, on kernel 5.12+), user
+     * namespaces when they list the user namespace and the kernel can build an overlay on idmapped layers (5.19+);
+     * Bollard makes the idmapped mounts itself, so the runtime needs none of its own. crun (1.8, which has no
+     * {@code features} command) does both on those kernels: it joins the pod's user namespace by path, and keeps
+     * the submounts of a read-only bind read-only (the integration tests check both). runsc offers neither (its
+     * gVisor kernel has no idmapped mounts, and rro was never tested there).
      */
     public record Features(boolean recursiveReadOnlyMounts, boolean userNamespaces) {
         public static final Features NONE = new Features(false, false);
@@ -143,7 +145,14 @@ public final class RuntimeHandlers {
             return Features.NONE;
         }
         var binary = lookup.apply(h.get().binaryName());
-        if (binary.isEmpty() || !binary.get().getFileName().toString().startsWith("runc")) {
+        if (binary.isEmpty()) {
+            return Features.NONE;
+        }
+        String name = binary.get().getFileName().toString();
+        if (name.startsWith("crun")) {
+            return new Features(kernelAtLeast(5, 12), kernelAtLeast(5, 19));
+        }
+        if (!name.startsWith("runc")) {
             return Features.NONE;
         }
         return featuresByBinary.computeIfAbsent(binary.get(), RuntimeHandlers::queryRuncFeatures);
