@@ -84,8 +84,12 @@ class UserNamespaceIntegrationTest extends PodNodeTest {
         var podConfig = podWith("userns-" + handler, ns);
         String pod = node.rt().runPodSandbox(RunPodSandboxRequest.newBuilder().setConfig(podConfig)
                 .setRuntimeHandler(handler).build()).getPodSandboxId();
+        // as the kubelet sends volumes: with the pod's mappings, which makes them idmapped; /plain has none
         String c = node.createAndStart(pod, podConfig, inNamespaces(PodTestNode.container("u", "sleep", "3600"), ns)
-                .addMounts(Mount.newBuilder().setContainerPath("/data").setHostPath(volume.toString())).build());
+                .addMounts(Mount.newBuilder().setContainerPath("/data").setHostPath(volume.toString())
+                        .addUidMappings(mapping(HOST_ID, 0, SIZE)).addGidMappings(mapping(HOST_ID, 0, SIZE)))
+                .addMounts(Mount.newBuilder().setContainerPath("/plain").setHostPath(volume.toString()).setReadonly(true))
+                .build());
 
         assertEquals("0 " + HOST_ID + " " + SIZE, node.sh(c, "cat /proc/self/uid_map").trim().replaceAll("\\s+", " "));
         assertEquals("0 " + HOST_ID + " " + SIZE, node.sh(c, "cat /proc/self/gid_map").trim().replaceAll("\\s+", " "));
@@ -94,6 +98,8 @@ class UserNamespaceIntegrationTest extends PodNodeTest {
         assertEquals("0:0 0:0\n", node.sh(c, "echo $(stat -c %u:%g /bin/busybox) $(stat -c %u:%g /www/index.html)"));
         // the volume likewise, through its idmapped mount
         assertEquals("1000:1000 0:0\n", node.sh(c, "echo $(stat -c %u:%g /data/mine) $(stat -c %u:%g /data/roots)"));
+        // without mappings a plain bind: host IDs outside the pod's range are the overflow ID inside
+        assertEquals("65534:65534\n", node.sh(c, "stat -c %u:%g /plain/roots"));
         // root inside writes its rootfs, its volume, the pod's files and /dev/shm
         assertEquals("ok\n", node.sh(c, "echo new > /newfile && echo v > /data/fromc && echo 10.0.0.9 x >> /etc/hosts"
                 + " && touch /dev/shm/s && echo ok"));
@@ -112,9 +118,20 @@ class UserNamespaceIntegrationTest extends PodNodeTest {
         var refused = assertThrows(StatusRuntimeException.class, () -> node.rt().createContainer(CreateContainerRequest
                 .newBuilder().setPodSandboxId(pod).setSandboxConfig(podConfig).setConfig(inNamespaces(
                         PodTestNode.container("sysfs", "true"), ns).addMounts(Mount.newBuilder()
-                        .setContainerPath("/k").setHostPath("/sys/kernel"))).build()));
+                        .setContainerPath("/k").setHostPath("/sys/kernel").addUidMappings(mapping(HOST_ID, 0, SIZE))
+                        .addGidMappings(mapping(HOST_ID, 0, SIZE)))).build()));
         assertEquals(Status.Code.INVALID_ARGUMENT, refused.getStatus().getCode(), refused.getStatus().toString());
         assertTrue(refused.getStatus().getDescription().contains("mounts[0] (/k)"), refused.getStatus().toString());
+        assertEquals(before, node.mountsUnderDir());
+
+        // mount mappings other than the pod's cannot be made through its user namespace
+        var otherMapping = assertThrows(StatusRuntimeException.class, () -> node.rt().createContainer(CreateContainerRequest
+                .newBuilder().setPodSandboxId(pod).setSandboxConfig(podConfig).setConfig(inNamespaces(
+                        PodTestNode.container("other", "true"), ns).addMounts(Mount.newBuilder()
+                        .setContainerPath("/o").setHostPath(volume.toString()).addUidMappings(mapping(7, 0, 10))
+                        .addGidMappings(mapping(7, 0, 10)))).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, otherMapping.getStatus().getCode());
+        assertTrue(otherMapping.getStatus().getDescription().contains("mounts[0] (/o)"), otherMapping.getStatus().toString());
         assertEquals(before, node.mountsUnderDir());
 
         // across a daemon restart: the running container keeps working, one created before starts after it

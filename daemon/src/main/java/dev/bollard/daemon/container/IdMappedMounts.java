@@ -19,7 +19,10 @@ import java.util.HashMap;
  * store, so a file of uid n in a layer is uid n inside. Overlayfs does its own work (work dir, copy-up) with the
  * mounter's credentials, host root, which an idmapped mount cannot represent (EOVERFLOW), so the writable layer
  * is a plain directory owned by the pod's root on the host: what the container writes is stored with host IDs.
- * Volumes (the config's host_path mounts) are idmapped each, so their files keep their on-disk owners inside too.
+ * Volumes with uidMappings/gidMappings (the kubelet sets the pod's on every volume that supports idmapped
+ * mounts; SpecBuilder checked they are the pod's) are idmapped each, so their files keep their on-disk owners
+ * inside too; a volume without mappings is a plain bind, as the CRI has it (host IDs outside the pod's range show
+ * as the overflow ID inside).
  */
 final class IdMappedMounts {
 
@@ -43,12 +46,16 @@ final class IdMappedMounts {
     }
 
     /**
-     * Each bind mount of the spec that comes from the config's mounts gets its source replaced by an idmapped
-     * mount of it under the bundle. A source whose file system cannot be idmapped is refused, naming the mount.
+     * Each bind mount of the spec that comes from a config mount with mappings gets its source replaced by an
+     * idmapped mount of it under the bundle. A source whose file system cannot be idmapped is refused, naming the
+     * mount.
      */
     static void volumes(JsonObject spec, ContainerConfig config, Path bundle, Path usernsFile) throws IOException {
         var byDestination = new HashMap<String, Integer>();
         for (int i = 0; i < config.getMountsCount(); i++) {
+            if (config.getMounts(i).getUidMappingsCount() == 0) {
+                continue;
+            }
             byDestination.put(Path.of(config.getMounts(i).getContainerPath()).normalize().toString(), i);
         }
         if (byDestination.isEmpty() || !spec.has("mounts")) {

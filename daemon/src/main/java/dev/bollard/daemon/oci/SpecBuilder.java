@@ -510,7 +510,7 @@ public final class SpecBuilder {
                                     boolean privileged, JsonObject linux) throws IOException {
         var criMounts = new ArrayList<CriMount>();
         for (int i = 0; i < config.getMountsCount(); i++) {
-            criMounts.add(criMount(config.getMounts(i), "mounts[" + i + "]"));
+            criMounts.add(criMount(config.getMounts(i), "mounts[" + i + "]", podUserNamespace(pod.config())));
         }
         Set<String> criDestinations = new HashSet<>();
         criMounts.forEach(m -> criDestinations.add(m.destination()));
@@ -584,7 +584,8 @@ public final class SpecBuilder {
         }
     }
 
-    private static CriMount criMount(Mount m, String field) throws IOException {
+    private static CriMount criMount(Mount m, String field, Optional<UserNamespaces.Mappings> userns)
+            throws IOException {
         String dst = m.getContainerPath();
         if (dst.isEmpty() || !dst.startsWith("/")) {
             throw new IllegalArgumentException(field + ".container_path must be absolute, got \"" + dst + "\"");
@@ -593,7 +594,8 @@ public final class SpecBuilder {
             throw new IllegalArgumentException(field + ".image: image volumes are not supported");
         }
         if (m.getUidMappingsCount() > 0 || m.getGidMappingsCount() > 0) {
-            throw new IllegalArgumentException(field + ": idmapped mounts (uidMappings/gidMappings) are not supported");
+            // the kubelet gives a volume the pod's own mappings; Bollard idmaps it through the pod's user namespace
+            UserNamespaces.checkMountMappings(m, userns, field + " (" + dst + ")");
         }
         if (m.getRecursiveReadOnly()) {
             if (!m.getReadonly()) {

@@ -101,6 +101,28 @@ public final class UserNamespaces {
         }
     }
 
+    /**
+     * An idmapped mount (KEP-127: the kubelet sets a volume's uidMappings/gidMappings to the pod's) is made through
+     * the pod's user namespace, so it must have one, and the mount's mappings must be the pod's.
+     *
+     * @throws IllegalArgumentException naming the mount
+     */
+    public static void checkMountMappings(dev.bollard.api.cri.v1.Mount m, Optional<Mappings> pod, String field) {
+        if (pod.isEmpty()) {
+            throw new IllegalArgumentException(field + ": uidMappings/gidMappings need a pod with a user namespace of "
+                    + "its own (userns_options mode POD)");
+        }
+        if (m.getUidMappingsCount() == 0 || m.getGidMappingsCount() == 0) {
+            throw new IllegalArgumentException(field + ": an idmapped mount needs both uidMappings and gidMappings");
+        }
+        var own = new Mappings(range(m.getUidMappingsList(), field + ".uidMappings"),
+                range(m.getGidMappingsList(), field + ".gidMappings"));
+        if (!own.equals(pod.get())) {
+            throw new IllegalArgumentException(field + ": idmapped mounts take the pod's user namespace mappings ("
+                    + pod.get() + "), got " + own);
+        }
+    }
+
     private static Range range(List<IDMapping> lines, String field) {
         if (lines.size() > 1) {
             throw new IllegalArgumentException(field + ": only one mapping is supported, got " + lines.size());

@@ -154,6 +154,26 @@ class UserNamespaceSpecTest {
     }
 
     @Test
+    void mountMappingsMustBeThePods() throws Exception {
+        Path data = Files.createDirectories(dir.resolve("m"));
+        var podMapped = Mount.newBuilder().setContainerPath("/m").setHostPath(data.toString())
+                .addUidMappings(mapping(65536, 0, 65536)).addGidMappings(mapping(131072, 0, 65536));
+        containerSpec(podUserns(), container(podUserns()).addMounts(podMapped).build()); // accepted
+        var noUserns = assertThrows(IllegalArgumentException.class, () -> containerSpec(
+                NamespaceOption.getDefaultInstance(), container(NamespaceOption.getDefaultInstance())
+                        .addMounts(podMapped).build()));
+        assertTrue(noUserns.getMessage().startsWith("mounts[0] (/m): uidMappings/gidMappings need a pod"),
+                noUserns.getMessage());
+        var other = assertThrows(IllegalArgumentException.class, () -> containerSpec(podUserns(),
+                container(podUserns()).addMounts(podMapped.clone().clearGidMappings()
+                        .addGidMappings(mapping(65536, 0, 65536))).build()));
+        assertTrue(other.getMessage().contains("take the pod's user namespace mappings"), other.getMessage());
+        var half = assertThrows(IllegalArgumentException.class, () -> containerSpec(podUserns(),
+                container(podUserns()).addMounts(podMapped.clone().clearGidMappings()).build()));
+        assertTrue(half.getMessage().contains("both uidMappings and gidMappings"), half.getMessage());
+    }
+
+    @Test
     void recursiveReadOnlyBindsGetRro() throws Exception {
         Path data = Files.createDirectories(dir.resolve("d"));
         JsonObject spec = containerSpec(NamespaceOption.getDefaultInstance(), container(NamespaceOption.getDefaultInstance())
