@@ -79,6 +79,7 @@ class UserNamespaceIntegrationTest extends PodNodeTest {
         Files.setAttribute(mine, "unix:uid", 1000);
         Files.setAttribute(mine, "unix:gid", 1000);
         Files.writeString(volume.resolve("roots"), "root's\n");
+        Path hostsFile = Files.writeString(node.dir.resolve("kube-hosts-" + handler), "127.0.0.1 localhost\n");
 
         var ns = userns(u -> u);
         var podConfig = podWith("userns-" + handler, ns);
@@ -89,6 +90,8 @@ class UserNamespaceIntegrationTest extends PodNodeTest {
                 .addMounts(Mount.newBuilder().setContainerPath("/data").setHostPath(volume.toString())
                         .addUidMappings(mapping(HOST_ID, 0, SIZE)).addGidMappings(mapping(HOST_ID, 0, SIZE)))
                 .addMounts(Mount.newBuilder().setContainerPath("/plain").setHostPath(volume.toString()).setReadonly(true))
+                .addMounts(Mount.newBuilder().setContainerPath("/etc/kube-hosts").setHostPath(hostsFile.toString())
+                        .addUidMappings(mapping(HOST_ID, 0, SIZE)).addGidMappings(mapping(HOST_ID, 0, SIZE)))
                 .build());
 
         assertEquals("0 " + HOST_ID + " " + SIZE, node.sh(c, "cat /proc/self/uid_map").trim().replaceAll("\\s+", " "));
@@ -98,6 +101,9 @@ class UserNamespaceIntegrationTest extends PodNodeTest {
         assertEquals("0:0 0:0\n", node.sh(c, "echo $(stat -c %u:%g /bin/busybox) $(stat -c %u:%g /www/index.html)"));
         // the volume likewise, through its idmapped mount
         assertEquals("1000:1000 0:0\n", node.sh(c, "echo $(stat -c %u:%g /data/mine) $(stat -c %u:%g /data/roots)"));
+        // a single file (as the kubelet mounts /etc/hosts) is idmapped too, and root inside may write it
+        assertEquals("0:0 ok\n", node.sh(c, "echo $(stat -c %u:%g /etc/kube-hosts) $(echo 10.1.1.1 y >> /etc/kube-hosts && echo ok)"));
+        assertTrue(Files.readString(hostsFile).contains("10.1.1.1 y"));
         // without mappings a plain bind: host IDs outside the pod's range are the overflow ID inside
         assertEquals("65534:65534\n", node.sh(c, "stat -c %u:%g /plain/roots"));
         // root inside writes its rootfs, its volume, the pod's files and /dev/shm
@@ -173,6 +179,15 @@ class UserNamespaceIntegrationTest extends PodNodeTest {
             assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), k.why() + ": " + e.getStatus());
             assertTrue(e.getStatus().getDescription().contains(k.message()), k.why() + ": " + e.getStatus());
             assertTrue(e.getStatus().getDescription().contains("userns_options"), k.why() + ": " + e.getStatus());
+        }
+        // a handler without the feature refuses a pod user namespace
+        if (node.rt().status(StatusRequest.getDefaultInstance()).getRuntimeHandlersList().stream()
+                .anyMatch(h -> h.getName().equals("runsc"))) {
+            var config = podWith("runsc-userns", userns(u -> u));
+            var e = assertThrows(StatusRuntimeException.class, () -> node.rt().runPodSandbox(
+                    RunPodSandboxRequest.newBuilder().setConfig(config).setRuntimeHandler("runsc").build()));
+            assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.getStatus().toString());
+            assertTrue(e.getStatus().getDescription().contains("does not support user namespaces"), e.getStatus().toString());
         }
         // NODE without mappings is the node's user namespace
         var hostUsers = podWith("node-userns", NamespaceOption.newBuilder().setUsernsOptions(
