@@ -90,6 +90,9 @@ class UserNamespaceIntegrationTest extends PodNodeTest {
                 .addMounts(Mount.newBuilder().setContainerPath("/data").setHostPath(volume.toString())
                         .addUidMappings(mapping(HOST_ID, 0, SIZE)).addGidMappings(mapping(HOST_ID, 0, SIZE)))
                 .addMounts(Mount.newBuilder().setContainerPath("/plain").setHostPath(volume.toString()).setReadonly(true))
+                .addMounts(Mount.newBuilder().setContainerPath("/frozen").setHostPath(volume.toString()).setReadonly(true)
+                        .setRecursiveReadOnly(true).addUidMappings(mapping(HOST_ID, 0, SIZE))
+                        .addGidMappings(mapping(HOST_ID, 0, SIZE)))
                 .addMounts(Mount.newBuilder().setContainerPath("/etc/kube-hosts").setHostPath(hostsFile.toString())
                         .addUidMappings(mapping(HOST_ID, 0, SIZE)).addGidMappings(mapping(HOST_ID, 0, SIZE)))
                 .build());
@@ -101,6 +104,9 @@ class UserNamespaceIntegrationTest extends PodNodeTest {
         assertEquals("0:0 0:0\n", node.sh(c, "echo $(stat -c %u:%g /bin/busybox) $(stat -c %u:%g /www/index.html)"));
         // the volume likewise, through its idmapped mount
         assertEquals("1000:1000 0:0\n", node.sh(c, "echo $(stat -c %u:%g /data/mine) $(stat -c %u:%g /data/roots)"));
+        // idmapped and recursively read-only at once
+        assertTrue(node.sh(c, "stat -c %u:%g /frozen/mine; touch /frozen/x 2>&1").startsWith("1000:1000\ntouch: /frozen/x: Read-only"),
+                node.sh(c, "stat -c %u:%g /frozen/mine; touch /frozen/x 2>&1"));
         // a single file (as the kubelet mounts /etc/hosts) is idmapped too, and root inside may write it
         assertEquals("0:0 ok\n", node.sh(c, "echo $(stat -c %u:%g /etc/kube-hosts) $(echo 10.1.1.1 y >> /etc/kube-hosts && echo ok)"));
         assertTrue(Files.readString(hostsFile).contains("10.1.1.1 y"));
