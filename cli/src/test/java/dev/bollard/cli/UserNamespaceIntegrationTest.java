@@ -263,6 +263,18 @@ class UserNamespaceIntegrationTest extends PodNodeTest {
         }
     }
 
+    @Test
+    void aRestartUnmountsTheIdmapMountsOfACreateCutShort() throws Exception {
+        // what a crash between the idmapped mounts and the container's record leaves: a bundle no record names
+        Path bundle = node.dir.resolve("state/containers/" + "c".repeat(64));
+        Path layers = Files.createDirectories(bundle.resolve("idmap/layers"));
+        run("mount", "--bind", node.dir.resolve("root/image").toString(), layers.toString());
+        assertEquals(List.of(layers.toString()), node.mountsUnderDir());
+        node.restart(java.time.Duration.ZERO);
+        assertTrue(node.mountsUnderDir().isEmpty(), "mounts left: " + node.mountsUnderDir());
+        assertFalse(Files.exists(bundle));
+    }
+
     private static void run(String... cmd) throws Exception {
         var p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes());
