@@ -150,10 +150,18 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             Files.createDirectories(bundle.resolve("rootfs"));
             var pod = sandboxes.context(sandbox);
             int targetPid = targetPid(config, sandbox);
+            checkRecursiveReadOnly(config, sandbox);
             JsonObject spec = specs.containerSpec(pod, id, config, parsed, rootfs.files(), targetPid,
                     sandboxes.privilegedWithoutHostDevices(sandbox));
             if (sandboxes.standaloneContainers(sandbox)) {
                 standalone(spec);
+            }
+            var userns = SpecBuilder.podUserNamespace(sandbox.config());
+            if (userns.isPresent()) {
+                // the infra process lives in the pod's user namespace: its ns file is what the idmapped mounts take
+                Path usernsFile = Path.of("/proc/" + sandbox.record().pid() + "/ns/user");
+                rootfs = IdMappedMounts.rootfs(rootfs, bundle, usernsFile, userns.get());
+                IdMappedMounts.volumes(spec, config, bundle, usernsFile);
             }
             AtomicFiles.write(bundle.resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8));
             String logPath = "";
@@ -174,6 +182,11 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             return c;
         } catch (IOException | RuntimeException e) {
             names.release(name, id);
+            try {
+                unmountLeftovers(bundle); // the idmapped mounts of a pod with a user namespace
+            } catch (IOException ue) {
+                LOG.warn("cannot unmount a failed container's mounts", "id", id, "error", ue.getMessage());
+            }
             cleanupQuietly(bundle, dir);
             store.delete(id);
             throw e;
@@ -197,6 +210,17 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 if (!"network".equals(o.get("type").getAsString())) {
                     o.remove("path");
                 }
+            }
+        }
+    }
+
+    /** A recursive read-only mount on a handler that cannot make one would be read-only on top only: refused. */
+    private void checkRecursiveReadOnly(ContainerConfig config, Sandbox sandbox) {
+        for (int i = 0; i < config.getMountsCount(); i++) {
+            var m = config.getMounts(i);
+            if (m.getRecursiveReadOnly() && !sandboxes.features(sandbox).recursiveReadOnlyMounts()) {
+                throw new IllegalArgumentException("mounts[" + i + "] (" + m.getContainerPath() + "): recursive_read_only "
+                        + "is not supported by runtime handler \"" + sandbox.record().runtimeHandler() + "\"");
             }
         }
     }
@@ -512,6 +536,10 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             Rootfs rootfs;
             try {
                 rootfs = new Rootfs(r.lowerDirs().stream().map(Path::of).toList(), rootDir.resolve(r.id()).resolve("rootfs"));
+                Path view = IdMappedMounts.layersView(stateDir.resolve(r.id()));
+                if (MountInfo.fsTypeAt(view).isPresent()) {
+                    rootfs = rootfs.viewedThrough(view); // a container of a pod with a user namespace
+                }
             } catch (IllegalArgumentException e) {
                 throw new IOException("record " + recordFile + " is corrupt: it names no rootfs lower dirs", e);
             }
@@ -532,6 +560,28 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             } finally {
                 c.lock().unlock();
             }
+        }
+        unmountIdmapLeftovers();
+    }
+
+    /**
+     * A crash during CreateContainer after the idmapped mounts of a user-namespaced pod's container were made but
+     * before its record was written leaves a bundle no record names, with mounts in it: unmounted and removed.
+     */
+    private void unmountIdmapLeftovers() {
+        try (var bundles = Files.list(stateDir)) {
+            for (Path bundle : bundles.toList()) {
+                String id = bundle.getFileName().toString();
+                if (containers.containsKey(id) || !Files.isDirectory(bundle.resolve(IdMappedMounts.DIR))) {
+                    continue;
+                }
+                LOG.warn("removing the idmapped mounts of a container whose create was cut short", "id", id);
+                unmountLeftovers(bundle);
+                FileTrees.deleteTree(bundle);
+                FileTrees.deleteTree(rootDir.resolve(id));
+            }
+        } catch (IOException e) {
+            LOG.warn("cannot sweep the idmapped mounts of unfinished creates", "error", e.getMessage());
         }
     }
 
@@ -632,6 +682,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         LOG.warn("removing an orphaned container: its pod sandbox is gone", "id", r.id(), "pod", r.sandboxId(),
                 "state", r.state());
         try {
+            unmountLeftovers(stateDir.resolve(r.id()));
             FileTrees.deleteTree(stateDir.resolve(r.id()));
             FileTrees.deleteTree(rootDir.resolve(r.id()));
             store.delete(r.id());

@@ -23,16 +23,43 @@ import java.util.Optional;
  * writable upper dir of its own. The shim mounts it (the mount travels in the task's Create request), so a
  * VM-based shim can do what it needs with the same description.
  *
- * @param lowers snapshot directories, top layer first, as overlayfs wants them
- * @param dir    the container's own directory holding {@code upper/} and {@code work/}
+ * @param lowers      snapshot directories, top layer first, as overlayfs wants them
+ * @param dir         the container's own directory holding {@code upper/} and {@code work/}
+ * @param mountLowers what the overlay is mounted from: {@code lowers}, or the same directories seen through an
+ *                    idmapped mount of the snapshot store (a pod with a user namespace of its own)
  */
-public record Rootfs(List<Path> lowers, Path dir) {
+public record Rootfs(List<Path> lowers, Path dir, List<Path> mountLowers) {
 
     public Rootfs {
         lowers = List.copyOf(lowers);
+        mountLowers = List.copyOf(mountLowers);
         if (lowers.isEmpty()) {
             throw new IllegalArgumentException("an image with no layers cannot be a root filesystem");
         }
+        if (mountLowers.size() != lowers.size()) {
+            throw new IllegalArgumentException("mountLowers must match lowers");
+        }
+    }
+
+    public Rootfs(List<Path> lowers, Path dir) {
+        this(lowers, dir, lowers);
+    }
+
+    /** The directory all snapshots live in (each lower is one of its children). */
+    public Path snapshotRoot() {
+        Path root = lowers.getFirst().getParent();
+        for (Path l : lowers) {
+            if (!root.equals(l.getParent())) {
+                throw new IllegalStateException("snapshots " + lowers.getFirst() + " and " + l + " are in different directories");
+            }
+        }
+        return root;
+    }
+
+    /** The same rootfs, its lower dirs read through {@code view}, a mount of {@link #snapshotRoot()}. */
+    public Rootfs viewedThrough(Path view) {
+        Path root = snapshotRoot();
+        return new Rootfs(lowers, dir, lowers.stream().map(l -> view.resolve(root.relativize(l))).toList());
     }
 
     /** The image's snapshot chain, checked to be on disk. */
@@ -65,7 +92,7 @@ public record Rootfs(List<Path> lowers, Path dir) {
     }
 
     public Mount mount() {
-        var lowerdir = String.join(":", lowers.stream().map(Path::toString).toList());
+        var lowerdir = String.join(":", mountLowers.stream().map(Path::toString).toList());
         return Mount.newBuilder().setType("overlay").setSource("overlay")
                 .addOptions("index=off")
                 .addOptions("workdir=" + work())

@@ -121,10 +121,11 @@ public final class RuntimeInfoRpcs {
         return UpdateRuntimeConfigResponse.getDefaultInstance();
     }
 
-    private static RuntimeHandler handler(String name) {
-        // No handler offers these features yet; each turns true in the issue that makes it work.
+    private RuntimeHandler handler(String name) {
+        var f = handlers.features(name);
         return RuntimeHandler.newBuilder().setName(name)
-                .setFeatures(RuntimeHandlerFeatures.newBuilder().setRecursiveReadOnlyMounts(false).setUserNamespaces(false))
+                .setFeatures(RuntimeHandlerFeatures.newBuilder().setRecursiveReadOnlyMounts(f.recursiveReadOnlyMounts())
+                        .setUserNamespaces(f.userNamespaces()))
                 .build();
     }
 

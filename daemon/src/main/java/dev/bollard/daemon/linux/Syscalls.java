@@ -70,6 +70,13 @@ public final class Syscalls {
     public static final int EPOLL_CTL_MOD = 3;
 
     private static final int AT_FDCWD = -100;
+    private static final int AT_EMPTY_PATH = 0x1000;
+    private static final int AT_RECURSIVE = 0x8000;
+    private static final int OPEN_TREE_CLONE = 1;
+    private static final int MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+    private static final long MOUNT_ATTR_IDMAP = 0x0010_0000L;
+    /** struct mount_attr: u64 attr_set, attr_clr, propagation, userns_fd. */
+    private static final MemoryLayout MOUNT_ATTR = MemoryLayout.structLayout(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG);
     private static final int AT_SYMLINK_NOFOLLOW = 0x100;
     private static final int O_RDONLY_CLOEXEC = 02000000;
 
@@ -105,6 +112,7 @@ public final class Syscalls {
             Map.entry(39, new String[] {"ENOTEMPTY", "Directory not empty"}),
             Map.entry(40, new String[] {"ELOOP", "Too many levels of symbolic links"}),
             Map.entry(61, new String[] {"ENODATA", "No data available"}),
+            Map.entry(75, new String[] {"EOVERFLOW", "Value too large for defined data type"}),
             Map.entry(95, new String[] {"EOPNOTSUPP", "Operation not supported"}),
             Map.entry(122, new String[] {"EDQUOT", "Disk quota exceeded"}));
 
@@ -140,6 +148,12 @@ public final class Syscalls {
     private static final MethodHandle MOUNT = handle("mount",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
     private static final MethodHandle UMOUNT2 = handle("umount2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle OPEN_TREE = handle("open_tree",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle MOUNT_SETATTR = handle("mount_setattr",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle MOVE_MOUNT = handle("move_mount",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle UNSHARE = handle("unshare", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle SETNS = handle("setns", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle OPEN = LINKER.downcallHandle(LINKER.defaultLookup().find("open").orElseThrow(),
@@ -300,6 +314,44 @@ public final class Syscalls {
             int rc = (int) MOUNT.invokeExact(errno, cstrOrNull(arena, source), cstr(arena, target),
                     cstrOrNull(arena, fstype), flags, cstrOrNull(arena, data));
             check(rc, errno, "mount", target);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * An idmapped copy of the mount tree at {@code source} (a directory or a file, with every mount below it) at
+     * {@code target}, which must exist and be of the same kind: open_tree(OPEN_TREE_CLONE|AT_RECURSIVE),
+     * mount_setattr(MOUNT_ATTR_IDMAP) with the user namespace at {@code usernsFile} (e.g. /proc/PID/ns/user),
+     * move_mount. Through it a file owned by ID n on disk shows as the host ID that namespace maps n to, and a
+     * write by such a host ID is stored as n. The source is left as it is.
+     */
+    public static void idmappedBind(Path source, Path target, Path usernsFile) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int userns = (int) OPEN.invokeExact(errno, cstr(arena, usernsFile), O_RDONLY_CLOEXEC, 0);
+            check(userns, errno, "open", usernsFile);
+            int tree = -1;
+            try {
+                tree = (int) OPEN_TREE.invokeExact(errno, AT_FDCWD, cstr(arena, source),
+                        OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
+                check(tree, errno, "open_tree", source);
+                var attr = arena.allocate(MOUNT_ATTR);
+                attr.set(JAVA_LONG, 0, MOUNT_ATTR_IDMAP);
+                attr.set(JAVA_LONG, 24, userns);
+                int rc = (int) MOUNT_SETATTR.invokeExact(errno, tree, arena.allocateFrom(""),
+                        AT_EMPTY_PATH | AT_RECURSIVE, attr, MOUNT_ATTR.byteSize());
+                check(rc, errno, "mount_setattr(MOUNT_ATTR_IDMAP)", source);
+                rc = (int) MOVE_MOUNT.invokeExact(errno, tree, arena.allocateFrom(""), AT_FDCWD, cstr(arena, target),
+                        MOVE_MOUNT_F_EMPTY_PATH);
+                check(rc, errno, "move_mount", target);
+            } finally {
+                // the detached tree goes with its last fd; once moved it stays mounted
+                if (tree >= 0) {
+                    int ignored = (int) CLOSE.invokeExact(errno, tree);
+                }
+                int ignored = (int) CLOSE.invokeExact(errno, userns);
+            }
         } catch (Throwable t) {
             throw rethrow(t);
         }

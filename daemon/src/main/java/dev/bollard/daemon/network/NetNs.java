@@ -65,6 +65,24 @@ public final class NetNs {
         return ns;
     }
 
+    /**
+     * Pins a network namespace a process made (e.g. {@code /proc/PID/ns/net} of a pod's infra process, which made
+     * it inside the pod's user namespace) at {@code path}, which must not exist; parent directories are created.
+     */
+    public static NetNs pin(Path path, Path nsFile) throws IOException {
+        var ns = new NetNs(path);
+        Files.createDirectories(ns.path.getParent());
+        Files.createFile(ns.path);
+        try {
+            Syscalls.mount(nsFile.toString(), ns.path, null, Syscalls.MS_BIND, null);
+        } catch (IOException e) {
+            Files.deleteIfExists(ns.path);
+            throw new IOException("cannot pin the network namespace " + nsFile + " at " + ns.path + ": "
+                    + e.getMessage(), e);
+        }
+        return ns;
+    }
+
     /** An existing pinned namespace (or where one was); nothing is checked. */
     public static NetNs at(Path path) {
         return new NetNs(path);

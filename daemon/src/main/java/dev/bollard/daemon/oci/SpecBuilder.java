@@ -105,6 +105,11 @@ public final class SpecBuilder {
         boolean hostNetwork = hostNetwork(pod, ns);
         boolean hostIpc = ns.getIpc() == NamespaceMode.NODE;
         boolean privileged = sc.getPrivileged();
+        Optional<UserNamespaces.Mappings> userns = podUserNamespace(config);
+        if (userns.isPresent() && privileged) {
+            throw new IllegalArgumentException("linux.security_context.privileged: a privileged pod cannot have a user "
+                    + "namespace of its own (namespace_options.userns_options.mode POD)");
+        }
 
         var spec = new JsonObject();
         spec.addProperty("ociVersion", OCI_VERSION);
@@ -148,8 +153,12 @@ public final class SpecBuilder {
                 .orElseThrow(() -> new IllegalArgumentException("sandbox " + sandboxId + ": no shm path for a pod with its own IPC namespace"))
                 .toString();
         mounts.add(mount("/dev/shm", "bind", shm, List.of("rbind", "ro", "nosuid", "nodev", "noexec")));
-        mounts.add(mount("/etc/resolv.conf", "bind", pod.resolvConfFile().toString(),
-                List.of("rbind", "ro", "nosuid", "nodev", "noexec")));
+        if (userns.isEmpty()) {
+            // (in a user namespace the infra's root cannot create the mount point in the image's host-owned /etc,
+            // and the pause process resolves no names)
+            mounts.add(mount("/etc/resolv.conf", "bind", pod.resolvConfFile().toString(),
+                    List.of("rbind", "ro", "nosuid", "nodev", "noexec")));
+        }
         spec.add("mounts", array(mounts));
 
         var linux = new JsonObject();
@@ -162,11 +171,17 @@ public final class SpecBuilder {
         linux.addProperty("cgroupsPath", cgroupsPath(pod.cgroupParent(), sandboxId));
 
         var namespaces = new JsonArray();
+        if (userns.isPresent()) {
+            // The infra process makes the pod's user namespace, and its network namespace inside it (pinned by the
+            // sandbox manager afterwards): only a user namespace that owns the netns can mount sysfs for it.
+            namespaces.add(namespace("user", null));
+            userns.get().addTo(linux);
+        }
         if (ns.getPid() != NamespaceMode.NODE) {
             namespaces.add(namespace("pid", null));
         }
         if (!hostNetwork) {
-            namespaces.add(namespace("network", pod.netnsPath().orElseThrow().toString()));
+            namespaces.add(namespace("network", userns.isPresent() ? null : pod.netnsPath().orElseThrow().toString()));
         }
         if (!hostIpc) {
             namespaces.add(namespace("ipc", null));
@@ -240,6 +255,12 @@ public final class SpecBuilder {
                 ? image.json().getAsJsonObject("config") : new JsonObject();
         NamespaceOption ns = sc.getNamespaceOptions();
         boolean hostNetwork = pod.netnsPath().isEmpty();
+        Optional<UserNamespaces.Mappings> userns = podUserNamespace(podConfig);
+        checkContainerUserNamespace(ns, userns);
+        if (userns.isPresent() && privileged) {
+            throw new IllegalArgumentException("linux.security_context.privileged: no privileged container in a pod "
+                    + "with a user namespace of its own");
+        }
 
         var spec = new JsonObject();
         spec.addProperty("ociVersion", OCI_VERSION);
@@ -316,7 +337,13 @@ public final class SpecBuilder {
         resources.add("devices", deviceRules);
         linux.add("resources", resources);
         linux.addProperty("cgroupsPath", cgroupsPath(pod.cgroupParent(), containerId));
-        linux.add("namespaces", containerNamespaces(pod, ns, targetPid, privileged, hostNetwork));
+        var namespaces = containerNamespaces(pod, ns, targetPid, privileged, hostNetwork);
+        if (userns.isPresent()) {
+            // runc 1.1 needs the mappings beside the path to know the host IDs of the container's root
+            namespaces.add(namespace("user", procNs(pod.infraPid(), "user", "the sandbox's pid")));
+            userns.get().addTo(linux);
+        }
+        linux.add("namespaces", namespaces);
         if (!devices.isEmpty()) {
             linux.add("devices", devices);
         }
@@ -483,7 +510,7 @@ public final class SpecBuilder {
                                     boolean privileged, JsonObject linux) throws IOException {
         var criMounts = new ArrayList<CriMount>();
         for (int i = 0; i < config.getMountsCount(); i++) {
-            criMounts.add(criMount(config.getMounts(i), "mounts[" + i + "]"));
+            criMounts.add(criMount(config.getMounts(i), "mounts[" + i + "]", podUserNamespace(pod.config())));
         }
         Set<String> criDestinations = new HashSet<>();
         criMounts.forEach(m -> criDestinations.add(m.destination()));
@@ -533,6 +560,10 @@ public final class SpecBuilder {
                 default -> options.add("rprivate");
             }
             options.add(m.readonly() ? "ro" : "rw");
+            if (m.recursiveReadOnly()) {
+                // runc (1.1+) makes every submount read-only too, with mount_setattr(AT_RECURSIVE, MOUNT_ATTR_RDONLY)
+                options.add("rro");
+            }
             out.add(mount(m.destination(), "bind", m.source(), options));
         }
         if (rootPropagation != null) {
@@ -542,17 +573,19 @@ public final class SpecBuilder {
         return out;
     }
 
-    private record CriMount(String destination, String source, boolean readonly, MountPropagation propagation) {
+    private record CriMount(String destination, String source, boolean readonly, MountPropagation propagation,
+                            boolean recursiveReadOnly) {
     }
 
     private static void addUnlessPresent(List<CriMount> mounts, Set<String> destinations, String destination,
                                          String source, boolean readonly) {
         if (destinations.add(destination)) {
-            mounts.add(new CriMount(destination, source, readonly, MountPropagation.PROPAGATION_PRIVATE));
+            mounts.add(new CriMount(destination, source, readonly, MountPropagation.PROPAGATION_PRIVATE, false));
         }
     }
 
-    private static CriMount criMount(Mount m, String field) throws IOException {
+    private static CriMount criMount(Mount m, String field, Optional<UserNamespaces.Mappings> userns)
+            throws IOException {
         String dst = m.getContainerPath();
         if (dst.isEmpty() || !dst.startsWith("/")) {
             throw new IllegalArgumentException(field + ".container_path must be absolute, got \"" + dst + "\"");
@@ -561,14 +594,16 @@ public final class SpecBuilder {
             throw new IllegalArgumentException(field + ".image: image volumes are not supported");
         }
         if (m.getUidMappingsCount() > 0 || m.getGidMappingsCount() > 0) {
-            throw new IllegalArgumentException(field + ": idmapped mounts (uidMappings/gidMappings) are not supported");
+            // the kubelet gives a volume the pod's own mappings; Bollard idmaps it through the pod's user namespace
+            UserNamespaces.checkMountMappings(m, userns, field + " (" + dst + ")");
         }
         if (m.getRecursiveReadOnly()) {
             if (!m.getReadonly()) {
-                throw new IllegalArgumentException(field + ".recursive_read_only needs readonly");
+                throw new IllegalArgumentException(field + " (" + dst + "): recursive_read_only needs readonly");
             }
             if (m.getPropagation() != MountPropagation.PROPAGATION_PRIVATE) {
-                throw new IllegalArgumentException(field + ".recursive_read_only needs propagation PROPAGATION_PRIVATE");
+                throw new IllegalArgumentException(field + " (" + dst + "): recursive_read_only needs propagation "
+                        + "PROPAGATION_PRIVATE, got " + m.getPropagation());
             }
         }
         if (m.getPropagation() == MountPropagation.UNRECOGNIZED) {
@@ -586,7 +621,8 @@ public final class SpecBuilder {
             throw new IllegalArgumentException(field + ".host_path " + src + " does not exist", e);
         }
         // selinux_relabel: Bollard runs without SELinux labelling, so there is nothing to relabel
-        return new CriMount(Path.of(dst).normalize().toString(), real.toString(), m.getReadonly(), m.getPropagation());
+        return new CriMount(Path.of(dst).normalize().toString(), real.toString(), m.getReadonly(), m.getPropagation(),
+                m.getRecursiveReadOnly());
     }
 
     private static int depth(String path) {
@@ -632,6 +668,25 @@ public final class SpecBuilder {
             out.add(namespace("cgroup", null));
         }
         return out;
+    }
+
+    /** The pod's own user namespace, if it has one (namespace_options.userns_options mode POD). */
+    public static Optional<UserNamespaces.Mappings> podUserNamespace(PodSandboxConfig config) {
+        return UserNamespaces.of(config.getLinux().getSecurityContext().getNamespaceOptions(),
+                "linux.security_context.namespace_options");
+    }
+
+    /** The kubelet repeats the pod's user namespace options for each container; anything else is refused. */
+    private static void checkContainerUserNamespace(NamespaceOption ns, Optional<UserNamespaces.Mappings> pod) {
+        if (!ns.hasUsernsOptions()) {
+            return;
+        }
+        var own = UserNamespaces.of(ns, "linux.security_context.namespace_options");
+        if (!own.equals(pod)) {
+            throw new IllegalArgumentException("linux.security_context.namespace_options.userns_options: a container "
+                    + "shares the pod's user namespace, but asks for " + (own.isEmpty() ? "the node's" : own.get())
+                    + " while the pod has " + (pod.isEmpty() ? "the node's" : pod.get()));
+        }
     }
 
     private static String procNs(int pid, String type, String what) {

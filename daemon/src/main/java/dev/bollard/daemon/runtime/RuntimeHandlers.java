@@ -124,6 +124,85 @@ public final class RuntimeHandlers {
         return new HandlerStatus(h.name(), true, "", "", shim, Optional.of(runtime), root);
     }
 
+    /**
+     * What a handler's pods can use beyond the basics, as Status reports it per handler. runc: recursive read-only
+     * mounts when its {@code features} list the {@code rro} mount option (runc 1.1+, on kernel 5.12+), user
+     * namespaces when they list the user namespace and the kernel can build an overlay on idmapped layers (5.19+);
+     * Bollard makes the idmapped mounts itself, so the runtime needs none of its own. crun (1.8, which has no
+     * {@code features} command) does both on those kernels: it joins the pod's user namespace by path, and keeps
+     * the submounts of a read-only bind read-only (the integration tests check both). runsc offers neither (its
+     * gVisor kernel has no idmapped mounts, and rro was never tested there).
+     */
+    public record Features(boolean recursiveReadOnlyMounts, boolean userNamespaces) {
+        public static final Features NONE = new Features(false, false);
+    }
+
+    private final Map<Path, Features> featuresByBinary = new java.util.concurrent.ConcurrentHashMap<>();
+
+    public Features features(String handlerName) {
+        var h = get(handlerName);
+        if (h.isEmpty()) {
+            return Features.NONE;
+        }
+        var binary = lookup.apply(h.get().binaryName());
+        if (binary.isEmpty()) {
+            return Features.NONE;
+        }
+        String name = binary.get().getFileName().toString();
+        if (name.startsWith("crun")) {
+            return new Features(kernelAtLeast(5, 12), kernelAtLeast(5, 19));
+        }
+        if (!name.startsWith("runc")) {
+            return Features.NONE;
+        }
+        return featuresByBinary.computeIfAbsent(binary.get(), RuntimeHandlers::queryRuncFeatures);
+    }
+
+    private static Features queryRuncFeatures(Path runc) {
+        try {
+            var p = new ProcessBuilder(runc.toString(), "features").redirectErrorStream(false)
+                    .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            byte[] out = p.getInputStream().readAllBytes();
+            if (!p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS) || p.exitValue() != 0) {
+                p.destroyForcibly();
+                return Features.NONE;
+            }
+            var json = com.google.gson.JsonParser.parseString(new String(out, StandardCharsets.UTF_8)).getAsJsonObject();
+            boolean rro = contains(json.getAsJsonArray("mountOptions"), "rro") && kernelAtLeast(5, 12);
+            var linux = json.getAsJsonObject("linux");
+            boolean userns = linux != null && contains(linux.getAsJsonArray("namespaces"), "user")
+                    && kernelAtLeast(5, 19);
+            return new Features(rro, userns);
+        } catch (IOException | RuntimeException e) {
+            return Features.NONE;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return Features.NONE;
+        }
+    }
+
+    private static boolean contains(com.google.gson.JsonArray a, String value) {
+        if (a == null) {
+            return false;
+        }
+        for (var e : a) {
+            if (e.isJsonPrimitive() && e.getAsString().equals(value)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static boolean kernelAtLeast(int major, int minor) {
+        var m = java.util.regex.Pattern.compile("^(\\d+)\\.(\\d+)").matcher(System.getProperty("os.version", ""));
+        if (!m.find()) {
+            return false;
+        }
+        int ma = Integer.parseInt(m.group(1));
+        int mi = Integer.parseInt(m.group(2));
+        return ma > major || (ma == major && mi >= minor);
+    }
+
     /** Global flags the shim gives the runtime itself on every call (containerd-shim-runc-v2 through go-runc). */
     private static final java.util.Set<String> SHIM_FLAGS = java.util.Set.of("root", "log", "log-format", "systemd-cgroup");
 

@@ -154,6 +154,10 @@ public final class SandboxManager {
                     + String.join(", ", handlers.names()) + ")");
         }
         var shimOptions = shimOptions(handlerName);
+        if (SpecBuilder.podUserNamespace(config).isPresent() && !handlers.features(handlerName).userNamespaces()) {
+            throw new IllegalArgumentException("linux.security_context.namespace_options.userns_options: runtime "
+                    + "handler \"" + handlerName + "\" does not support user namespaces");
+        }
 
         String id = IdIndex.newId();
         String name = reservedName(config);
@@ -178,6 +182,7 @@ public final class SandboxManager {
         var ns = config.getLinux().getSecurityContext().getNamespaceOptions();
         boolean hostNetwork = ns.getNetwork() == NamespaceMode.NODE;
         boolean hostIpc = ns.getIpc() == NamespaceMode.NODE;
+        var userns = SpecBuilder.podUserNamespace(config);
 
         long t0 = System.nanoTime();
         var image = sandboxImage.ensure();
@@ -215,39 +220,27 @@ public final class SandboxManager {
         // the pod is ready (no container of the pod can exist before then, so none sees a half-made network).
         CompletableFuture<List<String>> network = CompletableFuture.completedFuture(List.of());
         long tn = System.nanoTime();
-        if (netns != null) {
+        if (netns != null && userns.isEmpty()) {
             NetNs.create(netns);
             undo.push(() -> NetNs.at(netns).remove());
-            var request = networkRequest(id, config, netns);
-            var adding = new CompletableFuture<List<String>>();
-            Thread.ofVirtual().name("cni-add-" + id.substring(0, 12)).start(() -> {
-                try {
-                    adding.complete(cni.setUp(request).ips());
-                } catch (Throwable e) {
-                    adding.completeExceptionally(e);
-                }
-            });
-            network = adding;
-            undo.push(() -> {
-                try {
-                    adding.join(); // let the ADD finish before DEL undoes it
-                } catch (CompletionException ignored) {
-                    // a failed ADD already undid its plugins; DEL below is harmless
-                }
-                cni.tearDown(request);
-            });
+            network = addNetwork(id, config, netns, undo);
         }
 
         var files = PodFiles.in(podDir);
         // No hostname in the config: the node's, as containerd does (the pod's UTS namespace starts as a copy of it).
         String hostname = config.getHostname().isEmpty() ? nodeHostname() : config.getHostname();
         files.write(hostname, hostNetwork, List.of(), config.getDnsConfig());
+        if (userns.isPresent()) {
+            ownByPodRoot(files, userns.get());
+        }
 
         Path shm = null;
         if (!hostIpc) {
             shm = Files.createDirectories(bundle.resolve("shm"));
+            // in a user namespace of the pod's own, the pod's root owns its /dev/shm
+            String owner = userns.map(u -> ",uid=" + u.hostRootUid() + ",gid=" + u.hostRootGid()).orElse("");
             Syscalls.mount("shm", shm, "tmpfs", Syscalls.MS_NOSUID | Syscalls.MS_NODEV | Syscalls.MS_NOEXEC,
-                    "mode=1777,size=" + SHM_BYTES);
+                    "mode=1777,size=" + SHM_BYTES + owner);
             Path mounted = shm;
             undo.push(() -> Syscalls.umount2(mounted, Syscalls.MNT_DETACH));
         }
@@ -264,8 +257,14 @@ public final class SandboxManager {
         Shim shim = shims.start(id, bundle, shimOptions);
         long shimNanos = System.nanoTime() - ts;
         undo.push(shim::shutdown);
-        shim.create(id, bundle, List.of(rootfs.mount()), new TaskIo("", "", "", false));
+        int createdPid = shim.create(id, bundle, List.of(rootfs.mount()), new TaskIo("", "", "", false));
         undo.push(() -> deleteTask(shim, id));
+        if (netns != null && userns.isPresent()) {
+            // the infra process made the netns inside the pod's user namespace; pinned, CNI sets it up as usual
+            NetNs.pin(netns, Path.of("/proc/" + createdPid + "/ns/net"));
+            undo.push(() -> NetNs.at(netns).remove());
+            network = addNetwork(id, config, netns, undo);
+        }
         int pid = shim.start(id, "");
         long taskNanos = System.nanoTime() - ts - shimNanos;
 
@@ -273,6 +272,9 @@ public final class SandboxManager {
         long networkNanos = System.nanoTime() - tn;
         if (!ips.isEmpty()) {
             files.writeHosts(hostname, hostNetwork, ips);
+            if (userns.isPresent()) {
+                ownByPodRoot(files, userns.get());
+            }
         }
         record = record.withStarted(ips, pid, netns != null).with(SandboxState.READY);
         store.put(id, record);
@@ -287,6 +289,36 @@ public final class SandboxManager {
                 "millis", millis(System.nanoTime() - t0), "networkReadyAfterMillis", millis(networkNanos),
                 "shimStartMillis", millis(shimNanos), "taskMillis", millis(taskNanos));
         return sandbox;
+    }
+
+    /** CNI ADD on a virtual thread; its undo waits for it, then runs DEL. */
+    private CompletableFuture<List<String>> addNetwork(String id, PodSandboxConfig config, Path netns, Deque<Undo> undo) {
+        var request = networkRequest(id, config, netns);
+        var adding = new CompletableFuture<List<String>>();
+        Thread.ofVirtual().name("cni-add-" + id.substring(0, 12)).start(() -> {
+            try {
+                adding.complete(cni.setUp(request).ips());
+            } catch (Throwable e) {
+                adding.completeExceptionally(e);
+            }
+        });
+        undo.push(() -> {
+            try {
+                adding.join(); // let the ADD finish before DEL undoes it
+            } catch (CompletionException ignored) {
+                // a failed ADD already undid its plugins; DEL below is harmless
+            }
+            cni.tearDown(request);
+        });
+        return adding;
+    }
+
+    /** The pod's hostname, hosts and resolv.conf owned by the host IDs of the pod's root, so that root inside owns them. */
+    private static void ownByPodRoot(PodFiles files, dev.bollard.daemon.oci.UserNamespaces.Mappings userns)
+            throws IOException {
+        for (Path f : List.of(files.hostname(), files.hosts(), files.resolvConf())) {
+            Syscalls.lchown(f, (int) userns.hostRootUid(), (int) userns.hostRootGid());
+        }
     }
 
     private static List<String> awaitNetwork(CompletableFuture<List<String>> network)
@@ -622,6 +654,11 @@ public final class SandboxManager {
     /** Whether the pod's containers run as sandboxes of their own (runsc: see RuntimeHandlers.standaloneContainers). */
     public boolean standaloneContainers(Sandbox sandbox) {
         return handlers.standaloneContainers(sandbox.record().runtimeHandler());
+    }
+
+    /** What the pod's runtime handler supports (recursive read-only mounts, user namespaces). */
+    public RuntimeHandlers.Features features(Sandbox sandbox) {
+        return handlers.features(sandbox.record().runtimeHandler());
     }
 
     /** Whether the pod's handler keeps the host's devices out of privileged containers. */

@@ -35,6 +35,27 @@ class RuntimeHandlersTest {
     }
 
     @Test
+    void featuresFollowWhatRuncReports(@TempDir Path bin) throws Exception {
+        // a runc that reports no rro and no user namespace, and one that reports both
+        Path old = java.nio.file.Files.createDirectories(bin.resolve("old")).resolve("runc");
+        java.nio.file.Files.writeString(old, "#!/bin/sh\necho '{\"mountOptions\":[\"ro\"],\"linux\":{\"namespaces\":[\"pid\"]}}'\n");
+        Path current = java.nio.file.Files.createDirectories(bin.resolve("new")).resolve("runc");
+        java.nio.file.Files.writeString(current, "#!/bin/sh\necho '{\"mountOptions\":[\"ro\",\"rro\"],\"linux\":{\"namespaces\":[\"user\"]}}'\n");
+        for (Path p : List.of(old, current)) {
+            java.nio.file.Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
+        var withOld = new RuntimeHandlers(ConfigLoader.parse("", "t"), CgroupDriver.CGROUPFS, UNIFIED,
+                name -> name.equals("runc") ? Optional.of(old) : Optional.empty(), launchers);
+        assertEquals(RuntimeHandlers.Features.NONE, withOld.features("runc"));
+        var withNew = new RuntimeHandlers(ConfigLoader.parse("", "t"), CgroupDriver.CGROUPFS, UNIFIED,
+                name -> name.equals("runc") ? Optional.of(current) : Optional.empty(), launchers);
+        boolean modern = RuntimeHandlers.kernelAtLeast(5, 19);
+        assertEquals(new RuntimeHandlers.Features(modern, modern), withNew.features("runc"));
+        assertEquals(RuntimeHandlers.Features.NONE, withNew.features("runsc"), "runsc: neither");
+        assertEquals(RuntimeHandlers.Features.NONE, withNew.features("nope"));
+    }
+
+    @Test
     void missingPiecesAreNamed() throws Exception {
         var h = handlers("", UNIFIED, Set.of("runc"));
         var runc = h.statuses().getFirst();
