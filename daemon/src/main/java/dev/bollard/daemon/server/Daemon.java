@@ -182,7 +182,16 @@ public final class Daemon implements AutoCloseable {
             containers = new ContainerManager(d.root(), d.state(), sandboxes, images, specs,
                     config.runtime().maxLogLineBytes(), Clock.systemUTC());
             events.target = containers;
+            long recoveryStart = System.nanoTime();
             recover(sandboxes, containers);
+            int leaks = scanForLeaks(d.root(), d.state(), sandboxes, containers, cni, shims);
+            LOG.info("recovery done", "pods", sandboxes.list().size(), "containers", containers.list().size(),
+                    "leaksCleaned", leaks, "millis", (System.nanoTime() - recoveryStart) / 1_000_000,
+                    "sinceProcessStartMillis", sinceProcessStart());
+            if (!dev.bollard.daemon.store.CrashPoints.armed().isEmpty()) {
+                LOG.warn("test crash point armed: the daemon halts when it reaches it",
+                        "crashpoint", dev.bollard.daemon.store.CrashPoints.armed());
+            }
             // After recovery: garbage collection must see the snapshots the recovered containers use.
             images.startHousekeeping();
             var containerRpcs = new ContainerRpcs(containers, images);
@@ -313,6 +322,25 @@ public final class Daemon implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new StartupException("interrupted while recovering pods and containers", e);
         }
+    }
+
+    /** What a crash left that no record owns; a failure here is logged, never fatal (the records are sound). */
+    private static int scanForLeaks(Path root, Path state, SandboxManager sandboxes, ContainerManager containers,
+                                    Cni cni, ShimManager shims) throws StartupException {
+        try {
+            return new LeakScan(root, state, sandboxes, containers, cni, shims).run();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new StartupException("interrupted while scanning for leaked resources", e);
+        } catch (RuntimeException e) {
+            LOG.warn("the leak scan failed", "error", e.toString());
+            return 0;
+        }
+    }
+
+    private static long sinceProcessStart() {
+        return ProcessHandle.current().info().startInstant()
+                .map(t -> java.time.Duration.between(t, java.time.Instant.now()).toMillis()).orElse(-1L);
     }
 
     private static UnixSockets.PathState probe(Path socket) throws StartupException {
