@@ -546,7 +546,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                         + " both hold the name \"" + r.name() + "\" (in " + store.dir() + ")");
             }
             var c = new Container(r, config, readSpec(r), rootfs, r.stopSignal());
-            if (r.resources() != null) {
+            if (!r.resources().isEmpty()) {
                 c.resources(ProtoJson.fromJson(r.resources(), LinuxContainerResources.newBuilder()));
             }
             containers.put(r.id(), c);

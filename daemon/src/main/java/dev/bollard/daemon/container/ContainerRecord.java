@@ -16,9 +16,9 @@ import java.util.List;
  * @param lowerDirs  the rootfs's overlay lower dirs (snapshot directories), top layer first: a restart rebuilds the
  *                   rootfs from them, and image GC keeps them, even once the image itself is gone
  * @param stopSignal the image's stop signal (e.g. SIGTERM), kept for the same reason
- * @param resources  the LinuxContainerResources (protobuf JSON) UpdateContainerResources last set, or null when
- *                   never called (the config's apply; also how a record written before this field reads, so the
- *                   schema stays 1)
+ * @param resources  the LinuxContainerResources (protobuf JSON) UpdateContainerResources last set; empty when
+ *                   never called (the config's apply; a record written before this field reads as empty too, so
+ *                   the schema stays 1)
  */
 public record ContainerRecord(String id, String sandboxId, String name, JsonObject config, String image,
                               String imageRef, String imageId, ContainerState state, int pid, long createdAt,
@@ -30,6 +30,7 @@ public record ContainerRecord(String id, String sandboxId, String name, JsonObje
 
     public ContainerRecord {
         lowerDirs = lowerDirs == null ? List.of() : List.copyOf(lowerDirs);
+        resources = resources == null ? new JsonObject() : resources; // Gson cannot read a JsonObject back from null
     }
 
     public ContainerRecord started(int newPid, long at) {

@@ -5,8 +5,10 @@ import java.util.List;
 /**
  * Named points inside the state-changing RPCs where a test can make the daemon die as a SIGKILL would: with
  * {@code -Dbollard.crashpoint=NAME} the daemon halts ({@link Runtime#halt}: no shutdown hook, no flush, no
- * unlock) the moment it reaches that point. Without the property {@link #hit} is one string comparison; it is
- * meant for tests only and no configuration key sets it.
+ * unlock) the moment it reaches that point. With {@code -Dbollard.crashpoint=@FILE} the point is the one FILE
+ * names when a point is reached (empty or missing: none), so a test arms one call of a daemon it set up with
+ * others, and the daemon it restarts needs no other command line. Without the property {@link #hit} is one
+ * string check; it is meant for tests only and no configuration key sets it.
  */
 public final class CrashPoints {
 
@@ -37,7 +39,7 @@ public final class CrashPoints {
 
     /** Halts the daemon if {@code name} is the armed crash point. */
     public static void hit(String name) {
-        if (ARMED.isEmpty() || !ARMED.equals(name)) {
+        if (ARMED.isEmpty() || !name.equals(ARMED.startsWith("@") ? named(ARMED.substring(1)) : ARMED)) {
             return;
         }
         // Said on stderr directly: the logger may buffer, and the test reads this line to know where it died.
@@ -46,7 +48,15 @@ public final class CrashPoints {
         Runtime.getRuntime().halt(EXIT_STATUS);
     }
 
-    /** The armed crash point, or "" (for the start-up log: a daemon with one armed should be obvious). */
+    private static String named(String file) {
+        try {
+            return java.nio.file.Files.readString(java.nio.file.Path.of(file)).strip();
+        } catch (java.io.IOException e) {
+            return "";
+        }
+    }
+
+    /** The armed crash point (or @FILE), or "" (for the start-up log: a daemon with one armed should be obvious). */
     public static String armed() {
         return ARMED;
     }
