@@ -201,6 +201,34 @@ class CrashPointIntegrationTest extends PodNodeTest {
         Files.writeString(crashPointFile(), point);
     }
 
+    /**
+     * Records lost (deleted while the daemon was down) for a running pod: the leak scan of the next start deletes
+     * its tasks (their processes end), kills its shim, releases its IP and removes its netns, dirs and cgroup.
+     */
+    @Test
+    void whatNoRecordOwnsIsCleanedUpAtStart() throws Exception {
+        var s = new Scenario();
+        started(s, "sleep", "3600");
+        int containerPid = pid(s.container);
+        node.stopDaemon();
+        Files.delete(node.daemon.root.resolve("store/containers").resolve(s.container + ".json"));
+        Files.delete(node.daemon.root.resolve("store/sandboxes").resolve(s.pod + ".json"));
+        node.startDaemon();
+        String log = node.daemon.logText();
+        for (String cleaned : List.of("deleted a task no record owns", "killed a shim no pod owns",
+                "released the network of a pod no record owns", "removed a netns pin no pod owns",
+                "removed a pod directory no record owns", "removed a container directory no record owns")) {
+            assertTrue(log.contains("leak scan: " + cleaned), cleaned + " in\n" + log);
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (ProcessHandle.of(containerPid).map(ProcessHandle::isAlive).orElse(false)) {
+            assertTrue(System.nanoTime() < deadline, "the container's process ended");
+            Thread.sleep(50); // reaped once its shim is gone
+        }
+        assertTrue(listedPod(s).isEmpty());
+        assertNothingLeaked(new TreeSet<>(Set.of(s.pod, s.container)));
+    }
+
     // ---------------------------------------------------------------- the cases
 
     private void defineCases() {

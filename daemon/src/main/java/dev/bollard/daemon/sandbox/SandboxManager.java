@@ -299,6 +299,11 @@ public final class SandboxManager {
                 check.runtimeRoot(), handler.systemdCgroup());
     }
 
+    /** How the default handler's shim runs (the leak scan's {@code shim delete} of bundles no record names). */
+    public ShimOptions defaultShimOptions() {
+        return shimOptions(handlers.defaultName());
+    }
+
     // ---- restart ----
 
     /**

@@ -23,7 +23,8 @@ import java.util.stream.Collectors;
 
 /**
  * At start-up, after the records are recovered and before the CRI is served (so nothing is half-made by a call
- * in flight): what a crash left that no record owns goes, each removal logged. Shim daemons of this daemon
+ * in flight): what a crash left that no record owns goes, each removal logged. A bundle without a record that
+ * holds a task gets {@code shim delete} (its processes killed, its rootfs unmounted); shim daemons of this daemon
  * serving no known pod are killed; CNI attachments of unknown pods get their DEL (releasing the IP) while their
  * netns pin is still there; then netns pins, pod and container directories (what is mounted below them
  * unmounted first) and the cgroup parents of the pods found that way. Partial image downloads and unpacks are the
@@ -61,6 +62,19 @@ final class LeakScan {
         known.addAll(ctrs);
         Set<String> leakedPods = new TreeSet<>();
 
+        // Bundles no record names may still hold a task (a record lost): shim delete kills its processes and
+        // unmounts its rootfs, containers before their pod's infra; the shim daemon itself goes next.
+        for (Path bundle : concat(children(state.resolve("containers")), children(state.resolve("pods")))) {
+            String id = bundle.getFileName().toString();
+            if (!known.contains(id) && Files.exists(bundle.resolve("runtime"))) {
+                try {
+                    shims.cleanupDead(id, bundle, sandboxes.defaultShimOptions()).ifPresent(exit ->
+                            cleaned("deleted a task no record owns (shim delete)", "id", id, "pid", exit.pid()));
+                } catch (IOException | RuntimeException e) {
+                    LOG.warn("cannot delete a task no record owns", "id", id, "error", e.getMessage());
+                }
+            }
+        }
         shims.killStray(known).forEach((pid, id) -> {
             leakedPods.add(id);
             cleaned("killed a shim no pod owns", "id", id, "pid", pid);
