@@ -229,6 +229,29 @@ class CrashPointIntegrationTest extends PodNodeTest {
         assertNothingLeaked(new TreeSet<>(Set.of(s.pod, s.container)));
     }
 
+    /** What UpdateContainerResources and UpdatePodSandboxResources set is reported by the next daemon too. */
+    @Test
+    void updatedResourcesSurviveAKill() throws Exception {
+        var s = new Scenario();
+        started(s, "sleep", "3600");
+        var resources = dev.bollard.api.cri.v1.LinuxContainerResources.newBuilder().setCpuShares(256)
+                .setMemoryLimitInBytes(96L << 20).build();
+        node.rt().updateContainerResources(dev.bollard.api.cri.v1.UpdateContainerResourcesRequest.newBuilder()
+                .setContainerId(s.container).setLinux(resources).build());
+        node.rt().updatePodSandboxResources(dev.bollard.api.cri.v1.UpdatePodSandboxResourcesRequest.newBuilder()
+                .setPodSandboxId(s.pod).setResources(resources).build());
+        node.killDaemon();
+        node.startDaemon();
+        assertEquals(resources, node.status(s.container).getResources().getLinux(), "the updated resources");
+        var info = node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(s.pod)
+                .setVerbose(true).build()).getInfoMap().get("info");
+        var applied = JsonParser.parseString(info).getAsJsonObject().getAsJsonObject("podResources");
+        assertNotNull(applied, "podResources in " + info);
+        assertEquals(96L << 20, applied.get("memoryLimitInBytes").getAsLong());
+        assertEquals(256, applied.get("cpuShares").getAsLong());
+        cleanUp(s);
+    }
+
     // ---------------------------------------------------------------- the cases
 
     private void defineCases() {
