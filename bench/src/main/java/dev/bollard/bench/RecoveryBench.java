@@ -44,7 +44,8 @@ import java.util.regex.Pattern;
 public final class RecoveryBench {
 
     private static final Pattern RECOVERY_DONE = Pattern.compile(
-            "msg=\"recovery done\" pods=(\\d+) containers=(\\d+) leaksCleaned=(\\d+) millis=(\\d+) sinceProcessStartMillis=(-?\\d+)");
+            "msg=\"recovery done\" pods=(\\d+) containers=(\\d+) leaksCleaned=(\\d+) millis=(\\d+) sinceProcessStartMillis=(-?\\d+)"
+                    + "(?: podsMillis=(\\d+) containersMillis=(\\d+) leakScanMillis=(\\d+))?");
 
     public static void main(String[] args) throws Exception {
         int pods = 50;
@@ -113,6 +114,8 @@ public final class RecoveryBench {
                             running);
                     System.out.printf("recovery: %s ms (daemon's own measure: reading records, reconnecting shims, "
                             + "leak scan)%n", m.group(4));
+                    System.out.printf("  of which: pods %s ms, containers %s ms, leak scan %s ms%n", m.group(6),
+                            m.group(7), m.group(8));
                     System.out.printf("recovery done: %s ms after the JVM started%n", m.group(5));
                     System.out.printf("first answered Version: %.0f ms after the process started "
                             + "(%.0f ms after the launcher was run)%n", versionSinceProcessStart, versionMillis);
@@ -126,19 +129,48 @@ public final class RecoveryBench {
                 Files.writeString(json, """
                         {"workload": "recovery", "version": "%s", "machine": %s, "pods": %d, "readyAfter": %d,
                          "runningAfter": %d, "recoveryMillis": %s, "recoveryDoneSinceJvmStartMillis": %s,
-                         "firstVersionSinceProcessStartMillis": %.0f, "firstVersionSinceLaunchMillis": %.0f}
+                         "firstVersionSinceProcessStartMillis": %.0f, "firstVersionSinceLaunchMillis": %.0f,
+                         "podsMillis": %s, "containersMillis": %s, "leakScanMillis": %s, "loadAverage": "%s"}
                         """.formatted(daemon.version(), "\"" + Runtime.getRuntime().availableProcessors() + " cpus\"",
-                        pods, ready, running, m.group(4), m.group(5), versionSinceProcessStart, versionMillis));
+                        pods, ready, running, m.group(4), m.group(5), versionSinceProcessStart, versionMillis,
+                        m.group(6), m.group(7), m.group(8), loadAverage()));
                 System.out.println("results: " + json);
                 return ready == pods && running == pods ? 0 : 1;
             } finally {
                 if (host != null) {
-                    var left = host.cleanUp();
-                    if (!left.isEmpty()) {
-                        System.err.println("bench: removed leftovers: " + left);
-                    }
+                    cleanUp(host);
                 }
             }
+        }
+    }
+
+    /** The node's load average at the end (the figures are only comparable on a quiet node). */
+    private static String loadAverage() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).strip();
+        } catch (java.io.IOException e) {
+            return "";
+        }
+    }
+
+    /**
+     * The bridge and the pods' cgroup tree. Not {@link PodHost#cleanUp}: its sweep of {@code /var/run/netns} takes
+     * every {@code cni-*} namespace made since the start, other runtimes' on the node too, and Bollard pins its
+     * own under its state directory (gone with the workspace). The pods' NAT rules went with their CNI DEL.
+     */
+    private static void cleanUp(PodHost host) {
+        if (Files.exists(Path.of("/sys/class/net", host.bridge))) {
+            Workspace.run(List.of("ip", "link", "del", "dev", host.bridge));
+        }
+        try (var hierarchies = Files.list(PodHost.CGROUP_ROOT)) {
+            for (Path h : hierarchies.toList()) {
+                Path tree = h.resolve(host.cgroupParent.substring(1));
+                if (Files.isDirectory(tree) && !PodHost.removeCgroupTree(tree)) {
+                    System.err.println("bench: cgroup still busy, left: " + tree);
+                }
+            }
+        } catch (java.io.IOException e) {
+            System.err.println("bench: cannot list " + PodHost.CGROUP_ROOT + ": " + e.getMessage());
         }
     }
 

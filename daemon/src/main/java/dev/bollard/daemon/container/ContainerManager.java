@@ -513,6 +513,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
      * @throws IOException naming the file when a record is corrupt (the daemon then refuses to start)
      */
     public void recover() throws IOException, InterruptedException {
+        var loaded = new java.util.ArrayList<java.util.Map.Entry<Container, Sandbox>>();
         for (var r : store.loadAll()) {
             var sandbox = sandboxes.find(r.sandboxId());
             if (sandbox.isEmpty()) {
@@ -550,20 +551,25 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 c.resources(ProtoJson.fromJson(r.resources(), LinuxContainerResources.newBuilder()));
             }
             containers.put(r.id(), c);
+            loaded.add(java.util.Map.entry(c, sandbox.get()));
+        }
+        // Each container waits on its pod's shim: in parallel, as the pods are.
+        dev.bollard.daemon.sandbox.Parallel.each(loaded, e -> {
+            var c = e.getKey();
             c.lock().lock();
             try {
                 switch (c.state()) {
-                    case CREATED -> reconcileCreated(c, sandbox.get());
+                    case CREATED -> reconcileCreated(c, e.getValue());
                     case EXITED, UNKNOWN -> {
-                        deleteLeftoverTask(c, sandbox.get());
+                        deleteLeftoverTask(c, e.getValue());
                         c.exited().complete(null);
                     }
-                    case RUNNING -> resume(c, sandbox.get());
+                    case RUNNING -> resume(c, e.getValue());
                 }
             } finally {
                 c.lock().unlock();
             }
-        }
+        });
     }
 
     private JsonObject readSpec(ContainerRecord r) throws IOException {

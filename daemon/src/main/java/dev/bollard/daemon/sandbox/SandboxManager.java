@@ -318,6 +318,7 @@ public final class SandboxManager {
      *                     forget a pod whose resources would leak
      */
     public void recover() throws IOException, InterruptedException {
+        var loaded = new ArrayList<Sandbox>();
         for (var r : store.loadAll()) {
             PodSandboxConfig config;
             try {
@@ -334,6 +335,12 @@ public final class SandboxManager {
             var sandbox = new Sandbox(r, config, null);
             sandbox.resources(r.podResources());
             sandboxes.put(r.id(), sandbox);
+            loaded.add(sandbox);
+        }
+        // Each pod's reconciliation waits on its own shim (connect, a call or two) or CNI: pods in parallel, so
+        // a node's recovery takes about as long as its slowest pod, not the sum.
+        Parallel.each(loaded, sandbox -> {
+            var r = sandbox.record();
             sandbox.lock().lock();
             try {
                 if (r.unfinished()) {
@@ -342,14 +349,19 @@ public final class SandboxManager {
                     // The bundle exists from before the record until RemovePodSandbox deletes it: a record without
                     // one is a removal the last daemon did not finish.
                     LOG.warn("completing the removal of a pod sandbox the daemon died removing", "id", r.id());
-                    removeLocked(sandbox);
+                    try {
+                        removeLocked(sandbox);
+                    } catch (IOException | RuntimeException e) {
+                        // The record stays: RemovePodSandbox retries the rest.
+                        LOG.warn("completing a pod sandbox's removal failed", "id", r.id(), "error", e.getMessage());
+                    }
                 } else {
                     reconnect(sandbox);
                 }
             } finally {
                 sandbox.lock().unlock();
             }
-        }
+        });
     }
 
     /**

@@ -183,11 +183,14 @@ public final class Daemon implements AutoCloseable {
                     config.runtime().maxLogLineBytes(), Clock.systemUTC());
             events.target = containers;
             long recoveryStart = System.nanoTime();
-            recover(sandboxes, containers);
+            long[] phases = recover(sandboxes, containers);
+            long scanStart = System.nanoTime();
             int leaks = scanForLeaks(d.root(), d.state(), sandboxes, containers, cni, shims);
+            long now = System.nanoTime();
             LOG.info("recovery done", "pods", sandboxes.list().size(), "containers", containers.list().size(),
-                    "leaksCleaned", leaks, "millis", (System.nanoTime() - recoveryStart) / 1_000_000,
-                    "sinceProcessStartMillis", sinceProcessStart());
+                    "leaksCleaned", leaks, "millis", (now - recoveryStart) / 1_000_000,
+                    "sinceProcessStartMillis", sinceProcessStart(), "podsMillis", phases[0], "containersMillis",
+                    phases[1], "leakScanMillis", (now - scanStart) / 1_000_000);
             if (!dev.bollard.daemon.store.CrashPoints.armed().isEmpty()) {
                 LOG.warn("test crash point armed: the daemon halts when it reaches it",
                         "crashpoint", dev.bollard.daemon.store.CrashPoints.armed());
@@ -311,10 +314,13 @@ public final class Daemon implements AutoCloseable {
      * Reloads the pods and containers of an earlier daemon (their shims kept running) before the CRI is served,
      * pods first. A corrupt record stops the start: serving without it would forget a pod and leak what it holds.
      */
-    private static void recover(SandboxManager sandboxes, ContainerManager containers) throws StartupException {
+    private static long[] recover(SandboxManager sandboxes, ContainerManager containers) throws StartupException {
         try {
+            long t0 = System.nanoTime();
             sandboxes.recover();
+            long t1 = System.nanoTime();
             containers.recover();
+            return new long[] {(t1 - t0) / 1_000_000, (System.nanoTime() - t1) / 1_000_000};
         } catch (IOException e) {
             throw new StartupException("refusing to start: cannot recover the pods and containers of the last run: "
                     + e.getMessage(), e);
