@@ -54,8 +54,14 @@ final class DaemonProcess implements AutoCloseable {
     }
 
     static List<String> command(String... args) {
+        return command(List.of(), args);
+    }
+
+    /** The command with extra JVM options (e.g. {@code -Dbollard.crashpoint=…}) before the main class. */
+    static List<String> command(List<String> jvmOptions, String... args) {
         var cmd = new ArrayList<String>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(jvmOptions);
         cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
                 "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
                 Main.class.getName()));
@@ -91,13 +97,19 @@ final class DaemonProcess implements AutoCloseable {
 
     /** Starts a daemon under {@code dir} and waits until its socket exists, i.e. until it answers. */
     static DaemonProcess start(Path dir, String... extraArgs) throws IOException, InterruptedException {
+        return start(dir, List.of(), extraArgs);
+    }
+
+    /** {@link #start(Path, String...)} with extra JVM options. */
+    static DaemonProcess start(Path dir, List<String> jvmOptions, String... extraArgs)
+            throws IOException, InterruptedException {
         Path socket = dir.resolve("run/bollard.sock");
         Path root = dir.resolve("root");
         Path state = dir.resolve("state");
         Path log = dir.resolve("daemon.log");
         var args = daemonArgs(dir);
         args.addAll(List.of(extraArgs));
-        var p = new ProcessBuilder(command(args.toArray(String[]::new)))
+        var p = new ProcessBuilder(command(jvmOptions, args.toArray(String[]::new)))
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         var d = new DaemonProcess(dir, socket, root, state, log, p, null);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);

@@ -55,6 +55,7 @@ final class PodTestNode implements AutoCloseable {
     private final EpollEventLoopGroup group;
     private ManagedChannel channel;
     private int restarts;
+    private List<String> jvmOptions = List.of();
 
     private PodTestNode(Path dir, String bridge, String subnetPrefix, DaemonProcess daemon) {
         this.dir = dir;
@@ -84,7 +85,41 @@ final class PodTestNode implements AutoCloseable {
     }
 
     void startDaemon() throws Exception {
-        connect(DaemonProcess.start(dir, "--log-level", "debug"));
+        connect(DaemonProcess.start(dir, jvmOptions, "--log-level", "debug"));
+    }
+
+    /** JVM options for every daemon this node starts from now on (e.g. {@code -Dbollard.crashpoint=@FILE}). */
+    void jvmOptions(List<String> options) {
+        jvmOptions = List.copyOf(options);
+    }
+
+    /**
+     * Waits for the daemon to die on its own (a crash point), keeps its log as {@code daemon-<n>.log} and
+     * disconnects: its exit code.
+     */
+    int awaitDaemonDeath() throws Exception {
+        if (!daemon.process.waitFor(60, TimeUnit.SECONDS)) {
+            throw new AssertionError("the daemon did not die: " + daemon.logText());
+        }
+        return forgetDaemon();
+    }
+
+    /** SIGKILL: the daemon dies with no shutdown at all (pods and shims keep running). */
+    void killDaemon() throws Exception {
+        daemon.process.destroyForcibly();
+        daemon.process.waitFor(30, TimeUnit.SECONDS);
+        assertEquals(137, forgetDaemon(), "killed by SIGKILL");
+    }
+
+    /** The log of the last daemon that died (after {@link #awaitDaemonDeath} or {@link #killDaemon}). */
+    String lastDeadDaemonLog() throws IOException {
+        return Files.readString(dir.resolve("daemon-" + restarts + ".log"));
+    }
+
+    private int forgetDaemon() throws Exception {
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        Files.move(daemon.log, dir.resolve("daemon-" + ++restarts + ".log"));
+        return daemon.process.exitValue();
     }
 
     /** A daemon start on this node's root and state that is expected to fail: its exit code and output. */

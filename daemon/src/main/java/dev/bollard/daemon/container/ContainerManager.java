@@ -24,6 +24,7 @@ import dev.bollard.daemon.shim.ShimNotFoundException;
 import dev.bollard.daemon.shim.TaskIo;
 import dev.bollard.daemon.shim.TaskState;
 import dev.bollard.daemon.store.AtomicFiles;
+import dev.bollard.daemon.store.CrashPoints;
 import dev.bollard.daemon.store.FileTrees;
 import dev.bollard.daemon.store.IdIndex;
 import dev.bollard.daemon.store.ProtoJson;
@@ -164,6 +165,8 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 IdMappedMounts.volumes(spec, config, bundle, usernsFile);
             }
             AtomicFiles.write(bundle.resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8));
+            // A crash before the record leaves directories no record owns: the start-up scan removes them.
+            CrashPoints.hit("CreateContainer.afterBundle");
             String logPath = "";
             String logDir = sandbox.config().getLogDirectory();
             if (!logDir.isEmpty() && !config.getLogPath().isEmpty()) {
@@ -172,8 +175,9 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             String stopSignal = SpecBuilder.stopSignal(parsed);
             var record = new ContainerRecord(id, sandbox.id(), name, ProtoJson.toJson(config), config.getImage().getImage(),
                     imageRef(image, requestedImage(config)), image.id(), ContainerState.CREATED, 0, nanos(), 0, 0, 0, "", "", logPath,
-                    rootfs.lowers().stream().map(Path::toString).toList(), stopSignal);
+                    rootfs.lowers().stream().map(Path::toString).toList(), stopSignal, null);
             store.put(id, record);
+            CrashPoints.hit("CreateContainer.afterRecord");
             var c = new Container(record, config, spec, rootfs, stopSignal);
             containers.put(id, c);
             LOG.info("container created", "id", id, "pod", sandbox.id(), "name", config.getMetadata().getName(),
@@ -263,10 +267,14 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 logger = ContainerLogger.start(fifos, c.record().logPath().isEmpty() ? null : Path.of(c.record().logPath()),
                         maxLogLineBytes);
                 c.io(fifos, logger);
+                CrashPoints.hit("StartContainer.afterFifos");
                 shim.create(c.id(), bundle, List.of(c.rootfs().mount()), io(fifos, tty));
                 taskCreated = true;
+                CrashPoints.hit("StartContainer.afterTaskCreate");
                 int pid = shim.start(c.id(), "");
+                CrashPoints.hit("StartContainer.afterTaskStart");
                 persist(c, c.record().started(pid, nanos()));
+                CrashPoints.hit("StartContainer.afterRecord");
                 watch(c, shim);
                 LOG.info("container started", "id", c.id(), "pid", pid);
                 tell(c, Event.STARTED);
@@ -376,6 +384,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             }
             String reason = c.oomKilled() ? "OOMKilled" : status == 0 ? "Completed" : "Error";
             persist(c, c.record().exited(epochNanos(at), status, reason, ""));
+            CrashPoints.hit("ContainerExit.afterRecord");
             LOG.info("container exited", "id", c.id(), "exitCode", status, "reason", reason);
             tell(c, Event.STOPPED);
             sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).ifPresent(shim -> {
@@ -423,6 +432,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         }
         if (timeoutSeconds > 0) {
             signal(shim, c, SpecBuilder.signalNumber(c.stopSignal()));
+            CrashPoints.hit("StopContainer.afterSignal");
             if (awaitExit(c, Duration.ofSeconds(timeoutSeconds))) {
                 return;
             }
@@ -430,6 +440,9 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                     "timeoutSeconds", timeoutSeconds);
         }
         signal(shim, c, 9);
+        if (timeoutSeconds <= 0) {
+            CrashPoints.hit("StopContainer.afterSignal");
+        }
         if (!awaitExit(c, KILL_WAIT)) {
             throw Status.DEADLINE_EXCEEDED.withDescription("container " + c.id() + " did not exit "
                     + KILL_WAIT.toSeconds() + " s after SIGKILL").asRuntimeException();
@@ -475,8 +488,11 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             // A shim that died (or was killed) before deleting the task leaves the rootfs mounted: unmount it here
             // rather than leak it (FileTrees refuses to delete through a mount).
             unmountLeftovers(stateDir.resolve(c.id()));
-            FileTrees.deleteTree(stateDir.resolve(c.id()));
+            CrashPoints.hit("RemoveContainer.afterTaskDelete");
+            // The root dir first: the bundle (state dir) going is what tells a restart the removal had begun.
             FileTrees.deleteTree(rootDir.resolve(c.id()));
+            FileTrees.deleteTree(stateDir.resolve(c.id()));
+            CrashPoints.hit("RemoveContainer.afterDirs");
             store.delete(c.id());
             containers.remove(c.id());
             names.release(c.record().name(), c.id());
@@ -519,9 +535,17 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
      * @throws IOException naming the file when a record is corrupt (the daemon then refuses to start)
      */
     public void recover() throws IOException, InterruptedException {
+        var loaded = new java.util.ArrayList<java.util.Map.Entry<Container, Sandbox>>();
         for (var r : store.loadAll()) {
             var sandbox = sandboxes.find(r.sandboxId());
             if (sandbox.isEmpty()) {
+                removeOrphan(r);
+                continue;
+            }
+            if (!Files.isDirectory(stateDir.resolve(r.id()))) {
+                // The bundle exists from before the record until RemoveContainer deletes it: the last daemon died
+                // removing this container, after its task was gone.
+                LOG.warn("completing the removal of a container the daemon died removing", "id", r.id());
                 removeOrphan(r);
                 continue;
             }
@@ -549,18 +573,29 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                         + " both hold the name \"" + r.name() + "\" (in " + store.dir() + ")");
             }
             var c = new Container(r, config, readSpec(r), rootfs, r.stopSignal());
+            if (!r.resources().isEmpty()) {
+                c.resources(ProtoJson.fromJson(r.resources(), LinuxContainerResources.newBuilder()));
+            }
             containers.put(r.id(), c);
+            loaded.add(java.util.Map.entry(c, sandbox.get()));
+        }
+        // Each container waits on its pod's shim: in parallel, as the pods are.
+        dev.bollard.daemon.sandbox.Parallel.each(loaded, e -> {
+            var c = e.getKey();
             c.lock().lock();
             try {
                 switch (c.state()) {
-                    case CREATED -> { } // never started: StartContainer works as before
-                    case EXITED, UNKNOWN -> c.exited().complete(null);
-                    case RUNNING -> resume(c, sandbox.get());
+                    case CREATED -> reconcileCreated(c, e.getValue());
+                    case EXITED, UNKNOWN -> {
+                        deleteLeftoverTask(c, e.getValue());
+                        c.exited().complete(null);
+                    }
+                    case RUNNING -> resume(c, e.getValue());
                 }
             } finally {
                 c.lock().unlock();
             }
-        }
+        });
         unmountIdmapLeftovers();
     }
 
@@ -600,6 +635,59 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             throw new IOException("container " + r.id() + ": its OCI spec " + file + " is not a JSON object: "
                     + e.getMessage(), e);
         }
+    }
+
+    /**
+     * A CREATED record whose StartContainer the last daemon may have died in. No task: only FIFOs to remove, and
+     * StartContainer works as before. A task that was created but not started is deleted (rolled back: kubelet
+     * retries StartContainer). A task that runs is the container started: the record catches up (RUNNING, its
+     * pid) and its log and exit are followed as for any running container; one that ran and ended is recorded as
+     * started and exited.
+     */
+    private void reconcileCreated(Container c, Sandbox sandbox) throws InterruptedException {
+        Shim shim = sandbox.shim();
+        TaskState task = null;
+        if (shim != null) {
+            try {
+                task = shim.state(c.id(), "");
+            } catch (ShimNotFoundException e) {
+                task = null;
+            } catch (IOException e) {
+                LOG.warn("the shim did not answer for a created container after a daemon restart", "id", c.id(),
+                        "error", e.getMessage());
+            }
+        }
+        if (task == null || task.status() == TaskState.Status.CREATED || task.status() == TaskState.Status.UNKNOWN) {
+            if (task != null) {
+                LOG.warn("rolling back a StartContainer the daemon died in: its task was created, never started",
+                        "id", c.id());
+                deleteTaskQuietly(shim, c.id());
+            }
+            removeFifosQuietly(c, c.config().getTty());
+            return;
+        }
+        LOG.warn("completing a StartContainer the daemon died in: its task was started", "id", c.id(),
+                "pid", task.pid(), "task", task.status());
+        persist(c, c.record().started(task.pid(), nanos()));
+        resume(c, sandbox);
+    }
+
+    /** An exited container whose task the last daemon died before deleting (it would keep the rootfs mounted). */
+    private void deleteLeftoverTask(Container c, Sandbox sandbox) {
+        Shim shim = sandbox.shim();
+        if (shim != null && !c.isTaskDeleted()) {
+            try {
+                shim.delete(c.id(), "");
+                LOG.info("deleted the task of an exited container the daemon died before deleting", "id", c.id());
+            } catch (ShimNotFoundException e) {
+                // deleted already: the usual case
+            } catch (IOException e) {
+                LOG.warn("cannot delete an exited container's task", "id", c.id(), "error", e.getMessage());
+                return;
+            }
+            c.taskDeleted();
+        }
+        removeFifosQuietly(c, c.config().getTty());
     }
 
     /** A container that was running when the daemon went down; called with its lock held. */
@@ -683,8 +771,8 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 "state", r.state());
         try {
             unmountLeftovers(stateDir.resolve(r.id()));
-            FileTrees.deleteTree(stateDir.resolve(r.id()));
             FileTrees.deleteTree(rootDir.resolve(r.id()));
+            FileTrees.deleteTree(stateDir.resolve(r.id()));
             store.delete(r.id());
         } catch (IOException e) {
             // The record stays, so the next start tries again.
@@ -807,6 +895,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             AtomicFiles.write(stateDir.resolve(c.id()).resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8));
             c.spec(spec);
             c.resources(resources);
+            persist(c, c.record().withResources(ProtoJson.toJson(resources))); // a restarted daemon reports them
         } finally {
             c.lock().unlock();
         }

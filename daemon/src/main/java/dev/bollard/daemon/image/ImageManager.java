@@ -3,6 +3,7 @@ package dev.bollard.daemon.image;
 import dev.bollard.daemon.config.ConfigException;
 import dev.bollard.daemon.content.ContentStore;
 import dev.bollard.daemon.content.Digest;
+import dev.bollard.daemon.store.CrashPoints;
 import dev.bollard.daemon.image.ref.ImageReference;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.registry.BlobTarget;
@@ -184,10 +185,12 @@ public final class ImageManager implements AutoCloseable {
             if (!content.has(configDesc.digest())) {
                 content.put(configDesc.digest(), registry.fetchBlobBytes(ref.repository(), configDesc, endpoints));
             }
+            CrashPoints.hit("PullImage.afterManifest");
             var record = register(resolved.manifest().digest(), resolved.manifest().bytes().length, resolved.image(),
                     ref.repoTag().map(List::of).orElse(List.of()),
                     List.of(ref.withDigest(resolved.top().digest()).toString()),
                     (layer, w) -> download(registry, ref.repository(), endpoints, layer, w, listener), listener);
+            CrashPoints.hit("PullImage.afterRecord");
             LOG.info("pulled image", "image", ref, "id", record.id(), "size", record.size(),
                     "millis", (System.nanoTime() - start) / 1_000_000);
             return record;
@@ -221,6 +224,8 @@ public final class ImageManager implements AutoCloseable {
         }
         List<Digest> chainIds = ChainId.all(config.diffIds());
         unpackLayers(source, layers, config.diffIds(), chainIds, listener);
+        // Blobs and snapshots stored, no record yet: start-up housekeeping collects them, a new pull reuses them.
+        CrashPoints.hit("PullImage.afterLayers");
 
         long size = manifestSize + configDesc.size() + layers.stream().mapToLong(Descriptor::size).sum();
         var recordLayers = new ArrayList<ImageRecord.Layer>();
@@ -604,6 +609,7 @@ public final class ImageManager implements AutoCloseable {
             }
         }
         images.remove(r.id());
+        CrashPoints.hit("RemoveImage.afterRecord"); // what the record held is collected at the next start
         collect();
         return true;
     }

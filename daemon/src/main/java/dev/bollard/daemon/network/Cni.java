@@ -235,6 +235,38 @@ public final class Cni {
         }
     }
 
+    /** A recorded attachment: the pod and interface its cache file under {@link CniConfig#cacheDir()} is for. */
+    public record Recorded(String podId, String ifName) {
+    }
+
+    /** Every attachment the cache records (a restart releases those whose pod is gone). */
+    public List<Recorded> recorded() throws IOException {
+        var out = new ArrayList<Recorded>();
+        if (!Files.isDirectory(config.cacheDir())) {
+            return out;
+        }
+        try (var files = Files.list(config.cacheDir())) {
+            for (Path f : files.toList()) {
+                String name = f.getFileName().toString();
+                int dash = name.indexOf('-');
+                // <podId>-<ifName>.json; pod IDs are hex, so the first dash ends the ID
+                if (dash > 0 && name.endsWith(".json") && !name.startsWith(".")) {
+                    out.add(new Recorded(name.substring(0, dash), name.substring(dash + 1, name.length() - 5)));
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * DEL for a recorded attachment whose pod no record knows any more (its RunPodSandbox or RemovePodSandbox was
+     * cut short): the recorded configuration and result release the IP; the netns pin, if still there, is used.
+     */
+    public void tearDownRecorded(Recorded attachment, Path netns) throws IOException, InterruptedException {
+        tearDown(new PodNetworkRequest(attachment.podId(), "", "", "", netns, attachment.ifName(), List.of(),
+                Map.of()));
+    }
+
     // ---------------------------------------------------------------- CHECK
 
     /**

@@ -25,6 +25,7 @@ import dev.bollard.daemon.shim.ShimOptions;
 import dev.bollard.daemon.shim.TaskIo;
 import dev.bollard.daemon.shim.TaskState;
 import dev.bollard.daemon.store.AtomicFiles;
+import dev.bollard.daemon.store.CrashPoints;
 import dev.bollard.daemon.store.FileTrees;
 import dev.bollard.daemon.store.IdIndex;
 import dev.bollard.daemon.store.ProtoJson;
@@ -211,10 +212,12 @@ public final class SandboxManager {
         Path netns = hostNetwork ? null : netnsDir.resolve(id);
         var record = new SandboxRecord(id, name, ProtoJson.toJson(config), handlerName, image.id(), SandboxState.NOTREADY,
                 netns == null ? "" : netns.toString(), List.of(), 0, cgroupParent, ownCgroupParent, false,
-                nanos(clock));
-        // Recorded before anything outlives a crash: a restart then knows what to reconcile.
+                nanos(clock), null);
+        // Recorded before anything outlives a crash: a restart then knows what to reconcile (and, finding the
+        // infra pid still 0, rolls the pod back: see recover).
         store.put(id, record);
         undo.push(() -> store.delete(id));
+        CrashPoints.hit("RunPodSandbox.afterRecord");
 
         // CNI ADD needs only the netns: it runs while the infra task is set up and started, and is awaited before
         // the pod is ready (no container of the pod can exist before then, so none sees a half-made network).
@@ -223,6 +226,7 @@ public final class SandboxManager {
         if (netns != null && userns.isEmpty()) {
             NetNs.create(netns);
             undo.push(() -> NetNs.at(netns).remove());
+            CrashPoints.hit("RunPodSandbox.afterNetns");
             network = addNetwork(id, config, netns, undo);
         }
 
@@ -243,6 +247,7 @@ public final class SandboxManager {
                     "mode=1777,size=" + SHM_BYTES + owner);
             Path mounted = shm;
             undo.push(() -> Syscalls.umount2(mounted, Syscalls.MNT_DETACH));
+            CrashPoints.hit("RunPodSandbox.afterShm");
         }
 
         var rootfs = Rootfs.of(images.snapshots(), image, podDir.resolve("rootfs"));
@@ -257,8 +262,10 @@ public final class SandboxManager {
         Shim shim = shims.start(id, bundle, shimOptions);
         long shimNanos = System.nanoTime() - ts;
         undo.push(shim::shutdown);
+        CrashPoints.hit("RunPodSandbox.afterShimStart");
         int createdPid = shim.create(id, bundle, List.of(rootfs.mount()), new TaskIo("", "", "", false));
         undo.push(() -> deleteTask(shim, id));
+        CrashPoints.hit("RunPodSandbox.afterTaskCreate");
         if (netns != null && userns.isPresent()) {
             // the infra process made the netns inside the pod's user namespace; pinned, CNI sets it up as usual
             NetNs.pin(netns, Path.of("/proc/" + createdPid + "/ns/net"));
@@ -266,6 +273,7 @@ public final class SandboxManager {
             network = addNetwork(id, config, netns, undo);
         }
         int pid = shim.start(id, "");
+        CrashPoints.hit("RunPodSandbox.afterTaskStart");
         long taskNanos = System.nanoTime() - ts - shimNanos;
 
         List<String> ips = awaitNetwork(network);
@@ -278,6 +286,7 @@ public final class SandboxManager {
         }
         record = record.withStarted(ips, pid, netns != null).with(SandboxState.READY);
         store.put(id, record);
+        CrashPoints.hit("RunPodSandbox.afterReady");
         var sandbox = new Sandbox(record, config, shim);
         sandboxes.put(id, sandbox);
         // Before the exit watch starts, so that a STOPPED can never come first.
@@ -297,7 +306,9 @@ public final class SandboxManager {
         var adding = new CompletableFuture<List<String>>();
         Thread.ofVirtual().name("cni-add-" + id.substring(0, 12)).start(() -> {
             try {
-                adding.complete(cni.setUp(request).ips());
+                var ips = cni.setUp(request).ips();
+                CrashPoints.hit("RunPodSandbox.afterCniAdd");
+                adding.complete(ips);
             } catch (Throwable e) {
                 adding.completeExceptionally(e);
             }
@@ -348,6 +359,11 @@ public final class SandboxManager {
                 check.runtimeRoot(), handler.systemdCgroup());
     }
 
+    /** How the default handler's shim runs (the leak scan's {@code shim delete} of bundles no record names). */
+    public ShimOptions defaultShimOptions() {
+        return shimOptions(handlers.defaultName());
+    }
+
     // ---- restart ----
 
     /**
@@ -362,6 +378,7 @@ public final class SandboxManager {
      *                     forget a pod whose resources would leak
      */
     public void recover() throws IOException, InterruptedException {
+        var loaded = new ArrayList<Sandbox>();
         for (var r : store.loadAll()) {
             PodSandboxConfig config;
             try {
@@ -376,13 +393,67 @@ public final class SandboxManager {
                         + " both hold the name \"" + r.name() + "\" (in " + store.dir() + ")");
             }
             var sandbox = new Sandbox(r, config, null);
+            sandbox.resources(r.podResources());
             sandboxes.put(r.id(), sandbox);
+            loaded.add(sandbox);
+        }
+        // Each pod's reconciliation waits on its own shim (connect, a call or two) or CNI: pods in parallel, so
+        // a node's recovery takes about as long as its slowest pod, not the sum.
+        Parallel.each(loaded, sandbox -> {
+            var r = sandbox.record();
             sandbox.lock().lock();
             try {
-                reconnect(sandbox);
+                if (r.unfinished()) {
+                    rollBackUnfinished(sandbox);
+                } else if (!Files.isDirectory(stateDir.resolve(r.id()))) {
+                    // The bundle exists from before the record until RemovePodSandbox deletes it: a record without
+                    // one is a removal the last daemon did not finish.
+                    LOG.warn("completing the removal of a pod sandbox the daemon died removing", "id", r.id());
+                    try {
+                        removeLocked(sandbox);
+                    } catch (IOException | RuntimeException e) {
+                        // The record stays: RemovePodSandbox retries the rest.
+                        LOG.warn("completing a pod sandbox's removal failed", "id", r.id(), "error", e.getMessage());
+                    }
+                } else {
+                    reconnect(sandbox);
+                }
             } finally {
                 sandbox.lock().unlock();
             }
+        });
+    }
+
+    /**
+     * A pod whose RunPodSandbox the last daemon died in (its infra pid never recorded): kubelet saw the call fail
+     * and will run the pod again under the same name, so everything it got so far goes: the shim and infra task
+     * if they started, the CNI attachment (DEL releases the IP), the netns, /dev/shm, directories, cgroup parent,
+     * record and name.
+     */
+    private void rollBackUnfinished(Sandbox sandbox) throws InterruptedException {
+        var r = sandbox.record();
+        LOG.warn("rolling back a pod sandbox whose RunPodSandbox the daemon died in", "id", r.id(), "pod",
+                r.name());
+        Path bundle = stateDir.resolve(r.id());
+        if (Files.exists(bundle.resolve("address"))) {
+            try {
+                sandbox.shim(shims.connect(r.id(), bundle, shimOptions(r.runtimeHandler())));
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("the shim of an unfinished pod did not answer; cleaning up its task", "id", r.id(),
+                        "error", e.getMessage());
+                cleanupDeadTask(sandbox, r.id(), bundle);
+            }
+        }
+        if (!r.netns().isEmpty()) {
+            // The ADD may have run (all or part): DEL is harmless when it did not.
+            sandbox.record(r.withStarted(List.of(), 0, true));
+        }
+        try {
+            removeLocked(sandbox);
+        } catch (IOException | RuntimeException e) {
+            // The record stays (NOTREADY): kubelet's StopPodSandbox / RemovePodSandbox retry the rest.
+            LOG.warn("rolling back an unfinished pod sandbox failed; it stays listed as not ready", "id", r.id(),
+                    "error", e.getMessage());
         }
     }
 
@@ -530,6 +601,7 @@ public final class SandboxManager {
     private void stopLocked(Sandbox sandbox) throws IOException, InterruptedException {
         String id = sandbox.id();
         members.stopAll(sandbox);
+        CrashPoints.hit("StopPodSandbox.afterContainers");
         Shim shim = sandbox.shim();
         if (shim != null) {
             if (shim.isAlive()) {
@@ -541,6 +613,7 @@ public final class SandboxManager {
                 }
                 deleteTask(shim, id);
                 shim.shutdown();
+                CrashPoints.hit("StopPodSandbox.afterShimShutdown");
             } else {
                 cleanupDeadTask(sandbox, id, stateDir.resolve(id)); // the shim died: kill what is left, unmount
             }
@@ -554,9 +627,11 @@ public final class SandboxManager {
         }
         if (r.networkUp()) {
             cni.tearDown(networkRequest(id, sandbox.config(), Path.of(r.netns())));
+            CrashPoints.hit("StopPodSandbox.afterNetworkDown");
             r = r.withNetworkDown();
         }
         persist(sandbox, r);
+        CrashPoints.hit("StopPodSandbox.afterRecord");
         if (!r.netns().isEmpty()) {
             NetNs.at(Path.of(r.netns())).remove();
         }
@@ -579,32 +654,39 @@ public final class SandboxManager {
             if (!sandboxes.containsKey(sandbox.id())) {
                 return; // removed by a concurrent call
             }
-            stopLocked(sandbox);
-            members.removeAll(sandbox);
-            var r = sandbox.record();
-            var leftovers = MountInfo.unmountBelow(stateDir.resolve(r.id()));
-            if (!leftovers.isEmpty()) {
-                LOG.warn("unmounted what the pod's shim left mounted", "id", r.id(), "mounts", leftovers);
-            }
-            FileTrees.deleteTree(stateDir.resolve(r.id()));
-            FileTrees.deleteTree(rootDir.resolve(r.id()));
-            if (r.ownCgroupParent()) {
-                var left = Cgroups.remove(r.cgroupParent());
-                if (!left.isEmpty()) {
-                    LOG.warn("pod cgroup not removed (still in use?)", "id", r.id(), "dirs", left);
-                }
-                if (r.cgroupParent().startsWith(DEFAULT_CGROUP_PARENT + "/")) {
-                    Cgroups.removeIfEmpty(DEFAULT_CGROUP_PARENT); // the last pod takes the shared parent with it
-                }
-            }
-            store.delete(r.id());
-            sandboxes.remove(r.id());
-            names.release(r.name(), r.id());
-            LOG.info("pod sandbox removed", "id", r.id());
-            tell(sandbox, Event.DELETED);
+            removeLocked(sandbox);
         } finally {
             sandbox.lock().unlock();
         }
+    }
+
+    private void removeLocked(Sandbox sandbox) throws IOException, InterruptedException {
+        stopLocked(sandbox);
+        members.removeAll(sandbox);
+        CrashPoints.hit("RemovePodSandbox.afterContainers");
+        var r = sandbox.record();
+        var leftovers = MountInfo.unmountBelow(stateDir.resolve(r.id()));
+        if (!leftovers.isEmpty()) {
+            LOG.warn("unmounted what the pod's shim left mounted", "id", r.id(), "mounts", leftovers);
+        }
+        FileTrees.deleteTree(stateDir.resolve(r.id()));
+        FileTrees.deleteTree(rootDir.resolve(r.id()));
+        CrashPoints.hit("RemovePodSandbox.afterDirs");
+        if (r.ownCgroupParent()) {
+            var left = Cgroups.remove(r.cgroupParent());
+            if (!left.isEmpty()) {
+                LOG.warn("pod cgroup not removed (still in use?)", "id", r.id(), "dirs", left);
+            }
+            if (r.cgroupParent().startsWith(DEFAULT_CGROUP_PARENT + "/")) {
+                Cgroups.removeIfEmpty(DEFAULT_CGROUP_PARENT); // the last pod takes the shared parent with it
+            }
+        }
+        CrashPoints.hit("RemovePodSandbox.afterCgroup");
+        store.delete(r.id());
+        sandboxes.remove(r.id());
+        names.release(r.name(), r.id());
+        LOG.info("pod sandbox removed", "id", r.id());
+        tell(sandbox, Event.DELETED);
     }
 
     /**
@@ -625,6 +707,7 @@ public final class SandboxManager {
             }
             var written = total.apply(sandbox.record().cgroupParent());
             sandbox.resources(total);
+            persist(sandbox, sandbox.record().withResources(total)); // a restarted daemon reports it too
             LOG.info("pod sandbox resources updated", "id", sandbox.id(), "cgroupParent",
                     sandbox.record().cgroupParent(), "files", written.size());
             return total;

@@ -17,10 +17,13 @@ import java.util.List;
  * @param cgroupParent  the pod cgroup (cgroupfs path) its containers live under
  * @param ownCgroupParent whether Bollard created that parent (and so removes it with the pod)
  * @param createdAt     epoch nanoseconds
+ * @param podResources  what UpdatePodSandboxResources last applied, or null (never called; also what a record
+ *                      written before this field existed reads as, so the schema stays 1)
  */
 public record SandboxRecord(String id, String name, JsonObject config, String runtimeHandler, String image,
                             SandboxState state, String netns, List<String> ips, int pid, String cgroupParent,
-                            boolean ownCgroupParent, boolean networkUp, long createdAt) {
+                            boolean ownCgroupParent, boolean networkUp, long createdAt,
+                            PodResources podResources) {
 
     public static final int SCHEMA = 1;
 
@@ -30,16 +33,26 @@ public record SandboxRecord(String id, String name, JsonObject config, String ru
 
     public SandboxRecord with(SandboxState newState) {
         return new SandboxRecord(id, name, config, runtimeHandler, image, newState, netns, ips, pid, cgroupParent,
-                ownCgroupParent, networkUp, createdAt);
+                ownCgroupParent, networkUp, createdAt, podResources);
     }
 
     public SandboxRecord withStarted(List<String> newIps, int newPid, boolean up) {
         return new SandboxRecord(id, name, config, runtimeHandler, image, state, netns, newIps, newPid, cgroupParent,
-                ownCgroupParent, up, createdAt);
+                ownCgroupParent, up, createdAt, podResources);
     }
 
     public SandboxRecord withNetworkDown() {
         return new SandboxRecord(id, name, config, runtimeHandler, image, state, netns, ips, pid, cgroupParent,
-                ownCgroupParent, false, createdAt);
+                ownCgroupParent, false, createdAt, podResources);
+    }
+
+    public SandboxRecord withResources(PodResources applied) {
+        return new SandboxRecord(id, name, config, runtimeHandler, image, state, netns, ips, pid, cgroupParent,
+                ownCgroupParent, networkUp, createdAt, applied);
+    }
+
+    /** RunPodSandbox never finished: the infra process was never recorded as started. */
+    public boolean unfinished() {
+        return pid == 0 && state == SandboxState.NOTREADY;
     }
 }

@@ -220,7 +220,19 @@ public final class Daemon implements AutoCloseable {
             containers = new ContainerManager(d.root(), d.state(), sandboxes, images, specs,
                     config.runtime().maxLogLineBytes(), Clock.systemUTC());
             events.target = containers;
-            recover(sandboxes, containers);
+            long recoveryStart = System.nanoTime();
+            long[] phases = recover(sandboxes, containers);
+            long scanStart = System.nanoTime();
+            int leaks = scanForLeaks(d.root(), d.state(), sandboxes, containers, cni, shims);
+            long now = System.nanoTime();
+            LOG.info("recovery done", "pods", sandboxes.list().size(), "containers", containers.list().size(),
+                    "leaksCleaned", leaks, "millis", (now - recoveryStart) / 1_000_000,
+                    "sinceProcessStartMillis", sinceProcessStart(), "podsMillis", phases[0], "containersMillis",
+                    phases[1], "leakScanMillis", (now - scanStart) / 1_000_000);
+            if (!dev.bollard.daemon.store.CrashPoints.armed().isEmpty()) {
+                LOG.warn("test crash point armed: the daemon halts when it reaches it",
+                        "crashpoint", dev.bollard.daemon.store.CrashPoints.armed());
+            }
             // After recovery: garbage collection must see the snapshots the recovered containers use.
             images.startHousekeeping();
             var containerRpcs = new ContainerRpcs(containers, images);
@@ -363,10 +375,13 @@ public final class Daemon implements AutoCloseable {
      * Reloads the pods and containers of an earlier daemon (their shims kept running) before the CRI is served,
      * pods first. A corrupt record stops the start: serving without it would forget a pod and leak what it holds.
      */
-    private static void recover(SandboxManager sandboxes, ContainerManager containers) throws StartupException {
+    private static long[] recover(SandboxManager sandboxes, ContainerManager containers) throws StartupException {
         try {
+            long t0 = System.nanoTime();
             sandboxes.recover();
+            long t1 = System.nanoTime();
             containers.recover();
+            return new long[] {(t1 - t0) / 1_000_000, (System.nanoTime() - t1) / 1_000_000};
         } catch (IOException e) {
             throw new StartupException("refusing to start: cannot recover the pods and containers of the last run: "
                     + e.getMessage(), e);
@@ -374,6 +389,25 @@ public final class Daemon implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new StartupException("interrupted while recovering pods and containers", e);
         }
+    }
+
+    /** What a crash left that no record owns; a failure here is logged, never fatal (the records are sound). */
+    private static int scanForLeaks(Path root, Path state, SandboxManager sandboxes, ContainerManager containers,
+                                    Cni cni, ShimManager shims) throws StartupException {
+        try {
+            return new LeakScan(root, state, sandboxes, containers, cni, shims).run();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new StartupException("interrupted while scanning for leaked resources", e);
+        } catch (RuntimeException e) {
+            LOG.warn("the leak scan failed", "error", e.toString());
+            return 0;
+        }
+    }
+
+    private static long sinceProcessStart() {
+        return ProcessHandle.current().info().startInstant()
+                .map(t -> java.time.Duration.between(t, java.time.Instant.now()).toMillis()).orElse(-1L);
     }
 
     private static UnixSockets.PathState probe(Path socket) throws StartupException {

@@ -106,6 +106,17 @@ final class ShimCommand {
      */
     static List<Long> shimDaemons(String namespace, String id, String address) {
         var found = new ArrayList<Long>();
+        shimDaemons(namespace, address).forEach((pid, shimId) -> {
+            if (shimId.equals(id)) {
+                found.add(pid);
+            }
+        });
+        return found;
+    }
+
+    /** Every running shim daemon started with this {@code -namespace} and {@code -address}: pid → its {@code -id}. */
+    static java.util.Map<Long, String> shimDaemons(String namespace, String address) {
+        var found = new java.util.TreeMap<Long, String>();
         try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
             for (Path proc : (Iterable<Path>) procs::iterator) {
                 String name = proc.getFileName().toString();
@@ -118,9 +129,10 @@ final class ShimCommand {
                 } catch (IOException e) {
                     continue; // gone meanwhile
                 }
-                if (flag(argv, "-namespace", namespace) && flag(argv, "-id", id) && flag(argv, "-address", address)
-                        && !argv.contains("start") && !argv.contains("delete")) {
-                    found.add(Long.parseLong(name));
+                int id = argv.indexOf("-id");
+                if (flag(argv, "-namespace", namespace) && flag(argv, "-address", address) && id >= 0
+                        && id + 1 < argv.size() && !argv.contains("start") && !argv.contains("delete")) {
+                    found.put(Long.parseLong(name), argv.get(id + 1));
                 }
             }
         } catch (IOException e) {

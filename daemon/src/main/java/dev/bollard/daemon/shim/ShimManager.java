@@ -303,6 +303,29 @@ public final class ShimManager implements AutoCloseable {
         }
     }
 
+    /**
+     * Kills (SIGKILL) the shim daemons of this daemon (same namespace and events address) serving none of
+     * {@code knownIds}: shims a crash left without a record. Returns what was killed, pid → shim id, for the log.
+     */
+    public Map<Long, String> killStray(java.util.Set<String> knownIds) {
+        var killed = new java.util.TreeMap<Long, String>();
+        ShimCommand.shimDaemons(namespace, address()).forEach((pid, id) -> {
+            if (knownIds.contains(id)) {
+                return;
+            }
+            ProcessHandle.of(pid).ifPresent(p -> {
+                p.destroyForcibly();
+                try {
+                    p.onExit().get(5, TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    LOG.warn("stray shim did not exit after SIGKILL", "id", id, "pid", pid);
+                }
+            });
+            killed.put(pid, id);
+        });
+        return killed;
+    }
+
     /** Stops the events server and closes all shim connections; the shims keep running. */
     @Override
     public void close() {

@@ -1,0 +1,235 @@
+package dev.bollard.bench;
+
+import dev.bollard.api.cri.v1.ContainerConfig;
+import dev.bollard.api.cri.v1.ContainerMetadata;
+import dev.bollard.api.cri.v1.ContainerState;
+import dev.bollard.api.cri.v1.CreateContainerRequest;
+import dev.bollard.api.cri.v1.ImageSpec;
+import dev.bollard.api.cri.v1.LinuxContainerConfig;
+import dev.bollard.api.cri.v1.LinuxContainerSecurityContext;
+import dev.bollard.api.cri.v1.LinuxPodSandboxConfig;
+import dev.bollard.api.cri.v1.LinuxSandboxSecurityContext;
+import dev.bollard.api.cri.v1.ListContainersRequest;
+import dev.bollard.api.cri.v1.ListPodSandboxRequest;
+import dev.bollard.api.cri.v1.NamespaceMode;
+import dev.bollard.api.cri.v1.NamespaceOption;
+import dev.bollard.api.cri.v1.PodSandboxConfig;
+import dev.bollard.api.cri.v1.PodSandboxMetadata;
+import dev.bollard.api.cri.v1.PodSandboxState;
+import dev.bollard.api.cri.v1.RemovePodSandboxRequest;
+import dev.bollard.api.cri.v1.RunPodSandboxRequest;
+import dev.bollard.api.cri.v1.StartContainerRequest;
+import dev.bollard.api.cri.v1.StopPodSandboxRequest;
+import dev.bollard.cli.CriClient;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.Callable;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+
+/**
+ * Restart recovery time (issue 7; a benchmark, not a test): N pods with one sleeping container each, the daemon
+ * SIGKILLed, started again on the same root and state; measured from the new process's start to its first
+ * answered CRI Version, and what its own "recovery done" log line says (recovery's own time, and its time since
+ * the JVM started). Run by {@code bench/recovery.sh --pods N}; results in {@code bench/results/recovery-*.json}.
+ */
+public final class RecoveryBench {
+
+    private static final Pattern RECOVERY_DONE = Pattern.compile(
+            "msg=\"recovery done\" pods=(\\d+) containers=(\\d+) leaksCleaned=(\\d+) millis=(\\d+) sinceProcessStartMillis=(-?\\d+)"
+                    + "(?: podsMillis=(\\d+) containersMillis=(\\d+) leakScanMillis=(\\d+))?");
+
+    public static void main(String[] args) throws Exception {
+        int pods = 50;
+        Path checkout = Path.of(".");
+        Path workDir = null;
+        Path resultsDir = Path.of("bench/results");
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--pods" -> pods = Integer.parseInt(args[++i]);
+                case "--checkout" -> checkout = Path.of(args[++i]);
+                case "--work-dir" -> workDir = Path.of(args[++i]);
+                case "--results-dir" -> resultsDir = Path.of(args[++i]);
+                default -> throw new IllegalArgumentException("unknown option " + args[i]
+                        + " (known: --pods N, --checkout DIR, --work-dir DIR, --results-dir DIR)");
+            }
+        }
+        if (workDir == null) {
+            throw new IllegalArgumentException("--work-dir is required");
+        }
+        System.exit(run(pods, checkout.toAbsolutePath(), workDir, resultsDir));
+    }
+
+    private static int run(int pods, Path checkout, Path workDir, Path resultsDir) throws Exception {
+        PodHost host = null;
+        try (var ws = new Workspace(workDir, false)) {
+            try {
+                host = PodHost.create(ws.dir(), checkout);
+                var daemon = new BollardDaemon(checkout, "info");
+                Path certsD = Files.createDirectories(ws.path("certs.d"));
+                daemon.prepare(ws, certsD);
+                var setup = new DaemonUnderTest.PodSetup(host.confDir, PodHost.PAUSE);
+                Path dir = ws.path("bollard");
+                var first = daemon.start(ws, dir, certsD, setup);
+                host.importInto(first, checkout.resolve("bin/bollard"));
+                List<String> ids;
+                try (var c = new CriClient(first.endpoint(), 120)) {
+                    long t0 = System.nanoTime();
+                    ids = startPods(c, host, ws.dir(), pods);
+                    System.out.printf("%d pods with a running container each, started in %.1f s%n", pods,
+                            (System.nanoTime() - t0) / 1e9);
+                }
+                first.process().destroyForcibly();
+                first.process().waitFor(30, TimeUnit.SECONDS);
+                System.out.println("daemon SIGKILLed (exit " + first.process().exitValue() + ")");
+                Files.move(first.log(), dir.resolve("bollard-before-kill.log"));
+
+                Instant started = Instant.now();
+                long t0 = System.nanoTime();
+                var second = daemon.start(ws, dir, certsD, setup); // returns once Version answers
+                double versionMillis = (System.nanoTime() - t0) / 1e6;
+                var processStart = second.process().info().startInstant().orElse(started);
+                double versionSinceProcessStart = Duration.between(processStart, Instant.now()).toNanos() / 1e6;
+                var m = RECOVERY_DONE.matcher(Files.readString(second.log()));
+                if (!m.find()) {
+                    throw new IllegalStateException("no \"recovery done\" line in " + second.log());
+                }
+                int ready;
+                int running;
+                try (var c = new CriClient(second.endpoint(), 120)) {
+                    ready = (int) c.runtime(s -> s.listPodSandbox(ListPodSandboxRequest.getDefaultInstance()))
+                            .getItemsList().stream().filter(p -> p.getState() == PodSandboxState.SANDBOX_READY).count();
+                    running = (int) c.runtime(s -> s.listContainers(ListContainersRequest.getDefaultInstance()))
+                            .getContainersList().stream().filter(x -> x.getState() == ContainerState.CONTAINER_RUNNING)
+                            .count();
+                    System.out.printf("after the restart: %d of %d pods ready, %d containers running%n", ready, pods,
+                            running);
+                    System.out.printf("recovery: %s ms (daemon's own measure: reading records, reconnecting shims, "
+                            + "leak scan)%n", m.group(4));
+                    System.out.printf("  of which: pods %s ms, containers %s ms, leak scan %s ms%n", m.group(6),
+                            m.group(7), m.group(8));
+                    System.out.printf("recovery done: %s ms after the JVM started%n", m.group(5));
+                    System.out.printf("first answered Version: %.0f ms after the process started "
+                            + "(%.0f ms after the launcher was run)%n", versionSinceProcessStart, versionMillis);
+                    removePods(c, ids);
+                }
+                second.stop();
+                Files.createDirectories(resultsDir);
+                String ts = java.time.format.DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")
+                        .withZone(java.time.ZoneOffset.UTC).format(Instant.now());
+                Path json = resultsDir.resolve("recovery-" + ts + ".json");
+                Files.writeString(json, """
+                        {"workload": "recovery", "version": "%s", "machine": %s, "pods": %d, "readyAfter": %d,
+                         "runningAfter": %d, "recoveryMillis": %s, "recoveryDoneSinceJvmStartMillis": %s,
+                         "firstVersionSinceProcessStartMillis": %.0f, "firstVersionSinceLaunchMillis": %.0f,
+                         "podsMillis": %s, "containersMillis": %s, "leakScanMillis": %s, "loadAverage": "%s"}
+                        """.formatted(daemon.version(), "\"" + Runtime.getRuntime().availableProcessors() + " cpus\"",
+                        pods, ready, running, m.group(4), m.group(5), versionSinceProcessStart, versionMillis,
+                        m.group(6), m.group(7), m.group(8), loadAverage()));
+                System.out.println("results: " + json);
+                return ready == pods && running == pods ? 0 : 1;
+            } finally {
+                if (host != null) {
+                    cleanUp(host);
+                }
+            }
+        }
+    }
+
+    /** The node's load average at the end (the figures are only comparable on a quiet node). */
+    private static String loadAverage() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).strip();
+        } catch (java.io.IOException e) {
+            return "";
+        }
+    }
+
+    /**
+     * The bridge and the pods' cgroup tree. Not {@link PodHost#cleanUp}: its sweep of {@code /var/run/netns} takes
+     * every {@code cni-*} namespace made since the start, other runtimes' on the node too, and Bollard pins its
+     * own under its state directory (gone with the workspace). The pods' NAT rules went with their CNI DEL.
+     */
+    private static void cleanUp(PodHost host) {
+        if (Files.exists(Path.of("/sys/class/net", host.bridge))) {
+            Workspace.run(List.of("ip", "link", "del", "dev", host.bridge));
+        }
+        try (var hierarchies = Files.list(PodHost.CGROUP_ROOT)) {
+            for (Path h : hierarchies.toList()) {
+                Path tree = h.resolve(host.cgroupParent.substring(1));
+                if (Files.isDirectory(tree) && !PodHost.removeCgroupTree(tree)) {
+                    System.err.println("bench: cgroup still busy, left: " + tree);
+                }
+            }
+        } catch (java.io.IOException e) {
+            System.err.println("bench: cannot list " + PodHost.CGROUP_ROOT + ": " + e.getMessage());
+        }
+    }
+
+    private static List<String> startPods(CriClient c, PodHost host, Path ws, int n) throws Exception {
+        var ns = NamespaceOption.newBuilder().setNetwork(NamespaceMode.POD).setPid(NamespaceMode.POD)
+                .setIpc(NamespaceMode.POD);
+        var tasks = new ArrayList<Callable<String>>();
+        for (int i = 0; i < n; i++) {
+            String name = "recovery-" + i;
+            tasks.add(() -> {
+                String uid = UUID.randomUUID().toString();
+                Path logs = Files.createDirectories(ws.resolve("logs").resolve(name));
+                var cfg = PodSandboxConfig.newBuilder()
+                        .setMetadata(PodSandboxMetadata.newBuilder().setName(name).setNamespace("bench").setUid(uid))
+                        .setHostname(name).setLogDirectory(logs.toString()).putLabels("bollard-bench", host.suffix)
+                        .setLinux(LinuxPodSandboxConfig.newBuilder().setCgroupParent(host.podCgroup(uid))
+                                .setSecurityContext(LinuxSandboxSecurityContext.newBuilder().setNamespaceOptions(ns)))
+                        .build();
+                String pod = c.runtimeLong(s -> s.runPodSandbox(RunPodSandboxRequest.newBuilder().setConfig(cfg).build()))
+                        .getPodSandboxId();
+                var ctr = ContainerConfig.newBuilder().setMetadata(ContainerMetadata.newBuilder().setName("sleep"))
+                        .setImage(ImageSpec.newBuilder().setImage(PodHost.BUSYBOX))
+                        .addAllCommand(List.of("/bin/sleep", "3600")).setLogPath("sleep_0.log")
+                        .setLinux(LinuxContainerConfig.newBuilder().setSecurityContext(
+                                LinuxContainerSecurityContext.newBuilder().setNamespaceOptions(ns)))
+                        .build();
+                String id = c.runtimeLong(s -> s.createContainer(CreateContainerRequest.newBuilder()
+                        .setPodSandboxId(pod).setConfig(ctr).setSandboxConfig(cfg).build())).getContainerId();
+                c.runtimeLong(s -> s.startContainer(StartContainerRequest.newBuilder().setContainerId(id).build()));
+                return pod;
+            });
+        }
+        return all(tasks);
+    }
+
+    private static void removePods(CriClient c, List<String> ids) throws Exception {
+        var tasks = new ArrayList<Callable<String>>();
+        for (String id : ids) {
+            tasks.add(() -> {
+                c.runtimeLong(s -> s.stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(id).build()));
+                c.runtimeLong(s -> s.removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(id).build()));
+                return id;
+            });
+        }
+        all(tasks);
+    }
+
+    /** Runs the calls 8 at a time (as kubelet's pod workers would), in order of the list; fails on the first error. */
+    private static List<String> all(List<Callable<String>> tasks) throws Exception {
+        try (var pool = Executors.newFixedThreadPool(8, Thread.ofVirtual().factory())) {
+            var futures = new ArrayList<Future<String>>();
+            for (var t : tasks) {
+                futures.add(pool.submit(t));
+            }
+            var out = new ArrayList<String>();
+            for (var f : futures) {
+                out.add(f.get());
+            }
+            return out;
+        }
+    }
+}
