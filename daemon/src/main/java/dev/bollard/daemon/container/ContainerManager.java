@@ -152,7 +152,9 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             Files.createDirectories(bundle.resolve("rootfs"));
             var pod = sandboxes.context(sandbox);
             int targetPid = targetPid(config, sandbox);
-            JsonObject spec = specs.containerSpec(pod, id, config, parsed, rootfs.files(), targetPid,
+            // image volumes are mounted in the bundle now, so the spec binds them like host paths
+            var volumes = ImageVolumes.mount(config, images, bundle);
+            JsonObject spec = specs.containerSpec(pod, id, volumes.config(), parsed, rootfs.files(), targetPid,
                     sandboxes.privilegedWithoutHostDevices(sandbox));
             if (sandboxes.standaloneContainers(sandbox)) {
                 standalone(spec);
@@ -166,7 +168,8 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             String stopSignal = SpecBuilder.stopSignal(parsed);
             var record = new ContainerRecord(id, sandbox.id(), name, ProtoJson.toJson(config), config.getImage().getImage(),
                     imageRef(image, requestedImage(config)), image.id(), ContainerState.CREATED, 0, nanos(), 0, 0, 0, "", "", logPath,
-                    rootfs.lowers().stream().map(Path::toString).toList(), stopSignal);
+                    rootfs.lowers().stream().map(Path::toString).toList(), stopSignal,
+                    volumes.mounts().stream().flatMap(v -> v.lowers().stream()).map(Path::toString).toList());
             store.put(id, record);
             var c = new Container(record, config, spec, rootfs, stopSignal);
             containers.put(id, c);
@@ -176,6 +179,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             return c;
         } catch (IOException | RuntimeException e) {
             names.release(name, id);
+            ImageVolumes.unmountQuietly(bundle);
             cleanupQuietly(bundle, dir);
             store.delete(id);
             throw e;
@@ -452,6 +456,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             }
             // A shim that died (or was killed) before deleting the task leaves the rootfs mounted: unmount it here
             // rather than leak it (FileTrees refuses to delete through a mount).
+            ImageVolumes.unmount(stateDir.resolve(c.id()));
             unmountLeftovers(stateDir.resolve(c.id()));
             FileTrees.deleteTree(stateDir.resolve(c.id()));
             FileTrees.deleteTree(rootDir.resolve(c.id()));
@@ -634,6 +639,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         LOG.warn("removing an orphaned container: its pod sandbox is gone", "id", r.id(), "pod", r.sandboxId(),
                 "state", r.state());
         try {
+            ImageVolumes.unmount(stateDir.resolve(r.id()));
             FileTrees.deleteTree(stateDir.resolve(r.id()));
             FileTrees.deleteTree(rootDir.resolve(r.id()));
             store.delete(r.id());
@@ -801,7 +807,9 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
     private Set<Digest> snapshotsInUse() {
         var out = new HashSet<Digest>();
         for (var c : containers.values()) {
-            for (String lower : c.record().lowerDirs()) {
+            var lowers = new java.util.ArrayList<>(c.record().lowerDirs());
+            lowers.addAll(c.record().volumeLowerDirs());
+            for (String lower : lowers) {
                 // SnapshotStore names a snapshot directory <algorithm>-<hex> after its chain ID.
                 String name = Path.of(lower).getFileName().toString();
                 try {

@@ -16,25 +16,31 @@ import java.util.List;
  * @param lowerDirs  the rootfs's overlay lower dirs (snapshot directories), top layer first: a restart rebuilds the
  *                   rootfs from them, and image GC keeps them, even once the image itself is gone
  * @param stopSignal the image's stop signal (e.g. SIGTERM), kept for the same reason
+ * @param volumeLowerDirs the snapshot directories the container's image volumes (Mount.image) stack: image GC
+ *                   keeps them while the container exists
  */
 public record ContainerRecord(String id, String sandboxId, String name, JsonObject config, String image,
                               String imageRef, String imageId, ContainerState state, int pid, long createdAt,
                               long startedAt, long finishedAt, int exitCode, String reason, String message,
-                              String logPath, List<String> lowerDirs, String stopSignal) {
+                              String logPath, List<String> lowerDirs, String stopSignal,
+                              List<String> volumeLowerDirs) {
 
     public static final int SCHEMA = 1;
 
     public ContainerRecord {
         lowerDirs = lowerDirs == null ? List.of() : List.copyOf(lowerDirs);
+        volumeLowerDirs = volumeLowerDirs == null ? List.of() : List.copyOf(volumeLowerDirs);
     }
 
     public ContainerRecord started(int newPid, long at) {
         return new ContainerRecord(id, sandboxId, name, config, image, imageRef, imageId, ContainerState.RUNNING,
-                newPid, createdAt, at, finishedAt, exitCode, reason, message, logPath, lowerDirs, stopSignal);
+                newPid, createdAt, at, finishedAt, exitCode, reason, message, logPath, lowerDirs, stopSignal,
+                volumeLowerDirs);
     }
 
     public ContainerRecord exited(long at, int code, String why, String text) {
         return new ContainerRecord(id, sandboxId, name, config, image, imageRef, imageId, ContainerState.EXITED,
-                pid, createdAt, startedAt, at, code, why, text, logPath, lowerDirs, stopSignal);
+                pid, createdAt, startedAt, at, code, why, text, logPath, lowerDirs, stopSignal,
+                volumeLowerDirs);
     }
 }
