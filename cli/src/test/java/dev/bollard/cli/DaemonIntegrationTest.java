@@ -138,10 +138,6 @@ class DaemonIntegrationTest {
                 dev.bollard.api.cri.v1.ExecRequest.getDefaultInstance()));
         assertEquals(Status.Code.UNIMPLEMENTED, e.getStatus().getCode());
         assertTrue(e.getStatus().getDescription().contains("runtime.v1.RuntimeService/Exec"));
-        var e2 = assertThrows(StatusRuntimeException.class, () -> runtime.checkpointContainer(
-                dev.bollard.api.cri.v1.CheckpointContainerRequest.getDefaultInstance()));
-        assertEquals(Status.Code.UNIMPLEMENTED, e2.getStatus().getCode());
-        assertTrue(e2.getStatus().getDescription().contains("runtime.v1.RuntimeService/CheckpointContainer"));
     }
 
     @Test
