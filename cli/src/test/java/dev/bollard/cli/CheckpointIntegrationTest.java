@@ -80,8 +80,10 @@ class CheckpointIntegrationTest extends PodNodeTest {
         assertStillCounting(id);
         Path location = Files.createDirectories(node.dir.resolve("checkpoints")).resolve("counter.tar");
 
+        int countAtCheckpoint = -1;
         if (criuWorksHere()) {
             node.rt().checkpointContainer(request(id, location.toString()));
+            countAtCheckpoint = count(id);
             var archive = entries(Files.newInputStream(location));
             assertTrue(archive.keySet().stream().anyMatch(n -> n.startsWith("checkpoint/") && n.endsWith(".img")),
                     archive.keySet().toString());
@@ -104,6 +106,18 @@ class CheckpointIntegrationTest extends PodNodeTest {
         }
         try (var dir = Files.list(location.getParent())) {
             assertTrue(dir.allMatch(p -> p.equals(location)), "no temporary files beside the location");
+        }
+
+        if (countAtCheckpoint >= 0) {
+            // CRI-O style restore: the archive as the image of a new container, which goes on counting from there
+            var restoredPod = node.pod("restored").build();
+            String pod2 = node.runPod(restoredPod);
+            var restoreConfig = PodTestNode.container("counter-restored").setImage(
+                    dev.bollard.api.cri.v1.ImageSpec.newBuilder().setImage(location.toString())).build();
+            String restored = node.createAndStart(pod2, restoredPod, restoreConfig);
+            assertTrue(count(restored) >= countAtCheckpoint - 1, "restored at " + count(restored));
+            assertStillCounting(restored);
+            node.removePod(pod2);
         }
 
         node.rt().stopContainer(StopContainerRequest.newBuilder().setContainerId(id).setTimeout(0).build());
@@ -130,5 +144,45 @@ class CheckpointIntegrationTest extends PodNodeTest {
         var noId = assertThrows(StatusRuntimeException.class,
                 () -> node.rt().checkpointContainer(request("", "/tmp/x.tar")));
         assertEquals(Status.Code.INVALID_ARGUMENT, noId.getStatus().getCode());
+    }
+
+    @Test
+    void aCheckpointArchiveAsTheImageIsRestoredOrRefusedWithCriusReason() throws Exception {
+        var podConfig = node.pod("restore").build();
+        String pod = node.runPod(podConfig);
+        Path dir = Files.createDirectories(node.dir.resolve("restore-input"));
+        Path notAnArchive = Files.writeString(dir.resolve("plain.tar"), "not a tar");
+        var bad = assertThrows(StatusRuntimeException.class, () -> node.rt().createContainer(
+                dev.bollard.api.cri.v1.CreateContainerRequest.newBuilder().setPodSandboxId(pod).setSandboxConfig(podConfig)
+                        .setConfig(PodTestNode.container("from-plain").setImage(dev.bollard.api.cri.v1.ImageSpec
+                                .newBuilder().setImage(notAnArchive.toString()))).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, bad.getStatus().getCode(), bad.getStatus().toString());
+        assertTrue(bad.getStatus().getDescription().contains("not a checkpoint archive"), bad.getStatus().getDescription());
+
+        if (!criuWorksHere()) {
+            // an archive in the layout CheckpointContainer writes, without CRIU images: enough to reach the CRIU check
+            Path images = Files.createDirectories(dir.resolve("images"));
+            Path upper = Files.createDirectories(dir.resolve("upper"));
+            var config = new com.google.gson.JsonObject();
+            config.addProperty("rootfsImage", "unused");
+            Path archive = dir.resolve("counter.tar");
+            dev.bollard.daemon.container.CheckpointArchive.write(archive, images, config, new com.google.gson.JsonObject(),
+                    upper);
+            var e = assertThrows(StatusRuntimeException.class, () -> node.rt().createContainer(
+                    dev.bollard.api.cri.v1.CreateContainerRequest.newBuilder().setPodSandboxId(pod)
+                            .setSandboxConfig(podConfig).setConfig(PodTestNode.container("restored").setImage(
+                                    dev.bollard.api.cri.v1.ImageSpec.newBuilder().setImage(archive.toString()))).build()));
+            String why = e.getStatus().getDescription();
+            assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode(), why);
+            assertTrue(why.contains("restore") && why.contains(archive.toString()), why);
+            assertTrue(why.contains("criu check failed") || why.contains("criu not found"), why);
+            try (var bundles = Files.list(node.dir.resolve("state/containers"))) {
+                assertEquals(0, bundles.count(), "a refused restore leaves no bundle");
+            }
+            // the name was never taken
+            String id = node.createAndStart(pod, podConfig, PodTestNode.container("restored", "true").build());
+            node.awaitExit(id);
+        }
+        node.removePod(pod);
     }
 }

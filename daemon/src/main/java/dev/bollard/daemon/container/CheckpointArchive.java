@@ -2,6 +2,10 @@ package dev.bollard.daemon.container;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.bollard.daemon.linux.Syscalls;
+import dev.bollard.daemon.snapshot.LayerUnpacker;
+import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.apache.commons.compress.archivers.tar.TarConstants;
@@ -126,6 +130,142 @@ public final class CheckpointArchive {
             }
         }
         return deleted;
+    }
+
+    // ---- reading, for a restore ----
+
+    /** Whether a CreateContainer image names a checkpoint archive (CRI-O style: an absolute path to a file). */
+    public static boolean isArchivePath(String image) {
+        return image.startsWith("/") && Files.isRegularFile(Path.of(image));
+    }
+
+    /** An archive's config.dump and spec.dump. */
+    public record Metadata(JsonObject config, JsonObject spec) {
+
+        /** The ID of the image the checkpointed container ran (config.dump's rootfsImage). */
+        public String imageId() {
+            return config.has("rootfsImage") ? config.get("rootfsImage").getAsString() : "";
+        }
+
+        public String imageName() {
+            return config.has("rootfsImageName") ? config.get("rootfsImageName").getAsString() : "";
+        }
+
+        /** The checkpointed container's CRI config, as protobuf JSON (Bollard's archives carry it). */
+        public java.util.Optional<JsonObject> containerConfig() {
+            return config.has("containerConfig") && config.get("containerConfig").isJsonObject()
+                    ? java.util.Optional.of(config.getAsJsonObject("containerConfig")) : java.util.Optional.empty();
+        }
+    }
+
+    /**
+     * Reads config.dump and spec.dump.
+     *
+     * @throws IllegalArgumentException naming the archive when it is no checkpoint archive
+     */
+    public static Metadata readMetadata(Path archive) throws IOException {
+        JsonObject config = null;
+        JsonObject spec = null;
+        try (var tar = new TarArchiveInputStream(Files.newInputStream(archive))) {
+            for (TarArchiveEntry e = tar.getNextEntry(); e != null; e = tar.getNextEntry()) {
+                String name = stripDot(e.getName());
+                if (name.equals(CONFIG_DUMP) || name.equals(SPEC_DUMP)) {
+                    var json = JsonParser.parseString(new String(tar.readAllBytes(), StandardCharsets.UTF_8));
+                    if (!json.isJsonObject()) {
+                        throw new IllegalArgumentException("checkpoint archive " + archive + ": " + name
+                                + " is not a JSON object");
+                    }
+                    if (name.equals(CONFIG_DUMP)) {
+                        config = json.getAsJsonObject();
+                    } else {
+                        spec = json.getAsJsonObject();
+                    }
+                }
+            }
+        } catch (com.google.gson.JsonParseException e) {
+            throw new IllegalArgumentException("checkpoint archive " + archive + ": " + e.getMessage(), e);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("image " + archive + " is a file but not a readable checkpoint archive: "
+                    + e.getMessage(), e);
+        }
+        if (config == null || spec == null) {
+            throw new IllegalArgumentException("image " + archive + " is a file but not a checkpoint archive (no "
+                    + (config == null ? CONFIG_DUMP : SPEC_DUMP) + ")");
+        }
+        return new Metadata(config, spec);
+    }
+
+    /**
+     * Unpacks a checkpoint for a restore: the CRIU images into {@code criuImages} (regular files and directories
+     * only, nothing outside it), the rootfs diff into the new container's empty writable layer {@code upper} (through
+     * {@link LayerUnpacker}, which refuses escapes), and each deleted file as a whiteout there.
+     */
+    public static void extract(Path archive, Path criuImages, Path upper) throws IOException {
+        Files.createDirectories(criuImages);
+        Path imagesRoot = criuImages.toAbsolutePath().normalize();
+        String prefix = CHECKPOINT_DIRECTORY + "/";
+        var deleted = new ArrayList<String>();
+        try (var tar = new TarArchiveInputStream(Files.newInputStream(archive))) {
+            for (TarArchiveEntry e = tar.getNextEntry(); e != null; e = tar.getNextEntry()) {
+                String name = stripDot(e.getName());
+                if (name.startsWith(prefix) && name.length() > prefix.length()) {
+                    Path target = imagesRoot.resolve(name.substring(prefix.length())).normalize();
+                    if (!target.startsWith(imagesRoot) || target.equals(imagesRoot)) {
+                        throw new IllegalArgumentException("checkpoint archive " + archive + ": entry " + name
+                                + " leaves " + CHECKPOINT_DIRECTORY + "/");
+                    }
+                    if (e.isDirectory()) {
+                        Files.createDirectories(target);
+                    } else if (e.isFile()) {
+                        Files.createDirectories(target.getParent());
+                        Files.copy(tar, target, StandardCopyOption.REPLACE_EXISTING);
+                    }
+                } else if (name.equals(ROOTFS_DIFF)) {
+                    LayerUnpacker.unpack(tar, "application/vnd.oci.image.layer.v1.tar", upper);
+                } else if (name.equals(DELETED_FILES)) {
+                    var list = JsonParser.parseString(new String(tar.readAllBytes(), StandardCharsets.UTF_8));
+                    if (!list.isJsonArray()) {
+                        throw new IllegalArgumentException("checkpoint archive " + archive + ": " + DELETED_FILES
+                                + " is not a JSON list");
+                    }
+                    list.getAsJsonArray().forEach(v -> deleted.add(v.getAsString()));
+                }
+            }
+        }
+        for (String path : deleted) {
+            whiteout(upper, path, archive);
+        }
+    }
+
+    /** A deleted image file becomes an overlayfs whiteout in the new writable layer; no parent may be a symlink. */
+    private static void whiteout(Path upper, String path, Path archive) throws IOException {
+        Path root = upper.toAbsolutePath().normalize();
+        Path target = root.resolve(path.startsWith("/") ? path.substring(1) : path).normalize();
+        if (!target.startsWith(root) || target.equals(root)) {
+            throw new IllegalArgumentException("checkpoint archive " + archive + ": deleted file " + path
+                    + " lies outside the root");
+        }
+        Path dir = root;
+        for (Path part : root.relativize(target.getParent() == null ? root : target.getParent())) {
+            if (part.toString().isEmpty()) {
+                continue;
+            }
+            dir = dir.resolve(part);
+            if (Files.isSymbolicLink(dir)) {
+                throw new IllegalArgumentException("checkpoint archive " + archive + ": deleted file " + path
+                        + " lies below a symlink");
+            }
+            if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+                Files.createDirectory(dir);
+            }
+        }
+        if (!Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+            Syscalls.mknod(target, Syscalls.S_IFCHR, 0, 0);
+        }
+    }
+
+    private static String stripDot(String name) {
+        return name.startsWith("./") ? name.substring(2) : name;
     }
 
     private static TarArchiveOutputStream tarStream(OutputStream out) {

@@ -132,8 +132,20 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             throw Status.FAILED_PRECONDITION.withDescription("pod sandbox " + sandbox.id()
                     + " is not ready; a container can only be created in a ready pod").asRuntimeException();
         }
-        ImageRecord image = images.resolve(config.getImage().getImage()).orElseThrow(() -> new NoSuchElementException(
-                "image \"" + config.getImage().getImage() + "\" not found; pull it first"));
+        // CRI-O style restore: the image is a checkpoint archive, the container the checkpointed one run again
+        Path restoreFrom = CheckpointArchive.isArchivePath(config.getImage().getImage())
+                ? Path.of(config.getImage().getImage()) : null;
+        CheckpointArchive.Metadata checkpoint = null;
+        if (restoreFrom != null) {
+            checkpoint = CheckpointArchive.readMetadata(restoreFrom);
+            requireCriu(sandbox, "restore a container from checkpoint archive " + restoreFrom);
+            config = restoredConfig(config, checkpoint);
+        }
+        String imageName = checkpoint == null ? config.getImage().getImage() : checkpoint.imageId();
+        String notFound = checkpoint == null ? "image \"" + imageName + "\" not found; pull it first"
+                : "image \"" + checkpoint.imageName() + "\" (" + imageName + "), which checkpoint archive " + restoreFrom
+                + " was taken from, not found; pull it first";
+        ImageRecord image = images.resolve(imageName).orElseThrow(() -> new NoSuchElementException(notFound));
         var pm = sandbox.config().getMetadata();
         String name = String.join("_", config.getMetadata().getName(), pm.getName(), pm.getNamespace(), pm.getUid(),
                 Integer.toString(config.getMetadata().getAttempt()));
@@ -150,6 +162,9 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             var rootfs = Rootfs.of(images.snapshots(), image, dir.resolve("rootfs"));
             rootfs.prepare();
             Files.createDirectories(bundle.resolve("rootfs"));
+            if (restoreFrom != null) {
+                CheckpointArchive.extract(restoreFrom, bundle.resolve(RESTORE_IMAGES), rootfs.upper());
+            }
             var pod = sandboxes.context(sandbox);
             int targetPid = targetPid(config, sandbox);
             // image volumes are mounted in the bundle now, so the spec binds them like host paths
@@ -245,9 +260,14 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 logger = ContainerLogger.start(fifos, c.record().logPath().isEmpty() ? null : Path.of(c.record().logPath()),
                         maxLogLineBytes);
                 c.io(fifos, logger);
-                shim.create(c.id(), bundle, List.of(c.rootfs().mount()), io(fifos, tty));
+                Path restore = bundle.resolve(RESTORE_IMAGES);
+                shim.create(c.id(), bundle, List.of(c.rootfs().mount()), io(fifos, tty),
+                        Files.isDirectory(restore) ? restore : null);
                 taskCreated = true;
                 int pid = shim.start(c.id(), "");
+                if (Files.isDirectory(restore)) {
+                    cleanupQuietly(restore); // restored: the CRIU images have served
+                }
                 persist(c, c.record().started(pid, nanos()));
                 watch(c, shim);
                 LOG.info("container started", "id", c.id(), "pid", pid);
@@ -799,16 +819,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         var c = get(idOrPrefix);
         Shim shim = runningShim(c);
         Sandbox sandbox = sandboxes.get(c.record().sandboxId());
-        if (sandboxes.standaloneContainers(sandbox)) {
-            throw Status.FAILED_PRECONDITION.withDescription("container " + c.id() + " runs under runtime handler \""
-                    + sandbox.record().runtimeHandler() + "\" (gVisor), which cannot be checkpointed with CRIU")
-                    .asRuntimeException();
-        }
-        var criuProblem = dev.bollard.daemon.runtime.Criu.problem();
-        if (criuProblem.isPresent()) {
-            throw Status.FAILED_PRECONDITION.withDescription("cannot checkpoint container " + c.id() + ": "
-                    + criuProblem.get()).asRuntimeException();
-        }
+        requireCriu(sandbox, "checkpoint container " + c.id());
         Path work = stateDir.resolve(c.id()).resolve("checkpoint-" + HexFormat.of().formatHex(randomBytes(4)));
         try {
             Path images = Files.createDirectories(work.resolve("images"));
@@ -826,6 +837,60 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         } finally {
             cleanupQuietly(work);
         }
+    }
+
+    /** Where a restored container's bundle keeps the CRIU images from its archive until StartContainer restores them. */
+    static final String RESTORE_IMAGES = "restore-checkpoint";
+
+    /** CRIU must work here, and the pod's handler must be one that checkpoints through it (not gVisor). */
+    private void requireCriu(Sandbox sandbox, String what) {
+        if (sandboxes.standaloneContainers(sandbox)) {
+            throw Status.FAILED_PRECONDITION.withDescription("cannot " + what + ": runtime handler \""
+                    + sandbox.record().runtimeHandler() + "\" (gVisor) does not checkpoint or restore with CRIU")
+                    .asRuntimeException();
+        }
+        var problem = dev.bollard.daemon.runtime.Criu.problem();
+        if (problem.isPresent()) {
+            throw Status.FAILED_PRECONDITION.withDescription("cannot " + what + ": " + problem.get())
+                    .asRuntimeException();
+        }
+    }
+
+    /**
+     * The config a restored container is created with: the request's, with the process side (command, args, env,
+     * working dir, mounts, tty/stdin) taken from the checkpointed container's CRI config where the request leaves it
+     * empty, since CRIU brings back that process with those files and mounts; the image stays the archive.
+     */
+    static ContainerConfig restoredConfig(ContainerConfig requested, CheckpointArchive.Metadata checkpoint) {
+        var original = checkpoint.containerConfig();
+        if (original.isEmpty()) {
+            return requested;
+        }
+        var was = ContainerConfig.newBuilder();
+        try {
+            com.google.protobuf.util.JsonFormat.parser().ignoringUnknownFields().merge(original.get().toString(), was);
+        } catch (InvalidProtocolBufferException e) {
+            throw new IllegalArgumentException("checkpoint archive: config.dump's containerConfig is not a CRI "
+                    + "ContainerConfig: " + e.getMessage(), e);
+        }
+        var out = requested.toBuilder();
+        if (requested.getCommandCount() == 0 && requested.getArgsCount() == 0) {
+            out.addAllCommand(was.getCommandList()).addAllArgs(was.getArgsList());
+        }
+        if (requested.getEnvsCount() == 0) {
+            out.addAllEnvs(was.getEnvsList());
+        }
+        if (requested.getWorkingDir().isEmpty()) {
+            out.setWorkingDir(was.getWorkingDir());
+        }
+        if (requested.getMountsCount() == 0) {
+            out.addAllMounts(was.getMountsList());
+        }
+        if (!requested.hasLinux() && was.hasLinux()) {
+            out.setLinux(was.getLinux());
+        }
+        out.setTty(was.getTty()).setStdin(was.getStdin()).setStdinOnce(was.getStdinOnce());
+        return out.build();
     }
 
     /** CRIU's error lines from the dump log the runc shim leaves in the bundle, for the status message. */

@@ -134,7 +134,16 @@ public final class Shim implements AutoCloseable {
      * (binary name, root, systemd cgroups) go along. Returns the init pid.
      */
     public int create(String id, Path bundle, List<Mount> rootfs, TaskIo io) throws IOException {
+        return create(id, bundle, rootfs, io, null);
+    }
+
+    /**
+     * {@link #create(String, Path, List, TaskIo)} that restores the task from the CRIU images in {@code checkpoint}
+     * (when not null): the runc shim then runs {@code runc restore} at Start instead of starting the process anew.
+     */
+    public int create(String id, Path bundle, List<Mount> rootfs, TaskIo io, Path checkpoint) throws IOException {
         var request = CreateTaskRequest.newBuilder()
+                .setCheckpoint(checkpoint == null ? "" : checkpoint.toAbsolutePath().toString())
                 .setId(id)
                 .setBundle(bundle.toAbsolutePath().toString())
                 .addAllRootfs(rootfs)

@@ -73,4 +73,51 @@ class CheckpointArchiveTest {
             assertEquals(1, left.count(), "only the archive: no temporary files beside it");
         }
     }
+
+    @Test
+    void aRestoreUnpacksTheImagesAndTheWritableLayerWithItsWhiteouts(@TempDir Path dir) throws Exception {
+        Path images = Files.createDirectories(dir.resolve("images"));
+        Files.writeString(images.resolve("core-1.img"), "core");
+        Path upper = Files.createDirectories(dir.resolve("upper"));
+        Files.createDirectories(upper.resolve("tmp"));
+        Files.writeString(upper.resolve("tmp/count"), "7\n");
+        Files.createDirectories(upper.resolve("etc"));
+        Syscalls.mknod(upper.resolve("etc/motd"), Syscalls.S_IFCHR, 0, 0);
+        var config = new JsonObject();
+        config.addProperty("rootfsImage", "sha256:" + "ab".repeat(32));
+        config.addProperty("rootfsImageName", "bollard.local/busybox:test");
+        var criConfig = new JsonObject();
+        criConfig.add("command", new com.google.gson.JsonArray());
+        criConfig.getAsJsonArray("command").add("sh");
+        config.add("containerConfig", criConfig);
+        Path archive = dir.resolve("c.tar");
+        CheckpointArchive.write(archive, images, config, new JsonObject(), upper);
+
+        assertTrue(CheckpointArchive.isArchivePath(archive.toString()));
+        assertFalse(CheckpointArchive.isArchivePath("bollard.local/busybox:test"));
+        var meta = CheckpointArchive.readMetadata(archive);
+        assertEquals("sha256:" + "ab".repeat(32), meta.imageId());
+        assertEquals("bollard.local/busybox:test", meta.imageName());
+        var restored = ContainerManager.restoredConfig(dev.bollard.api.cri.v1.ContainerConfig.newBuilder()
+                .setImage(dev.bollard.api.cri.v1.ImageSpec.newBuilder().setImage(archive.toString())).build(), meta);
+        assertEquals(java.util.List.of("sh"), restored.getCommandList(), "the checkpointed process's command");
+        assertEquals(archive.toString(), restored.getImage().getImage());
+
+        Path newImages = dir.resolve("restore/images");
+        Path newUpper = Files.createDirectories(dir.resolve("restore/upper"));
+        CheckpointArchive.extract(archive, newImages, newUpper);
+        assertEquals("core", Files.readString(newImages.resolve("core-1.img")));
+        assertEquals("7\n", Files.readString(newUpper.resolve("tmp/count")));
+        var motd = Files.readAttributes(newUpper.resolve("etc/motd"), "unix:mode,rdev", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        assertEquals(Syscalls.S_IFCHR, ((Integer) motd.get("mode")) & Syscalls.S_IFMT, "a whiteout again");
+        assertEquals(0L, motd.get("rdev"));
+    }
+
+    @Test
+    void aFileThatIsNoCheckpointArchiveIsRefusedByName(@TempDir Path dir) throws Exception {
+        Path notTar = Files.writeString(dir.resolve("plain.txt"), "hello");
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> CheckpointArchive.readMetadata(notTar));
+        assertTrue(e.getMessage().contains(notTar.toString()), e.getMessage());
+    }
 }
