@@ -127,6 +127,14 @@ class ImageVolumeIntegrationTest extends PodNodeTest {
         assertEquals(Status.Code.INVALID_ARGUMENT, both.getStatus().getCode());
         assertTrue(both.getStatus().getDescription().contains("mutually exclusive"), both.getStatus().getDescription());
 
+        // the image volume is mounted by then; a later mount failing must take it down again
+        var laterMount = createFails(pod, podConfig, PodTestNode.container("f", "true")
+                .addMounts(imageMount("/vol", DATA_IMAGE, ""))
+                .addMounts(Mount.newBuilder().setContainerPath("/host").setHostPath("/does/not/exist")).build());
+        assertEquals(Status.Code.INVALID_ARGUMENT, laterMount.getStatus().getCode());
+        assertTrue(laterMount.getStatus().getDescription().contains("/does/not/exist"),
+                laterMount.getStatus().getDescription());
+
         assertTrue(volumeMounts().isEmpty(), "a failed create left image volumes mounted: " + volumeMounts());
         try (var left = Files.list(node.dir.resolve("state/containers"))) {
             assertFalse(left.findAny().isPresent(), "a failed create left a bundle");
