@@ -74,7 +74,10 @@ final class ImageVolumes {
                 String ref = m.getImage().getImage();
                 ImageRecord image = images.resolve(ref).orElseThrow(() -> new NoSuchElementException(
                         field + ".image \"" + ref + "\" not found; pull it first"));
-                var lowers = new ArrayList<>(Rootfs.of(images.snapshots(), image, dir).lowers());
+                var lowers = Rootfs.snapshotChain(images.snapshots(), image);
+                if (lowers.isEmpty()) {
+                    throw new IllegalArgumentException(field + ".image \"" + ref + "\" has no layers to mount");
+                }
                 Path empty = dir.resolve("empty");
                 Files.createDirectories(empty);
                 Path target = dir.resolve(Integer.toString(i));
