@@ -98,6 +98,11 @@ class CheckpointIntegrationTest extends PodNodeTest {
             assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode(), why);
             assertTrue(why.contains("criu check failed") || why.contains("criu not found"), why);
             assertFalse(Files.exists(location), "no archive when the checkpoint failed");
+            // the CLI (crictl's checkpoint) says the same, naming the container
+            var cli = DaemonProcess.run(node.dir, "-r", node.daemon.endpoint(), "checkpoint", "--export",
+                    location.toString(), id);
+            assertEquals(1, cli.exit(), cli.err());
+            assertTrue(cli.err().contains(id) && cli.err().contains("criu"), cli.err());
         }
         assertStillCounting(id);
         try (var bundle = Files.list(node.dir.resolve("state/containers").resolve(id))) {
