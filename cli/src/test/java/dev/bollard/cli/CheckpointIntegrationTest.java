@@ -31,7 +31,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CheckpointIntegrationTest extends PodNodeTest {
 
-    private static final String COUNTER = "i=0; while true; do echo $i > /tmp/count; i=$((i+1)); sleep 0.1; done";
+    /** Writes each count whole (a new file renamed over the old one), so a reader never sees a half-written one. */
+    private static final String COUNTER =
+            "i=0; while true; do echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; i=$((i+1)); sleep 0.1; done";
 
     private static boolean criuWorksHere() throws Exception {
         try {
@@ -47,16 +49,23 @@ class CheckpointIntegrationTest extends PodNodeTest {
         return CheckpointContainerRequest.newBuilder().setContainerId(id).setLocation(location).build();
     }
 
+    /** The counter's last count; -1 before its first. */
     private int count(String id) {
-        return Integer.parseInt(node.sh(id, "cat /tmp/count").strip());
+        String out = node.sh(id, "cat /tmp/count 2>/dev/null").strip();
+        return out.matches("\\d+") ? Integer.parseInt(out) : -1;
     }
 
     /** The count moves on: the process still runs (no timing asserted, only progress within a generous bound). */
     private void assertStillCounting(String id) throws InterruptedException {
         assertEquals(ContainerState.CONTAINER_RUNNING, node.status(id).getState());
-        int before = count(id);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (count(id) == before) {
+        int before = count(id);
+        while (before < 0) {
+            assertTrue(System.nanoTime() < deadline, "the counter never wrote a count");
+            Thread.sleep(100);
+            before = count(id);
+        }
+        while (count(id) <= before) {
             assertTrue(System.nanoTime() < deadline, "the counter stopped at " + before);
             Thread.sleep(100);
         }
