@@ -797,7 +797,8 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
     /**
      * CheckpointContainer (KEP-2008, forensic): dumps the running container with CRIU through the pod's shim
      * ({@code runc checkpoint --leave-running}), then writes {@link CheckpointArchive} at {@code location}. The
-     * container keeps running. Nothing is left at {@code location} or in the bundle when any step fails.
+     * container keeps running. A failure leaves nothing at {@code location}, and the work directory goes whatever
+     * the outcome (only the log CRIU writes through the shim, {@code criu-dump.log}, stays in the bundle).
      */
     public void checkpoint(String idOrPrefix, String location, long timeoutSeconds) throws IOException {
         if (location.isEmpty()) {
