@@ -14,6 +14,7 @@ packages=(
   catatonit                   # the builtin pause image of every pod's infra container
   crun                        # the crun RuntimeClass handler
   runsc                       # gVisor: the runsc RuntimeClass handler (ptrace platform, through the runc shim)
+  criu                        # CheckpointContainer: runc checkpoints through CRIU (3.17 fails on Linux >= 6.13)
 )
 missing=()
 for p in "${packages[@]}"; do

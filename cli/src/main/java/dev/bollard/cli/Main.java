@@ -15,7 +15,8 @@ import picocli.CommandLine.Option;
                 ContainerCommands.Stop.class, ContainerCommands.Remove.class, ContainerCommands.ListContainers.class,
                 ContainerCommands.Inspect.class, ContainerCommands.Exec.class, ContainerCommands.Run.class,
                 ContainerCommands.Update.class, LogsCommand.class,
-                StatsCommands.Stats.class, StatsCommands.PodStats.class, StatsCommands.Events.class})
+                StatsCommands.Stats.class, StatsCommands.PodStats.class, StatsCommands.Events.class,
+                CheckpointCommand.class})
 public final class Main {
 
     static final String DEFAULT_ENDPOINT = "unix:///run/bollard/bollard.sock";

@@ -131,8 +131,20 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             throw Status.FAILED_PRECONDITION.withDescription("pod sandbox " + sandbox.id()
                     + " is not ready; a container can only be created in a ready pod").asRuntimeException();
         }
-        ImageRecord image = images.resolve(config.getImage().getImage()).orElseThrow(() -> new NoSuchElementException(
-                "image \"" + config.getImage().getImage() + "\" not found; pull it first"));
+        // CRI-O style restore: the image is a checkpoint archive, the container the checkpointed one run again
+        Path restoreFrom = CheckpointArchive.isArchivePath(config.getImage().getImage())
+                ? Path.of(config.getImage().getImage()) : null;
+        CheckpointArchive.Metadata checkpoint = null;
+        if (restoreFrom != null) {
+            checkpoint = CheckpointArchive.readMetadata(restoreFrom);
+            requireCriu(sandbox, "restore a container from checkpoint archive " + restoreFrom);
+            config = restoredConfig(config, checkpoint);
+        }
+        String imageName = checkpoint == null ? config.getImage().getImage() : checkpoint.imageId();
+        String notFound = checkpoint == null ? "image \"" + imageName + "\" not found; pull it first"
+                : "image \"" + checkpoint.imageName() + "\" (" + imageName + "), which checkpoint archive " + restoreFrom
+                + " was taken from, not found; pull it first";
+        ImageRecord image = images.resolve(imageName).orElseThrow(() -> new NoSuchElementException(notFound));
         var pm = sandbox.config().getMetadata();
         String name = String.join("_", config.getMetadata().getName(), pm.getName(), pm.getNamespace(), pm.getUid(),
                 Integer.toString(config.getMetadata().getAttempt()));
@@ -149,10 +161,15 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             var rootfs = Rootfs.of(images.snapshots(), image, dir.resolve("rootfs"));
             rootfs.prepare();
             Files.createDirectories(bundle.resolve("rootfs"));
+            if (restoreFrom != null) {
+                CheckpointArchive.extract(restoreFrom, bundle.resolve(RESTORE_IMAGES), rootfs.upper());
+            }
             var pod = sandboxes.context(sandbox);
             int targetPid = targetPid(config, sandbox);
             checkRecursiveReadOnly(config, sandbox);
-            JsonObject spec = specs.containerSpec(pod, id, config, parsed, rootfs.files(), targetPid,
+            // image volumes are mounted in the bundle now, so the spec binds them like host paths
+            var volumes = ImageVolumes.mount(config, images, bundle);
+            JsonObject spec = specs.containerSpec(pod, id, volumes.config(), parsed, rootfs.files(), targetPid,
                     sandboxes.privilegedWithoutHostDevices(sandbox));
             if (sandboxes.standaloneContainers(sandbox)) {
                 standalone(spec);
@@ -162,7 +179,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 // the infra process lives in the pod's user namespace: its ns file is what the idmapped mounts take
                 Path usernsFile = Path.of("/proc/" + sandbox.record().pid() + "/ns/user");
                 rootfs = IdMappedMounts.rootfs(rootfs, bundle, usernsFile, userns.get());
-                IdMappedMounts.volumes(spec, config, bundle, usernsFile);
+                IdMappedMounts.volumes(spec, volumes.config(), bundle, usernsFile);
             }
             AtomicFiles.write(bundle.resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8));
             // A crash before the record leaves directories no record owns: the start-up scan removes them.
@@ -175,7 +192,8 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             String stopSignal = SpecBuilder.stopSignal(parsed);
             var record = new ContainerRecord(id, sandbox.id(), name, ProtoJson.toJson(config), config.getImage().getImage(),
                     imageRef(image, requestedImage(config)), image.id(), ContainerState.CREATED, 0, nanos(), 0, 0, 0, "", "", logPath,
-                    rootfs.lowers().stream().map(Path::toString).toList(), stopSignal, null);
+                    rootfs.lowers().stream().map(Path::toString).toList(), stopSignal, null,
+                    volumes.mounts().stream().flatMap(v -> v.lowers().stream()).map(Path::toString).toList());
             store.put(id, record);
             CrashPoints.hit("CreateContainer.afterRecord");
             var c = new Container(record, config, spec, rootfs, stopSignal);
@@ -187,7 +205,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         } catch (IOException | RuntimeException e) {
             names.release(name, id);
             try {
-                unmountLeftovers(bundle); // the idmapped mounts of a pod with a user namespace
+                unmountLeftovers(bundle); // image volumes, and the idmapped mounts of a pod with a user namespace
             } catch (IOException ue) {
                 LOG.warn("cannot unmount a failed container's mounts", "id", id, "error", ue.getMessage());
             }
@@ -268,11 +286,16 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                         maxLogLineBytes);
                 c.io(fifos, logger);
                 CrashPoints.hit("StartContainer.afterFifos");
-                shim.create(c.id(), bundle, List.of(c.rootfs().mount()), io(fifos, tty));
+                Path restore = bundle.resolve(RESTORE_IMAGES);
+                shim.create(c.id(), bundle, List.of(c.rootfs().mount()), io(fifos, tty),
+                        Files.isDirectory(restore) ? restore : null);
                 taskCreated = true;
                 CrashPoints.hit("StartContainer.afterTaskCreate");
                 int pid = shim.start(c.id(), "");
                 CrashPoints.hit("StartContainer.afterTaskStart");
+                if (Files.isDirectory(restore)) {
+                    cleanupQuietly(restore); // restored: the CRIU images have served
+                }
                 persist(c, c.record().started(pid, nanos()));
                 CrashPoints.hit("StartContainer.afterRecord");
                 watch(c, shim);
@@ -901,6 +924,139 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         }
     }
 
+    // ---- checkpoint ----
+
+    /** How long CRIU may take to dump a container when the request gives no timeout. */
+    static final Duration CHECKPOINT_TIMEOUT = Duration.ofMinutes(5);
+
+    /**
+     * CheckpointContainer (KEP-2008, forensic): dumps the running container with CRIU through the pod's shim
+     * ({@code runc checkpoint --leave-running}), then writes {@link CheckpointArchive} at {@code location}. The
+     * container keeps running. A failure leaves nothing at {@code location}, and the work directory goes whatever
+     * the outcome (only the log CRIU writes through the shim, {@code criu-dump.log}, stays in the bundle).
+     */
+    public void checkpoint(String idOrPrefix, String location, long timeoutSeconds) throws IOException {
+        if (location.isEmpty()) {
+            throw new IllegalArgumentException("location is required: the path of the checkpoint archive to write");
+        }
+        Path archive = Path.of(location);
+        if (!archive.isAbsolute()) {
+            throw new IllegalArgumentException("location must be an absolute path, got \"" + location + "\"");
+        }
+        if (Files.isDirectory(archive)) {
+            throw new IllegalArgumentException("location " + location + " is a directory; name the archive file");
+        }
+        if (archive.getParent() == null || !Files.isDirectory(archive.getParent())) {
+            throw new IllegalArgumentException("location's directory " + archive.getParent() + " does not exist");
+        }
+        if (timeoutSeconds < 0) {
+            throw new IllegalArgumentException("timeout must not be negative (got " + timeoutSeconds + ")");
+        }
+        var c = get(idOrPrefix);
+        Shim shim = runningShim(c);
+        Sandbox sandbox = sandboxes.get(c.record().sandboxId());
+        requireCriu(sandbox, "checkpoint container " + c.id());
+        Path work = stateDir.resolve(c.id()).resolve("checkpoint-" + HexFormat.of().formatHex(randomBytes(4)));
+        try {
+            Path images = Files.createDirectories(work.resolve("images"));
+            Path criuWork = Files.createDirectories(work.resolve("work"));
+            var timeout = timeoutSeconds == 0 ? CHECKPOINT_TIMEOUT : Duration.ofSeconds(timeoutSeconds);
+            try {
+                shim.checkpoint(c.id(), images, criuWork, timeout);
+            } catch (dev.bollard.daemon.shim.ShimException e) {
+                throw Status.INTERNAL.withDescription("checkpoint of container " + c.id() + " failed: "
+                        + e.getMessage() + criuErrors(stateDir.resolve(c.id()).resolve("criu-dump.log")))
+                        .asRuntimeException();
+            }
+            CheckpointArchive.write(archive, images, checkpointConfig(c, sandbox), c.spec(), c.rootfs().upper());
+            LOG.info("container checkpointed", "id", c.id(), "location", archive);
+        } finally {
+            cleanupQuietly(work);
+        }
+    }
+
+    /** Where a restored container's bundle keeps the CRIU images from its archive until StartContainer restores them. */
+    static final String RESTORE_IMAGES = "restore-checkpoint";
+
+    /** CRIU must work here, and the pod's handler must be one that checkpoints through it (not gVisor). */
+    private void requireCriu(Sandbox sandbox, String what) {
+        if (sandboxes.standaloneContainers(sandbox)) {
+            throw Status.FAILED_PRECONDITION.withDescription("cannot " + what + ": runtime handler \""
+                    + sandbox.record().runtimeHandler() + "\" (gVisor) does not checkpoint or restore with CRIU")
+                    .asRuntimeException();
+        }
+        var problem = dev.bollard.daemon.runtime.Criu.problem();
+        if (problem.isPresent()) {
+            throw Status.FAILED_PRECONDITION.withDescription("cannot " + what + ": " + problem.get())
+                    .asRuntimeException();
+        }
+    }
+
+    /**
+     * The config a restored container is created with: the request's, with the process side (command, args, env,
+     * working dir, mounts, tty/stdin) taken from the checkpointed container's CRI config where the request leaves it
+     * empty, since CRIU brings back that process with those files and mounts; the image stays the archive.
+     */
+    static ContainerConfig restoredConfig(ContainerConfig requested, CheckpointArchive.Metadata checkpoint) {
+        var original = checkpoint.containerConfig();
+        if (original.isEmpty()) {
+            return requested;
+        }
+        var was = ContainerConfig.newBuilder();
+        try {
+            com.google.protobuf.util.JsonFormat.parser().ignoringUnknownFields().merge(original.get().toString(), was);
+        } catch (InvalidProtocolBufferException e) {
+            throw new IllegalArgumentException("checkpoint archive: config.dump's containerConfig is not a CRI "
+                    + "ContainerConfig: " + e.getMessage(), e);
+        }
+        var out = requested.toBuilder();
+        if (requested.getCommandCount() == 0 && requested.getArgsCount() == 0) {
+            out.addAllCommand(was.getCommandList()).addAllArgs(was.getArgsList());
+        }
+        if (requested.getEnvsCount() == 0) {
+            out.addAllEnvs(was.getEnvsList());
+        }
+        if (requested.getWorkingDir().isEmpty()) {
+            out.setWorkingDir(was.getWorkingDir());
+        }
+        if (requested.getMountsCount() == 0) {
+            out.addAllMounts(was.getMountsList());
+        }
+        if (!requested.hasLinux() && was.hasLinux()) {
+            out.setLinux(was.getLinux());
+        }
+        out.setTty(was.getTty()).setStdin(was.getStdin()).setStdinOnce(was.getStdinOnce());
+        return out.build();
+    }
+
+    /** CRIU's error lines from the dump log the runc shim leaves in the bundle, for the status message. */
+    private static String criuErrors(Path dumpLog) {
+        try {
+            var errors = Files.readAllLines(dumpLog).stream().filter(l -> l.contains("Error")).map(String::strip)
+                    .toList();
+            return errors.isEmpty() ? "" : "; criu: " + String.join("; ", errors.subList(0, Math.min(5, errors.size())));
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    /** config.dump: what Bollard knows of the container, under the names CRI-O's archives use where they exist. */
+    private JsonObject checkpointConfig(Container c, Sandbox sandbox) {
+        var r = c.record();
+        var o = new JsonObject();
+        o.addProperty("id", c.id());
+        o.addProperty("name", c.config().getMetadata().getName());
+        o.addProperty("rootfsImage", r.imageId());
+        o.addProperty("rootfsImageRef", r.imageRef());
+        o.addProperty("rootfsImageName", r.image());
+        o.addProperty("runtime", sandbox.record().runtimeHandler());
+        o.addProperty("createdTime", Instant.ofEpochSecond(0, r.createdAt()).toString());
+        o.addProperty("checkpointedTime", clock.instant().toString());
+        o.addProperty("podSandboxId", r.sandboxId());
+        o.add("containerConfig", r.config());
+        return o;
+    }
+
     public void reopenLog(String idOrPrefix) throws IOException {
         var c = get(idOrPrefix);
         var logger = c.logger();
@@ -939,7 +1095,9 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
     private Set<Digest> snapshotsInUse() {
         var out = new HashSet<Digest>();
         for (var c : containers.values()) {
-            for (String lower : c.record().lowerDirs()) {
+            var lowers = new java.util.ArrayList<>(c.record().lowerDirs());
+            lowers.addAll(c.record().volumeLowerDirs());
+            for (String lower : lowers) {
                 // SnapshotStore names a snapshot directory <algorithm>-<hex> after its chain ID.
                 String name = Path.of(lower).getFileName().toString();
                 try {

@@ -19,32 +19,38 @@ import java.util.List;
  * @param resources  the LinuxContainerResources (protobuf JSON) UpdateContainerResources last set; empty when
  *                   never called (the config's apply; a record written before this field reads as empty too, so
  *                   the schema stays 1)
+ * @param volumeLowerDirs the snapshot directories the container's image volumes (Mount.image) stack: image GC
+ *                   keeps them while the container exists
  */
 public record ContainerRecord(String id, String sandboxId, String name, JsonObject config, String image,
                               String imageRef, String imageId, ContainerState state, int pid, long createdAt,
                               long startedAt, long finishedAt, int exitCode, String reason, String message,
                               String logPath, List<String> lowerDirs, String stopSignal,
-                              JsonObject resources) {
+                              JsonObject resources, List<String> volumeLowerDirs) {
 
     public static final int SCHEMA = 1;
 
     public ContainerRecord {
         lowerDirs = lowerDirs == null ? List.of() : List.copyOf(lowerDirs);
         resources = resources == null ? new JsonObject() : resources; // Gson cannot read a JsonObject back from null
+        volumeLowerDirs = volumeLowerDirs == null ? List.of() : List.copyOf(volumeLowerDirs);
     }
 
     public ContainerRecord started(int newPid, long at) {
         return new ContainerRecord(id, sandboxId, name, config, image, imageRef, imageId, ContainerState.RUNNING,
-                newPid, createdAt, at, finishedAt, exitCode, reason, message, logPath, lowerDirs, stopSignal, resources);
+                newPid, createdAt, at, finishedAt, exitCode, reason, message, logPath, lowerDirs, stopSignal, resources,
+                volumeLowerDirs);
     }
 
     public ContainerRecord exited(long at, int code, String why, String text) {
         return new ContainerRecord(id, sandboxId, name, config, image, imageRef, imageId, ContainerState.EXITED,
-                pid, createdAt, startedAt, at, code, why, text, logPath, lowerDirs, stopSignal, resources);
+                pid, createdAt, startedAt, at, code, why, text, logPath, lowerDirs, stopSignal, resources,
+                volumeLowerDirs);
     }
 
     public ContainerRecord withResources(JsonObject updated) {
         return new ContainerRecord(id, sandboxId, name, config, image, imageRef, imageId, state, pid, createdAt,
-                startedAt, finishedAt, exitCode, reason, message, logPath, lowerDirs, stopSignal, updated);
+                startedAt, finishedAt, exitCode, reason, message, logPath, lowerDirs, stopSignal, updated,
+                volumeLowerDirs);
     }
 }

@@ -64,6 +64,11 @@ public record Rootfs(List<Path> lowers, Path dir, List<Path> mountLowers) {
 
     /** The image's snapshot chain, checked to be on disk. */
     public static Rootfs of(SnapshotStore snapshots, ImageRecord image, Path dir) throws IOException {
+        return new Rootfs(snapshotChain(snapshots, image), dir);
+    }
+
+    /** The image's snapshot directories, top layer first (overlayfs order), each checked to be on disk. */
+    static List<Path> snapshotChain(SnapshotStore snapshots, ImageRecord image) throws IOException {
         var diffIds = image.layers().stream().map(l -> Digest.parse(l.diffId())).toList();
         var lowers = new ArrayList<Path>();
         for (Digest chain : ChainId.all(diffIds)) {
@@ -73,7 +78,7 @@ public record Rootfs(List<Path> lowers, Path dir, List<Path> mountLowers) {
             lowers.add(snapshots.path(chain));
         }
         Collections.reverse(lowers);
-        return new Rootfs(lowers, dir);
+        return lowers;
     }
 
     public Path upper() {

@@ -61,6 +61,12 @@ public final class ContainerRpcs {
         return CreateContainerResponse.newBuilder().setContainerId(c.id()).build();
     }
 
+    dev.bollard.api.cri.v1.CheckpointContainerResponse checkpoint(dev.bollard.api.cri.v1.CheckpointContainerRequest request)
+            throws IOException {
+        containers.checkpoint(requireId(request.getContainerId()), request.getLocation(), request.getTimeout());
+        return dev.bollard.api.cri.v1.CheckpointContainerResponse.getDefaultInstance();
+    }
+
     StartContainerResponse start(StartContainerRequest request) throws IOException {
         containers.start(requireId(request.getContainerId()));
         return StartContainerResponse.getDefaultInstance();

@@ -126,6 +126,12 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
     }
 
     @Override
+    public void checkpointContainer(CheckpointContainerRequest request,
+                                    StreamObserver<CheckpointContainerResponse> observer) {
+        Calls.unary(observer, () -> containers.checkpoint(request));
+    }
+
+    @Override
     public void execSync(ExecSyncRequest request, StreamObserver<ExecSyncResponse> observer) {
         Calls.unary(observer, () -> containers.execSync(request));
     }

@@ -63,6 +63,7 @@ public final class Shim implements AutoCloseable {
 
     static final String NAMESPACE_KEY = "containerd-namespace-ttrpc";
     static final String PROCESS_SPEC_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Process";
+    static final String CHECKPOINT_OPTIONS_TYPE = "containerd.runc.v1.CheckpointOptions";
     static final String RESOURCES_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources";
     /** Go's zero time.Time as a protobuf Timestamp: what the shim sends for "not exited". */
     private static final long GO_ZERO_TIME_SECONDS = -62135596800L;
@@ -133,7 +134,16 @@ public final class Shim implements AutoCloseable {
      * (binary name, root, systemd cgroups) go along. Returns the init pid.
      */
     public int create(String id, Path bundle, List<Mount> rootfs, TaskIo io) throws IOException {
+        return create(id, bundle, rootfs, io, null);
+    }
+
+    /**
+     * {@link #create(String, Path, List, TaskIo)} that restores the task from the CRIU images in {@code checkpoint}
+     * (when not null): the runc shim then runs {@code runc restore} at Start instead of starting the process anew.
+     */
+    public int create(String id, Path bundle, List<Mount> rootfs, TaskIo io, Path checkpoint) throws IOException {
         var request = CreateTaskRequest.newBuilder()
+                .setCheckpoint(checkpoint == null ? "" : checkpoint.toAbsolutePath().toString())
                 .setId(id)
                 .setBundle(bundle.toAbsolutePath().toString())
                 .addAllRootfs(rootfs)
@@ -250,6 +260,24 @@ public final class Shim implements AutoCloseable {
                         .setValue(ByteString.copyFrom(ociLinuxResourcesJson)))
                 .build();
         call("Update", request, com.google.protobuf.Empty.parser(), CALL_TIMEOUT, "update resources of task " + id);
+    }
+
+    /**
+     * Checkpoints the task's container with CRIU through the OCI runtime ({@code runc checkpoint}), leaving it
+     * running: the CRIU images go to {@code imagePath}, CRIU's work files and log to {@code workPath}.
+     */
+    public void checkpoint(String id, Path imagePath, Path workPath, Duration timeout) throws IOException {
+        var options = dev.bollard.api.containerd.runc.v1.CheckpointOptions.newBuilder()
+                .setExit(false)
+                .setImagePath(imagePath.toString())
+                .setWorkPath(workPath.toString())
+                .build();
+        var request = dev.bollard.api.containerd.task.v2.CheckpointTaskRequest.newBuilder()
+                .setId(id)
+                .setPath(imagePath.toString())
+                .setOptions(Any.newBuilder().setTypeUrl(CHECKPOINT_OPTIONS_TYPE).setValue(options.toByteString()))
+                .build();
+        call("Checkpoint", request, com.google.protobuf.Empty.parser(), timeout, "checkpoint task " + id);
     }
 
     /** Host pids of every process in the task's container. */
