@@ -956,7 +956,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
         Shim shim = runningShim(c);
         Sandbox sandbox = sandboxes.get(c.record().sandboxId());
         requireCriu(sandbox, "checkpoint container " + c.id());
-        Path work = stateDir.resolve(c.id()).resolve("checkpoint-" + HexFormat.of().formatHex(randomBytes(4)));
+        Path work = stateDir.resolve(c.id()).resolve("checkpoint-" + IdIndex.newId().substring(0, 8));
         try {
             Path images = Files.createDirectories(work.resolve("images"));
             Path criuWork = Files.createDirectories(work.resolve("work"));
