@@ -16,11 +16,14 @@ import java.util.Map;
 final class BollardDaemon implements DaemonUnderTest {
 
     private final Path checkout;
+    /** When set, the command that runs {@code bollard} instead of the checkout's bin/bollard (the smoke test's). */
+    private final List<String> command;
     private final String logLevel;
     private Path dist;
 
-    BollardDaemon(Path checkout, String logLevel) {
+    BollardDaemon(Path checkout, List<String> command, String logLevel) {
         this.checkout = checkout;
+        this.command = command;
         this.logLevel = logLevel;
     }
 
@@ -42,6 +45,9 @@ final class BollardDaemon implements DaemonUnderTest {
 
     @Override
     public void prepare(Workspace ws, Path certsD) throws IOException, InterruptedException {
+        if (command != null) {
+            return;
+        }
         Path jar = checkout.resolve("cli/target/bollard.jar");
         if (!Files.isRegularFile(jar)) {
             throw new IOException(jar + " is missing: build the checkout first");
@@ -84,10 +90,11 @@ final class BollardDaemon implements DaemonUnderTest {
                 pods == null ? "" : "\n[runtime]\nsandbox_image = " + DaemonUnderTest.toml(pods.sandboxImage()) + "\n"));
         Path socket = dir.resolve("bollard.sock");
         Path log = dir.resolve("bollard.log");
-        Path launcher = (dist != null ? dist : checkout).resolve("bin/bollard");
-        Process p = ws.start(List.of(launcher.toString(), "daemon",
-                "--socket", socket.toString(), "--root", dir.resolve("root").toString(),
-                "--state", dir.resolve("state").toString(), "--config", config.toString()), log, Map.of());
+        var cmd = new java.util.ArrayList<>(command != null ? command
+                : List.of((dist != null ? dist : checkout).resolve("bin/bollard").toString()));
+        cmd.addAll(List.of("daemon", "--socket", socket.toString(), "--root", dir.resolve("root").toString(),
+                "--state", dir.resolve("state").toString(), "--config", config.toString()));
+        Process p = ws.start(cmd, log, Map.of());
         try {
             String v = DaemonUnderTest.awaitCri(p, socket, log, Duration.ofSeconds(60));
             return new Running(name(), p, dir, socket, log, v);
