@@ -14,6 +14,8 @@ packages=(
   catatonit                   # the builtin pause image of every pod's infra container
   crun                        # the crun RuntimeClass handler
   runsc                       # gVisor: the runsc RuntimeClass handler (ptrace platform, through the runc shim)
+  fontconfig                  # bench: fonts for the PNG charts (java.awt, headless)
+  fonts-dejavu-core           # bench: the charts' sans-serif font
 )
 missing=()
 for p in "${packages[@]}"; do

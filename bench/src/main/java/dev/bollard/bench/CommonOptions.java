@@ -57,16 +57,48 @@ final class CommonOptions {
                 "-cp", bollardClasspath, "dev.bollard.cli.Main");
     }
 
+    @Option(names = "--bollard-variant", paramLabel = "NAME=FLAGS",
+            description = "Measure Bollard once per variant instead of once: NAME=FLAGS runs it as Bollard-NAME with "
+                    + "FLAGS in BOLLARD_JAVA_OPTS (bin/bollard appends them to its own); a word VAR=value in FLAGS "
+                    + "is set in the environment instead (e.g. BOLLARD_ARCHIVE=cds, MALLOC_ARENA_MAX=2). Repeatable; "
+                    + "variants alternate like runtimes.")
+    java.util.List<String> bollardVariants = new java.util.ArrayList<>();
+
     java.util.List<String> runtimeNames() {
         return only != null ? java.util.List.of(only) : runtimes;
     }
 
     java.util.List<DaemonUnderTest> daemons() {
-        return runtimeNames().stream().map(r -> switch (r) {
-            case "bollard" -> (DaemonUnderTest) new BollardDaemon(bollardHome(),
-                    bollardClasspath == null ? null : bollardCommand(), bollardLogLevel);
-            case "containerd" -> new ContainerdDaemon();
-            default -> throw new IllegalArgumentException("unknown runtime " + r + " (bollard, containerd)");
-        }).toList();
+        var out = new java.util.ArrayList<DaemonUnderTest>();
+        for (String r : runtimeNames()) {
+            switch (r) {
+                case "bollard" -> {
+                    var command = bollardClasspath == null ? null : bollardCommand();
+                    if (bollardVariants.isEmpty()) {
+                        out.add(new BollardDaemon(bollardHome(), command, bollardLogLevel, null, java.util.Map.of()));
+                    }
+                    for (String v : bollardVariants) {
+                        int eq = v.indexOf('=');
+                        if (eq <= 0) {
+                            throw new IllegalArgumentException("--bollard-variant " + v + ": expected NAME=FLAGS");
+                        }
+                        var env = new java.util.LinkedHashMap<String, String>();
+                        var flags = new java.util.ArrayList<String>();
+                        for (String w : v.substring(eq + 1).trim().split("\\s+")) {
+                            if (w.matches("[A-Z_][A-Z0-9_]*=.*")) {
+                                env.put(w.substring(0, w.indexOf('=')), w.substring(w.indexOf('=') + 1));
+                            } else if (!w.isEmpty()) {
+                                flags.add(w);
+                            }
+                        }
+                        env.put("BOLLARD_JAVA_OPTS", String.join(" ", flags));
+                        out.add(new BollardDaemon(bollardHome(), command, bollardLogLevel, v.substring(0, eq), env));
+                    }
+                }
+                case "containerd" -> out.add(new ContainerdDaemon());
+                default -> throw new IllegalArgumentException("unknown runtime " + r + " (bollard, containerd)");
+            }
+        }
+        return out;
     }
 }
