@@ -75,7 +75,7 @@ final class AllBench implements Callable<Integer> {
                 }
                 case "cri" -> {
                     workload = new CriCallsBench();
-                    args.addAll(smoke ? List.of("--pods", "2", "--clients", "2", "--duration", "0.5", "--warmup-seconds", "0.2",
+                    args.addAll(smoke ? List.of("--pods", "2", "--clients", "2", "--duration", "0.5", "--warmup-seconds", "0.2", "--rewarm-seconds", "0.1",
                             "--stats-containers", "3", "--stats-seconds", "0.5", "--stats-paced-seconds", "1")
                             : List.of("--pods", Integer.toString(pods), "--duration", Double.toString(duration),
                             "--stats-containers", Integer.toString(statsContainers)));

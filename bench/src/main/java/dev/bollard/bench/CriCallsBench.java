@@ -25,7 +25,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * The CRI call workload: with {@code --pods} pods present (one {@code sleep} container each), each of
  * ListContainers, ListPodSandbox, ContainerStatus (a random one of the containers) and ListContainerStats is called
  * by {@code --clients} concurrent clients (one connection each, closed loop: the next call as soon as the last
- * answered) for {@code --duration} seconds, after {@code --warmup-seconds} of the same load unmeasured; runtimes
+ * answered) for {@code --duration} seconds, after {@code --warmup-seconds} of every call unmeasured (the JIT) and
+ * {@code --rewarm-seconds} of the same load right before; runtimes
  * alternate per call, the order flipped from one call to the next. Measured: calls per second, latency p50/p90/p99
  * as the client sees it, the daemon's CPU per call.
  * <p>
@@ -55,9 +56,14 @@ final class CriCallsBench implements Callable<Integer> {
     @Option(names = "--duration", defaultValue = "20", description = "Measured seconds per call and runtime (default: ${DEFAULT-VALUE}).")
     double duration;
 
-    @Option(names = "--warmup-seconds", defaultValue = "2",
-            description = "Unmeasured seconds of the same load before each measurement (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup-seconds", defaultValue = "5",
+            description = "Unmeasured seconds of each call per runtime before any measurement, so that the JIT has "
+                    + "compiled every call's path (default: ${DEFAULT-VALUE}).")
     double warmupSeconds;
+
+    @Option(names = "--rewarm-seconds", defaultValue = "1",
+            description = "Unmeasured seconds of the same load right before each measurement (default: ${DEFAULT-VALUE}).")
+    double rewarmSeconds;
 
     @Option(names = "--calls", split = ",", defaultValue = "ListContainers,ListPodSandbox,ContainerStatus,ListContainerStats",
             description = "Which calls (default: ${DEFAULT-VALUE}).")
@@ -122,6 +128,13 @@ final class CriCallsBench implements Callable<Integer> {
                     containers.put(n, new ArrayList<>(s.containers().values()));
                     System.out.printf("%-10s %d pods running after %.1f s%n", n, pods, (System.nanoTime() - t0) / 1e9);
                 }
+                // a JVM compiles a call's path only after many calls (C2 takes tens of seconds on 2 busy cores):
+                // warm every call up first, or the first call measured would pay for the JIT
+                for (String call : calls) {
+                    for (String n : names) {
+                        measure(call, n, containers.get(n), warmupSeconds);
+                    }
+                }
                 for (int i = 0; i < calls.size(); i++) {
                     String call = calls.get(i);
                     var order = new ArrayList<>(names);
@@ -129,7 +142,7 @@ final class CriCallsBench implements Callable<Integer> {
                         java.util.Collections.reverse(order);
                     }
                     for (String n : order) {
-                        measure(call, n, containers.get(n), warmupSeconds);
+                        measure(call, n, containers.get(n), rewarmSeconds);
                         var r = measure(call, n, containers.get(n), duration);
                         results.add(r);
                         System.out.printf("%-18s %-10s %8.0f calls/s  p50 %6.2f ms  p99 %7.2f ms  CPU %5.0f µs/call%s%n",
@@ -170,7 +183,8 @@ final class CriCallsBench implements Callable<Integer> {
                 method.put("pods", pods);
                 method.put("clients", clients + " (one CriClient, i.e. one gRPC channel and connection, each; closed loop)");
                 method.put("durationSeconds", duration);
-                method.put("warmupSeconds", warmupSeconds);
+                method.put("warmupSeconds", warmupSeconds + " per call and runtime before any measurement, then "
+                        + rewarmSeconds + " right before each");
                 method.put("calls", calls);
                 method.put("requests", Map.of("ListContainers", "no filter", "ListPodSandbox", "no filter",
                         "ContainerStatus", "a random container of the pods, verbose false",
