@@ -3,6 +3,10 @@
 #
 #   bench/run.sh pull [--rounds N] [--layers N] [--layer-mib N] [--keep] ...   image pull (see: bench/run.sh pull --help)
 #   bench/run.sh pods [--cycles N] [--pods N] [--only bollard|containerd] ...   pod lifecycle and density (pods --help)
+#   bench/run.sh cri [--pods N] [--clients N] [--duration S] ...                 CRI call throughput/latency, stats cost
+#   bench/run.sh daemon [--rounds N]                                              daemon start-up time and idle RSS
+#   bench/run.sh all [--smoke] [--skip pull,...] ...                               every workload, one table, PNG charts
+#   bench/run.sh report bench/results/<file>.json ...                             the table and charts from saved results
 #
 # Everything it starts (docker-registry, the daemons) lives under one temporary directory; on exit — success,
 # failure or Ctrl-C — the processes it started are ended by pid, mounts below the directory are unmounted and
@@ -13,7 +17,7 @@ checkout=$(cd "$here/.." && pwd)
 java_home=${BOLLARD_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 
 usage() {
-  echo "usage: bench/run.sh pull|pods [options]   (bench/run.sh <workload> --help lists them)" >&2
+  echo "usage: bench/run.sh pull|pods|cri|daemon|all|report [options]   (bench/run.sh <workload> --help lists them)" >&2
   exit 2
 }
 [[ $# -ge 1 ]] || usage
@@ -21,8 +25,10 @@ workload=$1
 shift
 case "$workload" in
   pull|pods) ;;
+  cri|daemon|all) ;;
+  report) ;;
   -h|--help) usage ;;
-  *) echo "bench/run.sh: unknown workload '$workload' (known: pull, pods)" >&2; exit 2 ;;
+  *) echo "bench/run.sh: unknown workload '$workload' (known: pull, pods, cri, daemon, all, report)" >&2; exit 2 ;;
 esac
 if [[ " $* " == *" --help "* || " $* " == *" -h "* ]]; then
   help_only=1
@@ -30,7 +36,7 @@ else
   help_only=0
 fi
 
-if [[ $help_only == 0 ]]; then
+if [[ $help_only == 0 && $workload != report ]]; then
   if [[ $(id -u) != 0 ]]; then
     echo "bench/run.sh: needs root (containerd and Bollard run as root, overlayfs mounts)" >&2
     exit 1
@@ -40,7 +46,7 @@ if [[ $help_only == 0 ]]; then
   command -v docker-registry >/dev/null || [[ -x /usr/bin/docker-registry ]] || missing+=(docker-registry)
   [[ -x /usr/bin/containerd ]] || missing+=(containerd)
   command -v runc >/dev/null || missing+=(runc)
-  if [[ $workload == pods ]]; then
+  if [[ $workload == pods || $workload == cri || $workload == all ]]; then
     [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
     [[ -x /usr/bin/catatonit ]] || missing+=(catatonit)
     [[ -x /bin/busybox ]] || missing+=(busybox-static)
@@ -74,15 +80,16 @@ cleanup() {
     kill -KILL "$java_pid" 2>/dev/null || true
   fi
   if [[ -n "$work" && -d "$work" ]]; then
-    # the processes the benchmark started, by the pids it recorded (normally already gone)
-    if [[ -f "$work/pids" ]]; then
+    # the processes the benchmark started, by the pids it recorded (normally already gone); `all` runs each
+    # workload in a directory of its own below $work
+    while read -r pids; do
       while read -r pid; do
         [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || continue
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
         kill -KILL "$pid" 2>/dev/null || true
-      done < "$work/pids"
-    fi
+      done < "$pids"
+    done < <(find "$work" -maxdepth 2 -name pids -type f)
     if [[ " $* " != *" --keep "* ]]; then
       findmnt -rn -o TARGET | grep -F "$work/" | sort -r | while read -r m; do umount -l "$m"; done
       rm -rf --one-file-system "$work"

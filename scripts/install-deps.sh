@@ -15,6 +15,8 @@ packages=(
   crun                        # the crun RuntimeClass handler
   runsc                       # gVisor: the runsc RuntimeClass handler (ptrace platform, through the runc shim)
   criu                        # CheckpointContainer: runc checkpoints through CRIU (3.17 fails on Linux >= 6.13)
+  fontconfig                  # bench: fonts for the PNG charts (java.awt, headless)
+  fonts-dejavu-core           # bench: the charts' sans-serif font
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -31,15 +31,74 @@ final class CommonOptions {
             description = "Which runtimes, in the order each round runs them (default: ${DEFAULT-VALUE}).")
     java.util.List<String> runtimes;
 
+    @Option(names = "--only", description = "Measure one runtime only: bollard or containerd (overrides --runtimes).")
+    String only;
+
     @Option(names = "--bollard-log-level", defaultValue = "info", description = "Bollard's log level (default: info).")
     String bollardLogLevel;
 
+    @Option(names = "--bollard-classpath", hidden = true,
+            description = "Run Bollard as `java -cp <this> dev.bollard.cli.Main` instead of the checkout's bin/bollard "
+                    + "(the smoke test: the code under test, without packaging).")
+    String bollardClasspath;
+
+    /** The checkout whose Bollard is measured. */
+    Path bollardHome() {
+        return (bollardCheckout != null ? bollardCheckout : checkout).toAbsolutePath();
+    }
+
+    /** The {@code bollard} command: the checkout's bin/bollard, or this JVM's java on {@code --bollard-classpath}. */
+    java.util.List<String> bollardCommand() {
+        if (bollardClasspath == null) {
+            return java.util.List.of(bollardHome().resolve("bin/bollard").toString());
+        }
+        return java.util.List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-XX:+UseSerialGC",
+                "-cp", bollardClasspath, "dev.bollard.cli.Main");
+    }
+
+    @Option(names = "--bollard-variant", paramLabel = "NAME=FLAGS",
+            description = "Measure Bollard once per variant instead of once: NAME=FLAGS runs it as Bollard-NAME with "
+                    + "FLAGS in BOLLARD_JAVA_OPTS (bin/bollard appends them to its own); a word VAR=value in FLAGS "
+                    + "is set in the environment instead (e.g. BOLLARD_ARCHIVE=cds, MALLOC_ARENA_MAX=2). Repeatable; "
+                    + "variants alternate like runtimes.")
+    java.util.List<String> bollardVariants = new java.util.ArrayList<>();
+
+    java.util.List<String> runtimeNames() {
+        return only != null ? java.util.List.of(only) : runtimes;
+    }
+
     java.util.List<DaemonUnderTest> daemons() {
-        return runtimes.stream().map(r -> switch (r) {
-            case "bollard" -> (DaemonUnderTest) new BollardDaemon(
-                    (bollardCheckout != null ? bollardCheckout : checkout).toAbsolutePath(), bollardLogLevel);
-            case "containerd" -> new ContainerdDaemon();
-            default -> throw new IllegalArgumentException("unknown runtime " + r + " (bollard, containerd)");
-        }).toList();
+        var out = new java.util.ArrayList<DaemonUnderTest>();
+        for (String r : runtimeNames()) {
+            switch (r) {
+                case "bollard" -> {
+                    var command = bollardClasspath == null ? null : bollardCommand();
+                    if (bollardVariants.isEmpty()) {
+                        out.add(new BollardDaemon(bollardHome(), command, bollardLogLevel, null, java.util.Map.of()));
+                    }
+                    for (String v : bollardVariants) {
+                        int eq = v.indexOf('=');
+                        if (eq <= 0) {
+                            throw new IllegalArgumentException("--bollard-variant " + v + ": expected NAME=FLAGS");
+                        }
+                        var env = new java.util.LinkedHashMap<String, String>();
+                        var flags = new java.util.ArrayList<String>();
+                        for (String w : v.substring(eq + 1).trim().split("\\s+")) {
+                            if (w.matches("[A-Z_][A-Z0-9_]*=.*")) {
+                                env.put(w.substring(0, w.indexOf('=')), w.substring(w.indexOf('=') + 1));
+                            } else if (!w.isEmpty()) {
+                                flags.add(w);
+                            }
+                        }
+                        env.put("BOLLARD_JAVA_OPTS", String.join(" ", flags));
+                        out.add(new BollardDaemon(bollardHome(), command, bollardLogLevel, v.substring(0, eq), env));
+                    }
+                }
+                case "containerd" -> out.add(new ContainerdDaemon());
+                default -> throw new IllegalArgumentException("unknown runtime " + r + " (bollard, containerd)");
+            }
+        }
+        return out;
     }
 }

@@ -81,7 +81,7 @@ interface DaemonUnderTest {
                     last = e;
                 }
             }
-            Thread.sleep(20);
+            Thread.sleep(5); // fine enough for the daemon workload's start-up time
         }
         throw new IOException("no CRI answer on " + socket + " within " + timeout.toSeconds() + " s"
                 + (last == null ? "" : " (" + last.getMessage() + ")") + "; log tail:\n" + tail(log, 30));

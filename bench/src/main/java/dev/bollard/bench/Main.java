@@ -5,13 +5,15 @@ import picocli.CommandLine.Command;
 
 /**
  * {@code bollard-bench}: Bollard beside containerd, measured in one run through one CRI client. Each workload is a
- * subcommand ({@code pull}, {@code pods}; CRI call latency and daemon start-up are to come), built
+ * subcommand ({@code pull}, {@code pods}, {@code cri}, {@code daemon}; {@code all} runs every one and
+ * {@code report} makes one table and the charts from their JSON), built
  * on the same pieces: {@link Workspace} (temporary tree, child processes, cleanup), {@link DaemonUnderTest}
  * (fresh daemons), {@link Proc} / {@link RssSampler} (what the daemons cost) and {@link Report}.
  */
 @Command(name = "bollard-bench", mixinStandardHelpOptions = true,
         description = "Benchmarks Bollard against containerd's CRI plugin, side by side.",
-        subcommands = {PullBench.class, PodsBench.class})
+        subcommands = {PullBench.class, PodsBench.class, CriCallsBench.class, DaemonBench.class, AllBench.class,
+                Summary.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

@@ -47,8 +47,8 @@ final class PodHost {
         this.netnsBefore = listing(NETNS_DIR);
     }
 
-    /** Writes the network configuration and builds both image archives with {@code <checkout>/bin/bollard}. */
-    static PodHost create(Path dir, Path checkout) throws IOException, InterruptedException {
+    /** Writes the network configuration and builds both image archives with {@code bollard image build}. */
+    static PodHost create(Path dir, List<String> bollard) throws IOException, InterruptedException {
         var rnd = ThreadLocalRandom.current();
         String used = Workspace.run(List.of("ip", "-4", "-o", "addr")) + Workspace.run(List.of("ip", "-4", "route"));
         String prefix;
@@ -59,7 +59,7 @@ final class PodHost {
         rnd.nextBytes(b);
         var host = new PodHost(dir, HexFormat.of().formatHex(b), prefix);
         host.writeConflist(dir.resolve("cni/ipam"));
-        host.buildImages(dir.resolve("images"), checkout.resolve("bin/bollard"));
+        host.buildImages(dir.resolve("images"), bollard);
         return host;
     }
 
@@ -76,7 +76,7 @@ final class PodHost {
                 """.formatted(network, bridge, ipamDir, subnetPrefix));
     }
 
-    private void buildImages(Path dir, Path bollard) throws IOException, InterruptedException {
+    private void buildImages(Path dir, List<String> bollard) throws IOException, InterruptedException {
         Path busybox = Files.createDirectories(dir.resolve("busybox"));
         for (String d : List.of("bin", "etc", "tmp", "root", "proc", "sys", "dev")) {
             Files.createDirectories(busybox.resolve(d));
@@ -101,10 +101,10 @@ final class PodHost {
         build(bollard, pause, PAUSE, pauseArchive, "--entrypoint", "/catatonit,-P", "--user", "0:0");
     }
 
-    private static void build(Path bollard, Path rootfs, String ref, Path out, String... more)
+    private static void build(List<String> bollard, Path rootfs, String ref, Path out, String... more)
             throws IOException, InterruptedException {
-        var cmd = new ArrayList<>(List.of(bollard.toString(), "image", "build", rootfs.toString(), "--name", ref,
-                "-o", out.toString()));
+        var cmd = new ArrayList<>(bollard);
+        cmd.addAll(List.of("image", "build", rootfs.toString(), "--name", ref, "-o", out.toString()));
         cmd.addAll(List.of(more));
         check(cmd);
     }
@@ -121,13 +121,15 @@ final class PodHost {
     }
 
     /** Loads both images into a running daemon (unmeasured). */
-    void importInto(DaemonUnderTest.Running run, Path bollard) throws IOException, InterruptedException {
+    void importInto(DaemonUnderTest.Running run, List<String> bollard) throws IOException, InterruptedException {
         for (Path archive : List.of(busyboxArchive, pauseArchive)) {
             if (run.name().equals("containerd")) {
                 check(List.of("ctr", "-a", run.socket().toString(), "-n", "k8s.io", "images", "import",
                         "--snapshotter", "overlayfs", archive.toString()));
             } else {
-                check(List.of(bollard.toString(), "-r", run.endpoint(), "image", "import", archive.toString()));
+                var cmd = new ArrayList<>(bollard);
+                cmd.addAll(List.of("-r", run.endpoint(), "image", "import", archive.toString()));
+                check(cmd);
             }
         }
     }

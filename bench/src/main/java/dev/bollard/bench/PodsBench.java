@@ -1,24 +1,12 @@
 package dev.bollard.bench;
 
 import com.google.gson.GsonBuilder;
-import dev.bollard.api.cri.v1.ContainerConfig;
-import dev.bollard.api.cri.v1.ContainerMetadata;
 import dev.bollard.api.cri.v1.ContainerState;
 import dev.bollard.api.cri.v1.ContainerStateValue;
 import dev.bollard.api.cri.v1.ContainerFilter;
 import dev.bollard.api.cri.v1.CreateContainerRequest;
 import dev.bollard.api.cri.v1.ExecSyncRequest;
-import dev.bollard.api.cri.v1.ImageSpec;
-import dev.bollard.api.cri.v1.LinuxContainerConfig;
-import dev.bollard.api.cri.v1.LinuxContainerSecurityContext;
-import dev.bollard.api.cri.v1.LinuxPodSandboxConfig;
-import dev.bollard.api.cri.v1.LinuxSandboxSecurityContext;
 import dev.bollard.api.cri.v1.ListContainersRequest;
-import dev.bollard.api.cri.v1.ListPodSandboxRequest;
-import dev.bollard.api.cri.v1.NamespaceMode;
-import dev.bollard.api.cri.v1.NamespaceOption;
-import dev.bollard.api.cri.v1.PodSandboxConfig;
-import dev.bollard.api.cri.v1.PodSandboxMetadata;
 import dev.bollard.api.cri.v1.RemoveContainerRequest;
 import dev.bollard.api.cri.v1.RemovePodSandboxRequest;
 import dev.bollard.api.cri.v1.RunPodSandboxRequest;
@@ -41,12 +29,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.Callable;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.Semaphore;
 import java.util.function.Supplier;
 
 /**
@@ -67,9 +50,6 @@ final class PodsBench implements Callable<Integer> {
 
     @Mixin
     CommonOptions common;
-
-    @Option(names = "--only", description = "Measure one runtime only: bollard or containerd (overrides --runtimes).")
-    String only;
 
     @Option(names = "--cycles", defaultValue = "50", description = "Measured lifecycle cycles per runtime (default: ${DEFAULT-VALUE}).")
     int cycles;
@@ -123,46 +103,24 @@ final class PodsBench implements Callable<Integer> {
         }
     }
 
-    private PodHost host;
-    private Path bollardLauncher;
-    private final Map<String, DaemonUnderTest.Running> live = new LinkedHashMap<>();
-    private final Map<String, CriClient> clients = new LinkedHashMap<>();
+    private PodRig rig;
+
+    /** The JSON written by the last run (for {@code all}). */
+    Path resultFile;
 
     @Override
     public Integer call() throws Exception {
-        if (only != null) {
-            common.runtimes = List.of(only);
-        }
         List<DaemonUnderTest> daemons = common.daemons();
         var cyclesDone = new ArrayList<Cycle>();
         var densities = new ArrayList<Density>();
-        bollardLauncher = (common.bollardCheckout != null ? common.bollardCheckout : common.checkout)
-                .toAbsolutePath().resolve("bin/bollard");
         boolean cleanOk;
-        Thread hostCleanup = null;
+        rig = new PodRig(common, callTimeout, handler);
         try (var ws = new Workspace(common.workDir, common.keep)) {
             try {
-                host = PodHost.create(ws.dir(), bollardLauncher.getParent().getParent());
-                PodHost h = host;
-                // network, netns and cgroups outlive the processes: undo them even when the JVM is told to exit
-                hostCleanup = new Thread(h::cleanUp, "bench-pod-host-cleanup");
-                Runtime.getRuntime().addShutdownHook(hostCleanup);
-                System.out.printf("network: bridge %s, %s.0/24, conflist in %s; images %s and %s (pause: catatonit)%n",
-                        host.bridge, host.subnetPrefix, host.confDir, PodHost.BUSYBOX, PodHost.PAUSE);
-                var setup = new DaemonUnderTest.PodSetup(host.confDir, PodHost.PAUSE);
-                Path certsD = Files.createDirectories(ws.path("certs.d"));
-                for (DaemonUnderTest d : daemons) {
-                    d.prepare(ws, certsD);
-                    var run = d.start(ws, ws.path(d.name().toLowerCase()), certsD, setup);
-                    live.put(d.name(), run);
-                    host.importInto(run, bollardLauncher);
-                    clients.put(d.name(), new CriClient(run.endpoint(), callTimeout));
-                    System.out.printf("%s: %s, pid %d%n", d.name(), run.runtimeVersion(), run.pid());
-                }
-
+                rig.open(ws, daemons);
                 for (int i = 1; i <= warmup; i++) {
                     for (DaemonUnderTest d : daemons) {
-                        var c = cycle(d.name(), -i, ws);
+                        var c = cycle(d.name(), -i);
                         if (!c.ok()) {
                             throw new IOException(d.name() + ": warm-up cycle failed: " + c.error());
                         }
@@ -171,11 +129,11 @@ final class PodsBench implements Callable<Integer> {
                 System.out.printf("warm-up: %d unmeasured cycles per runtime%n", warmup);
                 for (int i = 1; i <= cycles; i++) {
                     for (DaemonUnderTest d : daemons) {
-                        var c = cycle(d.name(), i, ws);
+                        var c = cycle(d.name(), i);
                         cyclesDone.add(c);
                         if (!c.ok()) {
                             System.out.printf("cycle %d %-10s FAILED: %s%n", i, d.name(), c.error());
-                            printTail(d.name());
+                            rig.printTail(d.name());
                         } else if (i % 10 == 0 || i == cycles) {
                             System.out.printf("cycle %d %-10s %7.1f ms%n", i, d.name(), c.totalMillis());
                         }
@@ -183,7 +141,7 @@ final class PodsBench implements Callable<Integer> {
                 }
                 if (pods > 0) {
                     for (DaemonUnderTest d : daemons) {
-                        var dens = density(d.name(), ws);
+                        var dens = density(d.name());
                         densities.add(dens);
                         System.out.println(dens.ok()
                                 ? "density %-10s %d pods running after %.2f s, torn down in %.2f s".formatted(
@@ -191,7 +149,7 @@ final class PodsBench implements Callable<Integer> {
                                 : "density %-10s FAILED: %s".formatted(d.name(), dens.error()));
                         dens.teardownErrors().forEach(e -> System.out.println("  teardown error (retried): " + e));
                         if (!dens.ok()) {
-                            printTail(d.name());
+                            rig.printTail(d.name());
                         }
                     }
                 }
@@ -200,58 +158,20 @@ final class PodsBench implements Callable<Integer> {
                 System.out.println();
                 System.out.println("Every row: lower is better; ratio < 1 means " + names.getFirst() + " took less.");
                 System.out.print(Report.markdown(rows));
-                Path json = writeJson(daemons, rows, cyclesDone, densities);
-                System.out.println("results: " + json);
+                resultFile = writeJson(daemons, rows, cyclesDone, densities);
+                System.out.println("results: " + resultFile);
             } finally {
-                cleanOk = tearDown(ws);
+                cleanOk = rig.tearDown(ws);
             }
         } finally {
-            if (host != null) {
-                var left = host.cleanUp();
-                if (!left.isEmpty()) {
-                    System.err.println("bench: removed leftovers: " + left);
-                }
-                if (hostCleanup != null) {
-                    try {
-                        Runtime.getRuntime().removeShutdownHook(hostCleanup);
-                    } catch (IllegalStateException shuttingDown) {
-                        // it runs anyway (idempotent)
-                    }
-                }
-            }
+            rig.cleanUpHost();
         }
         boolean ok = cyclesDone.stream().allMatch(Cycle::ok) && densities.stream().allMatch(Density::ok) && cleanOk;
         return ok ? 0 : 1;
     }
 
     private CriClient client(String runtime) {
-        return clients.get(runtime);
-    }
-
-    private PodSandboxConfig podConfig(String runtime, String name, Path ws) throws IOException {
-        String uid = UUID.randomUUID().toString();
-        Path logs = Files.createDirectories(ws.resolve("logs").resolve(runtime.toLowerCase()).resolve(name + "_" + uid));
-        // pid POD: the pause process is pid 1, so sleep is not a pid-namespace init and SIGTERM ends it at once
-        var ns = NamespaceOption.newBuilder().setNetwork(NamespaceMode.POD).setPid(NamespaceMode.POD)
-                .setIpc(NamespaceMode.POD);
-        return PodSandboxConfig.newBuilder()
-                .setMetadata(PodSandboxMetadata.newBuilder().setName(name).setNamespace("bench").setUid(uid))
-                .setHostname(name).setLogDirectory(logs.toString())
-                .putLabels("bollard-bench", host.suffix)
-                .setLinux(LinuxPodSandboxConfig.newBuilder().setCgroupParent(host.podCgroup(uid))
-                        .setSecurityContext(LinuxSandboxSecurityContext.newBuilder().setNamespaceOptions(ns)))
-                .build();
-    }
-
-    private static ContainerConfig sleepConfig() {
-        var ns = NamespaceOption.newBuilder().setNetwork(NamespaceMode.POD).setPid(NamespaceMode.POD)
-                .setIpc(NamespaceMode.POD);
-        return ContainerConfig.newBuilder().setMetadata(ContainerMetadata.newBuilder().setName("sleep"))
-                .setImage(ImageSpec.newBuilder().setImage(PodHost.BUSYBOX))
-                .addAllCommand(List.of("/bin/sleep", "3600")).setLogPath("sleep_0.log")
-                .setLinux(LinuxContainerConfig.newBuilder()
-                        .setSecurityContext(LinuxContainerSecurityContext.newBuilder().setNamespaceOptions(ns)))
-                .build();
+        return rig.client(runtime);
     }
 
     private static <T> T timed(Map<String, Double> into, String step, Supplier<T> call) {
@@ -262,9 +182,9 @@ final class PodsBench implements Callable<Integer> {
     }
 
     /** One full lifecycle; on failure, whatever was created is removed (untimed) and the error recorded. */
-    private Cycle cycle(String runtime, int n, Workspace ws) throws IOException {
+    private Cycle cycle(String runtime, int n) throws IOException {
         var c = client(runtime);
-        var cfg = podConfig(runtime, "cycle-" + (n < 0 ? "warmup" + (-n) : n), ws.dir());
+        var cfg = rig.podConfig(runtime, "cycle-" + (n < 0 ? "warmup" + (-n) : n));
         var steps = new LinkedHashMap<String, Double>();
         var retries = new ArrayList<String>();
         String pod = null;
@@ -275,7 +195,7 @@ final class PodsBench implements Callable<Integer> {
             String podId = pod;
             step = "CreateContainer";
             String ctr = timed(steps, step, () -> c.runtimeLong(s -> s.createContainer(CreateContainerRequest.newBuilder()
-                    .setPodSandboxId(podId).setConfig(sleepConfig()).setSandboxConfig(cfg).build())).getContainerId());
+                    .setPodSandboxId(podId).setConfig(PodRig.sleepConfig("sleep")).setSandboxConfig(cfg).build())).getContainerId());
             step = "StartContainer";
             timed(steps, step, () -> c.runtimeLong(s -> s.startContainer(
                     StartContainerRequest.newBuilder().setContainerId(ctr).build())));
@@ -314,77 +234,31 @@ final class PodsBench implements Callable<Integer> {
             return new Cycle(runtime, n, true, null, steps, total, retries);
         } catch (RuntimeException e) {
             if (pod != null) {
-                removePod(c, pod);
+                PodRig.removePod(c, pod);
             }
             return new Cycle(runtime, n, false, step + ": " + e.getMessage(), steps, Double.NaN, retries);
         }
     }
 
-    private static void removePod(CriClient c, String pod) {
-        try {
-            c.runtimeLong(s -> s.stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(pod).build()));
-            c.runtimeLong(s -> s.removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build()));
-        } catch (RuntimeException e) {
-            System.err.println("bench: could not remove pod " + pod + ": " + e.getMessage());
-        }
-    }
-
     /** {@code --pods} pods started {@code --concurrency} at a time, measured, then torn down the same way. */
-    private Density density(String runtime, Workspace ws) throws InterruptedException {
+    private Density density(String runtime) throws InterruptedException {
         var c = client(runtime);
-        var run = live.get(runtime);
+        var run = rig.run(runtime);
         long pid = run.pid();
         Thread.sleep(settleMs);
         long rssIdle = Proc.rssBytes(pid);
         long pssIdle = Proc.pssBytes(pid);
-        var podIds = Collections.synchronizedList(new ArrayList<String>());
-        var ctrIds = new ConcurrentHashMap<String, String>();
-        var podMillis = Collections.synchronizedList(new ArrayList<Double>());
-        var gate = new Semaphore(concurrency);
-        String error = null;
         double cpu0 = Proc.cpuSeconds(pid);
         long t0 = System.nanoTime();
-        try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
-            var futures = new ArrayList<Future<?>>();
-            for (int i = 0; i < pods; i++) {
-                int n = i;
-                futures.add(pool.submit(() -> {
-                    gate.acquire();
-                    try {
-                        long p0 = System.nanoTime();
-                        var cfg = podConfig(runtime, "density-" + n, ws.dir());
-                        String pod = c.runtimeLong(s -> s.runPodSandbox(
-                                RunPodSandboxRequest.newBuilder().setConfig(cfg).setRuntimeHandler(handler).build()))
-                                .getPodSandboxId();
-                        podIds.add(pod);
-                        String ctr = c.runtimeLong(s -> s.createContainer(CreateContainerRequest.newBuilder()
-                                .setPodSandboxId(pod).setConfig(sleepConfig()).setSandboxConfig(cfg).build()))
-                                .getContainerId();
-                        ctrIds.put(pod, ctr);
-                        c.runtimeLong(s -> s.startContainer(StartContainerRequest.newBuilder().setContainerId(ctr).build()));
-                        podMillis.add((System.nanoTime() - p0) / 1e6);
-                    } finally {
-                        gate.release();
-                    }
-                    return null;
-                }));
-            }
-            for (var f : futures) {
-                try {
-                    f.get();
-                } catch (java.util.concurrent.ExecutionException e) {
-                    error = error == null ? "start: " + e.getCause().getMessage() : error;
-                }
-            }
-        }
+        var started = rig.startPods(runtime, "density-", pods, concurrency);
         double startSeconds = (System.nanoTime() - t0) / 1e9;
         double cpuStart = Proc.cpuSeconds(pid) - cpu0;
-        long running = 0;
+        String error = started.error();
         if (error == null) {
-            running = c.runtime(s -> s.listContainers(ListContainersRequest.newBuilder().setFilter(ContainerFilter
+            long running = c.runtime(s -> s.listContainers(ListContainersRequest.newBuilder().setFilter(ContainerFilter
                     .newBuilder().setState(ContainerStateValue.newBuilder().setState(ContainerState.CONTAINER_RUNNING))
                     .build()).build())).getContainersList()
-                    .stream().filter(ct -> ctrIds.containsValue(ct.getId())).count();
+                    .stream().filter(ct -> started.containers().containsValue(ct.getId())).count();
             if (running != pods) {
                 error = "ListContainers shows " + running + " of " + pods + " containers running";
             }
@@ -393,9 +267,7 @@ final class PodsBench implements Callable<Integer> {
         long rssLoaded = Proc.rssBytes(pid);
         long pssLoaded = Proc.pssBytes(pid);
         int threads = Proc.threads(pid);
-        String dir = run.dir().toString();
-        var shims = Proc.find(cmd -> !cmd.isEmpty() && cmd.getFirst().endsWith("containerd-shim-runc-v2")
-                && String.join(" ", cmd).contains(dir));
+        var shims = shimsOf(run);
         long shimRss = shims.stream().mapToLong(Proc::rssBytes).filter(v -> v > 0).sum();
         long shimPss = shims.stream().mapToLong(Proc::pssBytes).filter(v -> v > 0).sum();
 
@@ -403,53 +275,25 @@ final class PodsBench implements Callable<Integer> {
         // teardown as kubelet does it: stop the container with its grace period, then stop and remove the pod
         double cpu1 = Proc.cpuSeconds(pid);
         long t1 = System.nanoTime();
-        try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
-            var futures = new ArrayList<Future<?>>();
-            for (String pod : List.copyOf(podIds)) {
-                futures.add(pool.submit(() -> {
-                    gate.acquire();
-                    try {
-                        String ctr = ctrIds.get(pod);
-                        if (ctr != null) {
-                            c.runtimeFor(stopTimeout, s -> s.stopContainer(StopContainerRequest.newBuilder()
-                                    .setContainerId(ctr).setTimeout(stopTimeout).build()));
-                        }
-                        // kubelet retries a failed stop; so do we, and count the failures
-                        for (int attempt = 1; ; attempt++) {
-                            try {
-                                c.runtimeLong(s -> s.stopPodSandbox(StopPodSandboxRequest.newBuilder()
-                                        .setPodSandboxId(pod).build()));
-                                break;
-                            } catch (RuntimeException e) {
-                                teardownErrors.add("StopPodSandbox " + pod + " (attempt " + attempt + "): " + e.getMessage());
-                                if (attempt == 3) {
-                                    throw e;
-                                }
-                            }
-                        }
-                        c.runtimeLong(s -> s.removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build()));
-                    } finally {
-                        gate.release();
-                    }
-                    return null;
-                }));
-            }
-            for (var f : futures) {
-                try {
-                    f.get();
-                } catch (java.util.concurrent.ExecutionException e) {
-                    error = error == null ? "teardown: " + e.getCause().getMessage() : error;
-                }
-            }
-        }
+        String teardownError = rig.tearDownPods(runtime, started.podIds(), started.containers(), concurrency,
+                stopTimeout, teardownErrors);
+        error = error == null ? teardownError : error;
         double teardown = (System.nanoTime() - t1) / 1e9;
         double cpuTeardown = Proc.cpuSeconds(pid) - cpu1;
         Thread.sleep(settleMs);
         long rssAfter = Proc.rssBytes(pid);
-        return new Density(runtime, error == null, error, pods, startSeconds, List.copyOf(podMillis), cpuStart,
+        return new Density(runtime, error == null, error, pods, startSeconds, started.podMillis(), cpuStart,
                 rssIdle, pssIdle, rssLoaded, pssLoaded, shims.size(), shimRss, shimPss, threads, teardown,
                 cpuTeardown, rssAfter, List.copyOf(teardownErrors));
     }
+
+    /** The shim processes of a daemon: their command line names the daemon's directory. */
+    static List<Long> shimsOf(DaemonUnderTest.Running run) {
+        String dir = run.dir().toString();
+        return Proc.find(cmd -> !cmd.isEmpty() && cmd.getFirst().endsWith("containerd-shim-runc-v2")
+                && String.join(" ", cmd).contains(dir));
+    }
+
 
     /** Nearest-rank percentile. */
     static double percentile(List<Double> xs, double q) {
@@ -560,7 +404,7 @@ final class PodsBench implements Callable<Integer> {
         method.put("handler", handler.isEmpty() ? "(default)" : handler);
         method.put("cycles", cycles);
         method.put("warmupCycles", warmup);
-        method.put("order", common.runtimes);
+        method.put("order", common.runtimeNames());
         method.put("cycleSteps", STEPS);
         method.put("container", "busybox /bin/sleep 3600, pid namespace shared with the pod (POD)");
         method.put("exec", "ExecSync echo hi, timeout 10 s");
@@ -568,10 +412,10 @@ final class PodsBench implements Callable<Integer> {
         method.put("densityPods", pods);
         method.put("densityConcurrency", concurrency);
         method.put("settleMillis", settleMs);
-        method.put("network", Map.of("bridge", host.bridge, "subnet", host.subnetPrefix + ".0/24",
+        method.put("network", Map.of("bridge", rig.host().bridge, "subnet", rig.host().subnetPrefix + ".0/24",
                 "plugins", "bridge (isGateway, ipMasq, hairpinMode) + host-local, portmap, loopback from /usr/lib/cni"));
         method.put("images", Map.of("container", PodHost.BUSYBOX, "sandbox", PodHost.PAUSE + " (/usr/bin/catatonit -P)"));
-        method.put("cgroupParent", host.cgroupParent + "/pod<uid> (cgroupfs)");
+        method.put("cgroupParent", rig.host().cgroupParent + "/pod<uid> (cgroupfs)");
         method.put("client", "dev.bollard.cli.CriClient (grpc-java over the unix socket), one per runtime");
         method.put("shim", Workspace.run(List.of("containerd-shim-runc-v2", "-v")).replace('\n', ' '));
         json.put("method", method);
@@ -597,45 +441,5 @@ final class PodsBench implements Callable<Integer> {
                 .serializeSpecialFloatingPointValues().create().toJson(json) + "\n");
         Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         return file;
-    }
-
-    private void printTail(String runtime) {
-        var run = live.get(runtime);
-        if (run != null) {
-            System.err.println("---- " + runtime + " log tail (" + run.log() + ") ----\n"
-                    + DaemonUnderTest.tail(run.log(), 30) + "\n----");
-        }
-    }
-
-    /**
-     * Removes every pod each daemon still has, stops the daemons, then ends by pid any shim left that names the
-     * work directory (a containerd shim outlives containerd). True when nothing had to be forced.
-     */
-    private boolean tearDown(Workspace ws) {
-        boolean clean = true;
-        for (var e : clients.entrySet()) {
-            var c = e.getValue();
-            try {
-                for (var s : c.runtime(st -> st.listPodSandbox(ListPodSandboxRequest.getDefaultInstance())).getItemsList()) {
-                    System.err.println("bench: " + e.getKey() + " still has pod " + s.getId() + ", removing it");
-                    removePod(c, s.getId());
-                    clean = false;
-                }
-            } catch (RuntimeException ex) {
-                System.err.println("bench: " + e.getKey() + ": listing pods: " + ex.getMessage());
-            }
-            c.close();
-        }
-        for (var run : live.values()) {
-            run.stop();
-        }
-        String dir = ws.dir().toString();
-        for (long pid : Proc.find(cmd -> !cmd.isEmpty() && cmd.getFirst().contains("containerd-shim")
-                && String.join(" ", cmd).contains(dir))) {
-            System.err.println("bench: ending leftover shim " + pid + ": " + String.join(" ", Proc.cmdline(pid)));
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-            clean = false;
-        }
-        return clean;
     }
 }

@@ -101,6 +101,19 @@ final class Proc {
         }
     }
 
+    /**
+     * The process's own user + system CPU time (utime + stime, no children) in clock ticks
+     * ({@link #TICKS_PER_SECOND}); -1 once it is gone.
+     */
+    static long cpuTicks(long pid) {
+        try {
+            String[] f = statFields(Files.readString(Path.of("/proc", Long.toString(pid), "stat")));
+            return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
     /** Thread count of the process, or -1. */
     static int threads(long pid) {
         return (int) statusKb(pid, "Threads:");

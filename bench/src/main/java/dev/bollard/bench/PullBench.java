@@ -71,6 +71,9 @@ final class PullBench implements Callable<Integer> {
 
     static final String REPOSITORY = "bench/pull";
 
+    /** The JSON written by the last run (for {@code all}). */
+    Path resultFile;
+
     /** Daemons kept across rounds with --reuse-daemon. */
     private final Map<String, DaemonUnderTest.Running> live = new LinkedHashMap<>();
 
@@ -151,7 +154,7 @@ final class PullBench implements Callable<Integer> {
                     "manifestDigest", image.manifestDigest()));
             var method = new LinkedHashMap<String, Object>();
             method.put("rounds", rounds);
-            method.put("order", common.runtimes);
+            method.put("order", common.runtimeNames());
             method.put("freshDaemonAndRootPerPull", !reuseDaemon);
             method.put("reusedDaemonImageRemovedAndCollectedBeforeEachPull", reuseDaemon);
             method.put("settleMillis", settleMs);
@@ -162,8 +165,8 @@ final class PullBench implements Callable<Integer> {
                     "--version")) + " on 127.0.0.1, plain http, filesystem storage");
             report.put("method", method);
             report.print(System.out);
-            Path json = report.write(common.resultsDir);
-            System.out.println("results: " + json);
+            resultFile = report.write(common.resultsDir);
+            System.out.println("results: " + resultFile);
         }
         return all.stream().allMatch(Round::ok) ? 0 : 1;
     }

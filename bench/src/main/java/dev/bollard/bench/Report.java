@@ -202,4 +202,96 @@ final class Report {
         Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         return file;
     }
+
+    /** One row of a workload's side-by-side table: a value per runtime (NaN when there is none). */
+    record Row(String label, String format, Map<String, Double> values) {
+    }
+
+    /** The rows as text: metric | one column per runtime | ratio first/second (with two runtimes). */
+    static String markdown(String header, List<String> names, List<Row> rows) {
+        var out = new ArrayList<List<String>>();
+        var h = new ArrayList<String>();
+        h.add(header);
+        h.addAll(names);
+        if (names.size() == 2) {
+            h.add("ratio " + names.get(0) + "/" + names.get(1));
+        }
+        out.add(h);
+        for (Row r : rows) {
+            var row = new ArrayList<String>();
+            row.add(r.label());
+            var vals = names.stream().map(n -> r.values().getOrDefault(n, Double.NaN)).toList();
+            vals.forEach(v -> row.add(v == null || Double.isNaN(v) ? "-" : r.format().formatted(v)));
+            if (names.size() == 2) {
+                row.add(ratio(vals.get(0), vals.get(1)));
+            }
+            out.add(row);
+        }
+        return markdown(out);
+    }
+
+    /** The rows as the JSON {@code table}: label → {runtime: value, ..., ratio}. */
+    static Map<String, Object> tableJson(List<String> names, List<Row> rows) {
+        var table = new LinkedHashMap<String, Object>();
+        for (Row r : rows) {
+            var e = new LinkedHashMap<String, Object>();
+            for (String n : names) {
+                Double v = r.values().get(n);
+                e.put(n, v == null || v.isNaN() ? null : Double.valueOf(r.format().formatted(v)));
+            }
+            if (names.size() == 2) {
+                Double a = r.values().get(names.get(0));
+                Double b = r.values().get(names.get(1));
+                e.put("ratio", a == null || b == null || a.isNaN() || b.isNaN() || b == 0 ? null
+                        : Math.round(a / b * 1000) / 1000.0);
+            }
+            table.put(r.label(), e);
+        }
+        return table;
+    }
+
+    /**
+     * Writes {@code json} (with workload, time, machine and runtime versions first) as
+     * {@code <dir>/<workload>-<UTC time>.json}, atomically.
+     */
+    static Path writeJson(Path dir, String workload, Instant when, List<DaemonUnderTest> daemons,
+                          Map<String, Object> body) throws IOException {
+        var json = new LinkedHashMap<String, Object>();
+        json.put("workload", workload);
+        json.put("time", when.toString());
+        json.put("machine", Machine.describe());
+        var versions = new LinkedHashMap<String, Object>();
+        for (var d : daemons) {
+            versions.put(d.name(), d.version());
+        }
+        json.put("runtimes", versions);
+        json.putAll(body);
+        Files.createDirectories(dir);
+        String stamp = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss").withZone(ZoneOffset.UTC).format(when);
+        Path file = dir.resolve(workload + "-" + stamp + ".json");
+        Path tmp = dir.resolve(file.getFileName() + ".tmp");
+        Files.writeString(tmp, new GsonBuilder().setPrettyPrinting().serializeNulls().disableHtmlEscaping()
+                .serializeSpecialFloatingPointValues().create().toJson(json) + "\n");
+        Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        return file;
+    }
+
+    /** Nearest-rank percentile of unsorted values. */
+    static double percentile(List<Double> xs, double q) {
+        if (xs.isEmpty()) {
+            return Double.NaN;
+        }
+        var s = xs.stream().sorted().toList();
+        int rank = (int) Math.ceil(q * s.size());
+        return s.get(Math.max(0, Math.min(s.size() - 1, rank - 1)));
+    }
+
+    /** Nearest-rank percentile of sorted values. */
+    static double percentileSorted(long[] sorted, double q) {
+        if (sorted.length == 0) {
+            return Double.NaN;
+        }
+        int rank = (int) Math.ceil(q * sorted.length);
+        return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
+    }
 }
