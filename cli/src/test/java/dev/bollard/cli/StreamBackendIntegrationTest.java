@@ -173,6 +173,17 @@ class StreamBackendIntegrationTest {
     }
 
     @Test
+    void aProcessThatExitsEndsTheExecWhileTheClientsStdinStaysOpen() throws Exception {
+        var neverWritten = new java.io.PipedOutputStream();
+        var in = new java.io.PipedInputStream(neverWritten);
+        var out = new ByteArrayOutputStream();
+        assertEquals(2, exec(sleeper, false, streams(in, out, null), "sh", "-c", "echo bye; exit 2"));
+        assertEquals("bye\n", out.toString());
+        neverWritten.close();
+        assertNoExecLeft();
+    }
+
+    @Test
     void aTerminalMergesOutputAndFollowsResizes() throws Exception {
         var out = new ByteArrayOutputStream();
         var io = new Streams(null, out, null, new LinkedBlockingQueue<>());
@@ -269,6 +280,28 @@ class StreamBackendIntegrationTest {
         assertNoExecLeft();
     }
 
+    @Test
+    void manyExecsLeakNoFileDescriptors() throws Exception {
+        var in = new byte[]{'x', '\n'};
+        exec(sleeper, false, streams(new ByteArrayInputStream(in), new ByteArrayOutputStream(), new ByteArrayOutputStream()), "cat");
+        long before = openFds();
+        for (int i = 0; i < 30; i++) {
+            var out = new ByteArrayOutputStream();
+            assertEquals(0, exec(sleeper, false, streams(new ByteArrayInputStream(in), out, new ByteArrayOutputStream()), "cat"));
+            assertEquals("x\n", out.toString());
+        }
+        long after = openFds();
+        // Each exec holds 3 FIFO ends while it runs: a leak would show as ~90 here, not a few.
+        assertTrue(after - before < 10, "fds before " + before + ", after " + after);
+        assertNoExecLeft();
+    }
+
+    private static long openFds() throws IOException {
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        }
+    }
+
     /** No exec FIFOs in the container's bundle, no exec processes in the container besides ExecSync's own ps. */
     private void assertNoExecLeft() throws IOException {
         Path bundle = node.daemon.state.resolve("containers").resolve(sleeper);
@@ -302,6 +335,21 @@ class StreamBackendIntegrationTest {
         // Returns once cat saw the end of its stdin and the container exited.
         backend.attach(new StreamRequest.Attach(id, false, true, true, false), streams(in, out, null));
         assertEquals("one line\n", out.toString());
+        assertEquals(0, node.awaitExit(id).getExitCode());
+    }
+
+    @Test
+    void attachToATerminalFollowsResizes() throws Exception {
+        String id = node.createAndStart(pod, podConfig, PodTestNode.container("term", "sh", "-c",
+                "read x; while [ \"$(stty size)\" != \"30 90\" ]; do sleep 0.05; done; echo got $x")
+                .setTty(true).setStdin(true).build());
+        var out = new ByteArrayOutputStream();
+        var io = new Streams(new ByteArrayInputStream("abc\n".getBytes(StandardCharsets.UTF_8)), out, null,
+                new LinkedBlockingQueue<>());
+        io.resizes().add(Optional.of(new TerminalSize(90, 30)));
+        backend.attach(new StreamRequest.Attach(id, true, true, true, false), io);
+        String text = out.toString().replace("\r", "");
+        assertTrue(text.contains("got abc\n"), text);
         assertEquals(0, node.awaitExit(id).getExitCode());
     }
 
@@ -399,6 +447,153 @@ class StreamBackendIntegrationTest {
                 Thread.sleep(50);
             }
         }
+    }
+
+    // ---- through the streaming server (the JDK's WebSocket client speaking Kubernetes' channel framing) ----
+
+    /** One WebSocket session: what the server sent on each channel, until it closed. */
+    private static final class WsSession implements java.net.http.WebSocket.Listener {
+        final java.util.Map<Integer, ByteArrayOutputStream> channels = new java.util.concurrent.ConcurrentHashMap<>();
+        final CompletableFuture<Integer> closed = new CompletableFuture<>();
+        private final ByteArrayOutputStream partial = new ByteArrayOutputStream();
+
+        @Override
+        public void onOpen(java.net.http.WebSocket ws) {
+            ws.request(1);
+        }
+
+        @Override
+        public java.util.concurrent.CompletionStage<?> onBinary(java.net.http.WebSocket ws, ByteBuffer data, boolean last) {
+            byte[] b = new byte[data.remaining()];
+            data.get(b);
+            partial.writeBytes(b);
+            if (last) {
+                byte[] msg = partial.toByteArray();
+                partial.reset();
+                if (msg.length > 0) {
+                    channels.computeIfAbsent(msg[0] & 0xff, k -> new ByteArrayOutputStream()).write(msg, 1, msg.length - 1);
+                }
+            }
+            ws.request(1);
+            return null;
+        }
+
+        @Override
+        public java.util.concurrent.CompletionStage<?> onClose(java.net.http.WebSocket ws, int code, String reason) {
+            closed.complete(code);
+            return null;
+        }
+
+        @Override
+        public void onError(java.net.http.WebSocket ws, Throwable error) {
+            closed.completeExceptionally(error);
+        }
+
+        String text(int channel) {
+            var b = channels.get(channel);
+            return b == null ? "" : b.toString(StandardCharsets.UTF_8);
+        }
+    }
+
+    private static java.net.http.WebSocket connectWs(String url, String protocol, WsSession session) throws Exception {
+        return java.net.http.HttpClient.newHttpClient().newWebSocketBuilder().subprotocols(protocol)
+                .buildAsync(java.net.URI.create(url.replaceFirst("^http", "ws")), session).get(30, TimeUnit.SECONDS);
+    }
+
+    private static byte[] frame(int channel, String data) {
+        byte[] d = data.getBytes(StandardCharsets.UTF_8);
+        byte[] f = new byte[d.length + 1];
+        f[0] = (byte) channel;
+        System.arraycopy(d, 0, f, 1, d.length);
+        return f;
+    }
+
+    @Test
+    void execThroughTheStreamingServerReportsItsExitCodeAndTheTokenIsSingleUse() throws Exception {
+        String url = node.rt().exec(ExecRequest.newBuilder().setContainerId(sleeper).addCmd("sh").addCmd("-c")
+                .addCmd("cat; echo done >&2; exit 3").setStdin(true).setStdout(true).setStderr(true).build()).getUrl();
+        assertTrue(url.matches("http://127\\.0\\.0\\.1:\\d+/exec/[A-Za-z0-9_-]{22,}"), url);
+        var session = new WsSession();
+        var ws = connectWs(url, "v5.channel.k8s.io", session);
+        ws.sendBinary(ByteBuffer.wrap(frame(0, "hi\n")), true).get(30, TimeUnit.SECONDS);
+        ws.sendBinary(ByteBuffer.wrap(new byte[]{(byte) 255, 0}), true).get(30, TimeUnit.SECONDS); // v5: stdin closed
+        session.closed.get(60, TimeUnit.SECONDS);
+        assertEquals("hi\n", session.text(1));
+        assertEquals("done\n", session.text(2));
+        String status = session.text(3);
+        assertTrue(status.contains("NonZeroExitCode") && status.contains("\"message\":\"3\""), status);
+
+        var reuse = assertThrows(java.util.concurrent.ExecutionException.class,
+                () -> connectWs(url, "v5.channel.k8s.io", new WsSession()));
+        var handshake = (java.net.http.WebSocketHandshakeException) reuse.getCause();
+        assertEquals(404, handshake.getResponse().statusCode());
+        assertNoExecLeft();
+    }
+
+    @Test
+    void attachAndTerminalExecThroughTheStreamingServer() throws Exception {
+        String id = node.createAndStart(pod, podConfig, PodTestNode.container("wsreader", "sh", "-c",
+                "read x; echo got $x").setStdin(true).build());
+        String url = node.rt().attach(AttachRequest.newBuilder().setContainerId(id).setStdin(true).setStdout(true)
+                .setStderr(true).build()).getUrl();
+        var session = new WsSession();
+        var ws = connectWs(url, "v5.channel.k8s.io", session);
+        ws.sendBinary(ByteBuffer.wrap(frame(0, "abc\n")), true).get(30, TimeUnit.SECONDS);
+        session.closed.get(60, TimeUnit.SECONDS);
+        assertEquals("got abc\n", session.text(1));
+        assertTrue(session.text(3).contains("\"status\":\"Success\""), session.text(3));
+
+        String execUrl = node.rt().exec(ExecRequest.newBuilder().setContainerId(sleeper).addCmd("sh").addCmd("-c")
+                .addCmd("while [ \"$(stty size)\" != \"24 77\" ]; do sleep 0.05; done; stty size")
+                .setTty(true).setStdout(true).build()).getUrl();
+        var term = new WsSession();
+        var tws = connectWs(execUrl, "v5.channel.k8s.io", term);
+        tws.sendBinary(ByteBuffer.wrap(frame(4, "{\"Width\":77,\"Height\":24}")), true).get(30, TimeUnit.SECONDS);
+        term.closed.get(60, TimeUnit.SECONDS);
+        assertTrue(term.text(1).replace("\r", "").contains("24 77\n"), term.text(1));
+        assertTrue(term.text(3).contains("\"status\":\"Success\""), term.text(3));
+    }
+
+    @Test
+    void aClientThatDisconnectsMidStreamLeavesNoProcess() throws Exception {
+        String url = node.rt().exec(ExecRequest.newBuilder().setContainerId(sleeper).addCmd("sh").addCmd("-c")
+                .addCmd("while true; do echo flood; done").setStdout(true).build()).getUrl();
+        var session = new WsSession();
+        var ws = connectWs(url, "v5.channel.k8s.io", session);
+        while (session.text(1).length() < 1000) {
+            Thread.sleep(10);
+        }
+        ws.abort();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (node.sh(sleeper, "ps").contains("flood") || hasExecFifos()) {
+            assertTrue(System.nanoTime() < deadline, "the exec survived its client: " + node.sh(sleeper, "ps"));
+            Thread.sleep(50);
+        }
+        assertNoExecLeft();
+    }
+
+    private boolean hasExecFifos() throws IOException {
+        try (var files = Files.list(node.daemon.state.resolve("containers").resolve(sleeper))) {
+            return files.anyMatch(p -> p.getFileName().toString().startsWith("exec-"));
+        }
+    }
+
+    @Test
+    void portForwardThroughTheStreamingServerReachesThePod() throws Exception {
+        node.createAndStart(pod, podConfig, PodTestNode.container("web2", "httpd", "-f", "-p", "8081", "-h", "/www").build());
+        connect(8081).close(); // listening now
+        String url = node.rt().portForward(PortForwardRequest.newBuilder().setPodSandboxId(pod).addPort(8081).build())
+                .getUrl();
+        assertTrue(url.matches("http://127\\.0\\.0\\.1:\\d+/portforward/[A-Za-z0-9_-]{22,}"), url);
+        var session = new WsSession();
+        var ws = connectWs(url + "?ports=8081", "v4.channel.k8s.io", session);
+        ws.sendBinary(ByteBuffer.wrap(frame(0, "GET /index.html HTTP/1.0\r\n\r\n")), true).get(30, TimeUnit.SECONDS);
+        session.closed.get(60, TimeUnit.SECONDS);
+        byte[] data = session.channels.get(0).toByteArray();
+        // Each channel's first message is the port, little-endian.
+        assertEquals(8081, (data[0] & 0xff) | (data[1] & 0xff) << 8);
+        String text = new String(data, 2, data.length - 2, StandardCharsets.US_ASCII);
+        assertTrue(text.startsWith("HTTP/1.") && text.endsWith("hello from a bollard pod\n"), text);
     }
 
     /** Counts and hashes what is written, keeping nothing. */

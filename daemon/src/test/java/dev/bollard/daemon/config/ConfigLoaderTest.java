@@ -110,7 +110,7 @@ class ConfigLoaderTest {
 
     @Test
     void unknownSectionIsAnError() {
-        assertEquals("b.toml:2: unknown section or key \"registyr\" (known sections: daemon, runtime, runtimes.<name>, registry, cni, metrics)",
+        assertEquals("b.toml:2: unknown section or key \"registyr\" (known sections: daemon, runtime, runtimes.<name>, registry, cni, metrics, streaming)",
                 error("\n[registyr]\nconfig_path = \"/x\"\n"));
     }
 

@@ -29,7 +29,8 @@ public final class OutputPump implements AutoCloseable {
     private final FifoReader reader;
     private final CompletableFuture<Void> done = new CompletableFuture<>();
     private final Thread thread;
-    private volatile long lastReadNanos = System.nanoTime();
+    private volatile long lastProgressNanos = System.nanoTime();
+    private volatile boolean writing;
 
     private OutputPump(FifoReader reader, OutputStream out) {
         this.reader = reader;
@@ -49,9 +50,12 @@ public final class OutputPump implements AutoCloseable {
         return done;
     }
 
-    /** Whether nothing was read for {@code idle}: output that a lingering child keeps open, yet quiet. */
+    /**
+     * Whether the pump has waited for output for {@code idle}: a lingering child keeps it open, yet quiet. A pump
+     * waiting on a slow client is never idle (that output is owed to it).
+     */
     public boolean idleFor(Duration idle) {
-        return System.nanoTime() - lastReadNanos > idle.toNanos();
+        return !writing && System.nanoTime() - lastProgressNanos > idle.toNanos();
     }
 
     /** Stops copying (a write blocked on the client is interrupted) and closes the read end; idempotent. */
@@ -74,13 +78,16 @@ public final class OutputPump implements AutoCloseable {
         try {
             int n;
             while ((n = reader.read(buf)) >= 0) {
-                lastReadNanos = System.nanoTime();
+                writing = true;
                 try {
                     out.write(buf, 0, n);
                     out.flush();
                 } catch (IOException | RuntimeException e) {
                     done.completeExceptionally(new ClientGone(e));
                     return;
+                } finally {
+                    lastProgressNanos = System.nanoTime();
+                    writing = false;
                 }
             }
             done.complete(null);

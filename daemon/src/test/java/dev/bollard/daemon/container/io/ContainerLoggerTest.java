@@ -257,6 +257,46 @@ class ContainerLoggerTest {
     }
 
     @Test
+    void aSinkThatFallsBehindIsDroppedWholeWhenAsked() throws Exception {
+        var logger = start(log);
+        var release = new CountDownLatch(1);
+        var sink = logger.addSink((stream, data, off, len) -> {
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, ContainerLogger.Overflow.DROP_SINK);
+        // 10 MB: far beyond the sink's 4 MiB buffer.
+        exitsZero(run("yes " + "x".repeat(99) + " | head -n 100000"));
+        await(logger);
+        sink.ended().get(10, TimeUnit.SECONDS);
+        assertTrue(sink.overflowed());
+        assertEquals(100_000, entries(log).size(), "the log lost nothing");
+        release.countDown();
+        sink.close();
+    }
+
+    @Test
+    void aSinkGetsTheLastOutputEvenWhenTheLoggerIsClosed() throws Exception {
+        var logger = start(log);
+        var seen = new ByteArrayOutputStream();
+        var sink = logger.addSink((stream, data, off, len) -> {
+            synchronized (seen) {
+                seen.write(data, off, len);
+            }
+        }, ContainerLogger.Overflow.DROP_SINK);
+        exitsZero(run("echo last words"));
+        await(logger);
+        logger.close();
+        sink.ended().get(10, TimeUnit.SECONDS);
+        assertFalse(sink.overflowed());
+        synchronized (seen) {
+            assertEquals("last words\n", seen.toString());
+        }
+    }
+
+    @Test
     void aThrowingSinkIsDroppedAndTheLogGoesOn() throws Exception {
         var logger = start(log);
         var calls = new java.util.concurrent.atomic.AtomicInteger();
