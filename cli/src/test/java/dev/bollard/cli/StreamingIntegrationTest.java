@@ -22,6 +22,8 @@ import java.io.PipedInputStream;
 import java.io.PipedOutputStream;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.util.ArrayList;
@@ -50,6 +52,7 @@ class StreamingIntegrationTest extends PodNodeTest {
     private String pod;
     private String sleeper;
     private StreamClient client;
+    private boolean echoStarted;
 
     @BeforeAll
     void startPod() throws Exception {
@@ -194,8 +197,7 @@ class StreamingIntegrationTest extends PodNodeTest {
 
     @Test
     void portForwardCarriesConcurrentConnectionsBothWays() throws Exception {
-        node.createAndStart(pod, podConfig, PodTestNode.container("echo-server", "nc", "-ll", "-p", "8080", "-e",
-                "cat").build());
+        ensureEchoServer();
         var request = PortForwardRequest.newBuilder().setPodSandboxId(pod).addPort(8080).build();
         // SPDY: one session, several connections at once.
         try (var spdy = client.portForwardSpdy(URI.create(node.rt().portForward(request).getUrl()));
@@ -232,6 +234,80 @@ class StreamingIntegrationTest extends PodNodeTest {
             var e = assertThrows(StreamClientException.class, () -> client.remoteCommand(url, t,
                     new StreamClient.Io(null, new ByteArrayOutputStream(), new ByteArrayOutputStream(), false, null)));
             assertEquals(404, e.httpStatus());
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void theCliStreamsExecAndForwardsPorts(Transport t) throws Exception {
+        String ep = node.daemon.endpoint();
+        String transport = t.name().toLowerCase();
+        Path input = node.dir.resolve("cli-stdin-" + transport);
+        byte[] text = "through bollard exec -i\n".repeat(3000).getBytes(StandardCharsets.UTF_8);
+        Files.write(input, text);
+        Path output = node.dir.resolve("cli-stdout-" + transport);
+        var exec = new ProcessBuilder(DaemonProcess.command("-r", ep, "exec", "-i", "--transport", transport, sleeper,
+                "cat")).redirectInput(input.toFile()).redirectOutput(output.toFile())
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        assertTrue(exec.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, exec.exitValue());
+        assertArrayEquals(text, Files.readAllBytes(output));
+        var failing = DaemonProcess.run(node.dir, "-r", ep, "exec", "--transport", transport, sleeper, "sh", "-c",
+                "echo out; echo err >&2; exit 7");
+        assertEquals(7, failing.exit(), failing.err());
+        assertEquals("out\n", failing.out());
+        assertEquals("err\n", failing.err());
+
+        ensureEchoServer();
+        int local;
+        try (var probe = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            local = probe.getLocalPort();
+        }
+        var forward = new ProcessBuilder(DaemonProcess.command("-r", ep, "port-forward", "--transport", transport, pod,
+                local + ":8080")).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        try {
+            var lines = new java.io.BufferedReader(new java.io.InputStreamReader(forward.getInputStream(),
+                    StandardCharsets.UTF_8));
+            String first = lines.readLine();
+            assertTrue(first != null && first.startsWith("Forwarding from 127.0.0.1:" + local), first);
+            for (int i = 0; i < 3; i++) {
+                byte[] data = new byte[256 * 1024 + i];
+                new Random(100 + i).nextBytes(data);
+                byte[] back = null;
+                for (int attempt = 0; attempt < 50; attempt++) {
+                    try (var socket = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), local)) {
+                        var writer = Thread.ofVirtual().start(() -> {
+                            try {
+                                socket.getOutputStream().write(data);
+                                if (t == Transport.SPDY) {
+                                    socket.shutdownOutput();
+                                }
+                            } catch (IOException e) {
+                                // read below fails too
+                            }
+                        });
+                        back = t == Transport.SPDY ? socket.getInputStream().readAllBytes()
+                                : socket.getInputStream().readNBytes(data.length);
+                        writer.join();
+                    }
+                    if (back.length > 0) {
+                        break;
+                    }
+                    Thread.sleep(100);
+                }
+                assertArrayEquals(data, back);
+            }
+        } finally {
+            forward.destroy();
+            forward.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    private synchronized void ensureEchoServer() {
+        if (!echoStarted) {
+            node.createAndStart(pod, podConfig, PodTestNode.container("echo-server", "nc", "-ll", "-p", "8080", "-e",
+                    "cat").build());
+            echoStarted = true;
         }
     }
 
