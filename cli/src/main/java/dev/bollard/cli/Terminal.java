@@ -26,7 +26,8 @@ final class Terminal implements AutoCloseable {
 
     /** Empty when there is no controlling terminal (e.g. input piped in a script). */
     static Optional<Terminal> open() {
-        if (System.console() == null || !TTY.canRead()) {
+        // Since JDK 22 System.console() exists even when redirected; isTerminal() says whether it is one.
+        if (System.console() == null || !System.console().isTerminal() || !TTY.canRead()) {
             return Optional.empty();
         }
         try {

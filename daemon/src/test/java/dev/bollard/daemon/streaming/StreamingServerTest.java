@@ -347,6 +347,39 @@ class StreamingServerTest {
     }
 
     @Test
+    void sessionsBeyondMaxStreamsAreRefusedWithTheirTokenKept() throws Exception {
+        var small = new StreamingServer(new StreamingConfig("127.0.0.1", 0, Optional.empty(), Optional.empty(),
+                Duration.ofHours(4), Duration.ofSeconds(30), 1, Duration.ofMinutes(1)), tokens, backend);
+        small.start();
+        try {
+            backend.sleeping = new java.util.concurrent.CountDownLatch(1);
+            var sleeperClient = new StreamClient();
+            Thread.ofVirtual().start(() -> {
+                try {
+                    sleeperClient.remoteCommand(URI.create(small.baseUrl() + "/exec/" + tokens.put(new StreamRequest.Exec(
+                                    "c1", List.of("sleep"), false, false, true, true))), Transport.SPDY,
+                            new StreamClient.Io(null, new ByteArrayOutputStream(), new ByteArrayOutputStream(), false, null));
+                } catch (Exception e) {
+                    // torn down below
+                }
+            });
+            assertTrue(backend.sleeping.await(30, TimeUnit.SECONDS));
+            String token = tokens.put(new StreamRequest.Exec("c1", List.of("cat"), false, true, true, true));
+            URI second = URI.create(small.baseUrl() + "/exec/" + token);
+            var io = new StreamClient.Io(new ByteArrayInputStream(new byte[0]), new ByteArrayOutputStream(),
+                    new ByteArrayOutputStream(), false, null);
+            var refused = assertThrows(StreamClientException.class, () -> client.remoteCommand(second, Transport.SPDY, io));
+            assertEquals(503, refused.httpStatus());
+            sleeperClient.close();
+            await(() -> small.activeSessions() == 0);
+            // The refusal did not use the token up.
+            assertEquals(0, client.remoteCommand(second, Transport.WEBSOCKET, io));
+        } finally {
+            small.close();
+        }
+    }
+
+    @Test
     void malformedTrafficClosesOnlyThatConnection() throws Exception {
         // Garbage where SPDY frames should be.
         String token = tokens.put(new StreamRequest.Exec("c1", List.of("cat"), false, true, true, true));
