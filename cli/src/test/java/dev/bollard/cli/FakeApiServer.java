@@ -32,6 +32,8 @@ final class FakeApiServer implements AutoCloseable {
     private final String podName;
     private final Function<Upgrade, URI> streamingUrl;
     private final List<Socket> open = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /** Every upgrade seen, as "subresource upgrade-header" (e.g. "portforward websocket"), in order. */
+    final List<String> upgrades = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     FakeApiServer(String podName, Function<Upgrade, URI> streamingUrl) throws IOException {
         this.podName = podName;
@@ -100,6 +102,7 @@ final class FakeApiServer implements AutoCloseable {
                 String podPrefix = "/api/v1/namespaces/default/pods/" + podName;
                 if (path.startsWith(podPrefix + "/") && headers.containsKey("upgrade")) {
                     String sub = path.substring(podPrefix.length() + 1);
+                    upgrades.add(sub + " " + headers.get("upgrade").toLowerCase());
                     URI url;
                     try {
                         url = streamingUrl.apply(new Upgrade(sub, query(target.getRawQuery())));

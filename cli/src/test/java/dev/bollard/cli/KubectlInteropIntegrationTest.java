@@ -41,10 +41,18 @@ class KubectlInteropIntegrationTest extends PodNodeTest {
     private String sleeper;
     private FakeApiServer api;
     private Path kubeconfig;
+    /** kubectl's minor version: WebSocket exec from 1.30, SPDY tunnelled over WebSocket for port-forward from 1.31. */
+    private int kubectlMinor;
 
     @BeforeAll
     void startPodAndApi() throws Exception {
         Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/kubectl")), "kubectl is not installed");
+        var version = new ProcessBuilder("/usr/bin/kubectl", "version", "--client", "-o", "json")
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        var json = com.google.gson.JsonParser.parseString(new String(version.getInputStream().readAllBytes(),
+                StandardCharsets.UTF_8)).getAsJsonObject().getAsJsonObject("clientVersion");
+        version.waitFor();
+        kubectlMinor = Integer.parseInt(json.get("minor").getAsString().replaceAll("[^0-9].*", ""));
         podConfig = node.pod("kubectl").build();
         pod = node.runPod(podConfig);
         sleeper = node.createAndStart(pod, podConfig, PodTestNode.container("main", "sleep", "100000").build());
@@ -115,6 +123,7 @@ class KubectlInteropIntegrationTest extends PodNodeTest {
     @ParameterizedTest(name = "websocket={0}")
     @ValueSource(booleans = {false, true})
     void kubectlExecPipesStdinAndReportsTheExitCode(boolean webSocket) throws Exception {
+        Assumptions.assumeTrue(!webSocket || kubectlMinor >= 30, "this kubectl execs over SPDY only");
         byte[] input = "from kubectl\n".repeat(5000).getBytes(StandardCharsets.UTF_8);
         var cat = run(webSocket, input, "exec", "-i", "wire", "--", "cat");
         assertEquals(0, cat.exit(), cat.err());
@@ -133,10 +142,12 @@ class KubectlInteropIntegrationTest extends PodNodeTest {
     @ParameterizedTest(name = "websocket={0}")
     @ValueSource(booleans = {false, true})
     void kubectlPortForwardCarriesData(boolean webSocket) throws Exception {
+        Assumptions.assumeTrue(!webSocket || kubectlMinor >= 31, "this kubectl port-forwards over SPDY only");
         int local;
         try (var probe = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             local = probe.getLocalPort();
         }
+        api.upgrades.clear();
         var process = kubectl(webSocket, "port-forward", "pod/wire", local + ":8080")
                 .redirectError(node.dir.resolve("port-forward-" + webSocket + ".err").toFile()).start();
         try {
@@ -158,6 +169,9 @@ class KubectlInteropIntegrationTest extends PodNodeTest {
                 new Random(i).nextBytes(data);
                 assertTrue(roundTripWithRetry(local, data), "connection " + i + " through kubectl port-forward");
             }
+            // kubectl 1.31+ tunnels SPDY through WebSocket; it used that, without falling back to plain SPDY.
+            assertEquals(List.of("portforward " + (webSocket ? "websocket" : "spdy/3.1")), api.upgrades,
+                    "the upgrades kubectl made");
         } finally {
             process.destroy();
             process.waitFor(30, TimeUnit.SECONDS);
