@@ -380,6 +380,33 @@ class StreamingServerTest {
     }
 
     @Test
+    void tlsServesBothTransports(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path cert = dir.resolve("cert.pem");
+        Path key = dir.resolve("key.pem");
+        var openssl = new ProcessBuilder("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                "-subj", "/CN=127.0.0.1", "-keyout", key.toString(), "-out", cert.toString())
+                .redirectErrorStream(true).start();
+        openssl.getInputStream().readAllBytes();
+        assertEquals(0, openssl.waitFor());
+        var tls = new StreamingServer(new StreamingConfig("127.0.0.1", 0, Optional.of(cert), Optional.of(key),
+                Duration.ofHours(4), Duration.ofSeconds(30), 10, Duration.ofMinutes(1)), tokens, backend);
+        tls.start();
+        try (var insecure = new StreamClient(true)) {
+            assertEquals("https", tls.baseUrl().getScheme());
+            for (var t : Transport.values()) {
+                var out = new ByteArrayOutputStream();
+                URI url = URI.create(tls.baseUrl() + "/exec/" + tokens.put(new StreamRequest.Exec("c1", List.of("cat"),
+                        false, true, true, true)));
+                assertEquals(0, insecure.remoteCommand(url, t, new StreamClient.Io(new ByteArrayInputStream(
+                        "secret".getBytes(StandardCharsets.UTF_8)), out, new ByteArrayOutputStream(), false, null)));
+                assertEquals("secret", out.toString(StandardCharsets.UTF_8));
+            }
+        } finally {
+            tls.close();
+        }
+    }
+
+    @Test
     void malformedTrafficClosesOnlyThatConnection() throws Exception {
         // Garbage where SPDY frames should be.
         String token = tokens.put(new StreamRequest.Exec("c1", List.of("cat"), false, true, true, true));
