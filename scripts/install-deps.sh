@@ -28,6 +28,10 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# kubectl drives the streaming server in the interop tests (Debian's kubernetes-client: kubectl 1.20, SPDY only).
+# A kubectl already installed stays: another package owning /usr/bin/kubectl would conflict with this one.
+command -v kubectl >/dev/null || { echo "install-deps: installing kubernetes-client" >&2; export DEBIAN_FRONTEND=noninteractive;
+  apt-get update -qq; apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null; }
 # Debian's containerd package starts its own daemon where systemd runs; Bollard needs only the shim binary.
 command -v containerd-shim-runc-v2 >/dev/null || { echo "install-deps: containerd-shim-runc-v2 missing" >&2; exit 1; }
 jdk=${BOLLARD_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}

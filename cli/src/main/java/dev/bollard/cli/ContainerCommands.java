@@ -480,7 +480,8 @@ final class ContainerCommands {
     }
 
     @Command(name = "exec", mixinStandardHelpOptions = true,
-            description = "Run a command in a running container (synchronously: ExecSync) and exit with its exit code.")
+            description = "Run a command in a running container and exit with its exit code: streamed through the"
+                    + " daemon's streaming server (Exec), or with -s/--sync or --timeout through ExecSync.")
     static final class Exec extends ClientCommand implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "CONTAINER-ID")
         String id;
@@ -488,24 +489,34 @@ final class ContainerCommands {
         @Parameters(index = "1..*", arity = "1..*", paramLabel = "COMMAND [ARG...]")
         List<String> command;
 
-        @Option(names = {"-s", "--sync"}, description = "Run the command synchronously (the only mode for now).")
+        @Option(names = {"-s", "--sync"}, description = "Run the command synchronously (ExecSync: output captured, then printed).")
         boolean sync;
 
-        @Option(names = "--timeout", paramLabel = "SECONDS", description = "Timeout in seconds (0: none).")
+        @Option(names = "--timeout", paramLabel = "SECONDS", description = "Timeout in seconds (0: none); implies --sync.")
         long timeout;
 
-        @Option(names = {"-i", "--interactive"}, description = "Keep STDIN open (not yet supported).")
+        @Option(names = {"-i", "--interactive"}, description = "Keep STDIN open and send it to the command.")
         boolean interactive;
 
-        @Option(names = {"-t", "--tty"}, description = "Allocate a pseudo-TTY (not yet supported).")
+        @Option(names = {"-t", "--tty"}, description = "Allocate a pseudo-TTY (the local terminal goes raw).")
         boolean tty;
+
+        @Option(names = "--transport", paramLabel = "spdy|websocket", defaultValue = "spdy",
+                description = "Streaming transport (default: ${DEFAULT-VALUE}).")
+        String transport;
 
         @Override
         public Integer call() {
-            if (interactive || tty) {
-                throw new CliException("exec -i/-t needs the streaming server, which is not yet supported;"
-                        + " run the command without -i/-t (ExecSync)");
+            if (sync || timeout > 0) {
+                if (interactive || tty) {
+                    throw new CliException("exec: -i/-t cannot be combined with --sync/--timeout (ExecSync has no stdin nor TTY)");
+                }
+                return execSync();
             }
+            return StreamCommands.streamExec(this, id, command, interactive, tty, StreamCommands.transport(transport));
+        }
+
+        private int execSync() {
             var request = ExecSyncRequest.newBuilder().setContainerId(id).addAllCmd(command).setTimeout(timeout).build();
             ExecSyncResponse response = withClient(c -> c.runtimeFor(timeout, stub -> stub.execSync(request)));
             System.out.write(response.getStdout().toByteArray(), 0, response.getStdout().size());

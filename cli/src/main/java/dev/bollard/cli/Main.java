@@ -15,6 +15,7 @@ import picocli.CommandLine.Option;
                 ContainerCommands.Stop.class, ContainerCommands.Remove.class, ContainerCommands.ListContainers.class,
                 ContainerCommands.Inspect.class, ContainerCommands.Exec.class, ContainerCommands.Run.class,
                 ContainerCommands.Update.class, LogsCommand.class,
+                StreamCommands.Attach.class, StreamCommands.PortForward.class,
                 StatsCommands.Stats.class, StatsCommands.PodStats.class, StatsCommands.Events.class,
                 CheckpointCommand.class})
 public final class Main {

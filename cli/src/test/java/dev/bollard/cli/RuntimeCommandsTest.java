@@ -418,9 +418,13 @@ class RuntimeCommandsTest {
         assertEquals(List.of("sh", "-c", "echo hi; echo warn >&2; exit 3"), request.getCmdList());
         assertEquals(5, request.getTimeout());
 
+        // -i/-t stream through Exec (which this fake does not serve), never ExecSync.
         var tty = run("exec", "-it", "c1", "sh");
         assertEquals(1, tty.exit());
-        assertTrue(tty.err().startsWith("bollard: exec -i/-t needs the streaming server, which is not yet supported"), tty.err());
+        assertTrue(tty.err().startsWith("bollard: "), tty.err());
+        var sync = run("exec", "-s", "-it", "c1", "sh");
+        assertEquals(1, sync.exit());
+        assertTrue(sync.err().contains("-i/-t cannot be combined with --sync/--timeout"), sync.err());
         assertEquals(1, fake.requests(ExecSyncRequest.class).size());
     }
 

@@ -41,7 +41,8 @@ final class UpgradeRouter extends SimpleChannelInboundHandler<FullHttpRequest> {
     /** In the server's order of preference; the client's order decides (see RemoteCommandProtocol.negotiate). */
     static final List<String> WS_REMOTE_COMMAND = List.of("v5.channel.k8s.io", "v4.channel.k8s.io",
             "v4.base64.channel.k8s.io", "channel.k8s.io", "base64.channel.k8s.io");
-    static final List<String> WS_PORT_FORWARD = List.of("v4.channel.k8s.io", "v4.base64.channel.k8s.io");
+    static final List<String> WS_PORT_FORWARD = List.of(WebSocketTunnel.PROTOCOL, "v4.channel.k8s.io",
+            "v4.base64.channel.k8s.io");
 
     private static final Log LOG = Log.get("streaming");
 
@@ -132,7 +133,7 @@ final class UpgradeRouter extends SimpleChannelInboundHandler<FullHttpRequest> {
             return;
         }
         List<Integer> wsPorts = List.of();
-        if (webSocket && request instanceof StreamRequest.PortForward pf) {
+        if (webSocket && request instanceof StreamRequest.PortForward pf && !protocol.equals(WebSocketTunnel.PROTOCOL)) {
             var ports = portsOf(query, pf);
             if (ports instanceof String problem) {
                 reply(ctx, HttpResponseStatus.BAD_REQUEST, problem);
@@ -196,6 +197,24 @@ final class UpgradeRouter extends SimpleChannelInboundHandler<FullHttpRequest> {
                     .addListener(ChannelFutureListener.CLOSE);
             return;
         }
+        var channel = ctx.channel();
+        if (protocol.equals(WebSocketTunnel.PROTOCOL) && request instanceof StreamRequest.PortForward pf) {
+            handshaker.handshake(channel, req).addListener(f -> {
+                if (!f.isSuccess()) {
+                    channel.close();
+                    return;
+                }
+                var listener = new SpdyPortForwardSession(backend, pf, config.streamCreationTimeout());
+                var session = new SpdySession(true, config.maxStreams(), false, listener);
+                var p = channel.pipeline();
+                p.addLast("ws-tunnel", new WebSocketTunnel());
+                p.addLast("spdy", new SpdyFrameCodec(SpdyVersion.SPDY_3_1));
+                p.addLast("spdy-session", session);
+                listener.attach(session);
+            });
+            ctx.pipeline().remove(this);
+            return;
+        }
         boolean base64 = protocol.contains("base64");
         var grace = config.streamCreationTimeout();
         WebSocketChannels handler = request instanceof StreamRequest.PortForward pf
@@ -203,7 +222,6 @@ final class UpgradeRouter extends SimpleChannelInboundHandler<FullHttpRequest> {
                 : new WebSocketRemoteCommand(backend, request, protocol.isEmpty() ? RemoteCommandProtocol.V1
                 : RemoteCommandProtocol.byWireName(protocol.replace("base64.", ""))
                 .orElse(RemoteCommandProtocol.V1), base64, grace);
-        var channel = ctx.channel();
         handshaker.handshake(channel, req).addListener(f -> {
             if (!f.isSuccess()) {
                 channel.close();

@@ -345,7 +345,11 @@ public final class SpdySession extends ChannelInboundHandlerAdapter {
     void reply(SpdyStream stream) {
         channel.eventLoop().execute(() -> {
             if (!stream.removed) {
-                channel.writeAndFlush(new DefaultSpdySynReplyFrame(stream.id()));
+                // Netty encodes an empty header list as no header block at all, which Go's SPDY framer cannot
+                // parse (it stops reading the connection); one header gives a real, compressed block.
+                var frame = new DefaultSpdySynReplyFrame(stream.id());
+                frame.headers().set(":status", "200");
+                channel.writeAndFlush(frame);
             }
         });
     }
