@@ -72,14 +72,15 @@ public final class RecoveryBench {
         PodHost host = null;
         try (var ws = new Workspace(workDir, false)) {
             try {
-                host = PodHost.create(ws.dir(), checkout);
-                var daemon = new BollardDaemon(checkout, "info");
+                List<String> bollard = List.of(checkout.resolve("bin/bollard").toString());
+                host = PodHost.create(ws.dir(), bollard);
+                var daemon = new BollardDaemon(checkout, null, "info", null, java.util.Map.of());
                 Path certsD = Files.createDirectories(ws.path("certs.d"));
                 daemon.prepare(ws, certsD);
                 var setup = new DaemonUnderTest.PodSetup(host.confDir, PodHost.PAUSE);
                 Path dir = ws.path("bollard");
                 var first = daemon.start(ws, dir, certsD, setup);
-                host.importInto(first, checkout.resolve("bin/bollard"));
+                host.importInto(first, bollard);
                 List<String> ids;
                 try (var c = new CriClient(first.endpoint(), 120)) {
                     long t0 = System.nanoTime();
