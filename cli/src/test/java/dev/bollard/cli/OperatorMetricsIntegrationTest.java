@@ -154,10 +154,13 @@ class OperatorMetricsIntegrationTest {
 
     @Test
     void noListenerWithoutAnAddress() throws Exception {
+        // The streaming server (exec/attach/port-forward) always listens; pinned here, it is the only TCP listener.
+        int streaming = freePort();
+        Files.writeString(dir.resolve("bollard.toml"), "[streaming]\nport = " + streaming + "\n");
         try (var d = DaemonProcess.start(dir); var client = new CriClient(d.endpoint(), 10)) {
             client.runtime(stub -> stub.version(VersionRequest.getDefaultInstance()));
             assertTrue(d.logText().contains("metrics off"), d.logText());
-            assertEquals(Set.of(), listeningTcpPorts(d.process.pid()), "TCP ports the daemon listens on");
+            assertEquals(Set.of(streaming), listeningTcpPorts(d.process.pid()), "TCP ports the daemon listens on");
         }
     }
 
