@@ -4,6 +4,7 @@ import com.google.gson.JsonObject;
 import dev.bollard.api.cri.v1.ContainerConfig;
 import dev.bollard.daemon.container.io.ContainerLogger;
 import dev.bollard.daemon.container.io.StdioFifos;
+import dev.bollard.daemon.image.ImageRecord;
 
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.locks.ReentrantLock;
@@ -25,6 +26,8 @@ public final class Container {
     private volatile boolean oomKilled;
     private volatile boolean taskDeleted;
     private volatile dev.bollard.api.cri.v1.LinuxContainerResources resources;
+    /** The last image_ref computed, and for which image record (records are immutable: a changed image is a new one). */
+    private volatile ImageRefMemo imageRefMemo;
     /** A container runs at most once (the CRI has no restart), so one future serves its whole life. */
     private final CompletableFuture<Void> exited = new CompletableFuture<>();
 
@@ -44,6 +47,22 @@ public final class Container {
 
     void resources(dev.bollard.api.cri.v1.LinuxContainerResources r) {
         resources = r;
+    }
+
+    private record ImageRefMemo(ImageRecord image, String ref) {
+    }
+
+    /**
+     * image_ref against {@code image} as it is now ({@link ContainerManager#imageRef(ImageRecord, String)}), worked
+     * out once per image record: ListContainers asks it for every container on every call, and it parses references.
+     */
+    public String imageRef(ImageRecord image) {
+        var memo = imageRefMemo;
+        if (memo == null || memo.image() != image) {
+            memo = new ImageRefMemo(image, ContainerManager.imageRef(image, ContainerManager.requestedImage(config)));
+            imageRefMemo = memo;
+        }
+        return memo.ref();
     }
 
     public String id() {

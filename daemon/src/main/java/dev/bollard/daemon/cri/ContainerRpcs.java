@@ -163,9 +163,7 @@ public final class ContainerRpcs {
      */
     private String imageRef(dev.bollard.daemon.container.Container c) {
         var r = c.record();
-        return images.resolve(r.imageId())
-                .map(i -> ContainerManager.imageRef(i, ContainerManager.requestedImage(c.config())))
-                .orElse(r.imageRef());
+        return images.resolve(r.imageId()).map(c::imageRef).orElse(r.imageRef());
     }
 
     private static java.util.Optional<ContainerUser> user(JsonObject spec) {

@@ -148,6 +148,7 @@ public final class Syscalls {
     private static final MethodHandle MOUNT = handle("mount",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
     private static final MethodHandle UMOUNT2 = handle("umount2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle STATFS = handle("statfs", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle OPEN_TREE = handle("open_tree",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle MOUNT_SETATTR = handle("mount_setattr",
@@ -352,6 +353,27 @@ public final class Syscalls {
                 }
                 int ignored = (int) CLOSE.invokeExact(errno, userns);
             }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** statfs(2)'s f_type of a network namespace pin (nsfs bind mount). */
+    public static final long NSFS_MAGIC = 0x6e736673L;
+    /** sizeof(struct statfs) on x86_64 and aarch64 glibc (120), rounded up. */
+    private static final long STATFS_BYTES = 128;
+
+    /**
+     * statfs(2)'s f_type (the first field, a long on 64-bit Linux): what file system {@code path} is on, in one
+     * syscall, where mountinfo would be read whole.
+     */
+    public static long statfsType(Path path) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            var buf = arena.allocate(STATFS_BYTES, 8);
+            int rc = (int) STATFS.invokeExact(errno, cstr(arena, path), buf);
+            check(rc, errno, "statfs", path);
+            return buf.get(JAVA_LONG, 0);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -1,6 +1,5 @@
 package dev.bollard.daemon.network;
 
-import dev.bollard.daemon.linux.MountInfo;
 import dev.bollard.daemon.linux.Syscalls;
 
 import java.io.IOException;
@@ -92,10 +91,13 @@ public final class NetNs {
         return path;
     }
 
-    /** Whether the path is still an nsfs mount point (pinned). */
+    /**
+     * Whether the path is still an nsfs mount point (pinned). statfs, not mountinfo: the stats collector asks this
+     * for every pod on every tick, and mountinfo grows with every container's rootfs.
+     */
     public boolean exists() {
         try {
-            return MountInfo.fsTypeAt(path).filter("nsfs"::equals).isPresent();
+            return Syscalls.statfsType(path) == Syscalls.NSFS_MAGIC;
         } catch (IOException e) {
             return false;
         }

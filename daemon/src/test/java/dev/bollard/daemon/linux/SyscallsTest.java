@@ -118,4 +118,18 @@ class SyscallsTest {
         var e = assertThrows(Syscalls.ErrnoException.class, () -> Syscalls.umount2(mnt, 0));
         assertEquals("umount2 " + mnt + ": Invalid argument (EINVAL)", e.getMessage());
     }
+
+    @Test
+    void statfsTellsTheFileSystemTypeAndNamesAMissingPath(@TempDir Path dir) throws IOException {
+        assertEquals(0x9fa0L, Syscalls.statfsType(Path.of("/proc"))); // PROC_SUPER_MAGIC
+        Path mnt = Files.createDirectory(dir.resolve("t"));
+        Syscalls.mount("tmpfs", mnt, "tmpfs", 0, "size=1m");
+        try {
+            assertEquals(0x01021994L, Syscalls.statfsType(mnt)); // TMPFS_MAGIC
+        } finally {
+            Syscalls.umount2(mnt, 0);
+        }
+        var e = assertThrows(Syscalls.ErrnoException.class, () -> Syscalls.statfsType(dir.resolve("gone")));
+        assertTrue(e.getMessage().startsWith("statfs " + dir.resolve("gone")), e.getMessage());
+    }
 }
