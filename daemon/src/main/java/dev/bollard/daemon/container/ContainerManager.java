@@ -16,6 +16,7 @@ import dev.bollard.daemon.image.ImageRecord;
 import dev.bollard.daemon.linux.MountInfo;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.oci.SpecBuilder;
+import dev.bollard.daemon.sandbox.LifecycleEvent;
 import dev.bollard.daemon.sandbox.Sandbox;
 import dev.bollard.daemon.sandbox.SandboxManager;
 import dev.bollard.daemon.shim.Shim;
@@ -75,20 +76,17 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
     private volatile boolean detached;
     private volatile Listener listener = (c, e) -> { };
 
-    /** A container's lifecycle steps, as GetContainerEvents reports them. */
-    public enum Event { CREATED, STARTED, STOPPED, DELETED }
-
     /** Told after each lifecycle step, on the thread that made it; must not block. */
     @FunctionalInterface
     public interface Listener {
-        void changed(Container c, Event event);
+        void changed(Container c, LifecycleEvent event);
     }
 
     public void listener(Listener l) {
         listener = l;
     }
 
-    private void tell(Container c, Event event) {
+    private void tell(Container c, LifecycleEvent event) {
         try {
             listener.changed(c, event);
         } catch (RuntimeException e) {
@@ -200,7 +198,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             containers.put(id, c);
             LOG.info("container created", "id", id, "pod", sandbox.id(), "name", config.getMetadata().getName(),
                     "image", image.id());
-            tell(c, Event.CREATED);
+            tell(c, LifecycleEvent.CREATED);
             return c;
         } catch (IOException | RuntimeException e) {
             names.release(name, id);
@@ -300,7 +298,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 CrashPoints.hit("StartContainer.afterRecord");
                 watch(c, shim);
                 LOG.info("container started", "id", c.id(), "pid", pid);
-                tell(c, Event.STARTED);
+                tell(c, LifecycleEvent.STARTED);
             } catch (IOException | RuntimeException e) {
                 if (taskCreated) {
                     deleteTaskQuietly(shim, c.id());
@@ -409,7 +407,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             persist(c, c.record().exited(epochNanos(at), status, reason, ""));
             CrashPoints.hit("ContainerExit.afterRecord");
             LOG.info("container exited", "id", c.id(), "exitCode", status, "reason", reason);
-            tell(c, Event.STOPPED);
+            tell(c, LifecycleEvent.STOPPED);
             sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).ifPresent(shim -> {
                 if (deleteTaskQuietly(shim, c.id())) {
                     c.taskDeleted();
@@ -520,7 +518,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             containers.remove(c.id());
             names.release(c.record().name(), c.id());
             LOG.info("container removed", "id", c.id());
-            tell(c, Event.DELETED);
+            tell(c, LifecycleEvent.DELETED);
         } finally {
             c.lock().unlock();
         }

@@ -22,6 +22,7 @@ import dev.bollard.api.cri.v1.StreamPodSandboxStatsResponse;
 import dev.bollard.daemon.container.Container;
 import dev.bollard.daemon.container.ContainerManager;
 import dev.bollard.daemon.container.ContainerState;
+import dev.bollard.daemon.sandbox.LifecycleEvent;
 import dev.bollard.daemon.sandbox.SandboxManager;
 import dev.bollard.api.cri.v1.ListMetricDescriptorsRequest;
 import dev.bollard.api.cri.v1.ListMetricDescriptorsResponse;
@@ -147,14 +148,8 @@ public final class StatsRpcs implements ContainerManager.Listener {
     }
 
     @Override
-    public void changed(Container c, ContainerManager.Event event) {
-        var type = switch (event) {
-            case CREATED -> ContainerEventType.CONTAINER_CREATED_EVENT;
-            case STARTED -> ContainerEventType.CONTAINER_STARTED_EVENT;
-            case STOPPED -> ContainerEventType.CONTAINER_STOPPED_EVENT;
-            case DELETED -> ContainerEventType.CONTAINER_DELETED_EVENT;
-        };
-        var b = event(c.id(), type);
+    public void changed(Container c, LifecycleEvent event) {
+        var b = event(c.id(), event);
         sandboxes.find(c.record().sandboxId()).ifPresent(s -> b.setPodSandboxStatus(PodSandboxRpcs.status(s))
                 .addAllContainersStatuses(containerRpcs.containersOf(s.id())));
         events.publish(b.build());
@@ -164,18 +159,18 @@ public final class StatsRpcs implements ContainerManager.Listener {
      * A pod's own steps, as containerd reports them: the sandbox ID as the container ID, the pod's status attached
      * (also on DELETED, built from the removed pod: kubelet ignores events without it).
      */
-    void sandboxChanged(dev.bollard.daemon.sandbox.Sandbox s, SandboxManager.Event event) {
+    void sandboxChanged(dev.bollard.daemon.sandbox.Sandbox s, LifecycleEvent event) {
+        events.publish(event(s.id(), event).setPodSandboxStatus(PodSandboxRpcs.status(s))
+                .addAllContainersStatuses(containerRpcs.containersOf(s.id())).build());
+    }
+
+    private static ContainerEventResponse.Builder event(String id, LifecycleEvent event) {
         var type = switch (event) {
             case CREATED -> ContainerEventType.CONTAINER_CREATED_EVENT;
             case STARTED -> ContainerEventType.CONTAINER_STARTED_EVENT;
             case STOPPED -> ContainerEventType.CONTAINER_STOPPED_EVENT;
             case DELETED -> ContainerEventType.CONTAINER_DELETED_EVENT;
         };
-        events.publish(event(s.id(), type).setPodSandboxStatus(PodSandboxRpcs.status(s))
-                .addAllContainersStatuses(containerRpcs.containersOf(s.id())).build());
-    }
-
-    private static ContainerEventResponse.Builder event(String id, ContainerEventType type) {
         var now = java.time.Instant.now();
         return ContainerEventResponse.newBuilder().setContainerId(id).setContainerEventType(type)
                 .setCreatedAt(now.getEpochSecond() * 1_000_000_000L + now.getNano());

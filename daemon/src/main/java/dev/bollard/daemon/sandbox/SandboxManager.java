@@ -89,22 +89,19 @@ public final class SandboxManager {
     private volatile Listener listener = (s, e) -> { };
 
     /**
-     * A pod's lifecycle steps, reported on GetContainerEvents with the sandbox ID as the container ID (as containerd
-     * does; kubelet's evented PLEG drops a pod from its cache on the sandbox's DELETED).
+     * Told after each step, on the thread that made it (the pod's lock may be held): must not block. kubelet's
+     * evented PLEG drops a pod from its cache on the sandbox's DELETED.
      */
-    public enum Event { CREATED, STARTED, STOPPED, DELETED }
-
-    /** Told after each step, on the thread that made it (the pod's lock may be held): must not block. */
     @FunctionalInterface
     public interface Listener {
-        void changed(Sandbox sandbox, Event event);
+        void changed(Sandbox sandbox, LifecycleEvent event);
     }
 
     public void listener(Listener l) {
         listener = l;
     }
 
-    private void tell(Sandbox sandbox, Event event) {
+    private void tell(Sandbox sandbox, LifecycleEvent event) {
         try {
             listener.changed(sandbox, event);
         } catch (RuntimeException e) {
@@ -290,8 +287,8 @@ public final class SandboxManager {
         var sandbox = new Sandbox(record, config, shim);
         sandboxes.put(id, sandbox);
         // Before the exit watch starts, so that a STOPPED can never come first.
-        tell(sandbox, Event.CREATED);
-        tell(sandbox, Event.STARTED);
+        tell(sandbox, LifecycleEvent.CREATED);
+        tell(sandbox, LifecycleEvent.STARTED);
         watchInfra(sandbox, shim);
         LOG.info("pod sandbox ready", "id", id, "pod", config.getMetadata().getNamespace() + "/"
                 + config.getMetadata().getName(), "handler", handlerName, "pid", pid, "ips", String.join(",", ips),
@@ -573,7 +570,7 @@ public final class SandboxManager {
             if (sandbox.ready()) {
                 LOG.info("pod infra process exited", "id", sandbox.id(), "status", status);
                 persist(sandbox, sandbox.record().with(SandboxState.NOTREADY));
-                tell(sandbox, Event.STOPPED);
+                tell(sandbox, LifecycleEvent.STOPPED);
             }
         } finally {
             sandbox.lock().unlock();
@@ -638,7 +635,7 @@ public final class SandboxManager {
         unmountShm(id);
         LOG.info("pod sandbox stopped", "id", id);
         if (wasReady) {
-            tell(sandbox, Event.STOPPED);
+            tell(sandbox, LifecycleEvent.STOPPED);
         }
     }
 
@@ -686,7 +683,7 @@ public final class SandboxManager {
         sandboxes.remove(r.id());
         names.release(r.name(), r.id());
         LOG.info("pod sandbox removed", "id", r.id());
-        tell(sandbox, Event.DELETED);
+        tell(sandbox, LifecycleEvent.DELETED);
     }
 
     /**
