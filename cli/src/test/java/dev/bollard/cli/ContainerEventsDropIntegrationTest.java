@@ -57,31 +57,6 @@ class ContainerEventsDropIntegrationTest extends PodNodeTest {
         return ch;
     }
 
-    /** Reads every event as it comes. */
-    private static final class Reader implements StreamObserver<ContainerEventResponse> {
-        final List<ContainerEventResponse> events = new CopyOnWriteArrayList<>();
-        final CompletableFuture<Throwable> ended = new CompletableFuture<>();
-
-        @Override
-        public void onNext(ContainerEventResponse e) {
-            events.add(e);
-        }
-
-        @Override
-        public void onError(Throwable t) {
-            ended.complete(t);
-        }
-
-        @Override
-        public void onCompleted() {
-            ended.complete(null);
-        }
-
-        long count(String id) {
-            return events.stream().filter(e -> e.getContainerId().equals(id)).count();
-        }
-    }
-
     /** Asks for one event (to know it is subscribed), then for nothing until told to. */
     private static final class NeverReads implements ClientResponseObserver<GetEventsRequest, ContainerEventResponse> {
         volatile ClientCallStreamObserver<GetEventsRequest> call;
@@ -116,7 +91,7 @@ class ContainerEventsDropIntegrationTest extends PodNodeTest {
     void aSubscriberThatNeverReadsIsDroppedWithResourceExhaustedAndTheOthersCarryOn() throws Exception {
         var podConfig = node.pod("drop").build();
         String pod = node.runPod(podConfig);
-        var reader = new Reader();
+        var reader = new EventCollector();
         var stalled = new NeverReads();
         RuntimeServiceGrpc.newStub(channel(1 << 20)).getContainerEvents(GetEventsRequest.getDefaultInstance(), reader);
         // A 64 KiB window: the daemon's writes to this stream stop once that much waits unread.
@@ -183,7 +158,7 @@ class ContainerEventsDropIntegrationTest extends PodNodeTest {
     void aShutdownEndsTheStreamsWithUnavailable() throws Exception {
         var podConfig = node.pod("shutdown").build();
         String pod = node.runPod(podConfig);
-        var reader = new Reader();
+        var reader = new EventCollector();
         RuntimeServiceGrpc.newStub(channel(1 << 20)).getContainerEvents(GetEventsRequest.getDefaultInstance(), reader);
         boolean subscribed = false;
         for (int i = 0; i < 10 && !subscribed; i++) {
@@ -207,7 +182,7 @@ class ContainerEventsDropIntegrationTest extends PodNodeTest {
         return node.daemon.logText().split("dropping a slow container events subscriber", -1).length - 1;
     }
 
-    private static boolean awaitCount(Reader r, String id, int n) throws InterruptedException {
+    private static boolean awaitCount(EventCollector r, String id, int n) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
         while (r.count(id) < n && System.nanoTime() < deadline) {
             Thread.sleep(100);

@@ -66,7 +66,6 @@ class CrashPointIntegrationTest extends PodNodeTest {
 
     private static final String PULLED = "docker.io/library/busybox:1.36";
     private static final Pattern IP_FILE = Pattern.compile("\\d+\\.\\d+\\.\\d+\\.\\d+");
-    private static final Pattern LOG_LINE = Pattern.compile("\\S+ stdout F line (\\d+)");
 
     private String bystanderPod;
     private String bystander;
@@ -174,18 +173,18 @@ class CrashPointIntegrationTest extends PodNodeTest {
         Path log = Path.of(node.status(printer).getLogPath());
         int printerPid = pid(printer);
         for (int kill = 0; kill < 3; kill++) {
-            int seen = logNumbers(log).size();
+            int seen = PodRestartIntegrationTest.logNumbers(log).size();
             awaitLines(log, seen + 20);
             node.killDaemon();
             Thread.sleep(300); // lines pile up in the pipe meanwhile
             node.startDaemon();
             assertEquals(printerPid, pid(printer), "the same process after kill " + (kill + 1));
         }
-        int before = logNumbers(log).size();
+        int before = PodRestartIntegrationTest.logNumbers(log).size();
         awaitLines(log, before + 50);
         node.rt().stopContainer(StopContainerRequest.newBuilder().setContainerId(printer).setTimeout(0).build());
         node.awaitExit(printer);
-        var numbers = logNumbers(log);
+        var numbers = PodRestartIntegrationTest.logNumbers(log);
         assertTrue(numbers.size() > 100, "lines written: " + numbers.size());
         for (int i = 0; i < numbers.size(); i++) {
             assertEquals(i, numbers.get(i), "line " + i + " of the printer's log (none lost, none twice)");
@@ -589,26 +588,9 @@ class CrashPointIntegrationTest extends PodNodeTest {
 
     private void awaitLines(Path log, int n) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (logNumbers(log).size() < n) {
-            assertTrue(System.nanoTime() < deadline, "the log reached " + logNumbers(log).size() + " lines, not " + n);
+        while (PodRestartIntegrationTest.logNumbers(log).size() < n) {
+            assertTrue(System.nanoTime() < deadline, "the log reached " + PodRestartIntegrationTest.logNumbers(log).size() + " lines, not " + n);
             Thread.sleep(20);
         }
-    }
-
-    /** The numbers of the complete log lines, in file order. */
-    private static List<Integer> logNumbers(Path log) throws IOException {
-        var out = new ArrayList<Integer>();
-        if (!Files.exists(log)) {
-            return out;
-        }
-        for (String line : Files.readAllLines(log)) {
-            var m = LOG_LINE.matcher(line);
-            if (m.matches()) {
-                out.add(Integer.parseInt(m.group(1)));
-            } else if (!line.isEmpty()) {
-                throw new AssertionError("unexpected log line: " + line);
-            }
-        }
-        return out;
     }
 }

@@ -178,8 +178,8 @@ class PodRestartIntegrationTest extends PodNodeTest {
         return pid;
     }
 
-    /** The numbers of the printer's complete log lines, in file order. */
-    private static List<Integer> logNumbers(Path log) throws IOException {
+    /** The numbers of a printer's complete log lines ("line N"), in file order (also the crash tests'). */
+    static List<Integer> logNumbers(Path log) throws IOException {
         var out = new ArrayList<Integer>();
         if (!Files.exists(log)) {
             return out;

@@ -194,32 +194,6 @@ class StatsEventsIntegrationTest {
         node.removePod(pod);
     }
 
-    /** Collects a GetContainerEvents stream, reading as fast as it comes. */
-    private static final class Collector implements StreamObserver<ContainerEventResponse> {
-        final List<ContainerEventResponse> events = new CopyOnWriteArrayList<>();
-        final CompletableFuture<Throwable> ended = new CompletableFuture<>();
-
-        @Override
-        public void onNext(ContainerEventResponse e) {
-            events.add(e);
-        }
-
-        @Override
-        public void onError(Throwable t) {
-            ended.complete(t);
-        }
-
-        @Override
-        public void onCompleted() {
-            ended.complete(null);
-        }
-
-        List<ContainerEventType> typesOf(String id) {
-            return events.stream().filter(e -> e.getContainerId().equals(id))
-                    .map(ContainerEventResponse::getContainerEventType).toList();
-        }
-    }
-
     /** Reads nothing at all: its messages pile up at the daemon until it is dropped. */
     private static final class Stalled implements ClientResponseObserver<GetEventsRequest, ContainerEventResponse> {
         volatile ClientCallStreamObserver<GetEventsRequest> call;
@@ -253,8 +227,8 @@ class StatsEventsIntegrationTest {
     void eventsReachEverySubscriberInOrderAndASubscriberThatNeverReadsIsDropped() throws Exception {
         var podConfig = node.pod("events").build();
         String pod = node.runPod(podConfig);
-        var first = new Collector();
-        var second = new Collector();
+        var first = new EventCollector();
+        var second = new EventCollector();
         var stalled = new Stalled();
         RuntimeServiceGrpc.newStub(channel()).getContainerEvents(GetEventsRequest.getDefaultInstance(), first);
         RuntimeServiceGrpc.newStub(channel()).getContainerEvents(GetEventsRequest.getDefaultInstance(), second);
@@ -402,7 +376,7 @@ class StatsEventsIntegrationTest {
     void podSandboxesSendTheirOwnLifecycleEventsWithThePodStatus() throws Exception {
         var probeConfig = node.pod("probes").build();
         String probes = node.runPod(probeConfig);
-        var sub = new Collector();
+        var sub = new EventCollector();
         RuntimeServiceGrpc.newStub(channel()).getContainerEvents(GetEventsRequest.getDefaultInstance(), sub);
         boolean subscribed = false;
         for (int i = 0; i < 10 && !subscribed; i++) {
