@@ -166,18 +166,7 @@ final class Report {
     }
 
     Path write(Path dir) throws IOException {
-        Files.createDirectories(dir);
-        String stamp = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss").withZone(ZoneOffset.UTC).format(when);
-        var json = new LinkedHashMap<String, Object>();
-        json.put("workload", workload);
-        json.put("time", when.toString());
-        json.put("machine", Machine.describe());
-        var versions = new LinkedHashMap<String, Object>();
-        for (var d : daemons) {
-            versions.put(d.name(), d.version());
-        }
-        json.put("runtimes", versions);
-        json.putAll(extra);
+        var json = new LinkedHashMap<String, Object>(extra);
         var medians = new LinkedHashMap<String, Object>();
         for (Metric m : METRICS) {
             var e = new LinkedHashMap<String, Object>();
@@ -195,12 +184,7 @@ final class Report {
         }
         json.put("medians", medians);
         json.put("rounds", rounds);
-        Path file = dir.resolve(workload + "-" + stamp + ".json");
-        Path tmp = dir.resolve(file.getFileName() + ".tmp");
-        Files.writeString(tmp, new GsonBuilder().setPrettyPrinting().serializeNulls().disableHtmlEscaping()
-                .serializeSpecialFloatingPointValues().create().toJson(json) + "\n");
-        Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        return file;
+        return writeJson(dir, workload, when, daemons, json);
     }
 
     /** One row of a workload's side-by-side table: a value per runtime (NaN when there is none). */
