@@ -300,4 +300,46 @@ public final class CheckpointArchive {
         tar.write(data);
         tar.closeArchiveEntry();
     }
+
+    /** Where a restored container's bundle keeps the CRIU images from its archive until StartContainer restores them. */
+    public static final String RESTORE_IMAGES = "restore-checkpoint";
+
+    /**
+     * The config a restored container is created with: the request's, with the process side (command, args, env,
+     * working dir, mounts, tty/stdin) taken from the checkpointed container's CRI config where the request leaves it
+     * empty, since CRIU brings back that process with those files and mounts; the image stays the archive.
+     */
+    public static dev.bollard.api.cri.v1.ContainerConfig restoredConfig(dev.bollard.api.cri.v1.ContainerConfig requested,
+            Metadata checkpoint) {
+        var original = checkpoint.containerConfig();
+        if (original.isEmpty()) {
+            return requested;
+        }
+        var was = dev.bollard.api.cri.v1.ContainerConfig.newBuilder();
+        try {
+            com.google.protobuf.util.JsonFormat.parser().ignoringUnknownFields().merge(original.get().toString(), was);
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new IllegalArgumentException("checkpoint archive: config.dump's containerConfig is not a CRI "
+                    + "ContainerConfig: " + e.getMessage(), e);
+        }
+        var out = requested.toBuilder();
+        if (requested.getCommandCount() == 0 && requested.getArgsCount() == 0) {
+            out.addAllCommand(was.getCommandList()).addAllArgs(was.getArgsList());
+        }
+        if (requested.getEnvsCount() == 0) {
+            out.addAllEnvs(was.getEnvsList());
+        }
+        if (requested.getWorkingDir().isEmpty()) {
+            out.setWorkingDir(was.getWorkingDir());
+        }
+        if (requested.getMountsCount() == 0) {
+            out.addAllMounts(was.getMountsList());
+        }
+        if (!requested.hasLinux() && was.hasLinux()) {
+            out.setLinux(was.getLinux());
+        }
+        out.setTty(was.getTty()).setStdin(was.getStdin()).setStdinOnce(was.getStdinOnce());
+        return out.build();
+    }
+
 }

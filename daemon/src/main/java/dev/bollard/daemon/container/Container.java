@@ -10,10 +10,15 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * One container in memory: its record, its OCI spec, and while it runs the log pump and a future that completes
- * once its exit has been recorded and its task deleted.
+ * One container in memory: its record (the one source of its state, changed only through
+ * {@link ContainerStore#update}), its OCI spec, and while it runs the log pump. Its lock orders the operations on
+ * it; the exit path holds it from recording the exit until the task is deleted, so waiting for the EXITED record and
+ * then for the lock is waiting for the whole exit.
  */
 public final class Container {
+
+    /** How long a container or exec may take to exit after SIGKILL. */
+    public static final java.time.Duration KILL_WAIT = java.time.Duration.ofSeconds(30);
 
     private final ReentrantLock lock = new ReentrantLock();
     private final ContainerConfig config;
@@ -28,16 +33,19 @@ public final class Container {
     private volatile dev.bollard.api.cri.v1.LinuxContainerResources resources;
     /** The last image_ref computed, and for which image record (records are immutable: a changed image is a new one). */
     private volatile ImageRefMemo imageRefMemo;
-    /** A container runs at most once (the CRI has no restart), so one future serves its whole life. */
-    private final CompletableFuture<Void> exited = new CompletableFuture<>();
+    /** Completed by the store when the record becomes EXITED (a container runs at most once). */
+    private final CompletableFuture<Void> exitRecorded = new CompletableFuture<>();
 
-    Container(ContainerRecord record, ContainerConfig config, JsonObject spec, Rootfs rootfs, String stopSignal) {
+    public Container(ContainerRecord record, ContainerConfig config, JsonObject spec, Rootfs rootfs, String stopSignal) {
         this.record = record;
         this.config = config;
         this.spec = spec;
         this.rootfs = rootfs;
         this.stopSignal = stopSignal;
         this.resources = config.getLinux().getResources();
+        if (record.state() == ContainerState.EXITED) {
+            exitRecorded.complete(null);
+        }
     }
 
     /** The resources as the CRI last set them (the config's, then each UpdateContainerResources). */
@@ -45,7 +53,7 @@ public final class Container {
         return resources;
     }
 
-    void resources(dev.bollard.api.cri.v1.LinuxContainerResources r) {
+    public void resources(dev.bollard.api.cri.v1.LinuxContainerResources r) {
         resources = r;
     }
 
@@ -53,13 +61,13 @@ public final class Container {
     }
 
     /**
-     * image_ref against {@code image} as it is now ({@link ContainerManager#imageRef(ImageRecord, String)}), worked
+     * image_ref against {@code image} as it is now ({@link ImageRefs#imageRef(ImageRecord, String)}), worked
      * out once per image record: ListContainers asks it for every container on every call, and it parses references.
      */
     public String imageRef(ImageRecord image) {
         var memo = imageRefMemo;
         if (memo == null || memo.image() != image) {
-            memo = new ImageRefMemo(image, ContainerManager.imageRef(image, ContainerManager.requestedImage(config)));
+            memo = new ImageRefMemo(image, ImageRefs.imageRef(image, ImageRefs.requestedImage(config)));
             imageRefMemo = memo;
         }
         return memo.ref();
@@ -73,8 +81,12 @@ public final class Container {
         return record;
     }
 
+    /** Only {@link ContainerStore#update}, under the lock, after the transition was checked and persisted. */
     void record(ContainerRecord r) {
         record = r;
+        if (r.state() == ContainerState.EXITED) {
+            exitRecorded.complete(null);
+        }
     }
 
     public ContainerConfig config() {
@@ -85,59 +97,86 @@ public final class Container {
         return spec;
     }
 
-    void spec(JsonObject s) {
+    public void spec(JsonObject s) {
         spec = s;
     }
 
-    Rootfs rootfs() {
+    public Rootfs rootfs() {
         return rootfs;
     }
 
-    String stopSignal() {
+    public String stopSignal() {
         return stopSignal;
     }
 
-    ContainerLogger logger() {
+    public ContainerLogger logger() {
         return logger;
     }
 
-    void io(StdioFifos f, ContainerLogger l) {
+    public void io(StdioFifos f, ContainerLogger l) {
         fifos = f;
         logger = l;
     }
 
-    StdioFifos fifos() {
+    public StdioFifos fifos() {
         return fifos;
     }
 
-    boolean oomKilled() {
+    public boolean oomKilled() {
         return oomKilled;
     }
 
-    void markOom() {
+    public void markOom() {
         oomKilled = true;
     }
 
     /** Whether the exit path already deleted the task (RemoveContainer then need not ask the shim again). */
-    boolean isTaskDeleted() {
+    public boolean isTaskDeleted() {
         return taskDeleted;
     }
 
-    void taskDeleted() {
+    public void taskDeleted() {
         taskDeleted = true;
     }
 
-    /** Completes once the exit is recorded and the task deleted. */
-    CompletableFuture<Void> exited() {
-        return exited;
+    /**
+     * Waits up to {@code timeout} for the exit to be recorded and handled (log drained, task deleted).
+     *
+     * @return whether it was
+     */
+    public boolean awaitExit(java.time.Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        try {
+            exitRecorded.get(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            return false;
+        } catch (java.util.concurrent.ExecutionException e) {
+            // never completed exceptionally
+        }
+        if (lock.isHeldByCurrentThread()) {
+            return true;
+        }
+        if (!lock.tryLock(Math.max(0, deadline - System.nanoTime()), java.util.concurrent.TimeUnit.NANOSECONDS)) {
+            return false;
+        }
+        lock.unlock();
+        return true;
     }
 
-    /** Completes once the exit is recorded and the task deleted (a copy: callers cannot complete it). */
+    /** Completes once the exit is recorded and handled (its lock free again); callers cannot complete it. */
     public CompletableFuture<Void> whenExited() {
-        return exited.copy();
+        return exitRecorded.thenRunAsync(() -> {
+            lock.lock();
+            lock.unlock();
+        }, command -> Thread.ofVirtual().start(command));
     }
 
-    ReentrantLock lock() {
+    /** Whether the record says EXITED. */
+    public boolean exitRecorded() {
+        return exitRecorded.isDone();
+    }
+
+    public ReentrantLock lock() {
         return lock;
     }
 

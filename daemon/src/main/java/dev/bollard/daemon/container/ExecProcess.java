@@ -3,7 +3,7 @@ package dev.bollard.daemon.container;
 import dev.bollard.daemon.container.io.StdioFifos;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.shim.ExitInfo;
-import dev.bollard.daemon.shim.Shim;
+import dev.bollard.daemon.shim.TaskService;
 import dev.bollard.daemon.shim.ShimNotFoundException;
 
 import java.io.IOException;
@@ -34,7 +34,7 @@ public final class ExecProcess<T extends AutoCloseable> implements AutoCloseable
         T open(StdioFifos fifos) throws IOException;
     }
 
-    private final Shim shim;
+    private final TaskService shim;
     private final String containerId;
     private final String execId;
     private final StdioFifos fifos;
@@ -42,7 +42,7 @@ public final class ExecProcess<T extends AutoCloseable> implements AutoCloseable
     private final CompletableFuture<ExitInfo> exit;
     private boolean closed;
 
-    private ExecProcess(Shim shim, String containerId, String execId, StdioFifos fifos, T output,
+    private ExecProcess(TaskService shim, String containerId, String execId, StdioFifos fifos, T output,
                         CompletableFuture<ExitInfo> exit) {
         this.shim = shim;
         this.containerId = containerId;
@@ -53,7 +53,7 @@ public final class ExecProcess<T extends AutoCloseable> implements AutoCloseable
     }
 
     /** Creates and starts the process; on failure nothing of it is left (FIFOs, readers, the exec in the shim). */
-    static <T extends AutoCloseable> ExecProcess<T> start(Shim shim, String containerId, Path dir, byte[] processJson,
+    public static <T extends AutoCloseable> ExecProcess<T> start(TaskService shim, String containerId, Path dir, byte[] processJson,
                                                          boolean tty, boolean stdin, Output<T> output)
             throws IOException {
         String execId = "exec-" + HexFormat.of().formatHex(randomBytes(6));
@@ -134,7 +134,7 @@ public final class ExecProcess<T extends AutoCloseable> implements AutoCloseable
     }
 
     /**
-     * Kills the process if it still runs and waits for its exit (up to {@link ContainerManager#KILL_WAIT}, since an
+     * Kills the process if it still runs and waits for its exit (up to {@link Container#KILL_WAIT}, since an
      * exec can only be deleted once it exited), deletes it in the shim, closes the output readers and removes the
      * FIFOs. Runs to the end even when the calling thread is interrupted (the interrupt is kept). Idempotent.
      */
@@ -149,7 +149,7 @@ public final class ExecProcess<T extends AutoCloseable> implements AutoCloseable
             if (!exit.isDone()) {
                 try {
                     kill();
-                    exit.get(ContainerManager.KILL_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+                    exit.get(Container.KILL_WAIT.toMillis(), TimeUnit.MILLISECONDS);
                 } catch (IOException e) {
                     LOG.warn("cannot kill an exec process", "id", containerId, "exec", execId, "error", e.getMessage());
                 } catch (TimeoutException e) {
@@ -170,7 +170,7 @@ public final class ExecProcess<T extends AutoCloseable> implements AutoCloseable
         }
     }
 
-    private static void deleteQuietly(Shim shim, String id, String execId) {
+    private static void deleteQuietly(TaskService shim, String id, String execId) {
         try {
             shim.delete(id, execId);
         } catch (ShimNotFoundException ignored) {

@@ -24,20 +24,20 @@ import java.util.HashMap;
  * inside too; a volume without mappings is a plain bind, as the CRI has it (host IDs outside the pod's range show
  * as the overflow ID inside).
  */
-final class IdMappedMounts {
+public final class IdMappedMounts {
 
-    static final String DIR = "idmap";
+    public static final String DIR = "idmap";
 
     private IdMappedMounts() {
     }
 
     /** The mount of the snapshot store for a bundle, if one was made. */
-    static Path layersView(Path bundle) {
+    public static Path layersView(Path bundle) {
         return bundle.resolve(DIR).resolve("layers");
     }
 
     /** The idmapped view of the image's layers, and the writable layer owned by the pod's root. */
-    static Rootfs rootfs(Rootfs rootfs, Path bundle, Path usernsFile, UserNamespaces.Mappings userns)
+    public static Rootfs rootfs(Rootfs rootfs, Path bundle, Path usernsFile, UserNamespaces.Mappings userns)
             throws IOException {
         Path view = Files.createDirectories(layersView(bundle));
         Syscalls.idmappedBind(rootfs.snapshotRoot(), view, usernsFile);
@@ -50,7 +50,7 @@ final class IdMappedMounts {
      * idmapped mount of it under the bundle. A source whose file system cannot be idmapped is refused, naming the
      * mount.
      */
-    static void volumes(JsonObject spec, ContainerConfig config, Path bundle, Path usernsFile) throws IOException {
+    public static void volumes(JsonObject spec, ContainerConfig config, Path bundle, Path usernsFile) throws IOException {
         var byDestination = new HashMap<String, Integer>();
         for (int i = 0; i < config.getMountsCount(); i++) {
             if (config.getMounts(i).getUidMappingsCount() == 0) {

@@ -23,16 +23,16 @@ import java.util.NoSuchElementException;
  * directory is always the bottom lower dir: overlayfs wants two lower dirs when it has no upper one, and a
  * one-layer image then still shows its whiteouts as whiteouts.
  */
-final class ImageVolumes {
+public final class ImageVolumes {
 
     private static final Log LOG = Log.get("container");
 
     /** One mounted image volume: the mount point in the bundle and the snapshots under it (kept through GC). */
-    record Mounted(Path mountPoint, Path source, List<Path> lowers) {
+    public record Mounted(Path mountPoint, Path source, List<Path> lowers) {
     }
 
     /** The config with each image mount turned into a read-only host_path mount of its mounted image, and the mounts. */
-    record Prepared(ContainerConfig config, List<Mounted> mounts) {
+    public record Prepared(ContainerConfig config, List<Mounted> mounts) {
     }
 
     private ImageVolumes() {
@@ -53,7 +53,7 @@ final class ImageVolumes {
      * @throws IllegalArgumentException a host_path beside image, a bad image_sub_path
      * @throws NoSuchElementException   an image that is not on the node
      */
-    static Prepared mount(ContainerConfig config, ImageManager images, Path bundle) throws IOException {
+    public static Prepared mount(ContainerConfig config, ImageManager images, Path bundle) throws IOException {
         var builder = config.toBuilder();
         var mounted = new ArrayList<Mounted>();
         Path dir = bundle.resolve("volumes");

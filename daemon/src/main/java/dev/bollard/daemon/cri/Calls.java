@@ -8,7 +8,8 @@ import io.grpc.stub.StreamObserver;
 /**
  * Runs one call and turns its outcome into a gRPC status. Domain code signals bad input with
  * {@link IllegalArgumentException} (INVALID_ARGUMENT), a missing object with {@link java.util.NoSuchElementException}
- * (NOT_FOUND), or throws a {@link StatusRuntimeException} for a precise code; anything else is a bug or an I/O
+ * (NOT_FOUND), and other outcomes with a {@code errors.DomainException} (NOT_FOUND, ALREADY_EXISTS,
+ * FAILED_PRECONDITION, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED); a {@link StatusRuntimeException} passes through; anything else is a bug or an I/O
  * failure and becomes INTERNAL, logged with its stack.
  */
 public final class Calls {
@@ -51,9 +52,21 @@ public final class Calls {
         observer.onCompleted();
     }
 
+    /** The one place a domain outcome becomes a gRPC code. */
+    static Status code(dev.bollard.daemon.errors.DomainException e) {
+        return switch (e) {
+            case dev.bollard.daemon.errors.NotFoundException x -> Status.NOT_FOUND;
+            case dev.bollard.daemon.errors.AlreadyExistsException x -> Status.ALREADY_EXISTS;
+            case dev.bollard.daemon.errors.FailedPreconditionException x -> Status.FAILED_PRECONDITION;
+            case dev.bollard.daemon.errors.DeadlineExceededException x -> Status.DEADLINE_EXCEEDED;
+            case dev.bollard.daemon.errors.ResourceExhaustedException x -> Status.RESOURCE_EXHAUSTED;
+        };
+    }
+
     private static StatusRuntimeException toStatus(Exception e) {
         return switch (e) {
             case StatusRuntimeException s -> s;
+            case dev.bollard.daemon.errors.DomainException d -> code(d).withDescription(d.getMessage()).asRuntimeException();
             case IllegalArgumentException iae -> Status.INVALID_ARGUMENT.withDescription(iae.getMessage()).asRuntimeException();
             case java.util.NoSuchElementException nse -> Status.NOT_FOUND.withDescription(nse.getMessage()).asRuntimeException();
             case InterruptedException ie -> {

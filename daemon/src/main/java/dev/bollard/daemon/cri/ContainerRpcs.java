@@ -30,7 +30,17 @@ import dev.bollard.api.cri.v1.StreamContainersRequest;
 import dev.bollard.api.cri.v1.StreamContainersResponse;
 import dev.bollard.api.cri.v1.UpdateContainerResourcesRequest;
 import dev.bollard.api.cri.v1.UpdateContainerResourcesResponse;
-import dev.bollard.daemon.container.ContainerManager;
+import dev.bollard.daemon.container.ContainerStore;
+import dev.bollard.daemon.container.ImageRefs;
+import dev.bollard.daemon.lifecycle.CheckpointContainer;
+import dev.bollard.daemon.lifecycle.CreateContainer;
+import dev.bollard.daemon.lifecycle.ExecContainer;
+import dev.bollard.daemon.lifecycle.Lifecycle;
+import dev.bollard.daemon.lifecycle.RemoveContainer;
+import dev.bollard.daemon.lifecycle.ReopenContainerLog;
+import dev.bollard.daemon.lifecycle.StartContainer;
+import dev.bollard.daemon.lifecycle.StopContainer;
+import dev.bollard.daemon.lifecycle.UpdateContainerResources;
 import dev.bollard.daemon.image.ImageManager;
 import io.grpc.stub.StreamObserver;
 
@@ -45,30 +55,46 @@ public final class ContainerRpcs {
 
     static final int STREAM_BATCH = 100;
 
-    private final ContainerManager containers;
+    private final ContainerStore containers;
     private final ImageManager images;
+    private final CreateContainer createContainer;
+    private final StartContainer startContainer;
+    private final StopContainer stopContainer;
+    private final RemoveContainer removeContainer;
+    private final UpdateContainerResources updateResources;
+    private final ReopenContainerLog reopenLog;
+    private final ExecContainer execContainer;
+    private final CheckpointContainer checkpointContainer;
 
-    public ContainerRpcs(ContainerManager containers, ImageManager images) {
-        this.containers = containers;
+    public ContainerRpcs(Lifecycle lifecycle, ImageManager images) {
+        this.containers = lifecycle.containers();
         this.images = images;
+        this.createContainer = lifecycle.createContainer();
+        this.startContainer = lifecycle.startContainer();
+        this.stopContainer = lifecycle.stopContainer();
+        this.removeContainer = lifecycle.removeContainer();
+        this.updateResources = lifecycle.updateContainerResources();
+        this.reopenLog = lifecycle.reopenContainerLog();
+        this.execContainer = lifecycle.execContainer();
+        this.checkpointContainer = lifecycle.checkpointContainer();
     }
 
     CreateContainerResponse create(CreateContainerRequest request) throws IOException {
         if (!request.hasConfig()) {
             throw new IllegalArgumentException("config is required");
         }
-        var c = containers.create(PodSandboxRpcs.requireId(request.getPodSandboxId()), request.getConfig());
+        var c = createContainer.create(PodSandboxRpcs.requireId(request.getPodSandboxId()), request.getConfig());
         return CreateContainerResponse.newBuilder().setContainerId(c.id()).build();
     }
 
     dev.bollard.api.cri.v1.CheckpointContainerResponse checkpoint(dev.bollard.api.cri.v1.CheckpointContainerRequest request)
             throws IOException {
-        containers.checkpoint(requireId(request.getContainerId()), request.getLocation(), request.getTimeout());
+        checkpointContainer.checkpoint(requireId(request.getContainerId()), request.getLocation(), request.getTimeout());
         return dev.bollard.api.cri.v1.CheckpointContainerResponse.getDefaultInstance();
     }
 
     StartContainerResponse start(StartContainerRequest request) throws IOException {
-        containers.start(requireId(request.getContainerId()));
+        startContainer.start(requireId(request.getContainerId()));
         return StartContainerResponse.getDefaultInstance();
     }
 
@@ -76,12 +102,12 @@ public final class ContainerRpcs {
         if (request.getTimeout() < 0) {
             throw new IllegalArgumentException("timeout must not be negative (got " + request.getTimeout() + ")");
         }
-        containers.stop(requireId(request.getContainerId()), request.getTimeout());
+        stopContainer.stop(requireId(request.getContainerId()), request.getTimeout());
         return StopContainerResponse.getDefaultInstance();
     }
 
     RemoveContainerResponse remove(RemoveContainerRequest request) throws IOException, InterruptedException {
-        containers.remove(requireId(request.getContainerId()));
+        removeContainer.remove(requireId(request.getContainerId()));
         return RemoveContainerResponse.getDefaultInstance();
     }
 
@@ -153,7 +179,7 @@ public final class ContainerRpcs {
     private ImageSpec imageSpec(dev.bollard.daemon.container.Container c) {
         var r = c.record();
         String shown = images.resolve(r.imageId()).flatMap(i -> i.repoTags().stream().findFirst()).orElse(r.image());
-        return ImageSpec.newBuilder().setImage(shown).setUserSpecifiedImage(ContainerManager.requestedImage(c.config()))
+        return ImageSpec.newBuilder().setImage(shown).setUserSpecifiedImage(ImageRefs.requestedImage(c.config()))
                 .putAllAnnotations(c.config().getImage().getAnnotationsMap()).build();
     }
 
@@ -190,12 +216,12 @@ public final class ContainerRpcs {
     }
 
     UpdateContainerResourcesResponse update(UpdateContainerResourcesRequest request) throws IOException {
-        containers.updateResources(requireId(request.getContainerId()), request.getLinux());
+        updateResources.update(requireId(request.getContainerId()), request.getLinux());
         return UpdateContainerResourcesResponse.getDefaultInstance();
     }
 
     ReopenContainerLogResponse reopenLog(ReopenContainerLogRequest request) throws IOException {
-        containers.reopenLog(requireId(request.getContainerId()));
+        reopenLog.reopen(requireId(request.getContainerId()));
         return ReopenContainerLogResponse.getDefaultInstance();
     }
 
@@ -203,7 +229,7 @@ public final class ContainerRpcs {
         if (request.getTimeout() < 0) {
             throw new IllegalArgumentException("timeout must not be negative (got " + request.getTimeout() + ")");
         }
-        var result = containers.execSync(requireId(request.getContainerId()), request.getCmdList(), request.getTimeout());
+        var result = execContainer.execSync(requireId(request.getContainerId()), request.getCmdList(), request.getTimeout());
         return ExecSyncResponse.newBuilder().setStdout(ByteString.copyFrom(result.stdout()))
                 .setStderr(ByteString.copyFrom(result.stderr())).setExitCode(result.exitCode()).build();
     }

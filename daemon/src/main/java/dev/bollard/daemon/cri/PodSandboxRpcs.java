@@ -26,7 +26,13 @@ import dev.bollard.api.cri.v1.StreamPodSandboxesResponse;
 import dev.bollard.api.cri.v1.UpdatePodSandboxResourcesRequest;
 import dev.bollard.api.cri.v1.UpdatePodSandboxResourcesResponse;
 import dev.bollard.daemon.sandbox.Sandbox;
-import dev.bollard.daemon.sandbox.SandboxManager;
+import dev.bollard.daemon.lifecycle.Layout;
+import dev.bollard.daemon.lifecycle.Lifecycle;
+import dev.bollard.daemon.lifecycle.RemovePodSandbox;
+import dev.bollard.daemon.lifecycle.RunPodSandbox;
+import dev.bollard.daemon.lifecycle.StopPodSandbox;
+import dev.bollard.daemon.lifecycle.UpdatePodSandboxResources;
+import dev.bollard.daemon.sandbox.SandboxStore;
 import dev.bollard.daemon.sandbox.SandboxState;
 import io.grpc.stub.StreamObserver;
 
@@ -41,29 +47,39 @@ public final class PodSandboxRpcs {
     /** Pods per message of StreamPodSandboxes: far below gRPC's 4 MiB message limit for any realistic pod. */
     static final int STREAM_BATCH = 100;
 
-    private final SandboxManager sandboxes;
+    private final SandboxStore sandboxes;
     private final ContainerRpcs containers;
+    private final Layout layout;
+    private final RunPodSandbox runPod;
+    private final StopPodSandbox stopPod;
+    private final RemovePodSandbox removePod;
+    private final UpdatePodSandboxResources updateResources;
 
-    public PodSandboxRpcs(SandboxManager sandboxes, ContainerRpcs containers) {
-        this.sandboxes = sandboxes;
+    public PodSandboxRpcs(Lifecycle lifecycle, ContainerRpcs containers) {
+        this.sandboxes = lifecycle.sandboxes();
         this.containers = containers;
+        this.layout = lifecycle.layout();
+        this.runPod = lifecycle.runPod();
+        this.stopPod = lifecycle.stopPod();
+        this.removePod = lifecycle.removePod();
+        this.updateResources = lifecycle.updatePodResources();
     }
 
     RunPodSandboxResponse run(RunPodSandboxRequest request) throws IOException, InterruptedException {
         if (!request.hasConfig()) {
             throw new IllegalArgumentException("config is required");
         }
-        var sandbox = sandboxes.run(request.getConfig(), request.getRuntimeHandler());
+        var sandbox = runPod.run(request.getConfig(), request.getRuntimeHandler());
         return RunPodSandboxResponse.newBuilder().setPodSandboxId(sandbox.id()).build();
     }
 
     StopPodSandboxResponse stop(StopPodSandboxRequest request) throws IOException, InterruptedException {
-        sandboxes.stop(requireId(request.getPodSandboxId()));
+        stopPod.stop(requireId(request.getPodSandboxId()));
         return StopPodSandboxResponse.getDefaultInstance();
     }
 
     RemovePodSandboxResponse remove(RemovePodSandboxRequest request) throws IOException, InterruptedException {
-        sandboxes.remove(requireId(request.getPodSandboxId()));
+        removePod.remove(requireId(request.getPodSandboxId()));
         return RemovePodSandboxResponse.getDefaultInstance();
     }
 
@@ -157,7 +173,7 @@ public final class PodSandboxRpcs {
         r.ips().forEach(ips::add);
         o.add("ips", ips);
         o.add("config", r.config());
-        Path spec = sandboxes.bundle(s).resolve("config.json");
+        Path spec = layout.podBundle(s.id()).resolve("config.json");
         if (Files.exists(spec)) {
             o.add("runtimeSpec", JsonParser.parseString(Files.readString(spec)));
         }
@@ -165,7 +181,7 @@ public final class PodSandboxRpcs {
     }
 
     UpdatePodSandboxResourcesResponse updateResources(UpdatePodSandboxResourcesRequest request) throws IOException {
-        sandboxes.updateResources(requireId(request.getPodSandboxId()), request.getOverhead(), request.hasOverhead(),
+        updateResources.update(requireId(request.getPodSandboxId()), request.getOverhead(), request.hasOverhead(),
                 request.getResources(), request.hasResources());
         return UpdatePodSandboxResourcesResponse.getDefaultInstance();
     }

@@ -20,10 +20,10 @@ import dev.bollard.api.cri.v1.StreamContainerStatsResponse;
 import dev.bollard.api.cri.v1.StreamPodSandboxStatsRequest;
 import dev.bollard.api.cri.v1.StreamPodSandboxStatsResponse;
 import dev.bollard.daemon.container.Container;
-import dev.bollard.daemon.container.ContainerManager;
+import dev.bollard.daemon.container.ContainerStore;
 import dev.bollard.daemon.container.ContainerState;
 import dev.bollard.daemon.sandbox.LifecycleEvent;
-import dev.bollard.daemon.sandbox.SandboxManager;
+import dev.bollard.daemon.sandbox.SandboxStore;
 import dev.bollard.api.cri.v1.ListMetricDescriptorsRequest;
 import dev.bollard.api.cri.v1.ListMetricDescriptorsResponse;
 import dev.bollard.api.cri.v1.ListPodSandboxMetricsRequest;
@@ -44,17 +44,17 @@ import java.util.List;
  * readings ({@link CriMetrics}: ListMetricDescriptors, ListPodSandboxMetrics, StreamPodSandboxMetrics) and GetContainerEvents (fed by the
  * container manager's lifecycle hook through {@link ContainerEvents}).
  */
-public final class StatsRpcs implements ContainerManager.Listener {
+public final class StatsRpcs implements ContainerStore.Listener {
 
     static final int STREAM_BATCH = 100;
 
     private final StatsCollector collector;
-    private final ContainerManager containers;
-    private final SandboxManager sandboxes;
+    private final ContainerStore containers;
+    private final SandboxStore sandboxes;
     private final ContainerRpcs containerRpcs;
     private final ContainerEvents events;
 
-    public StatsRpcs(StatsCollector collector, ContainerManager containers, SandboxManager sandboxes,
+    public StatsRpcs(StatsCollector collector, ContainerStore containers, SandboxStore sandboxes,
                      ContainerRpcs containerRpcs, ContainerEvents events) {
         this.collector = collector;
         this.containers = containers;

@@ -6,9 +6,9 @@ import dev.bollard.api.cri.v1.ExecRequest;
 import dev.bollard.api.cri.v1.ExecResponse;
 import dev.bollard.api.cri.v1.PortForwardRequest;
 import dev.bollard.api.cri.v1.PortForwardResponse;
-import dev.bollard.daemon.container.ContainerManager;
+import dev.bollard.daemon.container.ContainerStore;
 import dev.bollard.daemon.container.ContainerState;
-import dev.bollard.daemon.sandbox.SandboxManager;
+import dev.bollard.daemon.sandbox.SandboxStore;
 import dev.bollard.daemon.streaming.StreamRequest;
 import dev.bollard.daemon.streaming.StreamTokens;
 import io.grpc.Status;
@@ -23,12 +23,12 @@ import java.util.function.Supplier;
  */
 public final class StreamingRpcs {
 
-    private final ContainerManager containers;
-    private final SandboxManager sandboxes;
+    private final ContainerStore containers;
+    private final SandboxStore sandboxes;
     private final StreamTokens tokens;
     private final Supplier<URI> baseUrl;
 
-    public StreamingRpcs(ContainerManager containers, SandboxManager sandboxes, StreamTokens tokens,
+    public StreamingRpcs(ContainerStore containers, SandboxStore sandboxes, StreamTokens tokens,
                          Supplier<URI> baseUrl) {
         this.containers = containers;
         this.sandboxes = sandboxes;

@@ -1,10 +1,10 @@
 package dev.bollard.daemon.metrics;
 
 import dev.bollard.daemon.container.Container;
-import dev.bollard.daemon.container.ContainerManager;
+import dev.bollard.daemon.container.ContainerStore;
 import dev.bollard.daemon.container.ContainerState;
 import dev.bollard.daemon.sandbox.Sandbox;
-import dev.bollard.daemon.sandbox.SandboxManager;
+import dev.bollard.daemon.sandbox.SandboxStore;
 import dev.bollard.daemon.sandbox.SandboxState;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
@@ -93,7 +93,7 @@ public final class OperatorMetrics {
     }
 
     /** Gauges read from the managers on each scrape. */
-    public void observe(SandboxManager sandboxes, ContainerManager containers) {
+    public void observe(SandboxStore sandboxes, ContainerStore containers) {
         GaugeWithCallback.builder()
                 .name("bollard_pods")
                 .help("Pod sandboxes known to Bollard, by CRI state (READY, NOTREADY).")

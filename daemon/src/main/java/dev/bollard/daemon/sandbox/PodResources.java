@@ -138,7 +138,7 @@ public record PodResources(long cpuShares, long cpuQuota, long cpuPeriod, long m
      * @return the files written
      * @throws IOException naming the file, the value and the kernel's answer when a write is refused
      */
-    List<Path> apply(String cgroupParent) throws IOException {
+    public List<Path> apply(String cgroupParent) throws IOException {
         var written = new ArrayList<Path>();
         for (Path h : Cgroups.hierarchies()) {
             Path dir = Cgroups.dir(h, cgroupParent);

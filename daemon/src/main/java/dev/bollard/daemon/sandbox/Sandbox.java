@@ -1,12 +1,13 @@
 package dev.bollard.daemon.sandbox;
 
 import dev.bollard.api.cri.v1.PodSandboxConfig;
-import dev.bollard.daemon.shim.Shim;
+import dev.bollard.daemon.shim.TaskService;
 
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * One pod sandbox in memory: its persisted record, the connection to its shim, and the lock that orders the
+ * One pod sandbox in memory: its persisted record (changed only through {@link SandboxStore#update}), the connection
+ * to its task service (the pod's shim), and the lock that orders the
  * operations on it (virtual-thread friendly: a ReentrantLock, never synchronized around blocking calls).
  */
 public final class Sandbox {
@@ -14,10 +15,10 @@ public final class Sandbox {
     private final ReentrantLock lock = new ReentrantLock();
     private final PodSandboxConfig config;
     private volatile SandboxRecord record;
-    private volatile Shim shim;
+    private volatile TaskService shim;
     private volatile PodResources resources;
 
-    Sandbox(SandboxRecord record, PodSandboxConfig config, Shim shim) {
+    public Sandbox(SandboxRecord record, PodSandboxConfig config, TaskService shim) {
         this.record = record;
         this.config = config;
         this.shim = shim;
@@ -31,6 +32,7 @@ public final class Sandbox {
         return record;
     }
 
+    /** Only {@link SandboxStore}, under the lock, after the transition was checked. */
     void record(SandboxRecord r) {
         this.record = r;
     }
@@ -40,11 +42,11 @@ public final class Sandbox {
     }
 
     /** The pod's shim, or null once it was shut down. */
-    public Shim shim() {
+    public TaskService shim() {
         return shim;
     }
 
-    void shim(Shim s) {
+    public void shim(TaskService s) {
         this.shim = s;
     }
 
@@ -53,7 +55,7 @@ public final class Sandbox {
         return resources;
     }
 
-    void resources(PodResources r) {
+    public void resources(PodResources r) {
         this.resources = r;
     }
 

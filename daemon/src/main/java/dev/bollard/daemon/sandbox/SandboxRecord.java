@@ -32,23 +32,138 @@ public record SandboxRecord(String id, String name, JsonObject config, String ru
     }
 
     public SandboxRecord with(SandboxState newState) {
-        return new SandboxRecord(id, name, config, runtimeHandler, image, newState, netns, ips, pid, cgroupParent,
-                ownCgroupParent, networkUp, createdAt, podResources);
+        return toBuilder().state(newState).build();
     }
 
     public SandboxRecord withStarted(List<String> newIps, int newPid, boolean up) {
-        return new SandboxRecord(id, name, config, runtimeHandler, image, state, netns, newIps, newPid, cgroupParent,
-                ownCgroupParent, up, createdAt, podResources);
+        return toBuilder().ips(newIps).pid(newPid).networkUp(up).build();
     }
 
     public SandboxRecord withNetworkDown() {
-        return new SandboxRecord(id, name, config, runtimeHandler, image, state, netns, ips, pid, cgroupParent,
-                ownCgroupParent, false, createdAt, podResources);
+        return toBuilder().networkUp(false).build();
     }
 
     public SandboxRecord withResources(PodResources applied) {
-        return new SandboxRecord(id, name, config, runtimeHandler, image, state, netns, ips, pid, cgroupParent,
-                ownCgroupParent, networkUp, createdAt, applied);
+        return toBuilder().podResources(applied).build();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public Builder toBuilder() {
+        var b = new Builder();
+        b.id = id;
+        b.name = name;
+        b.config = config;
+        b.runtimeHandler = runtimeHandler;
+        b.image = image;
+        b.state = state;
+        b.netns = netns;
+        b.ips = ips;
+        b.pid = pid;
+        b.cgroupParent = cgroupParent;
+        b.ownCgroupParent = ownCgroupParent;
+        b.networkUp = networkUp;
+        b.createdAt = createdAt;
+        b.podResources = podResources;
+        return b;
+    }
+
+    /** Named fields instead of positional ones; unset strings are empty, unset numbers 0, the state NOTREADY. */
+    public static final class Builder {
+        private String id = "";
+        private String name = "";
+        private JsonObject config;
+        private String runtimeHandler = "";
+        private String image = "";
+        private SandboxState state = SandboxState.NOTREADY;
+        private String netns = "";
+        private List<String> ips = List.of();
+        private int pid;
+        private String cgroupParent = "";
+        private boolean ownCgroupParent;
+        private boolean networkUp;
+        private long createdAt;
+        private PodResources podResources;
+
+        private Builder() {
+        }
+
+        public Builder id(String value) {
+            this.id = value;
+            return this;
+        }
+
+        public Builder name(String value) {
+            this.name = value;
+            return this;
+        }
+
+        public Builder config(JsonObject value) {
+            this.config = value;
+            return this;
+        }
+
+        public Builder runtimeHandler(String value) {
+            this.runtimeHandler = value;
+            return this;
+        }
+
+        public Builder image(String value) {
+            this.image = value;
+            return this;
+        }
+
+        public Builder state(SandboxState value) {
+            this.state = value;
+            return this;
+        }
+
+        public Builder netns(String value) {
+            this.netns = value;
+            return this;
+        }
+
+        public Builder ips(List<String> value) {
+            this.ips = value;
+            return this;
+        }
+
+        public Builder pid(int value) {
+            this.pid = value;
+            return this;
+        }
+
+        public Builder cgroupParent(String value) {
+            this.cgroupParent = value;
+            return this;
+        }
+
+        public Builder ownCgroupParent(boolean value) {
+            this.ownCgroupParent = value;
+            return this;
+        }
+
+        public Builder networkUp(boolean value) {
+            this.networkUp = value;
+            return this;
+        }
+
+        public Builder createdAt(long value) {
+            this.createdAt = value;
+            return this;
+        }
+
+        public Builder podResources(PodResources value) {
+            this.podResources = value;
+            return this;
+        }
+
+        public SandboxRecord build() {
+            return new SandboxRecord(id, name, config, runtimeHandler, image, state, netns, ips, pid, cgroupParent,
+                    ownCgroupParent, networkUp, createdAt, podResources);
+        }
     }
 
     /** RunPodSandbox never finished: the infra process was never recorded as started. */

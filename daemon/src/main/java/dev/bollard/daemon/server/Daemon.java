@@ -34,7 +34,6 @@ import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.runtime.CgroupDriver;
 import dev.bollard.daemon.runtime.PodCidrs;
 import dev.bollard.daemon.runtime.RuntimeHandlers;
-import dev.bollard.daemon.container.ContainerManager;
 import dev.bollard.daemon.cri.ContainerRpcs;
 import dev.bollard.daemon.cri.PodSandboxRpcs;
 import dev.bollard.daemon.network.Cni;
@@ -42,8 +41,9 @@ import dev.bollard.daemon.network.CniConfig;
 import dev.bollard.daemon.oci.NodeProfile;
 import dev.bollard.daemon.oci.SpecBuilder;
 import dev.bollard.daemon.sandbox.SandboxImage;
-import dev.bollard.daemon.sandbox.SandboxManager;
-import dev.bollard.daemon.shim.ShimEvents;
+import dev.bollard.daemon.lifecycle.InfraImage;
+import dev.bollard.daemon.lifecycle.Lifecycle;
+import dev.bollard.daemon.lifecycle.PodHost;
 import dev.bollard.daemon.shim.ShimManager;
 
 import java.io.IOException;
@@ -76,8 +76,7 @@ public final class Daemon implements AutoCloseable {
 
     private final ImageManager images;
     private final ShimManager shims;
-    private final SandboxManager sandboxes;
-    private final ContainerManager containers;
+    private final Lifecycle lifecycle;
     /** Null when [metrics] address is empty. */
     private final MetricsServer metricsServer;
     private final StreamTokens streamTokens;
@@ -89,7 +88,7 @@ public final class Daemon implements AutoCloseable {
     private final AutoCloseable storeTimings;
 
     private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images,
-                   ShimManager shims, SandboxManager sandboxes, ContainerManager containers, MetricsServer metricsServer,
+                   ShimManager shims, Lifecycle lifecycle, MetricsServer metricsServer,
                    StreamTokens streamTokens, ContainerStreams streamBackend, StreamingServer streamingServer,
                    StatsCollector statsCollector, ContainerEvents containerEvents, AutoCloseable storeTimings) {
         this.metricsServer = metricsServer;
@@ -101,8 +100,7 @@ public final class Daemon implements AutoCloseable {
         this.statsCollector = statsCollector;
         this.images = images;
         this.shims = shims;
-        this.sandboxes = sandboxes;
-        this.containers = containers;
+        this.lifecycle = lifecycle;
         this.config = config;
         this.server = server;
         this.lockChannel = lockChannel;
@@ -159,8 +157,7 @@ public final class Daemon implements AutoCloseable {
         FileChannel lockChannel = null;
         ImageManager images = null;
         ShimManager shims = null;
-        SandboxManager sandboxes = null;
-        ContainerManager containers = null;
+        Lifecycle lifecycle = null;
         MetricsServer metricsServer = null;
         StreamingServer streamingServer = null;
         StatsCollector statsCollector = null;
@@ -210,20 +207,20 @@ public final class Daemon implements AutoCloseable {
             images = new ImageManager(d.root().resolve("image"), new HostsConfig(reg.configPath()),
                     RegistryClient.Options.defaults().withProgressTimeout(Duration.ofSeconds(reg.pullProgressTimeoutSeconds())),
                     reg.maxConcurrentDownloads(), Clock.systemUTC());
-            var events = new ForwardingEvents();
-            shims = new ShimManager(d.state().resolve("shim"), SHIM_NAMESPACE, events);
+            // The stores and the exit handling first: the shims report their tasks' exits to it.
+            var stores = Lifecycle.Stores.open(d.root(), d.state(), Clock.systemUTC());
+            shims = new ShimManager(d.state().resolve("shim"), SHIM_NAMESPACE, stores.exits());
             var node = NodeProfile.detect();
             var specs = new SpecBuilder(node);
             var sandboxImage = new SandboxImage(images, config.runtime().sandboxImage());
-            sandboxes = new SandboxManager(d.root(), d.state(), handlers, shims, cni, specs, images, sandboxImage,
-                    Clock.systemUTC());
-            containers = new ContainerManager(d.root(), d.state(), sandboxes, images, specs,
-                    config.runtime().maxLogLineBytes(), Clock.systemUTC());
-            events.target = containers;
+            lifecycle = Lifecycle.wire(stores, shims, handlers, PodHost.linux(cni), specs, images,
+                    InfraImage.of(sandboxImage, images), config.runtime().maxLogLineBytes());
+            var sandboxes = lifecycle.sandboxes();
+            var containers = lifecycle.containers();
             long recoveryStart = System.nanoTime();
-            long[] phases = recover(sandboxes, containers);
+            long[] phases = recover(lifecycle);
             long scanStart = System.nanoTime();
-            int leaks = scanForLeaks(d.root(), d.state(), sandboxes, containers, cni, shims);
+            int leaks = scanForLeaks(d.root(), d.state(), lifecycle, cni, shims);
             long now = System.nanoTime();
             LOG.info("recovery done", "pods", sandboxes.list().size(), "containers", containers.list().size(),
                     "leaksCleaned", leaks, "millis", (now - recoveryStart) / 1_000_000,
@@ -235,9 +232,9 @@ public final class Daemon implements AutoCloseable {
             }
             // After recovery: garbage collection must see the snapshots the recovered containers use.
             images.startHousekeeping();
-            var containerRpcs = new ContainerRpcs(containers, images);
+            var containerRpcs = new ContainerRpcs(lifecycle, images);
             var streamTokens = new StreamTokens(config.streaming().tokenTtl(), Clock.systemUTC());
-            var streamBackend = new ContainerStreams(containers, sandboxes);
+            var streamBackend = new ContainerStreams(lifecycle.execContainer(), sandboxes);
             streamingServer = new StreamingServer(config.streaming(), streamTokens, streamBackend);
             streamingServer.start();
             java.util.function.Supplier<java.net.URI> streamingBase = streamingServer::baseUrl;
@@ -263,7 +260,7 @@ public final class Daemon implements AutoCloseable {
             var collector = statsCollector;
             var containerEvents = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT);
             CriServer server = CriServer.start(d.socket(), List.of(
-                    new RuntimeServiceImpl(info, new PodSandboxRpcs(sandboxes, containerRpcs), containerRpcs,
+                    new RuntimeServiceImpl(info, new PodSandboxRpcs(lifecycle, containerRpcs), containerRpcs,
                             new StatsRpcs(statsCollector,
                                     containers, sandboxes, containerRpcs,
                                     containerEvents),
@@ -289,33 +286,30 @@ public final class Daemon implements AutoCloseable {
             LOG.info("bollard ready", "version", BollardVersion.version(), "socket", d.socket(), "root", d.root(),
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
-            return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers, metricsServer,
+            return new Daemon(config, server, lockChannel, lock, images, shims, lifecycle, metricsServer,
                     streamTokens, streamBackend, streamingServer, statsCollector, containerEvents, storeTimings);
         } catch (StartupException e) {
             closeQuietly(streamingServer);
             closeQuietly(storeTimings);
             closeQuietly(statsCollector);
             closeQuietly(metricsServer);
-            abandon(sandboxes, containers, shims, images, lockChannel, created);
+            abandon(lifecycle, shims, images, lockChannel, created);
             throw e;
         } catch (IOException | RuntimeException e) {
             closeQuietly(streamingServer);
             closeQuietly(storeTimings);
             closeQuietly(statsCollector);
             closeQuietly(metricsServer);
-            abandon(sandboxes, containers, shims, images, lockChannel, created);
+            abandon(lifecycle, shims, images, lockChannel, created);
             throw new StartupException(e.getMessage() == null ? e.toString() : e.getMessage(), e);
         }
     }
 
     /** Undoes a failed start; pods recovered meanwhile keep running (their shims are only disconnected). */
-    private static void abandon(SandboxManager sandboxes, ContainerManager containers, ShimManager shims,
-                                ImageManager images, FileChannel lockChannel, CreatedPaths created) {
-        if (sandboxes != null) {
-            sandboxes.detach();
-        }
-        if (containers != null) {
-            containers.detach();
+    private static void abandon(Lifecycle lifecycle, ShimManager shims, ImageManager images, FileChannel lockChannel,
+                                CreatedPaths created) {
+        if (lifecycle != null) {
+            lifecycle.exitWatch().detach();
         }
         closeQuietly(shims);
         if (images != null) {
@@ -343,8 +337,7 @@ public final class Daemon implements AutoCloseable {
         }
         // Pods keep running without the daemon (as with containerd): only the events server and the connections go,
         // and the managers are told first, so that connections closing are not taken for exits.
-        sandboxes.detach();
-        containers.detach();
+        lifecycle.exitWatch().detach();
         closeQuietly(shims);
         images.close();
         try {
@@ -359,9 +352,9 @@ public final class Daemon implements AutoCloseable {
 
     /** For test nodes ([daemon] stop_pods_on_shutdown): every pod stopped, each failure logged, none fatal. */
     private void stopAllPods() {
-        for (var sandbox : sandboxes.list()) {
+        for (var sandbox : lifecycle.sandboxes().list()) {
             try {
-                sandboxes.stop(sandbox.id());
+                lifecycle.stopPod().stop(sandbox.id());
             } catch (IOException | RuntimeException e) {
                 LOG.warn("stopping a pod at shutdown failed", "id", sandbox.id(), "error", e.getMessage());
             } catch (InterruptedException e) {
@@ -375,13 +368,9 @@ public final class Daemon implements AutoCloseable {
      * Reloads the pods and containers of an earlier daemon (their shims kept running) before the CRI is served,
      * pods first. A corrupt record stops the start: serving without it would forget a pod and leak what it holds.
      */
-    private static long[] recover(SandboxManager sandboxes, ContainerManager containers) throws StartupException {
+    private static long[] recover(Lifecycle lifecycle) throws StartupException {
         try {
-            long t0 = System.nanoTime();
-            sandboxes.recover();
-            long t1 = System.nanoTime();
-            containers.recover();
-            return new long[] {(t1 - t0) / 1_000_000, (System.nanoTime() - t1) / 1_000_000};
+            return lifecycle.recover();
         } catch (IOException e) {
             throw new StartupException("refusing to start: cannot recover the pods and containers of the last run: "
                     + e.getMessage(), e);
@@ -392,10 +381,10 @@ public final class Daemon implements AutoCloseable {
     }
 
     /** What a crash left that no record owns; a failure here is logged, never fatal (the records are sound). */
-    private static int scanForLeaks(Path root, Path state, SandboxManager sandboxes, ContainerManager containers,
-                                    Cni cni, ShimManager shims) throws StartupException {
+    private static int scanForLeaks(Path root, Path state, Lifecycle lifecycle, Cni cni, ShimManager shims)
+            throws StartupException {
         try {
-            return new LeakScan(root, state, sandboxes, containers, cni, shims).run();
+            return new LeakScan(root, state, lifecycle, cni, shims).run();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new StartupException("interrupted while scanning for leaked resources", e);
@@ -420,27 +409,6 @@ public final class Daemon implements AutoCloseable {
 
     private static Path absolute(Path p) {
         return p == null ? null : p.toAbsolutePath().normalize();
-    }
-
-    /** The shims' events reach the container manager, which is built after the shim manager. */
-    private static final class ForwardingEvents implements ShimEvents {
-        volatile ShimEvents target;
-
-        @Override
-        public void taskExit(String containerId, String execId, int pid, int exitStatus, java.time.Instant exitedAt) {
-            var t = target;
-            if (t != null) {
-                t.taskExit(containerId, execId, pid, exitStatus, exitedAt);
-            }
-        }
-
-        @Override
-        public void taskOom(String containerId) {
-            var t = target;
-            if (t != null) {
-                t.taskOom(containerId);
-            }
-        }
     }
 
     private static void closeQuietly(ShimManager shims) {

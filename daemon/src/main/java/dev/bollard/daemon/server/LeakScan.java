@@ -1,14 +1,15 @@
 package dev.bollard.daemon.server;
 
 import dev.bollard.daemon.container.Container;
-import dev.bollard.daemon.container.ContainerManager;
+import dev.bollard.daemon.container.ContainerStore;
 import dev.bollard.daemon.linux.Cgroups;
 import dev.bollard.daemon.linux.MountInfo;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.network.Cni;
 import dev.bollard.daemon.network.NetNs;
 import dev.bollard.daemon.sandbox.Sandbox;
-import dev.bollard.daemon.sandbox.SandboxManager;
+import dev.bollard.daemon.lifecycle.Lifecycle;
+import dev.bollard.daemon.sandbox.SandboxStore;
 import dev.bollard.daemon.shim.ShimManager;
 import dev.bollard.daemon.store.FileTrees;
 
@@ -39,17 +40,19 @@ final class LeakScan {
 
     private final Path root;
     private final Path state;
-    private final SandboxManager sandboxes;
-    private final ContainerManager containers;
+    private final SandboxStore sandboxes;
+    private final ContainerStore containers;
+    private final dev.bollard.daemon.lifecycle.Handlers handlers;
     private final Cni cni;
     private final ShimManager shims;
     private int cleaned;
 
-    LeakScan(Path root, Path state, SandboxManager sandboxes, ContainerManager containers, Cni cni, ShimManager shims) {
+    LeakScan(Path root, Path state, Lifecycle lifecycle, Cni cni, ShimManager shims) {
         this.root = root;
         this.state = state;
-        this.sandboxes = sandboxes;
-        this.containers = containers;
+        this.sandboxes = lifecycle.sandboxes();
+        this.containers = lifecycle.containers();
+        this.handlers = lifecycle.handlers();
         this.cni = cni;
         this.shims = shims;
     }
@@ -68,7 +71,7 @@ final class LeakScan {
             String id = bundle.getFileName().toString();
             if (!known.contains(id) && Files.exists(bundle.resolve("runtime"))) {
                 try {
-                    shims.cleanupDead(id, bundle, sandboxes.defaultShimOptions()).ifPresent(exit ->
+                    shims.cleanupDead(id, bundle, handlers.defaultShimOptions()).ifPresent(exit ->
                             cleaned("deleted a task no record owns (shim delete)", "id", id, "pid", exit.pid()));
                 } catch (IOException | RuntimeException e) {
                     LOG.warn("cannot delete a task no record owns", "id", id, "error", e.getMessage());
@@ -120,7 +123,7 @@ final class LeakScan {
             }
         }
         for (String id : leakedPods) {
-            String cgroup = "/bollard/" + id; // SandboxManager's default parent: the one Bollard creates
+            String cgroup = "/bollard/" + id; // RunPodSandbox's default parent: the one Bollard creates
             if (id.matches("[0-9a-f]{64}") && Cgroups.exists(cgroup)) {
                 var left = Cgroups.remove(cgroup);
                 if (left.isEmpty()) {

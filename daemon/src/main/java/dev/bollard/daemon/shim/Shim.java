@@ -53,7 +53,7 @@ import java.util.concurrent.TimeoutException;
  * DEADLINE_EXCEEDED for a timeout; UNAVAILABLE once the shim is gone. An interrupt abandons the call and surfaces as
  * {@link InterruptedIOException} with the thread's interrupt flag set again.
  */
-public final class Shim implements AutoCloseable {
+public final class Shim implements TaskService {
 
     public static final Duration CALL_TIMEOUT = Duration.ofSeconds(10);
     /** Create and Start run the OCI runtime (mounts, cgroups, hooks), which can take a while on a busy node. */

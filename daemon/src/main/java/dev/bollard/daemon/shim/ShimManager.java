@@ -42,7 +42,7 @@ import java.util.concurrent.TimeUnit;
  * <p>{@link #close()} stops the events server and closes connections but leaves the shims running, so pods survive a
  * daemon restart ({@link #connect} finds them again).
  */
-public final class ShimManager implements AutoCloseable {
+public final class ShimManager implements TaskServices, AutoCloseable {
 
     /** The {@code start} action: the shim forks its daemon and prints the address. */
     public static final Duration START_COMMAND_TIMEOUT = Duration.ofSeconds(30);

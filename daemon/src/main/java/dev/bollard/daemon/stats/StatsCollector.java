@@ -18,12 +18,12 @@ import dev.bollard.api.cri.v1.PsiStats;
 import dev.bollard.api.cri.v1.SwapUsage;
 import dev.bollard.api.cri.v1.UInt64Value;
 import dev.bollard.daemon.container.Container;
-import dev.bollard.daemon.container.ContainerManager;
+import dev.bollard.daemon.container.ContainerStore;
 import dev.bollard.daemon.container.ContainerState;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.network.NetNs;
 import dev.bollard.daemon.sandbox.Sandbox;
-import dev.bollard.daemon.sandbox.SandboxManager;
+import dev.bollard.daemon.sandbox.SandboxStore;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -56,8 +56,8 @@ public final class StatsCollector implements AutoCloseable {
     record Layer(LayerUsage usage, ContainerState state, long monoNanos) {
     }
 
-    private final ContainerManager containers;
-    private final SandboxManager sandboxes;
+    private final ContainerStore containers;
+    private final SandboxStore sandboxes;
     private final Path containersRoot;
     private final Duration interval;
     private final Map<String, Snapshot> cgroups = new ConcurrentHashMap<>();
@@ -68,7 +68,7 @@ public final class StatsCollector implements AutoCloseable {
     private final Thread loop;
 
     /** @param root the daemon's root: writable layers are at {@code <root>/containers/<id>/rootfs/upper} */
-    public StatsCollector(Path root, ContainerManager containers, SandboxManager sandboxes, Duration interval) {
+    public StatsCollector(Path root, ContainerStore containers, SandboxStore sandboxes, Duration interval) {
         this.containers = containers;
         this.sandboxes = sandboxes;
         this.containersRoot = root.resolve("containers");

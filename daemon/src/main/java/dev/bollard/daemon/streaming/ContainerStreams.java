@@ -1,6 +1,6 @@
 package dev.bollard.daemon.streaming;
 
-import dev.bollard.daemon.container.ContainerManager;
+import dev.bollard.daemon.lifecycle.ExecContainer;
 import dev.bollard.daemon.container.ExecProcess;
 import dev.bollard.daemon.container.io.ContainerLogger;
 import dev.bollard.daemon.container.io.OutputPump;
@@ -10,9 +10,8 @@ import dev.bollard.daemon.container.io.StdioFifos;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.network.NetNs;
 import dev.bollard.daemon.sandbox.Sandbox;
-import dev.bollard.daemon.sandbox.SandboxManager;
+import dev.bollard.daemon.sandbox.SandboxStore;
 import dev.bollard.daemon.shim.ShimException;
-import io.grpc.StatusRuntimeException;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -51,12 +50,12 @@ public final class ContainerStreams implements StreamBackend {
     /** After an attached container exited: how long a slow client gets to take the rest of the output. */
     static final Duration ATTACH_DRAIN = Duration.ofSeconds(10);
 
-    private final ContainerManager containers;
-    private final SandboxManager sandboxes;
+    private final ExecContainer containers;
+    private final SandboxStore sandboxes;
     /** stdin_once containers whose stdin a first attach already closed. */
     private final Set<String> stdinClosed = ConcurrentHashMap.newKeySet();
 
-    public ContainerStreams(ContainerManager containers, SandboxManager sandboxes) {
+    public ContainerStreams(ExecContainer containers, SandboxStore sandboxes) {
         this.containers = containers;
         this.sandboxes = sandboxes;
     }
@@ -92,8 +91,8 @@ public final class ContainerStreams implements StreamBackend {
         ExecProcess<Pumps> p;
         try {
             p = containers.exec(r.containerId(), r.cmd(), r.tty(), r.stdin(), f -> Pumps.start(f, out, err));
-        } catch (StatusRuntimeException e) {
-            throw new StreamException(e.getStatus().getDescription());
+        } catch (dev.bollard.daemon.errors.DomainException e) {
+            throw new StreamException(e.getMessage());
         } catch (NoSuchElementException | IllegalArgumentException e) {
             throw new StreamException(e.getMessage());
         } catch (ShimException e) {
@@ -132,9 +131,9 @@ public final class ContainerStreams implements StreamBackend {
             }
             int code;
             try {
-                code = p.awaitExit(ContainerManager.KILL_WAIT).exitStatus();
+                code = p.awaitExit(dev.bollard.daemon.container.Container.KILL_WAIT).exitStatus();
             } catch (TimeoutException e) {
-                throw new IOException("exec " + p.execId() + " did not exit " + ContainerManager.KILL_WAIT.toSeconds()
+                throw new IOException("exec " + p.execId() + " did not exit " + dev.bollard.daemon.container.Container.KILL_WAIT.toSeconds()
                         + " s after SIGKILL");
             }
             if (!gone.isDone()) {
@@ -273,11 +272,11 @@ public final class ContainerStreams implements StreamBackend {
 
     @Override
     public void attach(StreamRequest.Attach r, RemoteCommandStreams io) throws IOException, InterruptedException {
-        ContainerManager.PrimaryProcess primary;
+        ExecContainer.PrimaryProcess primary;
         try {
             primary = containers.primaryProcess(r.containerId());
-        } catch (StatusRuntimeException e) {
-            throw new StreamException(e.getStatus().getDescription());
+        } catch (dev.bollard.daemon.errors.DomainException e) {
+            throw new StreamException(e.getMessage());
         } catch (NoSuchElementException e) {
             throw new StreamException(e.getMessage());
         }

@@ -3,7 +3,7 @@ package dev.bollard.daemon.streaming;
 import java.io.IOException;
 import java.nio.channels.SocketChannel;
 
-/** The runtime side of streaming, backed by ContainerManager / SandboxManager. */
+/** The runtime side of streaming, backed by lifecycle.ExecContainer and the pods in the SandboxStore. */
 public interface StreamBackend {
     /** Runs the exec; returns its exit code when it ends (or when the client goes away and the process was killed). */
     int exec(StreamRequest.Exec r, RemoteCommandStreams io) throws IOException, InterruptedException;

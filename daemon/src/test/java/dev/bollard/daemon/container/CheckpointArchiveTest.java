@@ -98,7 +98,7 @@ class CheckpointArchiveTest {
         var meta = CheckpointArchive.readMetadata(archive);
         assertEquals("sha256:" + "ab".repeat(32), meta.imageId());
         assertEquals("bollard.local/busybox:test", meta.imageName());
-        var restored = ContainerManager.restoredConfig(dev.bollard.api.cri.v1.ContainerConfig.newBuilder()
+        var restored = CheckpointArchive.restoredConfig(dev.bollard.api.cri.v1.ContainerConfig.newBuilder()
                 .setImage(dev.bollard.api.cri.v1.ImageSpec.newBuilder().setImage(archive.toString())).build(), meta);
         assertEquals(java.util.List.of("sh"), restored.getCommandList(), "the checkpointed process's command");
         assertEquals(archive.toString(), restored.getImage().getImage());

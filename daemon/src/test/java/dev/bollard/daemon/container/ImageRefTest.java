@@ -22,17 +22,17 @@ class ImageRefTest {
 
     @Test
     void withoutRepoDigestIsTheImageId() {
-        assertEquals(ID, ContainerManager.imageRef(image(List.of()), "busybox:1"));
-        assertEquals(ID, ContainerManager.imageRef(image(List.of()), ID));
+        assertEquals(ID, ImageRefs.imageRef(image(List.of()), "busybox:1"));
+        assertEquals(ID, ImageRefs.imageRef(image(List.of()), ID));
     }
 
     @Test
     void prefersTheDigestAndRepositoryTheUserNamed() {
         var img = image(List.of("docker.io/library/busybox@" + D1, "quay.io/x/busybox@" + D2));
-        assertEquals("quay.io/x/busybox@" + D2, ContainerManager.imageRef(img, "quay.io/x/busybox@" + D2));
-        assertEquals("quay.io/x/busybox@" + D2, ContainerManager.imageRef(img, "quay.io/x/busybox:1"));
-        assertEquals("docker.io/library/busybox@" + D1, ContainerManager.imageRef(img, "busybox"));
-        assertEquals("docker.io/library/busybox@" + D1, ContainerManager.imageRef(img, ID));
-        assertEquals("docker.io/library/busybox@" + D1, ContainerManager.imageRef(img, "other.io/y@" + D2));
+        assertEquals("quay.io/x/busybox@" + D2, ImageRefs.imageRef(img, "quay.io/x/busybox@" + D2));
+        assertEquals("quay.io/x/busybox@" + D2, ImageRefs.imageRef(img, "quay.io/x/busybox:1"));
+        assertEquals("docker.io/library/busybox@" + D1, ImageRefs.imageRef(img, "busybox"));
+        assertEquals("docker.io/library/busybox@" + D1, ImageRefs.imageRef(img, ID));
+        assertEquals("docker.io/library/busybox@" + D1, ImageRefs.imageRef(img, "other.io/y@" + D2));
     }
 }

@@ -1,4 +1,4 @@
-package dev.bollard.daemon.sandbox;
+package dev.bollard.daemon.lifecycle;
 
 import java.io.IOException;
 import java.util.ArrayList;

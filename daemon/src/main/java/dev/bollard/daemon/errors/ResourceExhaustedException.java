@@ -1,0 +1,9 @@
+package dev.bollard.daemon.errors;
+
+/** A limit was reached. */
+public final class ResourceExhaustedException extends DomainException {
+
+    public ResourceExhaustedException(String message) {
+        super(message);
+    }
+}

@@ -1,0 +1,105 @@
+package dev.bollard.daemon.lifecycle;
+
+import dev.bollard.daemon.container.ContainerStore;
+import dev.bollard.daemon.log.Log;
+import dev.bollard.daemon.sandbox.LifecycleEvent;
+import dev.bollard.daemon.sandbox.Sandbox;
+import dev.bollard.daemon.sandbox.SandboxState;
+import dev.bollard.daemon.sandbox.SandboxStore;
+import dev.bollard.daemon.shim.ShimNotFoundException;
+import dev.bollard.daemon.store.CrashPoints;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * StopPodSandbox: every container of the pod stopped ({@link StopContainer}), the infra process killed, the shim
+ * shut down, the network torn down (CNI DEL before the netns goes: the bridge plugin reads the pod's addresses from
+ * inside it), the netns and /dev/shm released. Idempotent; a missing sandbox is no error (all its resources are
+ * reclaimed already).
+ */
+public final class StopPodSandbox {
+
+    private static final Log LOG = Log.get("sandbox");
+    static final Duration KILL_WAIT = Duration.ofSeconds(10);
+
+    private final Layout layout;
+    private final Handlers handlers;
+    private final PodHost host;
+    private final SandboxStore sandboxes;
+    private final ContainerStore containers;
+    private final StopContainer stopContainer;
+
+    public StopPodSandbox(Layout layout, Handlers handlers, PodHost host, SandboxStore sandboxes,
+                          ContainerStore containers, StopContainer stopContainer) {
+        this.layout = layout;
+        this.handlers = handlers;
+        this.host = host;
+        this.sandboxes = sandboxes;
+        this.containers = containers;
+        this.stopContainer = stopContainer;
+    }
+
+    public void stop(String idOrPrefix) throws IOException, InterruptedException {
+        var found = sandboxes.find(idOrPrefix);
+        if (found.isEmpty()) {
+            return;
+        }
+        var sandbox = found.get();
+        sandbox.lock().lock();
+        try {
+            stopLocked(sandbox);
+        } finally {
+            sandbox.lock().unlock();
+        }
+    }
+
+    /** Called with the pod's lock held. */
+    void stopLocked(Sandbox sandbox) throws IOException, InterruptedException {
+        String id = sandbox.id();
+        for (var c : containers.ofPod(id)) {
+            stopContainer.stop(c, 0);
+        }
+        CrashPoints.hit("StopPodSandbox.afterContainers");
+        var shim = sandbox.shim();
+        if (shim != null) {
+            if (shim.isAlive()) {
+                try {
+                    shim.kill(id, "", 9, true);
+                    Tasks.awaitStopped(shim, id, KILL_WAIT);
+                } catch (ShimNotFoundException ignored) {
+                    // the infra task is gone already
+                }
+                Tasks.delete(shim, id);
+                shim.shutdown();
+                CrashPoints.hit("StopPodSandbox.afterShimShutdown");
+            } else {
+                handlers.cleanupDeadTask(sandbox, id, layout.podBundle(id)); // the shim died: kill what is left, unmount
+            }
+            shim.close();
+            sandbox.shim(null);
+        }
+        var r = sandbox.record();
+        boolean wasReady = sandbox.ready(); // under the pod's lock: an infra exit cannot report it meanwhile
+        if (wasReady) {
+            r = r.with(SandboxState.NOTREADY);
+        }
+        if (r.networkUp()) {
+            host.networkDown(RunPodSandbox.networkRequest(id, sandbox.config(), Path.of(r.netns())));
+            CrashPoints.hit("StopPodSandbox.afterNetworkDown");
+            r = r.withNetworkDown();
+        }
+        var stopped = r;
+        sandboxes.update(sandbox, old -> stopped);
+        CrashPoints.hit("StopPodSandbox.afterRecord");
+        if (!stopped.netns().isEmpty()) {
+            host.removeNetns(Path.of(stopped.netns()));
+        }
+        host.unmountBelow(layout.podBundle(id).resolve("shm"));
+        LOG.info("pod sandbox stopped", "id", id);
+        if (wasReady) {
+            sandboxes.tell(sandbox, LifecycleEvent.STOPPED);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+package dev.bollard.daemon.lifecycle;
+
+import dev.bollard.daemon.linux.MountInfo;
+import dev.bollard.daemon.log.Log;
+import dev.bollard.daemon.shim.ShimNotFoundException;
+import dev.bollard.daemon.shim.TaskService;
+import dev.bollard.daemon.shim.TaskState;
+import dev.bollard.daemon.store.FileTrees;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+
+/** Small steps several operations share. */
+final class Tasks {
+
+    private static final Log LOG = Log.get("container");
+
+    private Tasks() {
+    }
+
+    /** @return whether the task is gone now (deleted here, or already) */
+    static boolean deleteQuietly(TaskService shim, String id) {
+        try {
+            shim.delete(id, "");
+            return true;
+        } catch (ShimNotFoundException ignored) {
+            return true;
+        } catch (IOException e) {
+            LOG.warn("cannot delete task", "id", id, "error", e.getMessage());
+            return false;
+        }
+    }
+
+    /** Deletes a task; one that is gone already is no error. */
+    static void delete(TaskService shim, String id) throws IOException {
+        try {
+            shim.delete(id, "");
+        } catch (ShimNotFoundException ignored) {
+            // already deleted
+        }
+    }
+
+    /** The shim refuses to delete a running task: after SIGKILL, wait for the exit to be reaped. */
+    static void awaitStopped(TaskService shim, String id, Duration wait) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + wait.toNanos();
+        while (shim.state(id, "").status() != TaskState.Status.STOPPED) {
+            if (System.nanoTime() > deadline) {
+                throw new IOException("infra task " + id + " still runs " + wait.toSeconds() + " s after SIGKILL");
+            }
+            Thread.sleep(5);
+        }
+    }
+
+    static void unmountLeftovers(Path dir) throws IOException {
+        var unmounted = MountInfo.unmountBelow(dir);
+        if (!unmounted.isEmpty()) {
+            LOG.warn("unmounted what a shim left mounted", "mounts", unmounted);
+        }
+    }
+
+    static void cleanupQuietly(Path... dirs) {
+        for (Path d : dirs) {
+            try {
+                FileTrees.deleteTree(d);
+            } catch (IOException e) {
+                LOG.warn("cannot remove directory", "path", d, "error", e.getMessage());
+            }
+        }
+    }
+
+    static long nanos(Clock clock) {
+        var now = clock.instant();
+        return now.getEpochSecond() * 1_000_000_000L + now.getNano();
+    }
+
+    /** A shim's exit time in epoch nanoseconds; now when it did not say. */
+    static long epochNanos(Clock clock, Instant at) {
+        return at == null || at.getEpochSecond() <= 0 ? nanos(clock) : at.getEpochSecond() * 1_000_000_000L + at.getNano();
+    }
+
+    static String describe(dev.bollard.daemon.container.ContainerState s) {
+        return s.name().toLowerCase(java.util.Locale.ROOT);
+    }
+}

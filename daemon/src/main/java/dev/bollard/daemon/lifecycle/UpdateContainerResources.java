@@ -1,0 +1,61 @@
+package dev.bollard.daemon.lifecycle;
+
+import com.google.gson.JsonObject;
+import dev.bollard.api.cri.v1.LinuxContainerResources;
+import dev.bollard.daemon.container.ContainerState;
+import dev.bollard.daemon.container.ContainerStore;
+import dev.bollard.daemon.errors.FailedPreconditionException;
+import dev.bollard.daemon.oci.SpecBuilder;
+import dev.bollard.daemon.sandbox.SandboxStore;
+import dev.bollard.daemon.store.AtomicFiles;
+import dev.bollard.daemon.store.ProtoJson;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * UpdateContainerResources: applied to the running task, merged into the bundle's spec, and kept in the record so a
+ * restarted daemon reports them.
+ */
+public final class UpdateContainerResources {
+
+    private final Layout layout;
+    private final ContainerStore containers;
+    private final SandboxStore sandboxes;
+    private final SpecBuilder specs;
+
+    public UpdateContainerResources(Layout layout, ContainerStore containers, SandboxStore sandboxes, SpecBuilder specs) {
+        this.layout = layout;
+        this.containers = containers;
+        this.sandboxes = sandboxes;
+        this.specs = specs;
+    }
+
+    public void update(String idOrPrefix, LinuxContainerResources resources) throws IOException {
+        var c = containers.get(idOrPrefix);
+        c.lock().lock();
+        try {
+            if (c.state() != ContainerState.CREATED && c.state() != ContainerState.RUNNING) {
+                throw new FailedPreconditionException("container " + c.id() + " is " + Tasks.describe(c.state())
+                        + "; only created or running containers can be updated");
+            }
+            JsonObject updated = specs.resources(resources);
+            if (c.state() == ContainerState.RUNNING) {
+                ExecContainer.runningShim(c, sandboxes).update(c.id(), updated.toString().getBytes(StandardCharsets.UTF_8));
+            }
+            JsonObject spec = c.spec().deepCopy();
+            var linux = spec.has("linux") ? spec.getAsJsonObject("linux") : new JsonObject();
+            var merged = linux.has("resources") ? linux.getAsJsonObject("resources") : new JsonObject();
+            updated.entrySet().forEach(e -> merged.add(e.getKey(), e.getValue()));
+            linux.add("resources", merged);
+            spec.add("linux", linux);
+            AtomicFiles.write(layout.containerBundle(c.id()).resolve("config.json"),
+                    spec.toString().getBytes(StandardCharsets.UTF_8));
+            c.spec(spec);
+            c.resources(resources);
+            containers.update(c, r -> r.withResources(ProtoJson.toJson(resources))); // a restarted daemon reports them
+        } finally {
+            c.lock().unlock();
+        }
+    }
+}

@@ -1,0 +1,18 @@
+package dev.bollard.daemon.shim;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Optional;
+
+/** Where a pod's {@link TaskService} comes from: started for a new pod, reconnected after a restart, or cleaned up dead. */
+public interface TaskServices {
+
+    /** Starts the pod's task service on its bundle. */
+    TaskService start(String podId, Path bundle, ShimOptions options) throws IOException, InterruptedException;
+
+    /** Reconnects to the task service a previous daemon started for the pod. */
+    TaskService connect(String podId, Path bundle, ShimOptions options) throws IOException;
+
+    /** Kills what is left of a task whose service is gone and unmounts its rootfs; returns how it ended if known. */
+    Optional<ExitInfo> cleanupDead(String id, Path bundle, ShimOptions options) throws IOException, InterruptedException;
+}
