@@ -1,0 +1,53 @@
+package dev.bollard.daemon.lifecycle;
+
+import dev.bollard.daemon.shim.ExitInfo;
+import dev.bollard.daemon.shim.ShimOptions;
+import dev.bollard.daemon.shim.TaskService;
+import dev.bollard.daemon.shim.TaskServices;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+
+/** Starts a {@link FakeTaskService} per pod; can refuse to start one, and records dead-task clean-ups. */
+final class FakeTaskServices implements TaskServices {
+
+    final Map<String, FakeTaskService> byPod = new ConcurrentHashMap<>();
+    final List<String> cleanedUp = Collections.synchronizedList(new ArrayList<>());
+    volatile boolean failStart;
+    /** Calls each shim started from now on fails (see {@link FakeTaskService#failing}). */
+    final java.util.Set<String> failingInNewShims = ConcurrentHashMap.newKeySet();
+    /** What connect returns per pod after a "restart"; missing = the shim is gone. */
+    final Map<String, FakeTaskService> reachable = new ConcurrentHashMap<>();
+
+    @Override
+    public TaskService start(String podId, Path bundle, ShimOptions options) throws IOException {
+        if (failStart) {
+            throw new IOException("fake: the shim did not start");
+        }
+        var shim = new FakeTaskService();
+        shim.failing.addAll(failingInNewShims);
+        byPod.put(podId, shim);
+        return shim;
+    }
+
+    @Override
+    public TaskService connect(String podId, Path bundle, ShimOptions options) throws IOException {
+        var shim = reachable.get(podId);
+        if (shim == null) {
+            throw new IOException("fake: no shim answers for pod " + podId);
+        }
+        return shim;
+    }
+
+    @Override
+    public Optional<ExitInfo> cleanupDead(String id, Path bundle, ShimOptions options) {
+        cleanedUp.add(id);
+        return Optional.empty();
+    }
+}
