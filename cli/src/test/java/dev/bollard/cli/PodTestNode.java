@@ -152,6 +152,7 @@ final class PodTestNode implements AutoCloseable {
     }
 
     private static PodTestNode start(boolean inProcess) throws Exception {
+        dev.bollard.daemon.testkit.Root.assume("real pods: runc, CNI in a netns, overlay and tmpfs mounts");
         Path dir = Files.createTempDirectory("bollard-pod-");
         String suffix = HexFormat.of().formatHex(randomBytes(3));
         String bridge = "bt" + suffix;

@@ -34,6 +34,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CniTest {
 
+    @org.junit.jupiter.api.BeforeAll
+    static void needsRoot() {
+        dev.bollard.daemon.testkit.Root.assume("CNI plugins in a network namespace");
+    }
+
     @TempDir
     Path dir;
 

@@ -18,6 +18,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Runs as root: unshare(CLONE_NEWNET) and the bind mount need it. */
 class NetNsTest {
 
+    @org.junit.jupiter.api.BeforeAll
+    static void needsRoot() {
+        dev.bollard.daemon.testkit.Root.assume("network namespaces");
+    }
+
     @TempDir
     Path dir;
 

@@ -42,6 +42,11 @@ import static org.junit.jupiter.api.Assertions.fail;
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class ShimManagerTest {
 
+    @org.junit.jupiter.api.BeforeAll
+    static void needsRoot() {
+        dev.bollard.daemon.testkit.Root.assume("real shims running runc");
+    }
+
     private static final Path SHIM_BINARY = Path.of("/usr/bin/containerd-shim-runc-v2");
     private static final String NAMESPACE = "bollard-test";
     private static final long WAIT_MS = 20_000;
