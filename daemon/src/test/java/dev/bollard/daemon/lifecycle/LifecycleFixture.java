@@ -150,4 +150,32 @@ final class LifecycleFixture {
             return records.findAny().isEmpty() && bundles.findAny().isEmpty() && dirs.findAny().isEmpty();
         }
     }
+
+    /** Imports a busybox image (from the host's static busybox) as docker.io/library/busybox:latest; returns its ID. */
+    String importBusybox(Path dir) throws Exception {
+        var busybox = dev.bollard.daemon.testkit.TestImages.busybox();
+        Path archive = dir.resolve("busybox.tar");
+        try (var os = Files.newOutputStream(archive);
+             var tar = new org.apache.commons.compress.archivers.tar.TarArchiveOutputStream(os)) {
+            var entries = new java.util.LinkedHashMap<String, byte[]>();
+            entries.put("oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}".getBytes());
+            entries.put("index.json", ("{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\""
+                    + busybox.manifest().mediaType() + "\",\"digest\":\"" + busybox.manifest().digest()
+                    + "\",\"size\":" + busybox.manifest().size() + ",\"annotations\":{\"io.containerd.image.name\":"
+                    + "\"docker.io/library/busybox:latest\"}}]}").getBytes());
+            var blobs = new java.util.ArrayList<>(List.of(busybox.manifest(), busybox.config()));
+            blobs.addAll(busybox.layers());
+            for (var blob : blobs) {
+                entries.put("blobs/sha256/" + blob.digest().hex(), blob.bytes());
+            }
+            for (var e : entries.entrySet()) {
+                var te = new org.apache.commons.compress.archivers.tar.TarArchiveEntry(e.getKey());
+                te.setSize(e.getValue().length);
+                tar.putArchiveEntry(te);
+                tar.write(e.getValue());
+                tar.closeArchiveEntry();
+            }
+        }
+        return images.importArchive(archive, "").getFirst().id();
+    }
 }
