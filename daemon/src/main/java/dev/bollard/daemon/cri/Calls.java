@@ -8,8 +8,8 @@ import io.grpc.stub.StreamObserver;
 /**
  * Runs one call and turns its outcome into a gRPC status. Domain code signals bad input with
  * {@link IllegalArgumentException} (INVALID_ARGUMENT), a missing object with {@link java.util.NoSuchElementException}
- * (NOT_FOUND), and other outcomes with a {@code errors.DomainException} (NOT_FOUND, ALREADY_EXISTS,
- * FAILED_PRECONDITION, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED); a {@link StatusRuntimeException} passes through; anything else is a bug or an I/O
+ * or its {@code errors.NotFoundException} (NOT_FOUND), and other outcomes with a {@code errors.DomainException}
+ * (ALREADY_EXISTS, FAILED_PRECONDITION, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED); a {@link StatusRuntimeException} passes through; anything else is a bug or an I/O
  * failure and becomes INTERNAL, logged with its stack.
  */
 public final class Calls {
@@ -55,7 +55,6 @@ public final class Calls {
     /** The one place a domain outcome becomes a gRPC code. */
     static Status code(dev.bollard.daemon.errors.DomainException e) {
         return switch (e) {
-            case dev.bollard.daemon.errors.NotFoundException x -> Status.NOT_FOUND;
             case dev.bollard.daemon.errors.AlreadyExistsException x -> Status.ALREADY_EXISTS;
             case dev.bollard.daemon.errors.FailedPreconditionException x -> Status.FAILED_PRECONDITION;
             case dev.bollard.daemon.errors.DeadlineExceededException x -> Status.DEADLINE_EXCEEDED;

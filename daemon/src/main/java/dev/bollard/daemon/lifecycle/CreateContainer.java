@@ -14,6 +14,7 @@ import dev.bollard.daemon.container.ImageVolumes;
 import dev.bollard.daemon.container.Rootfs;
 import dev.bollard.daemon.errors.AlreadyExistsException;
 import dev.bollard.daemon.errors.FailedPreconditionException;
+import dev.bollard.daemon.errors.NotFoundException;
 import dev.bollard.daemon.image.ImageConfigs;
 import dev.bollard.daemon.image.ImageManager;
 import dev.bollard.daemon.image.ImageRecord;
@@ -34,7 +35,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
-import java.util.NoSuchElementException;
 import java.util.Optional;
 
 /**
@@ -96,7 +96,7 @@ public final class CreateContainer {
         String notFound = checkpoint == null ? "image \"" + imageName + "\" not found; pull it first"
                 : "image \"" + checkpoint.imageName() + "\" (" + imageName + "), which checkpoint archive " + restoreFrom
                 + " was taken from, not found; pull it first";
-        ImageRecord image = images.resolve(imageName).orElseThrow(() -> new NoSuchElementException(notFound));
+        ImageRecord image = images.resolve(imageName).orElseThrow(() -> new NotFoundException(notFound));
         var pm = sandbox.config().getMetadata();
         String name = String.join("_", config.getMetadata().getName(), pm.getName(), pm.getNamespace(), pm.getUid(),
                 Integer.toString(config.getMetadata().getAttempt()));
@@ -220,7 +220,7 @@ public final class CreateContainer {
         if (ns.getPid() != NamespaceMode.TARGET) {
             return 0;
         }
-        var target = containers.find(ns.getTargetId()).orElseThrow(() -> new NoSuchElementException(
+        var target = containers.find(ns.getTargetId()).orElseThrow(() -> new NotFoundException(
                 "target container \"" + ns.getTargetId() + "\" of the PID namespace not found"));
         if (!target.record().sandboxId().equals(sandbox.id()) || target.state() != ContainerState.RUNNING) {
             throw new IllegalArgumentException("target container " + ns.getTargetId()

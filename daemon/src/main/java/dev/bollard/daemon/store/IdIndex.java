@@ -3,7 +3,6 @@ package dev.bollard.daemon.store;
 import java.security.SecureRandom;
 import java.util.Collection;
 import java.util.HexFormat;
-import java.util.NoSuchElementException;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -49,9 +48,10 @@ public final class IdIndex<T> {
         return matches.stream().findFirst().map(java.util.Map.Entry::getValue);
     }
 
-    /** Like {@link #find}, a missing one being NOT_FOUND (NoSuchElementException). */
+    /** Like {@link #find}, a missing one being NOT_FOUND ({@code errors.NotFoundException}). */
     public T require(String idOrPrefix) {
-        return find(idOrPrefix).orElseThrow(() -> new NoSuchElementException(kind + " \"" + idOrPrefix + "\" not found"));
+        return find(idOrPrefix).orElseThrow(() -> new dev.bollard.daemon.errors.NotFoundException(kind + " \"" + idOrPrefix
+                + "\" not found"));
     }
 
     public T get(String id) {

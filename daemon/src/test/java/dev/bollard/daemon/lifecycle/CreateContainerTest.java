@@ -21,7 +21,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import java.util.NoSuchElementException;
+import dev.bollard.daemon.errors.NotFoundException;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -75,7 +75,7 @@ class CreateContainerTest {
 
     @Test
     void aMissingImageIsNotFoundAndReservesNothing() throws Exception {
-        var e = assertThrows(NoSuchElementException.class, () -> f.lifecycle.createContainer().create(pod.id(),
+        var e = assertThrows(NotFoundException.class, () -> f.lifecycle.createContainer().create(pod.id(),
                 config("app").setImage(ImageSpec.newBuilder().setImage("nope:1")).build()));
         assertEquals("image \"nope:1\" not found; pull it first", e.getMessage());
         assertEquals(0, containerFiles());
