@@ -158,4 +158,31 @@ class ContainerLifecycleTest {
         assertEquals("container " + c.id() + " is exited; only created or running containers can be updated",
                 u.getMessage());
     }
+
+    @Test
+    void anOomBeforeTheExitIsTheReason() throws Exception {
+        var f = new LifecycleFixture(dir);
+        var pod = f.runPod("web");
+        var c = f.createdContainer(pod, "hog");
+        f.lifecycle.startContainer().start(c.id());
+        f.lifecycle.containerExits().taskOom(c.id());
+        f.shimOf(pod).exit(c.id(), 137);
+        assertTrue(c.awaitExit(Duration.ofSeconds(10)));
+        assertEquals("OOMKilled", c.record().reason());
+        assertEquals(137, c.record().exitCode());
+    }
+
+    @Test
+    void anInfraExitEventMakesThePodNotReadyOnce() throws Exception {
+        var f = new LifecycleFixture(dir);
+        var pod = f.runPod("web");
+        var events = Collections.synchronizedList(new ArrayList<LifecycleEvent>());
+        f.lifecycle.sandboxes().listener((s, e) -> events.add(e));
+        f.lifecycle.containerExits().taskExit(pod.id(), "", 1, 0, java.time.Instant.now());
+        f.lifecycle.containerExits().taskExit(pod.id(), "", 1, 0, java.time.Instant.now());
+        assertEquals(dev.bollard.daemon.sandbox.SandboxState.NOTREADY, pod.record().state());
+        assertEquals(List.of(LifecycleEvent.STOPPED), events);
+        assertEquals(dev.bollard.daemon.sandbox.SandboxState.NOTREADY,
+                f.lifecycle.sandboxes().loadAll().getFirst().state(), "written");
+    }
 }

@@ -83,6 +83,20 @@ final class FakeTaskService implements TaskService {
             return;
         }
         t.status = TaskState.Status.STOPPED;
+        closeStdio(t);
+        t.exit.complete(new ExitInfo(t.pid, code, Instant.now()));
+    }
+
+    /** The shim process dies: every waiter's connection breaks, and the FIFO ends it held close. */
+    void die() {
+        alive = false;
+        for (var t : tasks.values()) {
+            closeStdio(t);
+            t.exit.completeExceptionally(new IOException("fake shim: connection closed"));
+        }
+    }
+
+    private static void closeStdio(Task t) {
         synchronized (t.stdio) {
             for (var ch : t.stdio) {
                 try {
@@ -92,15 +106,6 @@ final class FakeTaskService implements TaskService {
                 }
             }
             t.stdio.clear();
-        }
-        t.exit.complete(new ExitInfo(t.pid, code, Instant.now()));
-    }
-
-    /** The shim process dies: every waiter's connection breaks. */
-    void die() {
-        alive = false;
-        for (var t : tasks.values()) {
-            t.exit.completeExceptionally(new IOException("fake shim: connection closed"));
         }
     }
 
