@@ -17,6 +17,7 @@ class RootfsTest {
 
     @Test
     void filesAreReadThroughTheLayersAsTheOverlayWouldShowThem(@TempDir Path dir) throws Exception {
+        dev.bollard.daemon.testkit.Root.assume("an overlayfs whiteout is a 0:0 character device");
         Path bottom = Files.createDirectories(dir.resolve("bottom/etc"));
         Files.writeString(bottom.resolve("passwd"), "old\n");
         Files.writeString(bottom.resolve("group"), "root:x:0:\n");

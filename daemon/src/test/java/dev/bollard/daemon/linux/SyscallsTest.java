@@ -22,6 +22,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Runs as root (as CI does): mknod, trusted.* xattrs, chown and mount need it. */
 class SyscallsTest {
 
+    @org.junit.jupiter.api.BeforeAll
+    static void needsRoot() {
+        dev.bollard.daemon.testkit.Root.assume("mknod, trusted.* xattrs, chown and mount");
+    }
+
     private static final LinkOption NOFOLLOW = LinkOption.NOFOLLOW_LINKS;
 
     @TempDir

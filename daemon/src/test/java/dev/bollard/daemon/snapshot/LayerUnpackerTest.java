@@ -31,6 +31,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Runs as root, as CI does: ownership, device nodes, trusted.* xattrs and the overlay mount need it. */
 class LayerUnpackerTest {
 
+    @org.junit.jupiter.api.BeforeAll
+    static void needsRoot() {
+        dev.bollard.daemon.testkit.Root.assume("ownership, device nodes, trusted.* xattrs and overlay mounts");
+    }
+
     private static final LinkOption NOFOLLOW = LinkOption.NOFOLLOW_LINKS;
     private static final String TAR = "application/vnd.oci.image.layer.v1.tar";
     private static final String GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
