@@ -16,6 +16,8 @@ import dev.bollard.daemon.image.ImageRecord;
 import dev.bollard.daemon.linux.MountInfo;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.oci.SpecBuilder;
+import dev.bollard.daemon.oci.SpecInputs;
+import dev.bollard.daemon.oci.SpecInputsResolver;
 import dev.bollard.daemon.sandbox.LifecycleEvent;
 import dev.bollard.daemon.sandbox.Sandbox;
 import dev.bollard.daemon.sandbox.SandboxManager;
@@ -167,11 +169,9 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             checkRecursiveReadOnly(config, sandbox);
             // image volumes are mounted in the bundle now, so the spec binds them like host paths
             var volumes = ImageVolumes.mount(config, images, bundle);
-            JsonObject spec = specs.containerSpec(pod, id, volumes.config(), parsed, rootfs.files(), targetPid,
-                    sandboxes.privilegedWithoutHostDevices(sandbox));
-            if (sandboxes.standaloneContainers(sandbox)) {
-                standalone(spec);
-            }
+            var handler = new SpecInputs.Handler(sandboxes.privilegedWithoutHostDevices(sandbox), sandboxes.standaloneContainers(sandbox));
+            JsonObject spec = specs.containerSpec(pod, id, volumes.config(), parsed,
+                    SpecInputsResolver.container(pod, volumes.config(), rootfs.files(), targetPid, handler));
             var userns = SpecBuilder.podUserNamespace(sandbox.config());
             if (userns.isPresent()) {
                 // the infra process lives in the pod's user namespace: its ns file is what the idmapped mounts take
@@ -210,27 +210,6 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             cleanupQuietly(bundle, dir);
             store.delete(id);
             throw e;
-        }
-    }
-
-    /**
-     * A container that runs as a sandbox of its own (gVisor): without the annotations that would make the runtime
-     * join it to the pod's sandbox, and joining only the pod's network namespace (the infra's PID, IPC and UTS
-     * namespaces are those of another gVisor kernel, which cannot be entered).
-     */
-    static void standalone(JsonObject spec) {
-        if (spec.has("annotations")) {
-            var annotations = spec.getAsJsonObject("annotations");
-            annotations.remove(SpecBuilder.ANNOTATION_CONTAINER_TYPE);
-            annotations.remove(SpecBuilder.ANNOTATION_SANDBOX_ID);
-        }
-        if (spec.has("linux") && spec.getAsJsonObject("linux").has("namespaces")) {
-            for (var ns : spec.getAsJsonObject("linux").getAsJsonArray("namespaces")) {
-                var o = ns.getAsJsonObject();
-                if (!"network".equals(o.get("type").getAsString())) {
-                    o.remove("path");
-                }
-            }
         }
     }
 
@@ -903,16 +882,11 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
                 throw Status.FAILED_PRECONDITION.withDescription("container " + c.id() + " is " + describe(c.state())
                         + "; only created or running containers can be updated").asRuntimeException();
             }
-            JsonObject updated = specs.resources(resources);
+            var updated = specs.linuxResources(resources);
             if (c.state() == ContainerState.RUNNING) {
-                runningShim(c).update(c.id(), updated.toString().getBytes(StandardCharsets.UTF_8));
+                runningShim(c).update(c.id(), updated.toJson().toString().getBytes(StandardCharsets.UTF_8));
             }
-            JsonObject spec = c.spec().deepCopy();
-            var linux = spec.has("linux") ? spec.getAsJsonObject("linux") : new JsonObject();
-            var merged = linux.has("resources") ? linux.getAsJsonObject("resources") : new JsonObject();
-            updated.entrySet().forEach(e -> merged.add(e.getKey(), e.getValue()));
-            linux.add("resources", merged);
-            spec.add("linux", linux);
+            JsonObject spec = SpecBuilder.withResources(c.spec(), updated);
             AtomicFiles.write(stateDir.resolve(c.id()).resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8));
             c.spec(spec);
             c.resources(resources);

@@ -16,7 +16,9 @@ import dev.bollard.daemon.network.NetNs;
 import dev.bollard.daemon.network.PodNetworkRequest;
 import dev.bollard.daemon.network.PortMapping;
 import dev.bollard.daemon.oci.PodContext;
+import dev.bollard.daemon.oci.NodeHostname;
 import dev.bollard.daemon.oci.SpecBuilder;
+import dev.bollard.daemon.oci.SpecInputsResolver;
 import dev.bollard.daemon.runtime.RuntimeHandlers;
 import dev.bollard.daemon.shim.Shim;
 import dev.bollard.daemon.shim.ShimManager;
@@ -229,7 +231,7 @@ public final class SandboxManager {
 
         var files = PodFiles.in(podDir);
         // No hostname in the config: the node's, as containerd does (the pod's UTS namespace starts as a copy of it).
-        String hostname = config.getHostname().isEmpty() ? nodeHostname() : config.getHostname();
+        String hostname = config.getHostname().isEmpty() ? NodeHostname.current() : config.getHostname();
         files.write(hostname, hostNetwork, List.of(), config.getDnsConfig());
         if (userns.isPresent()) {
             ownByPodRoot(files, userns.get());
@@ -252,7 +254,7 @@ public final class SandboxManager {
         Files.createDirectories(bundle.resolve("rootfs"));
         var pod = new PodContext(id, config, Optional.ofNullable(netns), 0, files.hostname(), files.hosts(),
                 files.resolvConf(), Optional.ofNullable(shm), cgroupParent, handlerName, sandboxImage.reference());
-        JsonObject spec = specs.sandboxSpec(pod, id, infraArgs(imageConfig));
+        JsonObject spec = specs.sandboxSpec(pod, id, infraArgs(imageConfig), SpecInputsResolver.sandbox(pod));
         AtomicFiles.write(bundle.resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8));
 
         long ts = System.nanoTime();
@@ -828,14 +830,6 @@ public final class SandboxManager {
     static long nanos(Clock clock) {
         var now = clock.instant();
         return now.getEpochSecond() * 1_000_000_000L + now.getNano();
-    }
-
-    private static String nodeHostname() {
-        try {
-            return Files.readString(Path.of("/proc/sys/kernel/hostname")).trim();
-        } catch (IOException e) {
-            return "localhost";
-        }
     }
 
     @FunctionalInterface
