@@ -15,6 +15,7 @@ import dev.bollard.daemon.image.ImageManager;
 import dev.bollard.daemon.image.ImageRecord;
 import dev.bollard.daemon.linux.MountInfo;
 import dev.bollard.daemon.log.Log;
+import dev.bollard.daemon.oci.RequestBounds;
 import dev.bollard.daemon.oci.SpecBuilder;
 import dev.bollard.daemon.oci.SpecInputs;
 import dev.bollard.daemon.oci.SpecInputsResolver;
@@ -140,6 +141,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             requireCriu(sandbox, "restore a container from checkpoint archive " + restoreFrom);
             config = restoredConfig(config, checkpoint);
         }
+        RequestBounds.checkContainer(config);
         String imageName = checkpoint == null ? config.getImage().getImage() : checkpoint.imageId();
         String notFound = checkpoint == null ? "image \"" + imageName + "\" not found; pull it first"
                 : "image \"" + checkpoint.imageName() + "\" (" + imageName + "), which checkpoint archive " + restoreFrom

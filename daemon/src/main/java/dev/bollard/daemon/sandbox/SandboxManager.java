@@ -15,8 +15,9 @@ import dev.bollard.daemon.network.Cni;
 import dev.bollard.daemon.network.NetNs;
 import dev.bollard.daemon.network.PodNetworkRequest;
 import dev.bollard.daemon.network.PortMapping;
-import dev.bollard.daemon.oci.PodContext;
 import dev.bollard.daemon.oci.NodeHostname;
+import dev.bollard.daemon.oci.PodContext;
+import dev.bollard.daemon.oci.RequestBounds;
 import dev.bollard.daemon.oci.SpecBuilder;
 import dev.bollard.daemon.oci.SpecInputsResolver;
 import dev.bollard.daemon.runtime.RuntimeHandlers;
@@ -148,6 +149,7 @@ public final class SandboxManager {
             throw new IllegalArgumentException("config.metadata.namespace and config.metadata.uid are required (pod "
                     + meta.getName() + ")");
         }
+        RequestBounds.checkPodSandbox(config);
         String handlerName = runtimeHandler.isEmpty() ? handlers.defaultName() : runtimeHandler;
         if (handlers.get(handlerName).isEmpty()) {
             throw new IllegalArgumentException("runtime handler \"" + runtimeHandler + "\" is not configured (configured: "
