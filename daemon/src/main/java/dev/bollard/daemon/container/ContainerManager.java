@@ -171,7 +171,8 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             checkRecursiveReadOnly(config, sandbox);
             // image volumes are mounted in the bundle now, so the spec binds them like host paths
             var volumes = ImageVolumes.mount(config, images, bundle);
-            var handler = new SpecInputs.Handler(sandboxes.privilegedWithoutHostDevices(sandbox), sandboxes.standaloneContainers(sandbox));
+            var handler = new SpecInputs.Handler(sandboxes.privilegedWithoutHostDevices(sandbox),
+                    sandboxes.standaloneContainers(sandbox));
             JsonObject spec = specs.containerSpec(pod, id, volumes.config(), parsed,
                     SpecInputsResolver.container(pod, volumes.config(), rootfs.files(), targetPid, handler));
             var userns = SpecBuilder.podUserNamespace(sandbox.config());
