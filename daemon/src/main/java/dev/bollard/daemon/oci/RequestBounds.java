@@ -18,9 +18,12 @@ public final class RequestBounds {
     /** The kernel's HOST_NAME_MAX: sethostname(2) refuses a longer name. */
     public static final int MAX_HOSTNAME = 64;
 
-    /** RFC 1123 labels separated by dots, each 1–63 characters, no hyphen at either end. */
+    /**
+     * RFC 1123 labels separated by dots, each 1–63 characters, no hyphen at either end. An underscore is let
+     * through: a host-network pod gets the node's own name, and some nodes are named with one.
+     */
     private static final Pattern HOSTNAME = Pattern.compile(
-            "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*");
+            "[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*");
 
     private RequestBounds() {
     }
@@ -39,7 +42,7 @@ public final class RequestBounds {
             }
             if (!HOSTNAME.matcher(hostname).matches()) {
                 throw new IllegalArgumentException("hostname: \"" + printable(hostname) + "\" is not a valid hostname "
-                        + "(RFC 1123 labels of letters, digits and '-', separated by '.')");
+                        + "(labels of letters, digits, '-' and '_', separated by '.')");
             }
         }
         checkDns(config.getDnsConfig());

@@ -70,7 +70,9 @@ class RequestBoundsTest {
                 .setHostname("a".repeat(63)).build()));
         assertDoesNotThrow(() -> RequestBounds.checkPodSandbox(PodSandboxConfig.newBuilder()
                 .setHostname("web-0.web.default.svc").build()));
-        for (String bad : new String[] {"-web", "web-", "we b", "web\n", "a..b", "web_0", ".web"}) {
+        assertDoesNotThrow(() -> RequestBounds.checkPodSandbox(PodSandboxConfig.newBuilder()
+                .setHostname("Build_Node-7").build()), "a node's own name, for a host-network pod");
+        for (String bad : new String[] {"-web", "web-", "we b", "web\n", "a..b", "web/0", ".web", "web:0"}) {
             String m = refusedPod(PodSandboxConfig.newBuilder().setHostname(bad));
             assertTrue(m.startsWith("hostname: ") && m.contains("not a valid hostname"), m);
         }
