@@ -22,8 +22,11 @@ import dev.bollard.api.cri.v1.Protocol;
 import dev.bollard.api.cri.v1.RemovePodSandboxRequest;
 import dev.bollard.api.cri.v1.ReopenContainerLogRequest;
 import dev.bollard.api.cri.v1.RunPodSandboxRequest;
+import dev.bollard.api.cri.v1.SecurityProfile;
 import dev.bollard.api.cri.v1.StartContainerRequest;
 import dev.bollard.api.cri.v1.StopPodSandboxRequest;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import org.junit.jupiter.api.Test;
 
 import java.net.InetSocketAddress;
@@ -42,6 +45,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** What a container sees: users and groups, capabilities, read-only root, host namespaces, DNS, ports, logs, scale. */
@@ -117,6 +121,45 @@ class PodFeaturesIntegrationTest extends PodNodeTest {
         }
         assertTrue(page != null && page.contains("hello from a bollard pod"), String.valueOf(page));
         node.removePod(pod);
+    }
+
+    /**
+     * Files and paths a request names cannot hang, crash or escape: a seccomp profile that is /dev/zero or a FIFO
+     * fails at once with INVALID_ARGUMENT (before: out of memory, or a call blocked for ever holding the name), and
+     * the container name is free again; a log path out of the log directory and an over-long hostname are refused.
+     */
+    @Test
+    void requestedFilesAndPathsOutOfBoundsAreRefused() throws Exception {
+        var podConfig = node.pod("bounds").build();
+        String pod = node.runPod(podConfig);
+        Path fifo = node.dir.resolve("profile.fifo");
+        var mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start();
+        assertEquals(0, mkfifo.waitFor());
+        var rt = node.rt().withDeadlineAfter(60, TimeUnit.SECONDS);
+        for (String profile : List.of("/dev/zero", fifo.toString())) {
+            var config = withSecurity(PodTestNode.container("confined", "sleep", "3600"),
+                    LinuxContainerSecurityContext.newBuilder().setSeccomp(SecurityProfile.newBuilder()
+                            .setProfileType(SecurityProfile.ProfileType.Localhost).setLocalhostRef(profile))).build();
+            var e = assertThrows(StatusRuntimeException.class, () -> rt.createContainer(CreateContainerRequest
+                    .newBuilder().setPodSandboxId(pod).setConfig(config).setSandboxConfig(podConfig).build()));
+            String why = e.getStatus().getDescription();
+            assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), why);
+            assertTrue(why.contains("seccomp.localhost_ref") && why.contains(profile + " is not a regular file"), why);
+        }
+        String c = node.createAndStart(pod, podConfig, PodTestNode.container("confined", "sleep", "3600").build());
+        assertEquals(ContainerState.CONTAINER_RUNNING, node.status(c).getState(), "the name was not left reserved");
+
+        var escape = assertThrows(StatusRuntimeException.class, () -> rt.createContainer(CreateContainerRequest
+                .newBuilder().setPodSandboxId(pod).setSandboxConfig(podConfig)
+                .setConfig(PodTestNode.container("escape", "true").setLogPath("../../escape.log")).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, escape.getStatus().getCode());
+        assertTrue(escape.getStatus().getDescription().startsWith("log_path"), escape.getStatus().getDescription());
+        node.removePod(pod);
+
+        var longName = assertThrows(StatusRuntimeException.class, () -> rt.runPodSandbox(RunPodSandboxRequest
+                .newBuilder().setConfig(node.pod("longname").setHostname("h".repeat(10_000))).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, longName.getStatus().getCode());
+        assertTrue(longName.getStatus().getDescription().startsWith("hostname"), longName.getStatus().getDescription());
     }
 
     @Test

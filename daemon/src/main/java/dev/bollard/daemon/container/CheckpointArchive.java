@@ -3,6 +3,7 @@ package dev.bollard.daemon.container;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.bollard.daemon.linux.RequestedFiles;
 import dev.bollard.daemon.linux.Syscalls;
 import dev.bollard.daemon.snapshot.LayerUnpacker;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
@@ -135,6 +136,24 @@ public final class CheckpointArchive {
     // ---- reading, for a restore ----
 
     /** Whether a CreateContainer image names a checkpoint archive (CRI-O style: an absolute path to a file). */
+    /** The request field that names an archive to restore from. */
+    static final String ARCHIVE_FIELD = "config.image.image (checkpoint archive)";
+
+    /**
+     * The most a JSON file of an archive may hold: Bollard's config.dump and spec.dump take a few KiB, a
+     * deleted.files list a little more; anything far beyond is an archive made to exhaust the daemon's memory.
+     */
+    static final int MAX_JSON_ENTRY_BYTES = 16 << 20;
+
+    private static String jsonEntry(TarArchiveInputStream tar, String name, Path archive) throws IOException {
+        byte[] bytes = tar.readNBytes(MAX_JSON_ENTRY_BYTES + 1);
+        if (bytes.length > MAX_JSON_ENTRY_BYTES) {
+            throw new IllegalArgumentException("checkpoint archive " + archive + ": " + name + " is larger than "
+                    + MAX_JSON_ENTRY_BYTES + " bytes");
+        }
+        return new String(bytes, StandardCharsets.UTF_8);
+    }
+
     public static boolean isArchivePath(String image) {
         return image.startsWith("/") && Files.isRegularFile(Path.of(image));
     }
@@ -166,11 +185,11 @@ public final class CheckpointArchive {
     public static Metadata readMetadata(Path archive) throws IOException {
         JsonObject config = null;
         JsonObject spec = null;
-        try (var tar = new TarArchiveInputStream(Files.newInputStream(archive))) {
+        try (var tar = new TarArchiveInputStream(RequestedFiles.open(archive, ARCHIVE_FIELD))) {
             for (TarArchiveEntry e = tar.getNextEntry(); e != null; e = tar.getNextEntry()) {
                 String name = stripDot(e.getName());
                 if (name.equals(CONFIG_DUMP) || name.equals(SPEC_DUMP)) {
-                    var json = JsonParser.parseString(new String(tar.readAllBytes(), StandardCharsets.UTF_8));
+                    var json = JsonParser.parseString(jsonEntry(tar, name, archive));
                     if (!json.isJsonObject()) {
                         throw new IllegalArgumentException("checkpoint archive " + archive + ": " + name
                                 + " is not a JSON object");
@@ -205,7 +224,7 @@ public final class CheckpointArchive {
         Path imagesRoot = criuImages.toAbsolutePath().normalize();
         String prefix = CHECKPOINT_DIRECTORY + "/";
         var deleted = new ArrayList<String>();
-        try (var tar = new TarArchiveInputStream(Files.newInputStream(archive))) {
+        try (var tar = new TarArchiveInputStream(RequestedFiles.open(archive, ARCHIVE_FIELD))) {
             for (TarArchiveEntry e = tar.getNextEntry(); e != null; e = tar.getNextEntry()) {
                 String name = stripDot(e.getName());
                 if (name.startsWith(prefix) && name.length() > prefix.length()) {
@@ -223,7 +242,7 @@ public final class CheckpointArchive {
                 } else if (name.equals(ROOTFS_DIFF)) {
                     LayerUnpacker.unpack(tar, "application/vnd.oci.image.layer.v1.tar", upper);
                 } else if (name.equals(DELETED_FILES)) {
-                    var list = JsonParser.parseString(new String(tar.readAllBytes(), StandardCharsets.UTF_8));
+                    var list = JsonParser.parseString(jsonEntry(tar, name, archive));
                     if (!list.isJsonArray()) {
                         throw new IllegalArgumentException("checkpoint archive " + archive + ": " + DELETED_FILES
                                 + " is not a JSON list");

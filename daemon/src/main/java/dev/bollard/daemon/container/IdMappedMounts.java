@@ -3,6 +3,7 @@ package dev.bollard.daemon.container;
 import com.google.gson.JsonObject;
 import dev.bollard.api.cri.v1.ContainerConfig;
 import dev.bollard.daemon.linux.Syscalls;
+import dev.bollard.daemon.oci.SpecBuilder;
 import dev.bollard.daemon.oci.UserNamespaces;
 
 import java.io.IOException;
@@ -51,41 +52,28 @@ public final class IdMappedMounts {
      * mount.
      */
     public static void volumes(JsonObject spec, ContainerConfig config, Path bundle, Path usernsFile) throws IOException {
-        var byDestination = new HashMap<String, Integer>();
-        for (int i = 0; i < config.getMountsCount(); i++) {
-            if (config.getMounts(i).getUidMappingsCount() == 0) {
-                continue;
-            }
-            byDestination.put(Path.of(config.getMounts(i).getContainerPath()).normalize().toString(), i);
-        }
-        if (byDestination.isEmpty() || !spec.has("mounts")) {
-            return;
-        }
-        for (var e : spec.getAsJsonArray("mounts")) {
-            JsonObject m = e.getAsJsonObject();
-            Integer index = byDestination.get(m.get("destination").getAsString());
-            if (index == null || !"bind".equals(m.get("type").getAsString())) {
-                continue;
-            }
-            Path source = Path.of(m.get("source").getAsString());
-            Path staged = bundle.resolve(DIR).resolve("volume-" + index);
-            Files.createDirectories(staged.getParent());
+        var staged = new HashMap<String, String>();
+        for (var volume : SpecBuilder.idmappedVolumes(spec, config)) {
+            Path source = Path.of(volume.source());
+            Path view = bundle.resolve(DIR).resolve("volume-" + volume.index());
+            Files.createDirectories(view.getParent());
             if (Files.isDirectory(source)) {
-                Files.createDirectories(staged);
+                Files.createDirectories(view);
             } else {
-                Files.createFile(staged);
+                Files.createFile(view);
             }
             try {
-                Syscalls.idmappedBind(source, staged, usernsFile);
+                Syscalls.idmappedBind(source, view, usernsFile);
             } catch (Syscalls.ErrnoException ex) {
                 if (ex.errno() == Syscalls.EINVAL || ex.errno() == Syscalls.EOPNOTSUPP || ex.errno() == Syscalls.EPERM) {
-                    throw new IllegalArgumentException("mounts[" + index + "] (" + m.get("destination").getAsString()
+                    throw new IllegalArgumentException("mounts[" + volume.index() + "] (" + volume.destination()
                             + "): host_path " + source + " cannot be idmapped for the pod's user namespace: "
                             + ex.getMessage(), ex);
                 }
                 throw ex;
             }
-            m.addProperty("source", staged.toString());
+            staged.put(volume.destination(), view.toString());
         }
+        SpecBuilder.rebindVolumes(spec, staged);
     }
 }

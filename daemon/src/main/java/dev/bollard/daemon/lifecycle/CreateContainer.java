@@ -20,7 +20,10 @@ import dev.bollard.daemon.image.ImageManager;
 import dev.bollard.daemon.image.ImageRecord;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.oci.PodContext;
+import dev.bollard.daemon.oci.RequestBounds;
 import dev.bollard.daemon.oci.SpecBuilder;
+import dev.bollard.daemon.oci.SpecInputs;
+import dev.bollard.daemon.oci.SpecInputsResolver;
 import dev.bollard.daemon.sandbox.LifecycleEvent;
 import dev.bollard.daemon.sandbox.PodFiles;
 import dev.bollard.daemon.sandbox.Sandbox;
@@ -92,6 +95,7 @@ public final class CreateContainer {
             CheckpointContainer.requireCriu(handlers, sandbox, "restore a container from checkpoint archive " + restoreFrom);
             config = CheckpointArchive.restoredConfig(config, checkpoint);
         }
+        RequestBounds.checkContainer(config);
         String imageName = checkpoint == null ? config.getImage().getImage() : checkpoint.imageId();
         String notFound = checkpoint == null ? "image \"" + imageName + "\" not found; pull it first"
                 : "image \"" + checkpoint.imageName() + "\" (" + imageName + "), which checkpoint archive " + restoreFrom
@@ -121,11 +125,10 @@ public final class CreateContainer {
             checkRecursiveReadOnly(config, sandbox);
             // image volumes are mounted in the bundle now, so the spec binds them like host paths
             var volumes = ImageVolumes.mount(config, images, bundle);
-            JsonObject spec = specs.containerSpec(pod, id, volumes.config(), parsed, rootfs.files(), targetPid,
-                    handlers.privilegedWithoutHostDevices(sandbox));
-            if (handlers.standaloneContainers(sandbox)) {
-                standalone(spec);
-            }
+            var handler = new SpecInputs.Handler(handlers.privilegedWithoutHostDevices(sandbox),
+                    handlers.standaloneContainers(sandbox));
+            JsonObject spec = specs.containerSpec(pod, id, volumes.config(), parsed,
+                    SpecInputsResolver.container(pod, volumes.config(), rootfs.files(), targetPid, handler));
             var userns = SpecBuilder.podUserNamespace(sandbox.config());
             if (userns.isPresent()) {
                 // the infra process lives in the pod's user namespace: its ns file is what the idmapped mounts take
@@ -167,27 +170,6 @@ public final class CreateContainer {
             Tasks.cleanupQuietly(bundle, dir);
             containers.deleteRecord(id);
             throw e;
-        }
-    }
-
-    /**
-     * A container that runs as a sandbox of its own (gVisor): without the annotations that would make the runtime
-     * join it to the pod's sandbox, and joining only the pod's network namespace (the infra's PID, IPC and UTS
-     * namespaces are those of another gVisor kernel, which cannot be entered).
-     */
-    static void standalone(JsonObject spec) {
-        if (spec.has("annotations")) {
-            var annotations = spec.getAsJsonObject("annotations");
-            annotations.remove(SpecBuilder.ANNOTATION_CONTAINER_TYPE);
-            annotations.remove(SpecBuilder.ANNOTATION_SANDBOX_ID);
-        }
-        if (spec.has("linux") && spec.getAsJsonObject("linux").has("namespaces")) {
-            for (var ns : spec.getAsJsonObject("linux").getAsJsonArray("namespaces")) {
-                var o = ns.getAsJsonObject();
-                if (!"network".equals(o.get("type").getAsString())) {
-                    o.remove("path");
-                }
-            }
         }
     }
 

@@ -8,7 +8,10 @@ import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.network.PodNetworkRequest;
 import dev.bollard.daemon.network.PortMapping;
 import dev.bollard.daemon.oci.PodContext;
+import dev.bollard.daemon.oci.NodeHostname;
+import dev.bollard.daemon.oci.RequestBounds;
 import dev.bollard.daemon.oci.SpecBuilder;
+import dev.bollard.daemon.oci.SpecInputsResolver;
 import dev.bollard.daemon.oci.UserNamespaces;
 import dev.bollard.daemon.sandbox.LifecycleEvent;
 import dev.bollard.daemon.sandbox.PodFiles;
@@ -89,6 +92,7 @@ public final class RunPodSandbox {
             throw new IllegalArgumentException("config.metadata.namespace and config.metadata.uid are required (pod "
                     + meta.getName() + ")");
         }
+        RequestBounds.checkPodSandbox(config);
         var runtimeHandlers = handlers.runtimeHandlers();
         String handlerName = runtimeHandler.isEmpty() ? runtimeHandlers.defaultName() : runtimeHandler;
         if (runtimeHandlers.get(handlerName).isEmpty()) {
@@ -173,7 +177,7 @@ public final class RunPodSandbox {
 
         var files = PodFiles.in(podDir);
         // No hostname in the config: the node's, as containerd does (the pod's UTS namespace starts as a copy of it).
-        String hostname = config.getHostname().isEmpty() ? nodeHostname() : config.getHostname();
+        String hostname = config.getHostname().isEmpty() ? NodeHostname.current() : config.getHostname();
         files.write(hostname, hostNetwork, List.of(), config.getDnsConfig());
         if (userns.isPresent()) {
             ownByPodRoot(files, userns.get());
@@ -194,7 +198,7 @@ public final class RunPodSandbox {
         Files.createDirectories(bundle.resolve("rootfs"));
         var pod = new PodContext(id, config, Optional.ofNullable(netns), 0, files.hostname(), files.hosts(),
                 files.resolvConf(), Optional.ofNullable(shm), cgroupParent, handlerName, infraImage.reference());
-        JsonObject spec = specs.sandboxSpec(pod, id, image.args());
+        JsonObject spec = specs.sandboxSpec(pod, id, image.args(), SpecInputsResolver.sandbox(pod));
         AtomicFiles.write(bundle.resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8));
 
         long ts = System.nanoTime();
@@ -298,14 +302,6 @@ public final class RunPodSandbox {
 
     private static long millis(long nanos) {
         return nanos / 1_000_000;
-    }
-
-    private static String nodeHostname() {
-        try {
-            return Files.readString(Path.of("/proc/sys/kernel/hostname")).trim();
-        } catch (IOException e) {
-            return "localhost";
-        }
     }
 
     @FunctionalInterface

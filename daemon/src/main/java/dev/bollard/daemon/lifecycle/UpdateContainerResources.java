@@ -39,16 +39,12 @@ public final class UpdateContainerResources {
                 throw new FailedPreconditionException("container " + c.id() + " is " + Tasks.describe(c.state())
                         + "; only created or running containers can be updated");
             }
-            JsonObject updated = specs.resources(resources);
+            var updated = specs.linuxResources(resources);
             if (c.state() == ContainerState.RUNNING) {
-                ExecContainer.runningShim(c, sandboxes).update(c.id(), updated.toString().getBytes(StandardCharsets.UTF_8));
+                ExecContainer.runningShim(c, sandboxes).update(c.id(),
+                        updated.toJson().toString().getBytes(StandardCharsets.UTF_8));
             }
-            JsonObject spec = c.spec().deepCopy();
-            var linux = spec.has("linux") ? spec.getAsJsonObject("linux") : new JsonObject();
-            var merged = linux.has("resources") ? linux.getAsJsonObject("resources") : new JsonObject();
-            updated.entrySet().forEach(e -> merged.add(e.getKey(), e.getValue()));
-            linux.add("resources", merged);
-            spec.add("linux", linux);
+            JsonObject spec = SpecBuilder.withResources(c.spec(), updated);
             AtomicFiles.write(layout.containerBundle(c.id()).resolve("config.json"),
                     spec.toString().getBytes(StandardCharsets.UTF_8));
             c.spec(spec);

@@ -6,12 +6,11 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import dev.bollard.api.cri.v1.SecurityProfile;
+import dev.bollard.daemon.linux.RequestedFiles;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Collection;
 import java.util.List;
@@ -43,7 +42,8 @@ public final class Seccomp {
         record RuntimeDefault() implements Choice {
         }
 
-        record Localhost(Path path) implements Choice {
+        /** @param field the request field that named the file, for error messages */
+        record Localhost(Path path, String field) implements Choice {
         }
     }
 
@@ -60,7 +60,8 @@ public final class Seccomp {
             return switch (p.getProfileType()) {
                 case RuntimeDefault -> new Choice.RuntimeDefault();
                 case Unconfined -> new Choice.None();
-                case Localhost -> new Choice.Localhost(localPath(p.getLocalhostRef(), field + ".seccomp.localhost_ref"));
+                case Localhost -> new Choice.Localhost(localPath(p.getLocalhostRef(), field + ".seccomp.localhost_ref"),
+                        field + ".seccomp.localhost_ref");
                 case UNRECOGNIZED -> throw new IllegalArgumentException(field + ".seccomp: unknown profile_type");
             };
         }
@@ -73,7 +74,7 @@ public final class Seccomp {
                             + "\" (want runtime/default, docker/default, unconfined or localhost/<path>)");
                 }
                 yield new Choice.Localhost(localPath(legacyPath.substring("localhost/".length()),
-                        field + ".seccomp_profile_path"));
+                        field + ".seccomp_profile_path"), field + ".seccomp_profile_path");
             }
         };
     }
@@ -86,16 +87,19 @@ public final class Seccomp {
     }
 
     /**
-     * The linux.seccomp object for a choice, or empty for none.
+     * The linux.seccomp object for a choice, or empty for none. Pure: a localhost profile was read before
+     * ({@link #readLocalhost}).
      *
+     * @param localhost    the localhost profile's JSON, read by {@link #readLocalhost}; used for a Localhost choice
      * @param capabilities the container's bounding set, which decides the capability-conditional rules
-     * @throws IllegalArgumentException when a localhost profile is missing or not valid JSON
      */
-    public static Optional<JsonObject> profile(Choice choice, Collection<String> capabilities) throws IOException {
+    public static Optional<JsonObject> profile(Choice choice, Optional<JsonObject> localhost,
+                                               Collection<String> capabilities) {
         return switch (choice) {
             case Choice.None n -> Optional.empty();
             case Choice.RuntimeDefault d -> Optional.of(resolve(DEFAULT_TEMPLATE, capabilities));
-            case Choice.Localhost l -> Optional.of(resolve(readLocal(l.path()), capabilities));
+            case Choice.Localhost l -> Optional.of(resolve(localhost.orElseThrow(() -> new IllegalStateException(
+                    "seccomp profile " + l.path() + " was not read before the spec was built")), capabilities));
         };
     }
 
@@ -104,21 +108,33 @@ public final class Seccomp {
         return DEFAULT_TEMPLATE.deepCopy();
     }
 
-    private static JsonObject readLocal(Path path) throws IOException {
-        String text;
-        try {
-            text = Files.readString(path);
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException("seccomp profile " + path + " does not exist", e);
-        }
+    /**
+     * Docker's default profile, the largest in common use, is about 20 KiB of JSON; a profile a thousand times
+     * its size is no profile but a file meant to exhaust the daemon's memory.
+     */
+    public static final long MAX_PROFILE_BYTES = 1 << 20;
+
+    /**
+     * Reads a localhost profile the request names: without blocking on a FIFO, only a regular file, at most
+     * {@link #MAX_PROFILE_BYTES}.
+     *
+     * @throws IllegalArgumentException naming the field and path when the file is missing, no regular file, too
+     *                                  large, or not a JSON object
+     */
+    public static JsonObject readLocalhost(Choice.Localhost choice) throws IOException {
+        Path path = choice.path();
+        String text = new String(RequestedFiles.read(path, MAX_PROFILE_BYTES, choice.field()),
+                StandardCharsets.UTF_8);
         try {
             JsonElement e = JsonParser.parseString(text);
             if (!e.isJsonObject()) {
-                throw new IllegalArgumentException("seccomp profile " + path + " is not a JSON object");
+                throw new IllegalArgumentException(choice.field() + ": seccomp profile " + path
+                        + " is not a JSON object");
             }
             return e.getAsJsonObject();
         } catch (JsonParseException e) {
-            throw new IllegalArgumentException("seccomp profile " + path + " is not valid JSON: " + e.getMessage(), e);
+            throw new IllegalArgumentException(choice.field() + ": seccomp profile " + path + " is not valid JSON: "
+                    + e.getMessage(), e);
         }
     }
 

@@ -18,14 +18,10 @@ import dev.bollard.api.cri.v1.SecurityProfile;
 import dev.bollard.api.cri.v1.SupplementalGroupsPolicy;
 import dev.bollard.daemon.image.ImageConfigs;
 
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.UnknownHostException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -36,7 +32,10 @@ import java.util.regex.Pattern;
 
 /**
  * Builds the OCI runtime spec (config.json, spec 1.0.2 as runc 1.1 accepts it) of a pod's infra container and of its
- * CRI containers, following what containerd's CRI plugin generates.
+ * CRI containers, following what containerd's CRI plugin generates. It reads no file and makes no system call:
+ * what it needs of the host and the image comes resolved in {@link SpecInputs} (see {@link SpecInputsResolver}), so
+ * that every spec, with its variants (a standalone gVisor container, idmapped volumes, updated resources), is a
+ * function of the request, the node's profile and those inputs.
  */
 public final class SpecBuilder {
 
@@ -92,9 +91,10 @@ public final class SpecBuilder {
      * The infra container: the given args (e.g. ["/catatonit","-P"]), its own read-only rootfs "rootfs", new
      * pid/ipc/uts/mount namespaces (the node's where the pod asks for them) and the pod's network namespace.
      *
+     * @param inputs the pod's localhost seccomp profile, if it has one ({@link SpecInputsResolver#sandbox})
      * @throws IllegalArgumentException naming the field of bad input
      */
-    public JsonObject sandboxSpec(PodContext pod, String sandboxId, List<String> infraArgs) {
+    public JsonObject sandboxSpec(PodContext pod, String sandboxId, List<String> infraArgs, SpecInputs.Sandbox inputs) {
         requireId(sandboxId, "sandbox id");
         if (infraArgs == null || infraArgs.isEmpty() || infraArgs.getFirst().isEmpty()) {
             throw new IllegalArgumentException("sandbox " + sandboxId + ": no infra container command given");
@@ -148,26 +148,22 @@ public final class SpecBuilder {
         }
 
         var mounts = defaultMounts(false);
-        mounts.removeIf(m -> m.get("destination").getAsString().equals("/dev/shm"));
+        mounts.removeIf(m -> m.destination().equals("/dev/shm"));
         String shm = hostIpc ? "/dev/shm" : pod.shmPath()
                 .orElseThrow(() -> new IllegalArgumentException("sandbox " + sandboxId + ": no shm path for a pod with its own IPC namespace"))
                 .toString();
-        mounts.add(mount("/dev/shm", "bind", shm, List.of("rbind", "ro", "nosuid", "nodev", "noexec")));
+        mounts.add(OciMount.bind("/dev/shm", shm, List.of("rbind", "ro", "nosuid", "nodev", "noexec")));
         if (userns.isEmpty()) {
             // (in a user namespace the infra's root cannot create the mount point in the image's host-owned /etc,
             // and the pause process resolves no names)
-            mounts.add(mount("/etc/resolv.conf", "bind", pod.resolvConfFile().toString(),
+            mounts.add(OciMount.bind("/etc/resolv.conf", pod.resolvConfFile().toString(),
                     List.of("rbind", "ro", "nosuid", "nodev", "noexec")));
         }
-        spec.add("mounts", array(mounts));
+        spec.add("mounts", mountsJson(mounts));
 
         var linux = new JsonObject();
-        var resources = new JsonObject();
-        resources.add("devices", denyAllDevices());
-        var cpu = new JsonObject();
-        cpu.addProperty("shares", SANDBOX_CPU_SHARES);
-        resources.add("cpu", cpu);
-        linux.add("resources", resources);
+        linux.add("resources", LinuxResources.NONE.withDevices(List.of(LinuxResources.DeviceRule.DENY_ALL))
+                .withCpu(new LinuxResources.Cpu(SANDBOX_CPU_SHARES, null, null, null, null)).toJson());
         linux.addProperty("cgroupsPath", cgroupsPath(pod.cgroupParent(), sandboxId));
 
         var namespaces = new JsonArray();
@@ -206,7 +202,7 @@ public final class SpecBuilder {
             linux.add("readonlyPaths", strings(DEFAULT_READONLY_PATHS));
             Seccomp.Choice choice = Seccomp.choose(sc.hasSeccomp() ? Optional.of(sc.getSeccomp()) : Optional.empty(),
                     sc.getSeccompProfilePath(), "linux.security_context");
-            seccomp(linux, choice, caps);
+            Seccomp.profile(choice, inputs.seccompProfile(), caps).ifPresent(p -> linux.add("seccomp", p));
         }
         spec.add("linux", linux);
 
@@ -237,12 +233,12 @@ public final class SpecBuilder {
      * A CRI container in the pod: process from the config and the image, the pod's namespaces, its mounts, devices,
      * resources and security settings.
      *
-     * @param targetPid the pid of the container named by namespace_options.target_id when pid mode is TARGET
+     * @param inputs what the spec needs of the host and the image ({@link SpecInputsResolver#container}); its
+     *               handler's {@code standaloneContainers} makes the {@link #standalone} variant
      * @throws IllegalArgumentException naming the field of bad input (relative paths, unknown capabilities or users…)
      */
     public JsonObject containerSpec(PodContext pod, String containerId, ContainerConfig config, ImageConfigs.Parsed image,
-                                    RootfsFiles rootfs, int targetPid, boolean privilegedWithoutHostDevices)
-            throws IOException {
+                                    SpecInputs.Container inputs) {
         requireId(containerId, "container id");
         PodSandboxConfig podConfig = pod.config();
         LinuxContainerSecurityContext sc = config.getLinux().getSecurityContext();
@@ -268,7 +264,7 @@ public final class SpecBuilder {
         // process
         var process = new JsonObject();
         process.addProperty("terminal", config.getTty());
-        Users.Resolved user = user(sc, imageConfig, rootfs);
+        Users.Resolved user = user(sc, imageConfig, inputs.users());
         var userJson = new JsonObject();
         userJson.addProperty("uid", user.uid());
         userJson.addProperty("gid", user.gid());
@@ -279,7 +275,7 @@ public final class SpecBuilder {
         }
         process.add("user", userJson);
         process.add("args", strings(processArgs(config, imageConfig)));
-        process.add("env", strings(env(podConfig, config, imageConfig)));
+        process.add("env", strings(env(inputs.hostname(), config, imageConfig)));
         process.addProperty("cwd", cwd(config, imageConfig));
         List<String> caps = privileged ? node.allCapabilities()
                 : Capabilities.apply(sc.hasCapabilities() ? sc.getCapabilities() : null, node.allCapabilities());
@@ -293,22 +289,19 @@ public final class SpecBuilder {
 
         // mounts
         var linux = new JsonObject();
-        spec.add("mounts", array(mounts(pod, config, sc, privileged, linux)));
+        spec.add("mounts", mountsJson(mounts(pod, config, sc, privileged, linux, inputs.mountSources())));
 
         // linux
-        JsonObject resources = resources(config.getLinux().getResources());
-        var deviceRules = new JsonArray();
+        LinuxResources resources = linuxResources(config.getLinux().getResources());
+        var deviceRules = new ArrayList<LinuxResources.DeviceRule>();
         var devices = new JsonArray();
-        if (privileged && !privilegedWithoutHostDevices) {
-            for (var e : Devices.hostDevices(Path.of("/dev"))) {
-                devices.add(device(e.getKey().toString(), e.getValue()));
+        if (privileged && !inputs.handler().privilegedWithoutHostDevices()) {
+            for (var d : inputs.hostDevices()) {
+                devices.add(device(d.path(), d.device()));
             }
-            var allowAll = new JsonObject();
-            allowAll.addProperty("allow", true);
-            allowAll.addProperty("access", "rwm");
-            deviceRules.add(allowAll);
+            deviceRules.add(LinuxResources.DeviceRule.ALLOW_ALL);
         } else {
-            deviceRules.addAll(denyAllDevices());
+            deviceRules.add(LinuxResources.DeviceRule.DENY_ALL);
             for (int i = 0; i < config.getDevicesCount(); i++) {
                 Device d = config.getDevices(i);
                 String field = "devices[" + i + "]";
@@ -323,21 +316,14 @@ public final class SpecBuilder {
                 if (!access.matches("[rwm]{1,3}")) {
                     throw new IllegalArgumentException(field + ".permissions: want any of r, w, m, got \"" + access + "\"");
                 }
-                Devices.Device dev = Devices.stat(Path.of(d.getHostPath()), field + ".host_path");
+                Devices.Device dev = inputs.devices().get(i);
                 devices.add(device(Path.of(d.getContainerPath()).normalize().toString(), dev));
-                var rule = new JsonObject();
-                rule.addProperty("allow", true);
-                rule.addProperty("type", dev.type());
-                rule.addProperty("major", dev.major());
-                rule.addProperty("minor", dev.minor());
-                rule.addProperty("access", access);
-                deviceRules.add(rule);
+                deviceRules.add(new LinuxResources.DeviceRule(true, dev.type(), dev.major(), dev.minor(), access));
             }
         }
-        resources.add("devices", deviceRules);
-        linux.add("resources", resources);
+        linux.add("resources", resources.withDevices(deviceRules).toJson());
         linux.addProperty("cgroupsPath", cgroupsPath(pod.cgroupParent(), containerId));
-        var namespaces = containerNamespaces(pod, ns, targetPid, privileged, hostNetwork);
+        var namespaces = containerNamespaces(pod, ns, inputs.targetPid(), privileged, hostNetwork);
         if (userns.isPresent()) {
             // runc 1.1 needs the mappings beside the path to know the host IDs of the container's root
             namespaces.add(namespace("user", procNs(pod.infraPid(), "user", "the sandbox's pid")));
@@ -356,7 +342,7 @@ public final class SpecBuilder {
             if (!node.seccompAvailable() && !(choice instanceof Seccomp.Choice.None)) {
                 throw new IllegalArgumentException("linux.security_context.seccomp: seccomp is not supported on this node");
             }
-            seccomp(linux, choice, caps);
+            Seccomp.profile(choice, inputs.seccompProfile(), caps).ifPresent(p -> linux.add("seccomp", p));
         }
         spec.add("linux", linux);
 
@@ -373,7 +359,75 @@ public final class SpecBuilder {
         annotations.addProperty(ANNOTATION_IMAGE_NAME, imageName);
         annotations.addProperty(ANNOTATION_CONTAINER_TYPE, CONTAINER_TYPE_CONTAINER);
         spec.add("annotations", annotations);
+        if (inputs.handler().standaloneContainers()) {
+            standalone(spec);
+        }
         return spec;
+    }
+
+    /**
+     * A container that runs as a sandbox of its own (gVisor): without the annotations that would make the runtime
+     * join it to the pod's sandbox, and joining only the pod's network namespace (the infra's PID, IPC and UTS
+     * namespaces are those of another gVisor kernel, which cannot be entered).
+     */
+    static void standalone(JsonObject spec) {
+        if (spec.has("annotations")) {
+            var annotations = spec.getAsJsonObject("annotations");
+            annotations.remove(ANNOTATION_CONTAINER_TYPE);
+            annotations.remove(ANNOTATION_SANDBOX_ID);
+        }
+        if (spec.has("linux") && spec.getAsJsonObject("linux").has("namespaces")) {
+            for (var ns : spec.getAsJsonObject("linux").getAsJsonArray("namespaces")) {
+                var o = ns.getAsJsonObject();
+                if (!"network".equals(o.get("type").getAsString())) {
+                    o.remove("path");
+                }
+            }
+        }
+    }
+
+    /** A bind mount of the spec that comes from a config mount with uid/gid mappings (index in config.mounts). */
+    public record IdmappedVolume(int index, String destination, String source) {
+    }
+
+    /**
+     * The bind mounts of a container spec that are volumes to idmap: those of config mounts with mappings, which
+     * {@link #containerSpec} already checked to be the pod's.
+     */
+    public static List<IdmappedVolume> idmappedVolumes(JsonObject spec, ContainerConfig config) {
+        var byDestination = new HashMap<String, Integer>();
+        for (int i = 0; i < config.getMountsCount(); i++) {
+            if (config.getMounts(i).getUidMappingsCount() == 0) {
+                continue;
+            }
+            byDestination.put(Path.of(config.getMounts(i).getContainerPath()).normalize().toString(), i);
+        }
+        var out = new ArrayList<IdmappedVolume>();
+        if (byDestination.isEmpty() || !spec.has("mounts")) {
+            return out;
+        }
+        for (var e : spec.getAsJsonArray("mounts")) {
+            JsonObject m = e.getAsJsonObject();
+            Integer index = byDestination.get(m.get("destination").getAsString());
+            if (index != null && "bind".equals(m.get("type").getAsString())) {
+                out.add(new IdmappedVolume(index, m.get("destination").getAsString(), m.get("source").getAsString()));
+            }
+        }
+        return out;
+    }
+
+    /** The spec's bind mounts at the given destinations take the new sources (an idmapped mount of each volume). */
+    public static void rebindVolumes(JsonObject spec, Map<String, String> sourceByDestination) {
+        if (sourceByDestination.isEmpty() || !spec.has("mounts")) {
+            return;
+        }
+        for (var e : spec.getAsJsonArray("mounts")) {
+            JsonObject m = e.getAsJsonObject();
+            String source = sourceByDestination.get(m.get("destination").getAsString());
+            if (source != null && "bind".equals(m.get("type").getAsString())) {
+                m.addProperty("source", source);
+            }
+        }
     }
 
     /** containerd's rule (from Docker): command replaces Entrypoint and drops Cmd; args replace Cmd. */
@@ -396,13 +450,9 @@ public final class SpecBuilder {
     }
 
     /** PATH, HOSTNAME, then the image's env, then the config's envs; a later value of a name replaces an earlier. */
-    static List<String> env(PodSandboxConfig podConfig, ContainerConfig config, JsonObject imageConfig) {
+    static List<String> env(String hostname, ContainerConfig config, JsonObject imageConfig) {
         var env = new LinkedHashMap<String, String>();
         putEnv(env, DEFAULT_PATH_ENV);
-        String hostname = podConfig.getHostname();
-        if (hostname.isEmpty()) {
-            hostname = nodeHostname();
-        }
         putEnv(env, "HOSTNAME=" + hostname);
         for (String e : stringList(imageConfig, "Env")) {
             putEnv(env, e);
@@ -422,18 +472,6 @@ public final class SpecBuilder {
         env.put(eq < 0 ? entry : entry.substring(0, eq), entry);
     }
 
-    private static String nodeHostname() {
-        try {
-            return InetAddress.getLocalHost().getHostName();
-        } catch (UnknownHostException e) {
-            try {
-                return Files.readString(Path.of("/proc/sys/kernel/hostname")).trim();
-            } catch (IOException io) {
-                return "localhost";
-            }
-        }
-    }
-
     static String cwd(ContainerConfig config, JsonObject imageConfig) {
         String cwd = config.getWorkingDir();
         String field = "working_dir";
@@ -451,8 +489,7 @@ public final class SpecBuilder {
         return cwd;
     }
 
-    private Users.Resolved user(LinuxContainerSecurityContext sc, JsonObject imageConfig, RootfsFiles rootfs)
-            throws IOException {
+    private Users.Resolved user(LinuxContainerSecurityContext sc, JsonObject imageConfig, Users.ImageUsers users) {
         String spec;
         String field;
         if (!sc.getRunAsUsername().isEmpty()) {
@@ -479,9 +516,9 @@ public final class SpecBuilder {
         if (sc.hasRunAsGroup()) {
             spec = spec + ":" + requireId(sc.getRunAsGroup().getValue(), "linux.security_context.run_as_group");
         }
-        Users.Resolved user = Users.resolve(spec, rootfs, field);
+        Users.Resolved user = Users.resolve(spec, users, field);
         boolean strict = sc.getSupplementalGroupsPolicy() == SupplementalGroupsPolicy.Strict;
-        return Users.withGroups(user, sc.getSupplementalGroupsList(), strict, rootfs);
+        return Users.withGroups(user, sc.getSupplementalGroupsList(), strict, users);
     }
 
     private Optional<String> apparmor(LinuxContainerSecurityContext sc, boolean privileged) {
@@ -506,11 +543,12 @@ public final class SpecBuilder {
         return Optional.empty();
     }
 
-    private List<JsonObject> mounts(PodContext pod, ContainerConfig config, LinuxContainerSecurityContext sc,
-                                    boolean privileged, JsonObject linux) throws IOException {
+    private List<OciMount> mounts(PodContext pod, ContainerConfig config, LinuxContainerSecurityContext sc,
+                                  boolean privileged, JsonObject linux, Map<Integer, String> sources) {
         var criMounts = new ArrayList<CriMount>();
         for (int i = 0; i < config.getMountsCount(); i++) {
-            criMounts.add(criMount(config.getMounts(i), "mounts[" + i + "]", podUserNamespace(pod.config())));
+            criMounts.add(criMount(config.getMounts(i), "mounts[" + i + "]", podUserNamespace(pod.config()),
+                    sources.get(i)));
         }
         Set<String> criDestinations = new HashSet<>();
         criMounts.forEach(m -> criDestinations.add(m.destination()));
@@ -526,10 +564,10 @@ public final class SpecBuilder {
                 .toString();
         addUnlessPresent(criMounts, criDestinations, "/dev/shm", shm, false);
 
-        var out = new ArrayList<JsonObject>();
+        var out = new ArrayList<OciMount>();
         boolean devMounted = criDestinations.contains("/dev");
-        for (JsonObject m : defaultMounts(privileged)) {
-            String dst = m.get("destination").getAsString();
+        for (OciMount m : defaultMounts(privileged)) {
+            String dst = m.destination();
             if (criDestinations.contains(dst) || (devMounted && dst.startsWith("/dev/"))) {
                 continue;
             }
@@ -538,7 +576,7 @@ public final class SpecBuilder {
         if (!criDestinations.contains("/sys/fs/cgroup")) {
             var options = new ArrayList<>(List.of("nosuid", "noexec", "nodev", "relatime"));
             options.add(privileged ? "rw" : "ro");
-            out.add(mount("/sys/fs/cgroup", "cgroup", "cgroup", options));
+            out.add(new OciMount("/sys/fs/cgroup", "cgroup", "cgroup", options));
         }
         // parents before children, so that no mount hides a deeper one
         criMounts.sort(Comparator.comparingInt(m -> depth(m.destination())));
@@ -564,7 +602,7 @@ public final class SpecBuilder {
                 // runc (1.1+) makes every submount read-only too, with mount_setattr(AT_RECURSIVE, MOUNT_ATTR_RDONLY)
                 options.add("rro");
             }
-            out.add(mount(m.destination(), "bind", m.source(), options));
+            out.add(OciMount.bind(m.destination(), m.source(), options));
         }
         if (rootPropagation != null) {
             // a shared or slave mount only propagates when the container's root is at least as open
@@ -584,8 +622,9 @@ public final class SpecBuilder {
         }
     }
 
-    private static CriMount criMount(Mount m, String field, Optional<UserNamespaces.Mappings> userns)
-            throws IOException {
+    /** @param realSource the host path with its symlinks resolved, null when it does not exist */
+    private static CriMount criMount(Mount m, String field, Optional<UserNamespaces.Mappings> userns,
+                                     String realSource) {
         String dst = m.getContainerPath();
         if (dst.isEmpty() || !dst.startsWith("/")) {
             throw new IllegalArgumentException(field + ".container_path must be absolute, got \"" + dst + "\"");
@@ -613,15 +652,11 @@ public final class SpecBuilder {
         if (src.isEmpty() || !src.startsWith("/")) {
             throw new IllegalArgumentException(field + ".host_path must be absolute, got \"" + src + "\"");
         }
-        Path real;
-        try {
-            // a symlink is mounted as its target, as the CRI asks
-            real = Path.of(src).toRealPath();
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException(field + ".host_path " + src + " does not exist", e);
+        if (realSource == null) {
+            throw new IllegalArgumentException(field + ".host_path " + src + " does not exist");
         }
         // selinux_relabel: Bollard runs without SELinux labelling, so there is nothing to relabel
-        return new CriMount(Path.of(dst).normalize().toString(), real.toString(), m.getReadonly(), m.getPropagation(),
+        return new CriMount(Path.of(dst).normalize().toString(), realSource, m.getReadonly(), m.getPropagation(),
                 m.getRecursiveReadOnly());
     }
 
@@ -707,72 +742,88 @@ public final class SpecBuilder {
      * @throws IllegalArgumentException naming a negative or malformed field
      */
     public JsonObject resources(LinuxContainerResources r) {
-        var out = new JsonObject();
-        var cpu = new JsonObject();
+        return linuxResources(r).toJson();
+    }
+
+    /** {@link #resources}, typed. */
+    public LinuxResources linuxResources(LinuxContainerResources r) {
+        Long shares = null;
+        Long quota = null;
+        Long period = null;
+        String cpus = null;
+        String mems = null;
         if (r.getCpuShares() != 0) {
-            cpu.addProperty("shares", nonNegative(r.getCpuShares(), "cpu_shares"));
+            shares = nonNegative(r.getCpuShares(), "cpu_shares");
         }
         if (r.getCpuQuota() != 0) {
             if (r.getCpuQuota() < -1) {
                 throw new IllegalArgumentException("cpu_quota must be -1 or positive, got " + r.getCpuQuota());
             }
-            cpu.addProperty("quota", r.getCpuQuota());
+            quota = r.getCpuQuota();
         }
         if (r.getCpuPeriod() != 0) {
-            cpu.addProperty("period", nonNegative(r.getCpuPeriod(), "cpu_period"));
+            period = nonNegative(r.getCpuPeriod(), "cpu_period");
         }
         if (!r.getCpusetCpus().isEmpty()) {
-            cpu.addProperty("cpus", cpuset(r.getCpusetCpus(), "cpuset_cpus"));
+            cpus = cpuset(r.getCpusetCpus(), "cpuset_cpus");
         }
         if (!r.getCpusetMems().isEmpty()) {
-            cpu.addProperty("mems", cpuset(r.getCpusetMems(), "cpuset_mems"));
+            mems = cpuset(r.getCpusetMems(), "cpuset_mems");
         }
-        if (!cpu.isEmpty()) {
-            out.add("cpu", cpu);
-        }
-        var memory = new JsonObject();
+        var cpu = shares == null && quota == null && period == null && cpus == null && mems == null ? null
+                : new LinuxResources.Cpu(shares, quota, period, cpus, mems);
+        Long memoryLimit = null;
+        Long memorySwap = null;
         long limit = r.getMemoryLimitInBytes();
         long swap = r.getMemorySwapLimitInBytes();
         if (limit != 0) {
-            memory.addProperty("limit", nonNegative(limit, "memory_limit_in_bytes"));
+            memoryLimit = nonNegative(limit, "memory_limit_in_bytes");
             if (swap == 0 && node.swapAvailable()) {
-                memory.addProperty("swap", limit);
+                memorySwap = limit;
             }
         }
         if (swap != 0 && node.swapAvailable()) {
             if (swap < -1) {
                 throw new IllegalArgumentException("memory_swap_limit_in_bytes must be -1 or positive, got " + swap);
             }
-            memory.addProperty("swap", swap);
+            memorySwap = swap;
         }
-        if (!memory.isEmpty()) {
-            out.add("memory", memory);
-        }
+        var memory = memoryLimit == null && memorySwap == null ? null : new LinuxResources.Memory(memoryLimit, memorySwap);
+        List<LinuxResources.HugepageLimit> hugepages = null;
         if (r.getHugepageLimitsCount() > 0 && node.hugetlbAvailable()) {
-            var hugepages = new JsonArray();
+            hugepages = new ArrayList<>();
             for (int i = 0; i < r.getHugepageLimitsCount(); i++) {
                 HugepageLimit h = r.getHugepageLimits(i);
                 if (!HUGEPAGE_SIZE.matcher(h.getPageSize()).matches()) {
                     throw new IllegalArgumentException("hugepage_limits[" + i + "].page_size: want <n>KB|MB|GB…, got \""
                             + h.getPageSize() + "\"");
                 }
-                var hp = new JsonObject();
-                hp.addProperty("pageSize", h.getPageSize());
-                hp.addProperty("limit", h.getLimit());
-                hugepages.add(hp);
+                hugepages.add(new LinuxResources.HugepageLimit(h.getPageSize(), h.getLimit()));
             }
-            out.add("hugepageLimits", hugepages);
         }
+        Map<String, String> unified = null;
         if (r.getUnifiedCount() > 0 && node.cgroupV2Unified()) {
-            var unified = new JsonObject();
-            for (var e : new java.util.TreeMap<>(r.getUnifiedMap()).entrySet()) {
-                if (e.getKey().isEmpty() || e.getKey().contains("/")) {
-                    throw new IllegalArgumentException("unified: invalid cgroup file name \"" + e.getKey() + "\"");
+            for (String key : r.getUnifiedMap().keySet()) {
+                if (key.isEmpty() || key.contains("/")) {
+                    throw new IllegalArgumentException("unified: invalid cgroup file name \"" + key + "\"");
                 }
-                unified.addProperty(e.getKey(), e.getValue());
             }
-            out.add("unified", unified);
+            unified = r.getUnifiedMap();
         }
+        return new LinuxResources(cpu, memory, hugepages, unified, null);
+    }
+
+    /**
+     * The spec after UpdateContainerResources: each part of linux.resources the update sets (cpu, memory, hugepage
+     * limits, unified) replaces the spec's, the rest (devices) stays. The given spec is not changed.
+     */
+    public static JsonObject withResources(JsonObject spec, LinuxResources update) {
+        JsonObject out = spec.deepCopy();
+        var linux = out.has("linux") ? out.getAsJsonObject("linux") : new JsonObject();
+        var merged = linux.has("resources") ? linux.getAsJsonObject("resources") : new JsonObject();
+        update.toJson().entrySet().forEach(e -> merged.add(e.getKey(), e.getValue()));
+        linux.add("resources", merged);
+        out.add("linux", linux);
         return out;
     }
 
@@ -865,14 +916,6 @@ public final class SpecBuilder {
     // ---------------------------------------------------------------------------------------------------------------
     // JSON pieces
 
-    private void seccomp(JsonObject linux, Seccomp.Choice choice, List<String> caps) {
-        try {
-            Seccomp.profile(choice, caps).ifPresent(p -> linux.add("seccomp", p));
-        } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read seccomp profile: " + e.getMessage(), e);
-        }
-    }
-
     private static void checkSysctl(String name, boolean hostNetwork, boolean hostIpc) {
         if (name.isEmpty() || name.contains("/") || name.contains("..")) {
             throw new IllegalArgumentException("linux.sysctls: invalid name \"" + name + "\"");
@@ -896,25 +939,24 @@ public final class SpecBuilder {
     }
 
     /** The default mounts of containerd's Unix spec, without /run. */
-    private static List<JsonObject> defaultMounts(boolean writableSysfs) {
-        var mounts = new ArrayList<JsonObject>();
-        mounts.add(mount("/proc", "proc", "proc", List.of("nosuid", "noexec", "nodev")));
-        mounts.add(mount("/dev", "tmpfs", "tmpfs", List.of("nosuid", "strictatime", "mode=755", "size=65536k")));
-        mounts.add(mount("/dev/pts", "devpts", "devpts",
+    private static List<OciMount> defaultMounts(boolean writableSysfs) {
+        var mounts = new ArrayList<OciMount>();
+        mounts.add(new OciMount("/proc", "proc", "proc", List.of("nosuid", "noexec", "nodev")));
+        mounts.add(new OciMount("/dev", "tmpfs", "tmpfs", List.of("nosuid", "strictatime", "mode=755", "size=65536k")));
+        mounts.add(new OciMount("/dev/pts", "devpts", "devpts",
                 List.of("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5")));
-        mounts.add(mount("/dev/shm", "tmpfs", "shm", List.of("nosuid", "noexec", "nodev", "mode=1777", "size=65536k")));
-        mounts.add(mount("/dev/mqueue", "mqueue", "mqueue", List.of("nosuid", "noexec", "nodev")));
-        mounts.add(mount("/sys", "sysfs", "sysfs", List.of("nosuid", "noexec", "nodev", writableSysfs ? "rw" : "ro")));
+        mounts.add(new OciMount("/dev/shm", "tmpfs", "shm",
+                List.of("nosuid", "noexec", "nodev", "mode=1777", "size=65536k")));
+        mounts.add(new OciMount("/dev/mqueue", "mqueue", "mqueue", List.of("nosuid", "noexec", "nodev")));
+        mounts.add(new OciMount("/sys", "sysfs", "sysfs",
+                List.of("nosuid", "noexec", "nodev", writableSysfs ? "rw" : "ro")));
         return mounts;
     }
 
-    private static JsonObject mount(String destination, String type, String source, List<String> options) {
-        var m = new JsonObject();
-        m.addProperty("destination", destination);
-        m.addProperty("type", type);
-        m.addProperty("source", source);
-        m.add("options", strings(options));
-        return m;
+    private static JsonArray mountsJson(List<OciMount> mounts) {
+        var a = new JsonArray();
+        mounts.forEach(m -> a.add(m.toJson()));
+        return a;
     }
 
     private static JsonObject root(boolean readonly) {
@@ -942,15 +984,6 @@ public final class SpecBuilder {
         return n;
     }
 
-    private static JsonArray denyAllDevices() {
-        var rules = new JsonArray();
-        var deny = new JsonObject();
-        deny.addProperty("allow", false);
-        deny.addProperty("access", "rwm");
-        rules.add(deny);
-        return rules;
-    }
-
     private static JsonObject device(String path, Devices.Device dev) {
         var d = new JsonObject();
         d.addProperty("path", path);
@@ -976,12 +1009,6 @@ public final class SpecBuilder {
     }
 
     private static JsonArray strings(List<String> values) {
-        var a = new JsonArray();
-        values.forEach(a::add);
-        return a;
-    }
-
-    private static JsonArray array(List<JsonObject> values) {
         var a = new JsonArray();
         values.forEach(a::add);
         return a;

@@ -25,6 +25,21 @@ public final class Users {
     public record GroupEntry(String name, long gid, List<String> members) {
     }
 
+    /** An image's /etc/passwd and /etc/group, read before the spec is built (both empty when the image has none). */
+    public record ImageUsers(List<PasswdEntry> passwd, List<GroupEntry> groups) {
+        public static final ImageUsers NONE = new ImageUsers(List.of(), List.of());
+
+        public ImageUsers {
+            passwd = List.copyOf(passwd);
+            groups = List.copyOf(groups);
+        }
+
+        /** Reads and parses both files of a rootfs. */
+        public static ImageUsers read(RootfsFiles rootfs) throws IOException {
+            return new ImageUsers(Users.passwd(rootfs), Users.groups(rootfs));
+        }
+    }
+
     private Users() {
     }
 
@@ -35,7 +50,7 @@ public final class Users {
      * @param field names the source of the spec in error messages (e.g. "image config User")
      * @throws IllegalArgumentException naming the field and the unknown user or group
      */
-    public static Resolved resolve(String spec, RootfsFiles rootfs, String field) throws IOException {
+    public static Resolved resolve(String spec, ImageUsers users, String field) {
         String user = spec;
         String group = null;
         int colon = spec.indexOf(':');
@@ -59,12 +74,12 @@ public final class Users {
         Long numericUid = numeric(user, field, spec);
         if (numericUid != null) {
             uid = numericUid;
-            passwd = passwd(rootfs);
+            passwd = users.passwd();
             Optional<PasswdEntry> entry = passwd.stream().filter(e -> e.uid() == uid).findFirst();
             gid = entry.map(PasswdEntry::gid).orElse(0L);
             username = entry.map(PasswdEntry::name).orElse("");
         } else {
-            passwd = passwd(rootfs);
+            passwd = users.passwd();
             String name = user;
             PasswdEntry entry = passwd.stream().filter(e -> e.name().equals(name)).findFirst()
                     .orElseThrow(() -> new IllegalArgumentException(
@@ -79,7 +94,7 @@ public final class Users {
             if (numericGid != null) {
                 gid = numericGid;
             } else {
-                groups = groups(rootfs);
+                groups = users.groups();
                 String name = group;
                 gid = groups.stream().filter(g -> g.name().equals(name)).findFirst()
                         .orElseThrow(() -> new IllegalArgumentException(
@@ -94,12 +109,11 @@ public final class Users {
      * The supplementary groups of a resolved user: its primary gid, then (Merge) the groups of /etc/group that list it
      * as a member, then the requested ones; without duplicates. Strict leaves /etc/group out.
      */
-    public static Resolved withGroups(Resolved user, List<Long> requested, boolean strict, RootfsFiles rootfs)
-            throws IOException {
+    public static Resolved withGroups(Resolved user, List<Long> requested, boolean strict, ImageUsers users) {
         var gids = new LinkedHashSet<Long>();
         gids.add(user.gid());
         if (!strict && !user.username().isEmpty()) {
-            for (GroupEntry g : groups(rootfs)) {
+            for (GroupEntry g : users.groups()) {
                 if (g.members().contains(user.username())) {
                     gids.add(g.gid());
                 }

@@ -120,4 +120,19 @@ class CheckpointArchiveTest {
                 () -> CheckpointArchive.readMetadata(notTar));
         assertTrue(e.getMessage().contains(notTar.toString()), e.getMessage());
     }
+
+    @Test
+    @org.junit.jupiter.api.Timeout(60) // a FIFO read would hang: fail instead
+    void aFifoOrDeviceAsArchiveIsRefusedWithoutBlocking(@TempDir Path dir) throws Exception {
+        Path fifo = dir.resolve("archive.tar");
+        Syscalls.mkfifo(fifo, 0600);
+        for (Path archive : new Path[] {fifo, Path.of("/dev/zero")}) {
+            var metadata = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> CheckpointArchive.readMetadata(archive));
+            assertTrue(metadata.getMessage().contains(archive + " is not a regular file"), metadata.getMessage());
+            var extract = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> CheckpointArchive.extract(archive, dir.resolve("images"), dir.resolve("upper")));
+            assertTrue(extract.getMessage().contains("config.image.image"), extract.getMessage());
+        }
+    }
 }

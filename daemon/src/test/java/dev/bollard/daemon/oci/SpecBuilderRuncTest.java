@@ -91,7 +91,8 @@ class SpecBuilderRuncTest {
             return Files.exists(f) ? Optional.of(Files.readAllBytes(f)) : Optional.empty();
         };
 
-        JsonObject spec = new SpecBuilder(NodeProfile.detect()).containerSpec(pod, id, config, image, files, 0, false);
+        JsonObject spec = new SpecBuilder(NodeProfile.detect()).containerSpec(pod, id, config, image,
+                SpecInputsResolver.container(pod, config, files, 0, SpecInputs.Handler.DEFAULT));
         Files.writeString(bundle.resolve("config.json"), spec.toString());
 
         try {
@@ -142,7 +143,8 @@ class SpecBuilderRuncTest {
         var creating = new PodContext(sandboxId, podConfig, Optional.empty(), 0, hostname, hosts, resolv,
                 Optional.of(shm), cgroupParent, "runc", "pause");
         Files.writeString(sandboxBundle.resolve("config.json"),
-                builder.sandboxSpec(creating, sandboxId, List.of("/catatonit", "-P")).toString());
+                builder.sandboxSpec(creating, sandboxId, List.of("/catatonit", "-P"),
+                        SpecInputsResolver.sandbox(creating)).toString());
         try {
             Path sandboxLog = dir.resolve("sandbox.log");
             Process p = new ProcessBuilder("runc", "--root", state.toString(), "run", "-d", "--pid-file",
@@ -162,7 +164,8 @@ class SpecBuilderRuncTest {
             var image = new ImageConfigs.Parsed(List.of(), ImageConfigs.User.NONE,
                     JsonParser.parseString("{}").getAsJsonObject());
             Files.writeString(bundle.resolve("config.json"),
-                    builder.containerSpec(pod, containerId, config, image, RootfsFiles.NONE, 0, false).toString());
+                    builder.containerSpec(pod, containerId, config, image, SpecInputsResolver.container(pod, config,
+                            RootfsFiles.NONE, 0, SpecInputs.Handler.DEFAULT)).toString());
             Result r = run(List.of("runc", "--root", state.toString(), "run", "-b", bundle.toString(), containerId));
             assertEquals(0, r.exitCode, r.output);
             // pid 1 of the shared pid namespace is the sandbox's catatonit

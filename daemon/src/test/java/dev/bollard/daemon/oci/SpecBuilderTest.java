@@ -108,7 +108,14 @@ class SpecBuilderTest {
 
     private JsonObject spec(NodeProfile node, PodContext pod, ContainerConfig config, ImageConfigs.Parsed image)
             throws IOException {
-        return new SpecBuilder(node).containerSpec(pod, "c1", config, image, rootfs, 0, false);
+        return containerSpec(node, pod, config, image, 0, SpecInputs.Handler.DEFAULT);
+    }
+
+    /** The resolver reads what the spec needs (this rootfs's users, host paths, devices), then the builder runs. */
+    private JsonObject containerSpec(NodeProfile node, PodContext pod, ContainerConfig config, ImageConfigs.Parsed image,
+                                     int targetPid, SpecInputs.Handler handler) throws IOException {
+        return new SpecBuilder(node).containerSpec(pod, "c1", config, image,
+                SpecInputsResolver.container(pod, config, rootfs, targetPid, handler));
     }
 
     private static List<String> strings(JsonElement array) {
@@ -372,7 +379,7 @@ class SpecBuilderTest {
         var config = withSc(LinuxContainerSecurityContext.newBuilder().setPrivileged(true)
                 .setSeccomp(SecurityProfile.newBuilder().setProfileType(SecurityProfile.ProfileType.RuntimeDefault)))
                 .toBuilder().addCommand("x").build();
-        JsonObject spec = new SpecBuilder(node).containerSpec(privPod, "c1", config, image("{}"), rootfs, 0, true);
+        JsonObject spec = containerSpec(node, privPod, config, image("{}"), 0, new SpecInputs.Handler(true, false));
         assertEquals(List.of("CAP_CHOWN", "CAP_SYS_ADMIN"), caps(spec));
         JsonObject linux = spec.getAsJsonObject("linux");
         assertFalse(linux.has("maskedPaths"));
@@ -384,7 +391,7 @@ class SpecBuilderTest {
         assertFalse(linux.getAsJsonObject("resources").getAsJsonArray("devices").get(0).getAsJsonObject()
                 .get("allow").getAsBoolean());
 
-        JsonObject withHost = new SpecBuilder(node).containerSpec(privPod, "c1", config, image("{}"), rootfs, 0, false);
+        JsonObject withHost = containerSpec(node, privPod, config, image("{}"), 0, SpecInputs.Handler.DEFAULT);
         JsonObject rule = withHost.getAsJsonObject("linux").getAsJsonObject("resources").getAsJsonArray("devices")
                 .get(0).getAsJsonObject();
         assertTrue(rule.get("allow").getAsBoolean());
@@ -512,8 +519,8 @@ class SpecBuilderTest {
         var config = withSc(LinuxContainerSecurityContext.newBuilder()
                 .setNamespaceOptions(NamespaceOption.newBuilder().setPid(mode).setTargetId("t")))
                 .toBuilder().addCommand("x").build();
-        Map<String, String> ns = namespaces(new SpecBuilder(NODE).containerSpec(pod(), "c1", config, image("{}"),
-                rootfs, 777, false));
+        Map<String, String> ns = namespaces(containerSpec(NODE, pod(), config, image("{}"), 777,
+                SpecInputs.Handler.DEFAULT));
         if ("-".equals(expected)) {
             assertFalse(ns.containsKey("pid"));
         } else {
@@ -708,7 +715,7 @@ class SpecBuilderTest {
     // ---- the infra container
 
     @Test
-    void sandboxSpec() {
+    void sandboxSpec() throws IOException {
         var sc = LinuxSandboxSecurityContext.newBuilder()
                 .setRunAsUser(Int64Value.newBuilder().setValue(65535))
                 .setSeccomp(SecurityProfile.newBuilder().setProfileType(SecurityProfile.ProfileType.RuntimeDefault))
@@ -719,7 +726,7 @@ class SpecBuilderTest {
                                 .setMemoryLimitInBytes(1 << 28)))
                 .build();
         PodContext pod = pod(config, Optional.of(Path.of("/var/run/netns/cni-1")), Optional.of(Path.of("/shm/sb1")));
-        JsonObject spec = new SpecBuilder(NODE).sandboxSpec(pod, "sb1", List.of("/catatonit", "-P"));
+        JsonObject spec = sandboxSpec(pod, "sb1", List.of("/catatonit", "-P"));
         JsonObject process = spec.getAsJsonObject("process");
         assertEquals(List.of("/catatonit", "-P"), strings(process.get("args")));
         assertEquals(65535, process.getAsJsonObject("user").get("uid").getAsLong());
@@ -744,20 +751,24 @@ class SpecBuilderTest {
     }
 
     @Test
-    void sandboxWithHostNamespaces() {
+    void sandboxWithHostNamespaces() throws IOException {
         var sc = LinuxSandboxSecurityContext.newBuilder().setNamespaceOptions(NamespaceOption.newBuilder()
                 .setNetwork(NamespaceMode.NODE).setPid(NamespaceMode.NODE).setIpc(NamespaceMode.NODE)).build();
         PodContext pod = pod(podConfig(sc), Optional.empty(), Optional.empty());
-        JsonObject spec = new SpecBuilder(NODE).sandboxSpec(pod, "sb1", List.of("/pause"));
+        JsonObject spec = sandboxSpec(pod, "sb1", List.of("/pause"));
         assertEquals(Map.of("mount", ""), namespaces(spec));
         assertFalse(spec.has("hostname"));
         assertEquals("/dev/shm", mountAt(spec, "/dev/shm").get("source").getAsString());
 
         PodSandboxConfig withNetSysctl = podConfig(sc).toBuilder().setLinux(podConfig(sc).getLinux().toBuilder()
                 .putSysctls("net.core.somaxconn", "1024")).build();
-        var e = assertThrows(IllegalArgumentException.class, () -> new SpecBuilder(NODE).sandboxSpec(
+        var e = assertThrows(IllegalArgumentException.class, () -> sandboxSpec(
                 pod(withNetSysctl, Optional.empty(), Optional.empty()), "sb1", List.of("/pause")));
         assertTrue(e.getMessage().contains("net.core.somaxconn"), e.getMessage());
+    }
+
+    private static JsonObject sandboxSpec(PodContext pod, String id, List<String> args) throws IOException {
+        return new SpecBuilder(NODE).sandboxSpec(pod, id, args, SpecInputsResolver.sandbox(pod));
     }
 
     // ---- exec, signals, stop signal

@@ -66,7 +66,9 @@ class UserNamespaceSpecTest {
     private JsonObject containerSpec(NamespaceOption podNs, ContainerConfig config) throws Exception {
         var image = new ImageConfigs.Parsed(List.of(), ImageConfigs.User.NONE,
                 JsonParser.parseString("{\"config\":{\"Cmd\":[\"/bin/sh\"]}}").getAsJsonObject());
-        return new SpecBuilder(NODE).containerSpec(pod(podNs), "c1", config, image, path -> Optional.empty(), 0, false);
+        var pod = pod(podNs);
+        return new SpecBuilder(NODE).containerSpec(pod, "c1", config, image,
+                SpecInputsResolver.container(pod, config, path -> Optional.empty(), 0, SpecInputs.Handler.DEFAULT));
     }
 
     private static ContainerConfig.Builder container(NamespaceOption ns) {
@@ -87,7 +89,8 @@ class UserNamespaceSpecTest {
 
     @Test
     void infraMakesTheUserNamespaceAndItsNetns() {
-        JsonObject spec = new SpecBuilder(NODE).sandboxSpec(pod(podUserns()), "sb1", List.of("/catatonit", "-P"));
+        JsonObject spec = new SpecBuilder(NODE).sandboxSpec(pod(podUserns()), "sb1", List.of("/catatonit", "-P"),
+                SpecInputs.Sandbox.NONE);
         var user = namespace(spec, "user");
         assertTrue(user != null && !user.has("path"), spec.toString());
         assertFalse(namespace(spec, "network").has("path"), "the netns is made inside the userns, pinned afterwards");
