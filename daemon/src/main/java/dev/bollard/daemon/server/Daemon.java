@@ -235,6 +235,7 @@ public final class Daemon implements AutoCloseable {
             }
             // After recovery: garbage collection must see the snapshots the recovered containers use.
             images.startHousekeeping();
+            sandboxImage.prepare();
             var containerRpcs = new ContainerRpcs(containers, images);
             var streamTokens = new StreamTokens(config.streaming().tokenTtl(), Clock.systemUTC());
             var streamBackend = new ContainerStreams(containers, sandboxes);
