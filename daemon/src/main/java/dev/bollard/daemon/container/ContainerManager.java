@@ -158,7 +158,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             var parsed = ImageConfigs.parse(images.config(image));
             var rootfs = Rootfs.of(images.snapshots(), image, dir.resolve("rootfs"));
             rootfs.prepare();
-            Files.createDirectories(bundle.resolve("rootfs"));
+            Files.createDirectories(dev.bollard.daemon.store.Modes.traversableDirectory(bundle).resolve("rootfs"));
             if (restoreFrom != null) {
                 CheckpointArchive.extract(restoreFrom, bundle.resolve(RESTORE_IMAGES), rootfs.upper());
             }

@@ -188,7 +188,7 @@ public final class SandboxManager {
 
         Path bundle = stateDir.resolve(id);
         Path podDir = rootDir.resolve(id);
-        Files.createDirectories(bundle);
+        dev.bollard.daemon.store.Modes.traversableDirectory(bundle);
         undo.push(() -> {
             MountInfo.unmountBelow(bundle); // a rootfs a failed task create left mounted
             FileTrees.deleteTree(bundle);

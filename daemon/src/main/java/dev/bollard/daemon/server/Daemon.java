@@ -215,6 +215,7 @@ public final class Daemon implements AutoCloseable {
             var node = NodeProfile.detect();
             var specs = new SpecBuilder(node);
             var sandboxImage = new SandboxImage(images, config.runtime().sandboxImage());
+            dev.bollard.daemon.store.Modes.secure(d.root(), d.state()); // records and specs hold secrets
             sandboxes = new SandboxManager(d.root(), d.state(), handlers, shims, cni, specs, images, sandboxImage,
                     Clock.systemUTC());
             containers = new ContainerManager(d.root(), d.state(), sandboxes, images, specs,

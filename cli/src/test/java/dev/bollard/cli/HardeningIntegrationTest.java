@@ -1,0 +1,103 @@
+package dev.bollard.cli;
+
+import dev.bollard.api.cri.v1.KeyValue;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+import java.util.UUID;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Hardening on a real node: what a container's spec holds stays private. */
+class HardeningIntegrationTest extends PodNodeTest {
+
+    private static final Set<PosixFilePermission> GROUP_OR_OTHER_READ_WRITE = EnumSet.of(
+            PosixFilePermission.GROUP_READ, PosixFilePermission.GROUP_WRITE,
+            PosixFilePermission.OTHERS_READ, PosixFilePermission.OTHERS_WRITE);
+
+    @Test
+    void aContainersEnvSecretIsInNoFileOthersCanRead() throws Exception {
+        String secret = "s3cret-" + UUID.randomUUID();
+        var podConfig = node.pod("secret-pod").build();
+        String pod = node.runPod(podConfig);
+        try {
+            String id = node.createAndStart(pod, podConfig, PodTestNode.container("app", "sleep", "60")
+                    .addEnvs(KeyValue.newBuilder().setKey("DB_PASSWORD").setValue(secret)).build());
+            assertEquals(secret + "\n", node.sh(id, "echo $DB_PASSWORD"), "the container gets its env");
+
+            var holders = new ArrayList<Path>();
+            var problems = new ArrayList<String>();
+            for (Path top : List.of(node.daemon.root, node.daemon.state)) {
+                for (Path f : filesContaining(top, secret.getBytes(StandardCharsets.UTF_8))) {
+                    holders.add(f);
+                    var mode = Files.getPosixFilePermissions(f, LinkOption.NOFOLLOW_LINKS);
+                    if (mode.stream().anyMatch(GROUP_OR_OTHER_READ_WRITE::contains)) {
+                        problems.add(f + " is " + PosixFilePermissions.toString(mode));
+                    }
+                    for (Path d = f.getParent(); d.startsWith(top); d = d.getParent()) {
+                        var dm = Files.getPosixFilePermissions(d);
+                        if (dm.stream().anyMatch(GROUP_OR_OTHER_READ_WRITE::contains)) {
+                            problems.add("directory " + d + " (on the way to " + f.getFileName() + ") is "
+                                    + PosixFilePermissions.toString(dm));
+                        }
+                    }
+                }
+            }
+            assertTrue(holders.stream().anyMatch(p -> p.toString().contains("/store/containers/")),
+                    "the record holds the env: " + holders);
+            assertTrue(holders.stream().anyMatch(p -> p.getFileName().toString().equals("config.json")),
+                    "the bundle's spec holds the env: " + holders);
+            assertEquals(List.of(), problems);
+        } finally {
+            node.removePod(pod);
+        }
+    }
+
+    /** Regular files under {@code top} (not crossing into mounts: rootfs, shm) whose bytes contain {@code needle}. */
+    private static List<Path> filesContaining(Path top, byte[] needle) throws IOException {
+        var out = new ArrayList<Path>();
+        Object topDevice = Files.getAttribute(top, "unix:dev");
+        try (var walk = Files.walk(top)) {
+            for (Path p : walk.toList()) {
+                try {
+                    if (!Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)
+                            || !topDevice.equals(Files.getAttribute(p, "unix:dev", LinkOption.NOFOLLOW_LINKS))
+                            || Files.size(p) > (16 << 20)) {
+                        continue;
+                    }
+                    if (indexOf(Files.readAllBytes(p), needle) >= 0) {
+                        out.add(p);
+                    }
+                } catch (IOException gone) {
+                    // removed meanwhile, or not readable as a file (nsfs)
+                }
+            }
+        }
+        return out;
+    }
+
+    private static int indexOf(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (hay[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
+    }
+}
