@@ -65,6 +65,36 @@ class HardeningIntegrationTest extends PodNodeTest {
         }
     }
 
+    @Test
+    void execSyncOutputFitsKubeletsMessageLimit() throws Exception {
+        var podConfig = node.pod("exec-big").build();
+        String pod = node.runPod(podConfig);
+        var group = new io.netty.channel.epoll.EpollEventLoopGroup(1);
+        // kubelet's CRI client: responses of at most 16 MiB
+        var channel = io.grpc.netty.NettyChannelBuilder.forAddress(
+                        new io.netty.channel.unix.DomainSocketAddress(node.daemon.socket.toString()))
+                .channelType(io.netty.channel.epoll.EpollDomainSocketChannel.class).eventLoopGroup(group)
+                .usePlaintext().maxInboundMessageSize(16 << 20).build();
+        try {
+            String id = node.createAndStart(pod, podConfig, PodTestNode.container("talker", "sleep", "60").build());
+            var r = dev.bollard.api.cri.v1.RuntimeServiceGrpc.newBlockingStub(channel)
+                    .withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS)
+                    .execSync(dev.bollard.api.cri.v1.ExecSyncRequest.newBuilder().setContainerId(id).addCmd("sh")
+                            .addCmd("-c").addCmd("head -c 12000000 /dev/zero; head -c 12000000 /dev/zero >&2; exit 3")
+                            .setTimeout(30).build());
+            assertEquals(3, r.getExitCode());
+            assertTrue(r.getSerializedSize() <= 16 << 20, "size " + r.getSerializedSize());
+            assertTrue(r.getStdout().size() >= 8_000_000 && r.getStderr().size() >= 8_000_000,
+                    "each stream keeps at least half: " + r.getStdout().size() + " " + r.getStderr().size());
+            assertTrue(r.getStdout().toStringUtf8().endsWith("over kubelet's 16 MiB message limit]\n"), "marked");
+            assertTrue(r.getStderr().toStringUtf8().endsWith("over kubelet's 16 MiB message limit]\n"), "marked");
+        } finally {
+            channel.shutdownNow().awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+            group.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).sync();
+            node.removePod(pod);
+        }
+    }
+
     /** Regular files under {@code top} (not crossing into mounts: rootfs, shm) whose bytes contain {@code needle}. */
     private static List<Path> filesContaining(Path top, byte[] needle) throws IOException {
         var out = new ArrayList<Path>();

@@ -204,8 +204,9 @@ public final class ContainerRpcs {
             throw new IllegalArgumentException("timeout must not be negative (got " + request.getTimeout() + ")");
         }
         var result = containers.execSync(requireId(request.getContainerId()), request.getCmdList(), request.getTimeout());
-        return ExecSyncResponse.newBuilder().setStdout(ByteString.copyFrom(result.stdout()))
-                .setStderr(ByteString.copyFrom(result.stderr())).setExitCode(result.exitCode()).build();
+        var fitted = dev.bollard.daemon.container.io.ExecOutputLimit.fit(result.stdout(), result.stderr());
+        return ExecSyncResponse.newBuilder().setStdout(ByteString.copyFrom(fitted.stdout()))
+                .setStderr(ByteString.copyFrom(fitted.stderr())).setExitCode(result.exitCode()).build();
     }
 
     static String requireId(String id) {
