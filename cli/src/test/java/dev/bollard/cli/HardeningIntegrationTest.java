@@ -1,6 +1,11 @@
 package dev.bollard.cli;
 
+import dev.bollard.api.cri.v1.CreateContainerRequest;
 import dev.bollard.api.cri.v1.KeyValue;
+import dev.bollard.api.cri.v1.ListPodSandboxRequest;
+import dev.bollard.api.cri.v1.PodSandboxConfig;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -18,6 +23,7 @@ import java.util.UUID;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Hardening on a real node: what a container's spec holds stays private. */
@@ -60,6 +66,48 @@ class HardeningIntegrationTest extends PodNodeTest {
             assertTrue(holders.stream().anyMatch(p -> p.getFileName().toString().equals("config.json")),
                     "the bundle's spec holds the env: " + holders);
             assertEquals(List.of(), problems);
+        } finally {
+            node.removePod(pod);
+        }
+    }
+
+    @Test
+    void namesBeyondKubernetesLimitsAreInvalidArgumentsNamingTheField() throws Exception {
+        var base = node.pod("limits").build();
+        record Case(String field, PodSandboxConfig config) {
+        }
+        var cases = List.of(
+                new Case("config.metadata.name", base.toBuilder().setMetadata(base.getMetadata().toBuilder()
+                        .setName("p".repeat(254))).build()),
+                new Case("config.metadata.name", base.toBuilder().setMetadata(base.getMetadata().toBuilder()
+                        .setName("p".repeat(65536))).build()),
+                new Case("config.metadata.namespace", base.toBuilder().setMetadata(base.getMetadata().toBuilder()
+                        .setNamespace("n".repeat(64))).build()),
+                new Case("config.metadata.uid", base.toBuilder().setMetadata(base.getMetadata().toBuilder()
+                        .setUid("u".repeat(10_000))).build()));
+        for (var c : cases) {
+            var e = assertThrows(StatusRuntimeException.class, () -> node.runPod(c.config()));
+            assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), c.field() + ": " + e.getStatus());
+            assertTrue(e.getStatus().getDescription().startsWith(c.field() + " is "), e.getStatus().getDescription());
+        }
+        assertEquals(0, node.rt().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsCount(),
+                "nothing was made");
+
+        // Kubernetes' longest: a 253-byte pod name in a 63-byte namespace runs, a 63-byte container name too
+        var longest = node.pod("l".repeat(253)).build();
+        longest = longest.toBuilder().setHostname("longest") // the kernel's hostname limit is 64
+                .setMetadata(longest.getMetadata().toBuilder().setNamespace("n".repeat(63))).build();
+        String pod = node.runPod(longest);
+        try {
+            String ok = node.createAndStart(pod, longest, PodTestNode.container("c".repeat(63), "sleep", "60").build());
+            assertFalse(ok.isEmpty());
+            var finalLongest = longest;
+            var e = assertThrows(StatusRuntimeException.class, () -> node.rt().createContainer(
+                    CreateContainerRequest.newBuilder().setPodSandboxId(pod).setSandboxConfig(finalLongest)
+                            .setConfig(PodTestNode.container("c".repeat(64), "sleep", "60")).build()));
+            assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.getStatus().toString());
+            assertTrue(e.getStatus().getDescription().startsWith("config.metadata.name is 64 bytes"),
+                    e.getStatus().getDescription());
         } finally {
             node.removePod(pod);
         }

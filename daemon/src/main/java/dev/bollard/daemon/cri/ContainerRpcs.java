@@ -57,6 +57,7 @@ public final class ContainerRpcs {
         if (!request.hasConfig()) {
             throw new IllegalArgumentException("config is required");
         }
+        MetadataLimits.check(request.getConfig());
         var c = containers.create(PodSandboxRpcs.requireId(request.getPodSandboxId()), request.getConfig());
         return CreateContainerResponse.newBuilder().setContainerId(c.id()).build();
     }

@@ -53,6 +53,7 @@ public final class PodSandboxRpcs {
         if (!request.hasConfig()) {
             throw new IllegalArgumentException("config is required");
         }
+        MetadataLimits.check(request.getConfig());
         var sandbox = sandboxes.run(request.getConfig(), request.getRuntimeHandler());
         return RunPodSandboxResponse.newBuilder().setPodSandboxId(sandbox.id()).build();
     }
