@@ -1,6 +1,11 @@
 package dev.bollard.cli;
 
+import dev.bollard.api.cri.v1.ContainerState;
 import dev.bollard.api.cri.v1.CreateContainerRequest;
+import dev.bollard.api.cri.v1.LinuxContainerConfig;
+import dev.bollard.api.cri.v1.LinuxContainerResources;
+import dev.bollard.api.cri.v1.StartContainerRequest;
+import dev.bollard.api.cri.v1.UpdateContainerResourcesRequest;
 import dev.bollard.api.cri.v1.KeyValue;
 import dev.bollard.api.cri.v1.ListPodSandboxRequest;
 import dev.bollard.api.cri.v1.PodSandboxConfig;
@@ -108,6 +113,38 @@ class HardeningIntegrationTest extends PodNodeTest {
             assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.getStatus().toString());
             assertTrue(e.getStatus().getDescription().startsWith("config.metadata.name is 64 bytes"),
                     e.getStatus().getDescription());
+        } finally {
+            node.removePod(pod);
+        }
+    }
+
+    @Test
+    void resourceValuesTheRuntimeRefusesAreTheCallersError() throws Exception {
+        var podConfig = node.pod("refused").build();
+        String pod = node.runPod(podConfig);
+        try {
+            String id = node.createAndStart(pod, podConfig, PodTestNode.container("steady", "sleep", "60").build());
+            // CFS quotas below 1 ms: the kernel refuses the write (EINVAL)
+            var quota = assertThrows(StatusRuntimeException.class, () -> node.rt().updateContainerResources(
+                    UpdateContainerResourcesRequest.newBuilder().setContainerId(id).setLinux(LinuxContainerResources
+                            .newBuilder().setCpuPeriod(100_000).setCpuQuota(500)).build()));
+            assertEquals(Status.Code.INVALID_ARGUMENT, quota.getStatus().getCode(), quota.getStatus().toString());
+            assertTrue(quota.getStatus().getDescription().contains("refused a value"), quota.getStatus().getDescription());
+            // a limit below what the container uses already
+            var memory = assertThrows(StatusRuntimeException.class, () -> node.rt().updateContainerResources(
+                    UpdateContainerResourcesRequest.newBuilder().setContainerId(id).setLinux(LinuxContainerResources
+                            .newBuilder().setMemoryLimitInBytes(4096)).build()));
+            assertEquals(Status.Code.FAILED_PRECONDITION, memory.getStatus().getCode(), memory.getStatus().toString());
+            assertEquals(ContainerState.CONTAINER_RUNNING, node.status(id).getState(), "still running as it was");
+
+            // the same quota at start
+            String bad = node.rt().createContainer(CreateContainerRequest.newBuilder().setPodSandboxId(pod)
+                    .setSandboxConfig(podConfig).setConfig(PodTestNode.container("bad-quota", "sleep", "60")
+                            .setLinux(LinuxContainerConfig.newBuilder().setResources(LinuxContainerResources
+                                    .newBuilder().setCpuPeriod(100_000).setCpuQuota(500)))).build()).getContainerId();
+            var start = assertThrows(StatusRuntimeException.class, () -> node.rt().startContainer(
+                    StartContainerRequest.newBuilder().setContainerId(bad).build()));
+            assertEquals(Status.Code.INVALID_ARGUMENT, start.getStatus().getCode(), start.getStatus().toString());
         } finally {
             node.removePod(pod);
         }

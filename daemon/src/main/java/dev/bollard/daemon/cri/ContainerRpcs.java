@@ -69,7 +69,12 @@ public final class ContainerRpcs {
     }
 
     StartContainerResponse start(StartContainerRequest request) throws IOException {
-        containers.start(requireId(request.getContainerId()));
+        try {
+            containers.start(requireId(request.getContainerId()));
+        } catch (IOException e) {
+            throw dev.bollard.daemon.runtime.RuntimeRefusals.classify(e, "starting container "
+                    + request.getContainerId()).orElseThrow(() -> e);
+        }
         return StartContainerResponse.getDefaultInstance();
     }
 
@@ -191,7 +196,12 @@ public final class ContainerRpcs {
     }
 
     UpdateContainerResourcesResponse update(UpdateContainerResourcesRequest request) throws IOException {
-        containers.updateResources(requireId(request.getContainerId()), request.getLinux());
+        try {
+            containers.updateResources(requireId(request.getContainerId()), request.getLinux());
+        } catch (IOException e) {
+            throw dev.bollard.daemon.runtime.RuntimeRefusals.classify(e, "updating the resources of container "
+                    + request.getContainerId()).orElseThrow(() -> e);
+        }
         return UpdateContainerResourcesResponse.getDefaultInstance();
     }
 
