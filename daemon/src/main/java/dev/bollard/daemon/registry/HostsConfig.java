@@ -4,7 +4,6 @@ import dev.bollard.daemon.config.ConfigException;
 import dev.bollard.daemon.config.TomlText;
 import dev.bollard.daemon.registry.RegistryEndpoint.ClientCert;
 import dev.bollard.daemon.registry.RegistryEndpoint.Tls;
-import org.tomlj.Toml;
 import org.tomlj.TomlArray;
 import org.tomlj.TomlParseResult;
 import org.tomlj.TomlTable;
@@ -120,12 +119,7 @@ public final class HostsConfig {
      */
     public static List<RegistryEndpoint> parse(String domain, String text, Path hostDirectory, String source)
             throws ConfigException {
-        TomlParseResult toml = Toml.parse(text);
-        if (toml.hasErrors()) {
-            var error = toml.errors().getFirst();
-            throw new ConfigException(TomlText.at(source, error.position()) + ": TOML syntax error: "
-                    + error.getMessage().replaceFirst(" \\(line \\d+, column \\d+\\)$", ""));
-        }
+        TomlParseResult toml = TomlText.parse(text, source);
         var reader = new FileReader(toml, source, hostDirectory);
         var endpoints = new ArrayList<RegistryEndpoint>();
         TomlTable hosts = null;
