@@ -329,6 +329,9 @@ class PodLifecycleIntegrationTest extends PodNodeTest {
         ProcessHandle.of(shimPid).orElseThrow().destroyForcibly();
         var s = node.awaitExit(c);
         assertEquals(255, s.getExitCode(), s.toString());
+        // as containerd reports its dead shim's TaskExit: an ordinary failed exit ("Unknown" is for a task found
+        // gone at a restart, aShimThatDiedWhileTheDaemonWasDownIsCleanedUp)
+        assertEquals("Error", s.getReason(), s.toString());
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (System.nanoTime() < deadline && node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder()
                 .setPodSandboxId(pod).build()).getStatus().getState() != PodSandboxState.SANDBOX_NOTREADY) {

@@ -5,7 +5,6 @@ import dev.bollard.daemon.config.BollardConfig.LogFormat;
 import dev.bollard.daemon.config.BollardConfig.LogLevel;
 import dev.bollard.daemon.config.ConfigSchema.Section;
 import dev.bollard.daemon.streaming.StreamingConfig;
-import org.tomlj.Toml;
 import org.tomlj.TomlParseResult;
 import org.tomlj.TomlTable;
 
@@ -60,12 +59,7 @@ public final class ConfigLoader {
     }
 
     public static BollardConfig parse(String text, String source) throws ConfigException {
-        TomlParseResult toml = Toml.parse(text);
-        if (toml.hasErrors()) {
-            var error = toml.errors().getFirst();
-            throw new ConfigException(TomlText.at(source, error.position()) + ": TOML syntax error: " + error.getMessage()
-                    .replaceFirst(" \\(line \\d+, column \\d+\\)$", ""));
-        }
+        TomlParseResult toml = TomlText.parse(text, source);
         var reader = new Reader(source, toml);
         return reader.read();
     }

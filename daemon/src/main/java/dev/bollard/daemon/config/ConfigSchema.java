@@ -72,7 +72,8 @@ public final class ConfigSchema {
                             "Handler used for pods whose RuntimeClass handler is empty. Must name a [runtimes.<name>] table."),
                     string("sandbox_image", "builtin",
                             "The image of each pod's infra container (containerd's sandbox_image). builtin: a pause\n"
-                                    + "image Bollard assembles from Debian's catatonit (/usr/bin/catatonit), no registry needed;\n"
+                                    + "image Bollard assembles from Debian's catatonit (/usr/bin/catatonit), no registry needed,\n"
+                                    + "imported at daemon start so that a full disk cannot stop pods;\n"
                                     + "otherwise an image reference, pulled when missing."),
                     positiveInt("max_container_log_line_size", 16384,
                             "Container output lines longer than this many bytes are split into partial (P) log lines.")),

@@ -15,6 +15,30 @@ public final class TomlText {
         return position == null ? source : source + ":" + position.line();
     }
 
+    /**
+     * Parses {@code text}, failing with a ConfigException naming {@code source} and the line on a syntax error,
+     * including those tomlj throws instead of listing (an invalid escape in a quoted key).
+     */
+    public static org.tomlj.TomlParseResult parse(String text, String source) throws ConfigException {
+        org.tomlj.TomlParseResult toml;
+        try {
+            toml = org.tomlj.Toml.parse(text);
+        } catch (org.tomlj.TomlParseError e) {
+            throw new ConfigException(at(source, e.position()) + ": TOML syntax error: " + bare(e.getMessage()));
+        } catch (RuntimeException e) {
+            throw new ConfigException(source + ": TOML syntax error: " + e.getMessage());
+        }
+        if (toml.hasErrors()) {
+            var error = toml.errors().getFirst();
+            throw new ConfigException(at(source, error.position()) + ": TOML syntax error: " + bare(error.getMessage()));
+        }
+        return toml;
+    }
+
+    private static String bare(String message) {
+        return String.valueOf(message).replaceFirst(" \\(line \\d+, column \\d+\\)$", "");
+    }
+
     /** A parsed value as an error message names it: {@code the string "x"}, {@code an array}… */
     public static String describe(Object raw) {
         return switch (raw) {

@@ -29,6 +29,8 @@ public final class ContentStore {
     private final Path ingest;
     /** One writer per digest at a time; a second puller of the same blob waits, then finds it present. */
     private final ConcurrentHashMap<Digest, ReentrantLock> ingestLocks = new ConcurrentHashMap<>();
+    /** Imports' temporary files being written: not for {@link #pruneIngests} to take. */
+    private final java.util.Set<Path> streamsInProgress = ConcurrentHashMap.newKeySet();
 
     public ContentStore(Path root) throws IOException {
         this.blobs = root.resolve("blobs");
@@ -87,6 +89,7 @@ public final class ContentStore {
      */
     public Digest putStream(InputStream in) throws IOException {
         Path tmp = Files.createTempFile(ingest, "stream-", "");
+        streamsInProgress.add(tmp);
         try {
             var hasher = Digest.messageDigest("sha256");
             try (var out = Files.newOutputStream(tmp)) {
@@ -115,6 +118,7 @@ public final class ContentStore {
             return digest;
         } finally {
             Files.deleteIfExists(tmp);
+            streamsInProgress.remove(tmp);
         }
     }
 
@@ -161,42 +165,99 @@ public final class ContentStore {
     }
 
     /**
+     * How long a partial download no pull is writing is kept for a retry to resume. kubelet retries a failed pull
+     * with a back-off capped at 5 minutes, so an hour covers every retry of that pull; a partial untouched longer
+     * belongs to a pull nobody asks for any more.
+     */
+    public static final java.time.Duration IDLE_INGEST_MAX_AGE = java.time.Duration.ofHours(1);
+    /** Idle partial downloads kept together are at most this fraction of the filesystem (the oldest go first). */
+    static final int IDLE_INGEST_BUDGET_PERCENT = 10;
+
+    /**
      * Removes partial ingests untouched for {@code maxAge}: a pull that never came back for them. Younger ones stay
      * for the retry that resumes them. One in use is locked and skipped.
      *
      * @return how many were removed
      */
     public int pruneIngests(java.time.Duration maxAge, java.time.Instant now) throws IOException {
-        int removed = 0;
+        return pruneIngests(maxAge, Long.MAX_VALUE, now);
+    }
+
+    /**
+     * The rule for idle partial downloads (no pull writing them): kept for a resume while younger than
+     * {@link #IDLE_INGEST_MAX_AGE} and, newest first, within {@value #IDLE_INGEST_BUDGET_PERCENT}% of the
+     * filesystem; the rest are removed. Ingests being written are never touched.
+     */
+    public int pruneIdleIngests(java.time.Instant now) throws IOException {
+        long total = Files.getFileStore(ingest).getTotalSpace();
+        return pruneIngests(IDLE_INGEST_MAX_AGE, total / 100 * IDLE_INGEST_BUDGET_PERCENT, now);
+    }
+
+    /** Removes every partial download no pull is writing: what a full disk calls for. */
+    public int dropIdleIngests() throws IOException {
+        return pruneIngests(java.time.Duration.ZERO, 0, java.time.Instant.MAX);
+    }
+
+    /**
+     * Removes idle ingests untouched for {@code maxAge}, and then, newest kept first, those beyond {@code budget}
+     * bytes in all. An ingest being written (its digest locked, or an import's stream in progress) is skipped.
+     *
+     * @return how many were removed
+     */
+    public int pruneIngests(java.time.Duration maxAge, long budget, java.time.Instant now) throws IOException {
+        record Idle(Path path, java.time.Instant modified, long size) {
+        }
+        var idle = new ArrayList<Idle>();
         try (var files = Files.list(ingest)) {
             for (Path p : files.toList()) {
-                var age = java.time.Duration.between(Files.getLastModifiedTime(p).toInstant(), now);
-                if (age.compareTo(maxAge) < 0) {
-                    continue;
-                }
-                String name = p.getFileName().toString();
-                int dash = name.indexOf('-');
-                ReentrantLock lock = null;
                 try {
-                    lock = ingestLocks.computeIfAbsent(new Digest(name.substring(0, dash), name.substring(dash + 1)),
-                            d -> new ReentrantLock());
-                } catch (RuntimeException e) {
-                    // a stream- temporary or a stray file: no lock to take
-                }
-                if (lock != null && !lock.tryLock()) {
-                    continue;
-                }
-                try {
-                    Files.deleteIfExists(p);
-                    removed++;
-                } finally {
-                    if (lock != null) {
-                        lock.unlock();
-                    }
+                    var attrs = Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class);
+                    idle.add(new Idle(p, attrs.lastModifiedTime().toInstant(), attrs.size()));
+                } catch (NoSuchFileException gone) {
+                    // committed or removed meanwhile
                 }
             }
         }
+        idle.sort(java.util.Comparator.comparing(Idle::modified).reversed());
+        int removed = 0;
+        long kept = 0;
+        for (Idle i : idle) {
+            boolean young = java.time.Duration.between(i.modified(), now).compareTo(maxAge) < 0;
+            if (young && kept + i.size() <= budget) {
+                kept += i.size();
+                continue;
+            }
+            if (removeIfIdle(i.path())) {
+                removed++;
+            }
+        }
         return removed;
+    }
+
+    /** Deletes an ingest file unless a writer or an import holds it. */
+    private boolean removeIfIdle(Path p) throws IOException {
+        if (streamsInProgress.contains(p)) {
+            return false;
+        }
+        String name = p.getFileName().toString();
+        int dash = name.indexOf('-');
+        ReentrantLock lock = null;
+        try {
+            lock = ingestLocks.computeIfAbsent(new Digest(name.substring(0, dash), name.substring(dash + 1)),
+                    d -> new ReentrantLock());
+        } catch (RuntimeException e) {
+            // a stray file (or an import's stream, left by a crash): no lock to take
+        }
+        if (lock != null && (lock.isHeldByCurrentThread() || !lock.tryLock())) {
+            return false;
+        }
+        try {
+            return Files.deleteIfExists(p);
+        } finally {
+            if (lock != null) {
+                lock.unlock();
+            }
+        }
     }
 
     /** Bytes used by committed blobs and partial ingests. */
@@ -431,14 +492,20 @@ public final class ContentStore {
 
         @Override
         public void close() throws IOException {
+            boolean keptPartial = false;
             try {
                 if (!present && !closed) {
                     channel.close();
                     closed = true;
                     progress.finish(false);
+                    keptPartial = Files.exists(partial);
                 }
             } finally {
                 lock.unlock();
+            }
+            if (keptPartial) {
+                // the partial stays for a resume, within the bound every idle partial shares
+                pruneIdleIngests(java.time.Instant.now());
             }
         }
     }

@@ -83,6 +83,7 @@ public final class ContainerRpcs {
         if (!request.hasConfig()) {
             throw new IllegalArgumentException("config is required");
         }
+        MetadataLimits.check(request.getConfig());
         var c = createContainer.create(PodSandboxRpcs.requireId(request.getPodSandboxId()), request.getConfig());
         return CreateContainerResponse.newBuilder().setContainerId(c.id()).build();
     }
@@ -94,7 +95,12 @@ public final class ContainerRpcs {
     }
 
     StartContainerResponse start(StartContainerRequest request) throws IOException {
-        startContainer.start(requireId(request.getContainerId()));
+        try {
+            startContainer.start(requireId(request.getContainerId()));
+        } catch (IOException e) {
+            throw dev.bollard.daemon.runtime.RuntimeRefusals.classify(e, "starting container "
+                    + request.getContainerId()).orElseThrow(() -> e);
+        }
         return StartContainerResponse.getDefaultInstance();
     }
 
@@ -216,7 +222,12 @@ public final class ContainerRpcs {
     }
 
     UpdateContainerResourcesResponse update(UpdateContainerResourcesRequest request) throws IOException {
-        updateResources.update(requireId(request.getContainerId()), request.getLinux());
+        try {
+            updateResources.update(requireId(request.getContainerId()), request.getLinux());
+        } catch (IOException e) {
+            throw dev.bollard.daemon.runtime.RuntimeRefusals.classify(e, "updating the resources of container "
+                    + request.getContainerId()).orElseThrow(() -> e);
+        }
         return UpdateContainerResourcesResponse.getDefaultInstance();
     }
 
@@ -230,8 +241,9 @@ public final class ContainerRpcs {
             throw new IllegalArgumentException("timeout must not be negative (got " + request.getTimeout() + ")");
         }
         var result = execContainer.execSync(requireId(request.getContainerId()), request.getCmdList(), request.getTimeout());
-        return ExecSyncResponse.newBuilder().setStdout(ByteString.copyFrom(result.stdout()))
-                .setStderr(ByteString.copyFrom(result.stderr())).setExitCode(result.exitCode()).build();
+        var fitted = dev.bollard.daemon.container.io.ExecOutputLimit.fit(result.stdout(), result.stderr());
+        return ExecSyncResponse.newBuilder().setStdout(ByteString.copyFrom(fitted.stdout()))
+                .setStderr(ByteString.copyFrom(fitted.stderr())).setExitCode(result.exitCode()).build();
     }
 
     static String requireId(String id) {

@@ -64,6 +64,8 @@ public final class ImageRpcs {
         } catch (dev.bollard.daemon.snapshot.LayerUnpacker.InvalidLayerException e) {
             // The image itself is unusable (unsafe paths, corrupt layer, wrong diff ID): retrying will not help.
             throw Status.FAILED_PRECONDITION.withDescription("pulling " + image + ": " + e.getMessage()).withCause(e).asRuntimeException();
+        } catch (dev.bollard.daemon.store.DiskFullException e) {
+            throw e; // RESOURCE_EXHAUSTED (Calls), naming the disk: no registry is to blame
         } catch (IOException e) {
             throw Status.UNAVAILABLE.withDescription("pulling " + image + ": " + e.getMessage()).withCause(e).asRuntimeException();
         }

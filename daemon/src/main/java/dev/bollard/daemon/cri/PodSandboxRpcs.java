@@ -69,6 +69,7 @@ public final class PodSandboxRpcs {
         if (!request.hasConfig()) {
             throw new IllegalArgumentException("config is required");
         }
+        MetadataLimits.check(request.getConfig());
         var sandbox = runPod.run(request.getConfig(), request.getRuntimeHandler());
         return RunPodSandboxResponse.newBuilder().setPodSandboxId(sandbox.id()).build();
     }

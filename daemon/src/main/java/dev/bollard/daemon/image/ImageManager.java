@@ -4,6 +4,7 @@ import dev.bollard.daemon.config.ConfigException;
 import dev.bollard.daemon.content.ContentStore;
 import dev.bollard.daemon.content.Digest;
 import dev.bollard.daemon.store.CrashPoints;
+import dev.bollard.daemon.store.DiskFullException;
 import dev.bollard.daemon.image.ref.ImageReference;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.registry.BlobTarget;
@@ -82,16 +83,21 @@ public final class ImageManager implements AutoCloseable {
     }
 
     /**
-     * Start-up housekeeping, in the background: content a crashed pull or import stored but never recorded is
-     * collected, and partial downloads abandoned for a day are dropped.
+     * Start-up housekeeping: partial downloads no retry will resume are dropped at once (the rule of
+     * {@link ContentStore#pruneIdleIngests}: older than an hour, or beyond a tenth of the disk), then, in the
+     * background, content a crashed pull or import stored but never recorded is collected.
      */
     public void startHousekeeping() {
+        try {
+            int pruned = content.pruneIdleIngests(clock.instant());
+            if (pruned > 0) {
+                LOG.info("removed abandoned partial downloads", "count", pruned);
+            }
+        } catch (IOException e) {
+            LOG.error("removing abandoned partial downloads failed", e);
+        }
         Thread.ofVirtual().name("image-housekeeping").start(() -> {
             try {
-                int pruned = content.pruneIngests(java.time.Duration.ofDays(1), clock.instant());
-                if (pruned > 0) {
-                    LOG.info("removed abandoned partial downloads", "count", pruned);
-                }
                 collect();
             } catch (IOException e) {
                 LOG.error("image housekeeping failed", e);
@@ -153,7 +159,10 @@ public final class ImageManager implements AutoCloseable {
         ImageRecord record;
         try {
             record = pullImage(image, credentials, listener);
-        } catch (IOException | InterruptedException | RuntimeException e) {
+        } catch (IOException e) {
+            pullObserver.failed();
+            throw diskFullOr(e);
+        } catch (InterruptedException | RuntimeException e) {
             pullObserver.failed();
             throw e;
         }
@@ -197,6 +206,36 @@ public final class ImageManager implements AutoCloseable {
         } finally {
             gcLock.readLock().unlock();
         }
+    }
+
+    /**
+     * A write that failed for lack of space as a {@link DiskFullException} naming the image filesystem, after
+     * reclaiming what no image holds: every partial download no pull is writing (a retry into a full disk cannot
+     * finish them), and unrecorded blobs and snapshots (at once if no pull or import is running, else as soon as
+     * they end), so that the disk does not stay full for the next pull or the pause image's pods. Other failures
+     * are returned unchanged.
+     */
+    private IOException diskFullOr(IOException failure) {
+        var full = DiskFullException.of(failure, "image filesystem", root);
+        if (full.isEmpty()) {
+            return failure;
+        }
+        try {
+            int dropped = content.dropIdleIngests();
+            LOG.warn("image filesystem full: dropped partial downloads", "count", dropped, "error", failure.getMessage());
+            if (gcLock.writeLock().tryLock()) {
+                try {
+                    collect();
+                } finally {
+                    gcLock.writeLock().unlock();
+                }
+            } else {
+                collectLater();
+            }
+        } catch (IOException e) {
+            full.get().addSuppressed(e);
+        }
+        return full.get();
     }
 
     /**
@@ -255,31 +294,42 @@ public final class ImageManager implements AutoCloseable {
             throw new IllegalArgumentException("image archive " + archive + " does not exist or is not a file");
         }
         var imported = new ArrayList<ImageRecord>();
+        IOException failure = null;
         gcLock.readLock().lock();
         try {
-            var loaded = ImageArchives.load(archive, content);
-            BlobSource none = (layer, w) -> {
-                throw new IOException("image archive " + archive + ": layer " + layer.digest() + " is not in it");
-            };
-            if (loaded.isOciLayout()) {
-                var manifests = loaded.ociIndex().getAsJsonArray("manifests");
-                if (manifests == null || manifests.isEmpty()) {
-                    throw new IOException("image archive " + archive + ": index.json lists no manifests");
-                }
-                for (var m : manifests) {
-                    imported.add(importOciEntry(archive, m.getAsJsonObject(), baseName, none));
-                }
-            } else {
-                for (var m : loaded.dockerManifest()) {
-                    imported.add(importDockerEntry(archive, loaded, m.getAsJsonObject(), baseName, none));
-                }
-            }
+            importEntries(archive, baseName, imported);
+        } catch (IOException e) {
+            failure = e;
         } finally {
             gcLock.readLock().unlock();
+        }
+        if (failure != null) {
+            throw diskFullOr(failure); // outside the lock: a full disk collects at once
         }
         collectLater(); // archive files no image uses (index.json, docker's per-layer json) go again
         LOG.info("imported image archive", "path", archive, "images", imported.size());
         return imported;
+    }
+
+    private void importEntries(Path archive, String baseName, List<ImageRecord> imported)
+            throws IOException, InterruptedException {
+        var loaded = ImageArchives.load(archive, content);
+        BlobSource none = (layer, w) -> {
+            throw new IOException("image archive " + archive + ": layer " + layer.digest() + " is not in it");
+        };
+        if (loaded.isOciLayout()) {
+            var manifests = loaded.ociIndex().getAsJsonArray("manifests");
+            if (manifests == null || manifests.isEmpty()) {
+                throw new IOException("image archive " + archive + ": index.json lists no manifests");
+            }
+            for (var m : manifests) {
+                imported.add(importOciEntry(archive, m.getAsJsonObject(), baseName, none));
+            }
+        } else {
+            for (var m : loaded.dockerManifest()) {
+                imported.add(importDockerEntry(archive, loaded, m.getAsJsonObject(), baseName, none));
+            }
+        }
     }
 
     private ImageRecord importOciEntry(Path archive, com.google.gson.JsonObject descriptor, String baseName, BlobSource none)
@@ -562,8 +612,28 @@ public final class ImageManager implements AutoCloseable {
         }
     }
 
+    private volatile Set<String> pinnedReferences = Set.of();
+
+    /**
+     * Reports the image under {@code reference} as pinned (the sandbox image), as containerd does: kubelet's image
+     * garbage collection never removes a pinned image, so a node short of disk keeps its pause image.
+     */
+    public void pin(String reference) {
+        var normalized = new HashSet<>(pinnedReferences);
+        normalized.add(ImageReference.parse(reference).withoutTag().toString());
+        pinnedReferences = Set.copyOf(normalized);
+    }
+
+    private ImageRecord withPins(ImageRecord r) {
+        return !r.pinned() && r.repoTags().stream().anyMatch(pinnedReferences::contains) ? r.withPinned(true) : r;
+    }
+
     /** The image a reference or an ID (full, with or without {@code sha256:}) names. */
     public Optional<ImageRecord> resolve(String image) {
+        return resolveRecord(image).map(this::withPins);
+    }
+
+    private Optional<ImageRecord> resolveRecord(String image) {
         if (image.isEmpty()) {
             return Optional.empty();
         }
@@ -582,7 +652,7 @@ public final class ImageManager implements AutoCloseable {
     }
 
     public List<ImageRecord> list() {
-        return List.copyOf(images.list());
+        return images.list().stream().map(this::withPins).toList();
     }
 
     public byte[] config(ImageRecord image) throws IOException {
@@ -625,10 +695,6 @@ public final class ImageManager implements AutoCloseable {
     }
 
     /**
-     * Removes blobs and snapshots no image references. Exclusive with pulls: what a pull in flight has stored
-     * but not yet recorded is never collected.
-     */
-    /**
      * Snapshots that containers have mounted (their rootfs lower dirs): collection keeps them even when no image
      * references them any longer (an image removed while its containers still run).
      */
@@ -636,6 +702,11 @@ public final class ImageManager implements AutoCloseable {
         this.snapshotsInUse = inUse;
     }
 
+    /**
+     * Removes blobs and snapshots no image references, and partial downloads by the rule of
+     * {@link ContentStore#pruneIdleIngests}. Exclusive with pulls: what a pull in flight has stored but not yet
+     * recorded is never collected.
+     */
     public void collect() throws IOException {
         gcLock.writeLock().lock();
         try {
@@ -664,6 +735,10 @@ public final class ImageManager implements AutoCloseable {
                     snapshots.remove(c);
                     LOG.debug("collected snapshot", "chainId", c);
                 }
+            }
+            int ingests = content.pruneIdleIngests(clock.instant());
+            if (ingests > 0) {
+                LOG.debug("collected partial downloads", "count", ingests);
             }
         } finally {
             gcLock.writeLock().unlock();

@@ -38,6 +38,11 @@ public record ImageRecord(int schema, String id, List<String> repoTags, List<Str
                 annotations, now);
     }
 
+    public ImageRecord withPinned(boolean pinned) {
+        return new ImageRecord(schema, id, repoTags, repoDigests, size, manifestDigest, layers, uid, username, pinned,
+                annotations, updatedAt);
+    }
+
     public boolean unreferenced() {
         return repoTags.isEmpty() && repoDigests.isEmpty();
     }

@@ -21,6 +21,7 @@ import dev.bollard.daemon.image.ImageRecord;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.oci.PodContext;
 import dev.bollard.daemon.oci.RequestBounds;
+import dev.bollard.daemon.store.Modes;
 import dev.bollard.daemon.oci.SpecBuilder;
 import dev.bollard.daemon.oci.SpecInputs;
 import dev.bollard.daemon.oci.SpecInputsResolver;
@@ -116,7 +117,7 @@ public final class CreateContainer {
             var parsed = ImageConfigs.parse(images.config(image));
             var rootfs = Rootfs.of(images.snapshots(), image, dir.resolve("rootfs"));
             rootfs.prepare();
-            Files.createDirectories(bundle.resolve("rootfs"));
+            Files.createDirectories(Modes.traversableDirectory(bundle).resolve("rootfs"));
             if (restoreFrom != null) {
                 CheckpointArchive.extract(restoreFrom, bundle.resolve(CheckpointArchive.RESTORE_IMAGES), rootfs.upper());
             }

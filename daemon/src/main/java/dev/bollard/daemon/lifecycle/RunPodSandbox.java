@@ -10,6 +10,7 @@ import dev.bollard.daemon.network.PortMapping;
 import dev.bollard.daemon.oci.PodContext;
 import dev.bollard.daemon.oci.NodeHostname;
 import dev.bollard.daemon.oci.RequestBounds;
+import dev.bollard.daemon.store.Modes;
 import dev.bollard.daemon.oci.SpecBuilder;
 import dev.bollard.daemon.oci.SpecInputsResolver;
 import dev.bollard.daemon.oci.UserNamespaces;
@@ -135,7 +136,7 @@ public final class RunPodSandbox {
 
         Path bundle = layout.podBundle(id);
         Path podDir = layout.podDir(id);
-        Files.createDirectories(bundle);
+        Modes.traversableDirectory(bundle);
         undo.push(() -> {
             host.unmountBelow(bundle); // a rootfs a failed task create left mounted
             FileTrees.deleteTree(bundle);

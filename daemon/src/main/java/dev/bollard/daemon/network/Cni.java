@@ -322,7 +322,7 @@ public final class Cni {
             return false;
         }
         String json = GSON.toJson(defaultConfig("bollard", bridgeName, subnet, null));
-        AtomicFiles.write(confDir.resolve("10-bollard.conflist"), (prettyJson(json) + "\n")
+        AtomicFiles.writeReadable(confDir.resolve("10-bollard.conflist"), (prettyJson(json) + "\n")
                 .getBytes(StandardCharsets.UTF_8));
         return true;
     }

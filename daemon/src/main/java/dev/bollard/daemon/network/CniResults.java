@@ -30,7 +30,7 @@ final class CniResults {
                 }
                 JsonObject ip = e.getAsJsonObject();
                 if (ip.has("interface") && ip.get("interface").isJsonPrimitive()) {
-                    int index = ip.get("interface").getAsInt();
+                    int index = interfaceIndex(ip.get("interface").getAsJsonPrimitive());
                     if (index < 0 || index >= interfaces.size() || !interfaces.get(index).isJsonObject()) {
                         continue;
                     }
@@ -54,12 +54,29 @@ final class CniResults {
         return v4;
     }
 
+    /** The index an address names, or -1 when it names none a result could hold (not a small whole number). */
+    private static int interfaceIndex(com.google.gson.JsonPrimitive p) {
+        if (!p.isNumber()) {
+            return -1;
+        }
+        try {
+            return p.getAsBigDecimal().intValueExact();
+        } catch (ArithmeticException | NumberFormatException e) {
+            return -1;
+        }
+    }
+
     private static void add(String cidr, List<String> v4, List<String> v6) {
         if (cidr.isEmpty()) {
             return;
         }
         int slash = cidr.indexOf('/');
         String ip = slash < 0 ? cidr : cidr.substring(0, slash);
-        (ip.contains(":") ? v6 : v4).add(ip);
+        try {
+            // a plugin's output goes into /etc/hosts and the pod's status: only an address literal is one
+            (java.net.InetAddress.ofLiteral(ip) instanceof java.net.Inet6Address ? v6 : v4).add(ip);
+        } catch (IllegalArgumentException notAnAddress) {
+            // skipped, as an address on another interface is
+        }
     }
 }

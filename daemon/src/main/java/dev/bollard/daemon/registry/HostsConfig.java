@@ -4,7 +4,6 @@ import dev.bollard.daemon.config.ConfigException;
 import dev.bollard.daemon.config.TomlText;
 import dev.bollard.daemon.registry.RegistryEndpoint.ClientCert;
 import dev.bollard.daemon.registry.RegistryEndpoint.Tls;
-import org.tomlj.Toml;
 import org.tomlj.TomlArray;
 import org.tomlj.TomlParseResult;
 import org.tomlj.TomlTable;
@@ -120,12 +119,7 @@ public final class HostsConfig {
      */
     public static List<RegistryEndpoint> parse(String domain, String text, Path hostDirectory, String source)
             throws ConfigException {
-        TomlParseResult toml = Toml.parse(text);
-        if (toml.hasErrors()) {
-            var error = toml.errors().getFirst();
-            throw new ConfigException(TomlText.at(source, error.position()) + ": TOML syntax error: "
-                    + error.getMessage().replaceFirst(" \\(line \\d+, column \\d+\\)$", ""));
-        }
+        TomlParseResult toml = TomlText.parse(text, source);
         var reader = new FileReader(toml, source, hostDirectory);
         var endpoints = new ArrayList<RegistryEndpoint>();
         TomlTable hosts = null;
@@ -151,7 +145,7 @@ public final class HostsConfig {
                     reader.checkEntryKey(path, key);
                 }
                 var entry = reader.entry(path, table);
-                endpoints.add(entry.endpoint(domain, reader.url(path, url, entry.overridePath())));
+                endpoints.add(entry.endpoint(domain, reader.url(path, url, entry.overridePath()), false));
             }
         }
         var root = reader.entry(List.of(), toml);
@@ -161,7 +155,7 @@ public final class HostsConfig {
             if (!(server instanceof String s) || s.isBlank()) {
                 throw reader.error(path, "server: expected a URL string, got " + TomlText.describe(server));
             }
-            endpoints.add(root.endpoint(domain, reader.url(path, s, root.overridePath())));
+            endpoints.add(root.endpoint(domain, reader.url(path, s, root.overridePath()), true));
         } else {
             endpoints.add(defaultUpstream(domain, root));
         }
@@ -189,7 +183,7 @@ public final class HostsConfig {
                 entry = entry.withSkipVerify(true);
             }
         }
-        return entry.endpoint(domain, URI.create(scheme + "://" + authority + "/v2"));
+        return entry.endpoint(domain, URI.create(scheme + "://" + authority + "/v2"), true);
     }
 
     /** Docker's certs.d layout: {@code *.crt} CAs, {@code *.cert} client certificates with an optional {@code *.key}. */
@@ -231,10 +225,11 @@ public final class HostsConfig {
             return new Entry(capabilities, caFiles, clientCerts, Optional.of(skip), headers, overridePath);
         }
 
-        RegistryEndpoint endpoint(String domain, URI apiRoot) {
+        /** @param upstream the {@code server} (or the default upstream), not a {@code [host]} table */
+        RegistryEndpoint endpoint(String domain, URI apiRoot, boolean upstream) {
             return new RegistryEndpoint(apiRoot, isMirror(domain, apiRoot), capabilities.contains(Capability.PULL),
                     capabilities.contains(Capability.RESOLVE),
-                    new Tls(caFiles, skipVerify.orElse(false), clientCerts), headers);
+                    new Tls(caFiles, skipVerify.orElse(false), clientCerts), headers, upstream);
         }
     }
 

@@ -661,7 +661,8 @@ public final class RegistryClient {
     }
 
     private static String describe(RegistryEndpoint ep) {
-        return (ep.mirror() ? "mirror " : "registry ") + host(ep);
+        return (ep.upstream() ? (ep.mirror() ? "upstream server " : "registry ") : ep.mirror() ? "mirror " : "registry ")
+                + host(ep);
     }
 
     private static String host(RegistryEndpoint ep) {

@@ -16,9 +16,18 @@ import java.util.Optional;
  * @param canResolve   may turn a tag into a digest
  * @param tls          trust and client-certificate settings for https endpoints
  * @param headers      extra HTTP headers to send to this endpoint
+ * @param upstream     the upstream {@code server} of hosts.toml (or the default one), tried after the mirrors; it may
+ *                     be on another host than the image's domain ({@code mirror} then too), but errors name it as
+ *                     the upstream, so that a fault it serves is not blamed on a mirror
  */
 public record RegistryEndpoint(URI apiRoot, boolean mirror, boolean canPull, boolean canResolve, Tls tls,
-                               java.util.Map<String, List<String>> headers) {
+                               java.util.Map<String, List<String>> headers, boolean upstream) {
+
+    /** An endpoint given by hand: the upstream exactly when it is no mirror. */
+    public RegistryEndpoint(URI apiRoot, boolean mirror, boolean canPull, boolean canResolve, Tls tls,
+                            java.util.Map<String, List<String>> headers) {
+        this(apiRoot, mirror, canPull, canResolve, tls, headers, !mirror);
+    }
 
     /**
      * @param caFiles     extra PEM CA certificates trusted beside the system store
@@ -34,6 +43,6 @@ public record RegistryEndpoint(URI apiRoot, boolean mirror, boolean canPull, boo
 
     /** The upstream registry over plain defaults: https, both capabilities. */
     public static RegistryEndpoint upstream(URI apiRoot) {
-        return new RegistryEndpoint(apiRoot, false, true, true, Tls.DEFAULT, java.util.Map.of());
+        return new RegistryEndpoint(apiRoot, false, true, true, Tls.DEFAULT, java.util.Map.of(), true);
     }
 }

@@ -21,6 +21,8 @@ import java.util.List;
  */
 public final class SandboxImage {
 
+    private static final dev.bollard.daemon.log.Log LOG = dev.bollard.daemon.log.Log.get("sandbox");
+
     public static final String BUILTIN = "builtin";
     public static final String BUILTIN_REFERENCE = "bollard.local/pause:builtin";
     static final Path CATATONIT = Path.of("/usr/bin/catatonit");
@@ -31,10 +33,36 @@ public final class SandboxImage {
     public SandboxImage(ImageManager images, String setting) {
         this.images = images;
         this.setting = setting;
+        try {
+            images.pin(reference());
+        } catch (IllegalArgumentException e) {
+            // not a valid reference: the first RunPodSandbox says so when it pulls it
+        }
     }
 
     public String reference() {
         return setting.equals(BUILTIN) ? BUILTIN_REFERENCE : setting;
+    }
+
+    /**
+     * At daemon start, before the CRI is served and so before any pull can fill the disk: the builtin image is
+     * assembled and imported if it is missing (about 1 MB), so that a full image filesystem never stops pods from
+     * starting. Garbage collection keeps it like any recorded image. A reference is pulled on first use instead, as
+     * containerd does with its {@code sandbox_image}: a start must not wait for a registry. A failure here is only
+     * logged; {@link #ensure} tries again at the first RunPodSandbox and reports it there.
+     */
+    public void prepare() {
+        if (!setting.equals(BUILTIN)) {
+            return;
+        }
+        try {
+            ensure();
+        } catch (IOException e) {
+            LOG.warn("could not import the builtin sandbox image at start; the first RunPodSandbox tries again",
+                    "error", e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** The image, assembled or pulled first if it is not there yet. */

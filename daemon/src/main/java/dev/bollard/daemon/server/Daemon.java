@@ -213,6 +213,7 @@ public final class Daemon implements AutoCloseable {
             var node = NodeProfile.detect();
             var specs = new SpecBuilder(node);
             var sandboxImage = new SandboxImage(images, config.runtime().sandboxImage());
+            dev.bollard.daemon.store.Modes.secure(d.root(), d.state()); // records and specs hold secrets
             lifecycle = Lifecycle.wire(stores, shims, handlers, PodHost.linux(cni), specs, images,
                     InfraImage.of(sandboxImage, images), config.runtime().maxLogLineBytes());
             var sandboxes = lifecycle.sandboxes();
@@ -232,6 +233,7 @@ public final class Daemon implements AutoCloseable {
             }
             // After recovery: garbage collection must see the snapshots the recovered containers use.
             images.startHousekeeping();
+            sandboxImage.prepare();
             var containerRpcs = new ContainerRpcs(lifecycle, images);
             var streamTokens = new StreamTokens(config.streaming().tokenTtl(), Clock.systemUTC());
             var streamBackend = new ContainerStreams(lifecycle.execContainer(), sandboxes);

@@ -7,26 +7,42 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
 
 /**
  * Crash-safe whole-file replacement: write a temporary sibling, fsync it, rename it over the target, fsync the
- * directory. After a crash the file holds either the old or the new content, never a mix.
+ * directory. After a crash the file holds either the old or the new content, never a mix. Files are created 0600
+ * unless asked otherwise: what the daemon stores (records, specs) may hold a container's secrets.
  */
 public final class AtomicFiles {
     private AtomicFiles() {
     }
 
+    /** Writes {@code target} readable by its owner only (0600): records and specs hold secrets. */
     public static void write(Path target, byte[] content) throws IOException {
         write(target, content, "files");
     }
 
+    /** Writes {@code target} with mode 0644, for files that other programs read (a CNI configuration). */
+    public static void writeReadable(Path target, byte[] content) throws IOException {
+        write(target, content, "files", PosixFilePermissions.fromString("rw-r--r--"));
+    }
+
     /** @param store the store the write's duration is reported under ({@link StoreTimings}) */
     public static void write(Path target, byte[] content, String store) throws IOException {
+        write(target, content, store, Modes.PRIVATE_FILE);
+    }
+
+    private static void write(Path target, byte[] content, String store, Set<PosixFilePermission> mode)
+            throws IOException {
         long start = System.nanoTime();
         Path dir = target.toAbsolutePath().getParent();
         Path tmp = dir.resolve("." + target.getFileName() + ".tmp-" + ProcessHandle.current().pid());
-        try (var ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                StandardOpenOption.WRITE)) {
+        Files.deleteIfExists(tmp); // a leftover of a crash keeps its mode: the file is made anew with ours
+        try (var ch = FileChannel.open(tmp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+                PosixFilePermissions.asFileAttribute(mode))) {
             var buf = ByteBuffer.wrap(content);
             while (buf.hasRemaining()) {
                 ch.write(buf);

@@ -33,7 +33,7 @@ public final class RecordStore<T> {
         this.dir = dir;
         this.type = type;
         this.schema = schema;
-        Files.createDirectories(dir);
+        Modes.privateDirectory(dir); // records hold container specs: env, i.e. secrets
     }
 
     public Path dir() {

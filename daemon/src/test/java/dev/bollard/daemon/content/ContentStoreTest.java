@@ -115,6 +115,51 @@ class ContentStoreTest {
     }
 
     @Test
+    void idlePartialIngestsAreBoundedNewestKeptAndOnesBeingWrittenNeverTouched(@TempDir Path root) throws Exception {
+        var store = new ContentStore(root);
+        byte[] a = new byte[4000];
+        byte[] b = new byte[3000];
+        byte[] c = new byte[2000];
+        for (byte[] blob : List.of(a, b, c)) {
+            java.util.Arrays.fill(blob, (byte) blob.length);
+        }
+        var now = java.time.Instant.now();
+        int age = 3;
+        for (byte[] blob : List.of(a, b, c)) {
+            try (var w = store.writer(Digest.sha256(blob), blob.length)) {
+                w.write(ByteBuffer.wrap(blob, 0, blob.length - 1)); // one byte short: kept for a resume
+            }
+            Files.setLastModifiedTime(root.resolve("ingest/sha256-" + Digest.sha256(blob).hex()),
+                    java.nio.file.attribute.FileTime.from(now.minusSeconds(age--)));
+        }
+        assertEquals(3, ingestCount(root), "closed without commit: kept");
+        // newest first within 5500 bytes: c (1999) and b (2999) stay, a goes
+        assertEquals(1, store.pruneIngests(java.time.Duration.ofHours(1), 5500, now));
+        assertFalse(Files.exists(root.resolve("ingest/sha256-" + Digest.sha256(a).hex())));
+        assertEquals(2, ingestCount(root));
+        // one being written survives even a full-disk drop; the idle one goes
+        try (var w = store.writer(Digest.sha256(b), b.length)) {
+            assertEquals(b.length - 1, w.offset(), "resumed");
+            assertEquals(1, store.dropIdleIngests());
+            assertEquals(1, ingestCount(root));
+        }
+        assertEquals(1, store.dropIdleIngests());
+        assertEquals(0, ingestCount(root));
+        // older than the hour a retry could come in: gone whatever the budget
+        try (var w = store.writer(DIGEST, DATA.length)) {
+            w.write(ByteBuffer.wrap(DATA, 0, 5));
+        }
+        assertEquals(0, store.pruneIdleIngests(now));
+        assertEquals(1, store.pruneIdleIngests(now.plus(ContentStore.IDLE_INGEST_MAX_AGE).plusSeconds(60)));
+    }
+
+    private static long ingestCount(Path root) throws IOException {
+        try (var files = Files.list(root.resolve("ingest"))) {
+            return files.count();
+        }
+    }
+
+    @Test
     void abandonedPartialIngestsArePrunedYoungOnesKept(@TempDir Path root) throws Exception {
         var store = new ContentStore(root);
         try (var w = store.writer(DIGEST, DATA.length)) {

@@ -94,6 +94,26 @@ class ImageManagerTest {
     }
 
     @Test
+    void partialDownloadsCountInTheUsageAndGarbageCollectionDropsStaleOnes(@TempDir Path root) throws Exception {
+        try (var images = manager(root, root.resolve("certs.d"))) {
+            long before = images.usage().bytes();
+            byte[] blob = new byte[100_000];
+            try (var w = images.content().writer(Digest.sha256(blob), blob.length)) {
+                w.write(java.nio.ByteBuffer.wrap(blob, 0, 60_000)); // an interrupted download
+            }
+            assertEquals(before + 60_000, images.usage().bytes(), "ImageFsInfo counts the partial download");
+            images.collect();
+            assertEquals(before + 60_000, images.usage().bytes(), "a recent one stays for the retry to resume");
+            Path partial = root.resolve("content/ingest/sha256-" + Digest.sha256(blob).hex());
+            Files.setLastModifiedTime(partial, java.nio.file.attribute.FileTime.from(
+                    java.time.Instant.now().minus(Duration.ofHours(2))));
+            images.collect();
+            assertFalse(Files.exists(partial), "stale: collected");
+            assertEquals(before, images.usage().bytes());
+        }
+    }
+
+    @Test
     void theSameImageFromTwoReferencesIsOneImage(@TempDir Path root) throws Exception {
         try (var images = manager(root, root.resolve("certs.d"))) {
             var a = images.pull(local("library/busybox:1.36"), Credentials.ANONYMOUS);

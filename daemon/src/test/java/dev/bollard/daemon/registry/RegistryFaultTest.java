@@ -26,6 +26,7 @@ import java.util.Optional;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -100,6 +101,31 @@ class RegistryFaultTest {
             }
             assertEquals(registry.upstream(), f.endpoint());
             assertArrayEquals(LAYER.bytes(), Files.readAllBytes(file));
+        }
+    }
+
+    @Test
+    void aCorruptBlobFromTheUpstreamServerIsBlamedOnItNotOnAMirror(@TempDir Path dir) throws Exception {
+        try (var fake = new FaultServer((ex, n) -> FaultServer.send(ex, 200, "application/octet-stream",
+                corrupt(LAYER.bytes())))) {
+            // hosts.toml: the real registry as a mirror (it lacks this repository: 404), the fake as the server,
+            // on another host than the image's domain
+            Files.createDirectories(dir.resolve("corrupt.example"));
+            Files.writeString(dir.resolve("corrupt.example/hosts.toml"), """
+                    server = "http://%s"
+                    [host."http://%s"]
+                      capabilities = ["pull", "resolve"]
+                    """.formatted(fake.host(), registry.host()));
+            var endpoints = new HostsConfig(dir).endpointsFor("corrupt.example");
+            Path file = dir.resolve("blob");
+            try (var ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                var e = assertThrows(RegistryException.class, () -> client().fetchBlob("elsewhere/busybox",
+                        LAYER.digest(), LAYER.size(), endpoints, BlobTarget.of(ch)));
+                assertEquals(Kind.DIGEST_MISMATCH, e.kind(), e.getMessage());
+                assertTrue(e.getMessage().startsWith("upstream server " + fake.host() + ": "), e.getMessage());
+                assertFalse(e.getMessage().contains("mirror " + fake.host()), e.getMessage());
+                assertTrue(e.getMessage().contains("[also tried: mirror " + registry.host()), e.getMessage());
+            }
         }
     }
 
