@@ -203,7 +203,12 @@ public final class SandboxManager {
         boolean ownCgroupParent = !Cgroups.exists(cgroupParent);
         if (ownCgroupParent) {
             String parent = cgroupParent;
-            undo.push(() -> Cgroups.remove(parent));
+            undo.push(() -> {
+                Cgroups.remove(parent);
+                if (parent.startsWith(DEFAULT_CGROUP_PARENT + "/")) {
+                    Cgroups.removeIfEmpty(DEFAULT_CGROUP_PARENT); // as RemovePodSandbox does
+                }
+            });
         }
 
         Path netns = hostNetwork ? null : netnsDir.resolve(id);
@@ -261,7 +266,7 @@ public final class SandboxManager {
         undo.push(shim::shutdown);
         CrashPoints.hit("RunPodSandbox.afterShimStart");
         int createdPid = shim.create(id, bundle, List.of(rootfs.mount()), new TaskIo("", "", "", false));
-        undo.push(() -> deleteTask(shim, id));
+        undo.push(() -> killAndDeleteTask(shim, id)); // started by then, the shim would refuse a bare delete
         CrashPoints.hit("RunPodSandbox.afterTaskCreate");
         if (netns != null && userns.isPresent()) {
             // the infra process made the netns inside the pod's user namespace; pinned, CNI sets it up as usual
@@ -783,6 +788,17 @@ public final class SandboxManager {
             }
             Thread.sleep(5);
         }
+    }
+
+    /** SIGKILL to the infra task (created or running), its exit awaited, then its delete (runc state, cgroup). */
+    private static void killAndDeleteTask(Shim shim, String id) throws IOException, InterruptedException {
+        try {
+            shim.kill(id, "", 9, true);
+            awaitStopped(shim, id);
+        } catch (ShimNotFoundException ignored) {
+            return; // never created, or deleted already
+        }
+        deleteTask(shim, id);
     }
 
     private static void deleteTask(Shim shim, String id) throws IOException {
