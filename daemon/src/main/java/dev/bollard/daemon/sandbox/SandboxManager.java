@@ -628,7 +628,15 @@ public final class SandboxManager {
             r = r.with(SandboxState.NOTREADY);
         }
         if (r.networkUp()) {
-            cni.tearDown(networkRequest(id, sandbox.config(), Path.of(r.netns())));
+            try {
+                cni.tearDown(networkRequest(id, sandbox.config(), Path.of(r.netns())));
+            } catch (IOException e) { // kubelet retries the stop: the netns and the record of the network stay for it
+                persist(sandbox, r);
+                if (wasReady) {
+                    tell(sandbox, LifecycleEvent.STOPPED);
+                }
+                throw e;
+            }
             CrashPoints.hit("StopPodSandbox.afterNetworkDown");
             r = r.withNetworkDown();
         }
