@@ -65,10 +65,10 @@ class CniFaultIntegrationTest extends PodNodeTest {
         return ids;
     }
 
-    /** What the node holds of these pods: {@link LeakScan} on the test directory, less the daemon itself. */
+    /** What the node holds of these pods: {@link LeftoverScan} on the test directory, less the daemon itself. */
     private Set<String> leftovers(Set<String> ids) {
         String daemon = "process " + node.daemon.process.pid() + ":";
-        var found = new TreeSet<>(LeakScan.scan(List.of(node.dir), ids));
+        var found = new TreeSet<>(LeftoverScan.scan(List.of(node.dir), ids));
         found.removeIf(s -> s.startsWith(daemon));
         return found;
     }

@@ -18,7 +18,7 @@ import java.util.stream.Stream;
  * and container IDs is reported: other test JVMs (and other users of the machine) make pods of their own meanwhile,
  * so the node's absolute state proves nothing.
  */
-final class LeakScan {
+final class LeftoverScan {
 
     /** Pod, container and exec IDs as the daemon logs them. */
     private static final Pattern ID = Pattern.compile("\\b[0-9a-f]{64}\\b");
@@ -26,7 +26,7 @@ final class LeakScan {
     private static final Path CGROUPS = Path.of("/sys/fs/cgroup");
     private static final Path RUNC_STATE = Path.of("/run/containerd/runc");
 
-    private LeakScan() {
+    private LeftoverScan() {
     }
 
     /** The IDs in the daemon logs ({@code *.log}) directly under a test directory. */
