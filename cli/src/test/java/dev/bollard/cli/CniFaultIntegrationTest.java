@@ -88,6 +88,12 @@ class CniFaultIntegrationTest extends PodNodeTest {
         ids.removeAll(before);
         assertEquals(3, ids.size(), "three attempts rolled back: " + ids);
         assertEquals(Set.of(), leftovers(ids), "left behind by the failed attempts");
+        for (Path d : List.of(node.daemon.state.resolve("netns"), node.daemon.state.resolve("pods"),
+                node.daemon.root.resolve("pods"), node.daemon.root.resolve("store/sandboxes"))) {
+            try (var left = Files.list(d)) {
+                assertEquals(List.of(), left.toList(), "nothing left in " + d);
+            }
+        }
         assertEquals(0, node.rt().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsCount());
 
         Files.writeString(conflist, original); // the network healed: the same pod now runs

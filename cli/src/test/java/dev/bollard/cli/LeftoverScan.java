@@ -130,6 +130,7 @@ final class LeftoverScan {
      * pods' default parent ({@code bollard*}) of every hierarchy.
      */
     private static void cgroups(Collection<String> ids, Set<String> found) {
+        var hierarchiesByPath = new java.util.TreeMap<String, List<String>>();
         for (Path hierarchy : list(CGROUPS)) {
             for (Path parent : list(hierarchy)) {
                 if (!parent.getFileName().toString().startsWith("bollard") || !Files.isDirectory(parent)) {
@@ -139,12 +140,15 @@ final class LeftoverScan {
                     tree.filter(Files::isDirectory)
                             .filter(d -> ids.contains(d.getFileName().toString()))
                             .filter(d -> !ids.contains(d.getParent().getFileName().toString()))
-                            .forEach(d -> found.add("cgroup " + d));
+                            .forEach(d -> hierarchiesByPath.computeIfAbsent(hierarchy.relativize(d).toString(),
+                                    k -> new ArrayList<>()).add(hierarchy.getFileName().toString()));
                 } catch (IOException | java.io.UncheckedIOException ignored) {
                     // removed while walking
                 }
             }
         }
+        hierarchiesByPath.forEach((path, hierarchies) -> found.add("cgroup " + path + " (in "
+                + String.join(", ", hierarchies) + ")"));
     }
 
     private static void runcState(Collection<String> ids, Set<String> found) {
