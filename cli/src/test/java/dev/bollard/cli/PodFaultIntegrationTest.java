@@ -1,6 +1,9 @@
 package dev.bollard.cli;
 
+import dev.bollard.api.cri.v1.ContainerState;
+import dev.bollard.api.cri.v1.CreateContainerRequest;
 import dev.bollard.api.cri.v1.PodSandboxStateValue;
+import dev.bollard.api.cri.v1.StartContainerRequest;
 import dev.bollard.api.cri.v1.PodSandboxFilter;
 import dev.bollard.api.cri.v1.ListPodSandboxRequest;
 import dev.bollard.api.cri.v1.PodSandboxState;
@@ -27,11 +30,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Real CNI plugins that fail: at ADD (a chained plugin refusing the pod), at exec (a pod name too long for the
- * environment) and at DEL (a wrapper that fails while a flag file exists). Every failure ends in a clear status and,
- * once the pod is gone, nothing of it is left on the node.
+ * Faults under a real node. CNI plugins that fail: at ADD (a chained plugin refusing the pod), at exec (a pod name
+ * too long for the environment) and at DEL (a wrapper that fails while a flag file exists); something else than a
+ * file at a container's log path. Every failure ends in a clear status and, once the pod is gone, nothing of it is
+ * left on the node.
  */
-class CniFaultIntegrationTest extends PodNodeTest {
+class PodFaultIntegrationTest extends PodNodeTest {
 
     private static final Pattern ROLLED_BACK = Pattern.compile(
             "pod sandbox failed to start; rolling back.*?\\b([0-9a-f]{64})\\b");
@@ -162,6 +166,29 @@ class CniFaultIntegrationTest extends PodNodeTest {
         node.rt().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
         assertFalse(Files.exists(netns), "netns released once DEL succeeded");
         node.rt().removePodSandbox(RemovePodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
+        assertEquals(Set.of(), leftovers(Set.of(pod)), "left behind by the pod");
+    }
+
+    @Test
+    void aLinkOrFifoAtTheLogPathFailsStartContainerWithInvalidArgument() throws Exception {
+        var podConfig = node.pod("logs-planted").build();
+        String pod = node.runPod(podConfig);
+        Path logDir = Path.of(podConfig.getLogDirectory());
+        Path victim = Files.writeString(node.dir.resolve("victim"), "untouched\n");
+        Files.createSymbolicLink(logDir.resolve("linked.log"), victim);
+        assertEquals(0, new ProcessBuilder("mkfifo", logDir.resolve("fifo.log").toString()).start().waitFor());
+        for (String name : List.of("linked", "fifo")) {
+            String id = node.rt().createContainer(CreateContainerRequest.newBuilder().setPodSandboxId(pod)
+                    .setConfig(PodTestNode.container(name, "echo", "written").build()).setSandboxConfig(podConfig)
+                    .build()).getContainerId();
+            var e = assertThrows(StatusRuntimeException.class, () -> node.rt().startContainer(
+                    StartContainerRequest.newBuilder().setContainerId(id).build()));
+            assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.getStatus().toString());
+            assertTrue(e.getStatus().getDescription().contains("log_path"), e.getStatus().toString());
+            assertEquals(ContainerState.CONTAINER_EXITED, node.status(id).getState());
+        }
+        assertEquals("untouched\n", Files.readString(victim));
+        node.removePod(pod);
         assertEquals(Set.of(), leftovers(Set.of(pod)), "left behind by the pod");
     }
 }
