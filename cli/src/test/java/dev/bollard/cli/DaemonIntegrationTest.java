@@ -38,6 +38,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** One real daemon process, called through a generated gRPC client over its UNIX socket and through the CLI. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@LeakChecked
 class DaemonIntegrationTest {
 
     private Path dir;

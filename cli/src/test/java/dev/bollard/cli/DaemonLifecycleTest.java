@@ -15,6 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Starting, stopping and refusing to start: each case a real process, each failure one line and no leftovers. */
+@LeakChecked
 class DaemonLifecycleTest {
 
     private Path dir;

@@ -89,6 +89,7 @@ final class DaemonProcess implements AutoCloseable {
 
     /** {@code daemon} with the socket, root, state and config under {@code dir} (its CNI configuration isolated). */
     static List<String> daemonArgs(Path dir) throws IOException {
+        LeakCheckExtension.track(dir);
         isolateCni(dir.resolve("bollard.toml"));
         return new ArrayList<>(List.of("daemon", "--socket", dir.resolve("run/bollard.sock").toString(),
                 "--root", dir.resolve("root").toString(), "--state", dir.resolve("state").toString(),
@@ -167,5 +168,6 @@ final class DaemonProcess implements AutoCloseable {
         if (isAlive()) {
             stop();
         }
+        LeakCheckExtension.daemonClosed(dir);
     }
 }

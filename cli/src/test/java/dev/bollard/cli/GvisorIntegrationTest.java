@@ -30,6 +30,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * process or runsc state behind.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@LeakChecked
 class GvisorIntegrationTest {
 
     private PodTestNode node;

@@ -34,6 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The operator's /metrics endpoint of a real daemon: on when [metrics] address is set, absent when it is not. */
+@LeakChecked
 class OperatorMetricsIntegrationTest {
 
     /** A sample line of the text format: name, optional {labels}, value (and an optional timestamp). */

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.TestInstance;
 
 /** A test class that runs its tests on one {@link PodTestNode}: started before the first, checked and closed after the last. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@LeakChecked
 abstract class PodNodeTest {
 
     protected PodTestNode node;

@@ -159,6 +159,7 @@ final class PodTestNode implements AutoCloseable {
         var rnd = ThreadLocalRandom.current();
         String prefix = "10." + rnd.nextInt(100, 250) + "." + rnd.nextInt(1, 250);
         Path conf = Files.createDirectories(dir.resolve("cni"));
+        Path bin = Files.createDirectories(dir.resolve("cni-bin")); // tests' own plugins (wrappers) come first
         Files.writeString(conf.resolve("10-test.conflist"), """
                 {"cniVersion": "1.0.0", "name": "bollard-test-%s", "plugins": [
                   {"type": "bridge", "bridge": "%s", "isGateway": true, "ipMasq": false, "hairpinMode": true,
@@ -170,8 +171,9 @@ final class PodTestNode implements AutoCloseable {
         Files.writeString(dir.resolve("bollard.toml"), """
                 [cni]
                 conf_dir = "%s"
+                bin_dirs = "%s:/usr/lib/cni:/opt/cni/bin"
                 write_default_config = false
-                """.formatted(conf));
+                """.formatted(conf, bin));
         var daemon = inProcess ? DaemonProcess.startInProcess(dir) : DaemonProcess.start(dir, "--log-level", "debug");
         var node = new PodTestNode(dir, bridge, prefix, daemon);
         node.importBusybox();

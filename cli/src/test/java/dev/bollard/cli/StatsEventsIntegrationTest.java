@@ -51,6 +51,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Stats of real containers and pods (CPU, memory, writable layer, network, processes) and GetContainerEvents. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@LeakChecked
 class StatsEventsIntegrationTest {
 
     private static final long MIB = 1 << 20;

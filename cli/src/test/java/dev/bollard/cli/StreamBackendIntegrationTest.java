@@ -50,6 +50,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the pod's network namespace), called directly in the daemon, which runs in this JVM for that reason.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@LeakChecked
 class StreamBackendIntegrationTest {
 
     private PodTestNode node;

@@ -282,7 +282,7 @@ public final class ContainerRecovery {
             var logger = ContainerLogger.start(fifos, c.record().logPath().isEmpty() ? null
                     : Path.of(c.record().logPath()), maxLogLineBytes);
             c.io(fifos, logger);
-        } catch (IOException e) {
+        } catch (IOException | IllegalArgumentException e) { // IAE: something else than a file at the log path
             LOG.warn("cannot resume a running container's log; its output is not read", "id", c.id(),
                     "error", e.getMessage());
         }

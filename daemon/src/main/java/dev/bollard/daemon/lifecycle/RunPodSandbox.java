@@ -151,7 +151,12 @@ public final class RunPodSandbox {
         boolean ownCgroupParent = !host.cgroupExists(cgroupParent);
         if (ownCgroupParent) {
             String parent = cgroupParent;
-            undo.push(() -> host.removeCgroup(parent));
+            undo.push(() -> {
+                host.removeCgroup(parent);
+                if (parent.startsWith(DEFAULT_CGROUP_PARENT + "/")) {
+                    host.removeCgroupIfEmpty(DEFAULT_CGROUP_PARENT); // as RemovePodSandbox does
+                }
+            });
         }
 
         Path netns = hostNetwork ? null : layout.netns(id);
@@ -208,7 +213,7 @@ public final class RunPodSandbox {
         undo.push(shim::shutdown);
         CrashPoints.hit("RunPodSandbox.afterShimStart");
         int createdPid = shim.create(id, bundle, rootfs, new TaskIo("", "", "", false));
-        undo.push(() -> Tasks.delete(shim, id));
+        undo.push(() -> Tasks.killAndDelete(shim, id)); // started by then, the shim would refuse a bare delete
         CrashPoints.hit("RunPodSandbox.afterTaskCreate");
         if (netns != null && userns.isPresent()) {
             // the infra process made the netns inside the pod's user namespace; pinned, CNI sets it up as usual

@@ -6,7 +6,6 @@ import dev.bollard.daemon.sandbox.LifecycleEvent;
 import dev.bollard.daemon.sandbox.Sandbox;
 import dev.bollard.daemon.sandbox.SandboxState;
 import dev.bollard.daemon.sandbox.SandboxStore;
-import dev.bollard.daemon.shim.ShimNotFoundException;
 import dev.bollard.daemon.store.CrashPoints;
 
 import java.io.IOException;
@@ -65,13 +64,7 @@ public final class StopPodSandbox {
         var shim = sandbox.shim();
         if (shim != null) {
             if (shim.isAlive()) {
-                try {
-                    shim.kill(id, "", 9, true);
-                    Tasks.awaitStopped(shim, id, KILL_WAIT);
-                } catch (ShimNotFoundException ignored) {
-                    // the infra task is gone already
-                }
-                Tasks.delete(shim, id);
+                Tasks.killAndDelete(shim, id);
                 shim.shutdown();
                 CrashPoints.hit("StopPodSandbox.afterShimShutdown");
             } else {
@@ -86,7 +79,16 @@ public final class StopPodSandbox {
             r = r.with(SandboxState.NOTREADY);
         }
         if (r.networkUp()) {
-            host.networkDown(RunPodSandbox.networkRequest(id, sandbox.config(), Path.of(r.netns())));
+            try {
+                host.networkDown(RunPodSandbox.networkRequest(id, sandbox.config(), Path.of(r.netns())));
+            } catch (IOException e) { // kubelet retries the stop: the netns and the record of the network stay for it
+                var notReady = r;
+                sandboxes.update(sandbox, old -> notReady);
+                if (wasReady) {
+                    sandboxes.tell(sandbox, LifecycleEvent.STOPPED);
+                }
+                throw e;
+            }
             CrashPoints.hit("StopPodSandbox.afterNetworkDown");
             r = r.withNetworkDown();
         }

@@ -43,6 +43,17 @@ final class Tasks {
         }
     }
 
+    /** SIGKILL to a task (created or running), its exit awaited, then its delete (runc state, cgroup). */
+    static void killAndDelete(TaskService shim, String id) throws IOException, InterruptedException {
+        try {
+            shim.kill(id, "", 9, true);
+            awaitStopped(shim, id, StopPodSandbox.KILL_WAIT);
+        } catch (ShimNotFoundException ignored) {
+            return; // never created, or deleted already
+        }
+        delete(shim, id);
+    }
+
     /** The shim refuses to delete a running task: after SIGKILL, wait for the exit to be reaped. */
     static void awaitStopped(TaskService shim, String id, Duration wait) throws IOException, InterruptedException {
         long deadline = System.nanoTime() + wait.toNanos();

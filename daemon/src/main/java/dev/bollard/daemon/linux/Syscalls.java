@@ -58,6 +58,7 @@ public final class Syscalls {
     public static final int O_WRONLY = 1;
     public static final int O_RDWR = 2;
     public static final int O_NONBLOCK = 04000;
+    public static final int O_NOFOLLOW = 0400000;
     public static final int O_CLOEXEC = 02000000;
 
     public static final int EPOLLIN = 0x001;

@@ -137,7 +137,9 @@ public final class Cni {
                         prev = result;
                     }
                 } catch (IOException e) {
-                    rollBack(request, attachment, plugins.subList(0, i + 1), prev, cacheFile, e);
+                    // DEL for the failed plugin too (it may have done part of its ADD), unless it never ran
+                    int ran = e instanceof CniException.NotRun ? i : i + 1;
+                    rollBack(request, attachment, plugins.subList(0, ran), prev, cacheFile, e);
                     throw e;
                 }
             }

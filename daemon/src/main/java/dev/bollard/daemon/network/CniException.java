@@ -80,4 +80,11 @@ public class CniException extends IOException {
     public String stderr() {
         return stderr;
     }
+
+    /** The plugin never ran (its executable is missing or could not be executed): it did nothing to undo. */
+    public static final class NotRun extends CniException {
+        public NotRun(String plugin, String command, String message) {
+            super(plugin, command, RUNTIME_FAILURE, message, "", "");
+        }
+    }
 }

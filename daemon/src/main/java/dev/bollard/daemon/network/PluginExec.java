@@ -57,8 +57,8 @@ final class PluginExec {
 
     /** Runs the plugin, returning its stdout; a non-zero exit becomes a {@link CniException}. */
     byte[] run(String type, Invocation inv, byte[] stdin) throws IOException, InterruptedException {
-        Path binary = find(type).orElseThrow(() -> new CniException(type, inv.command(), CniException.RUNTIME_FAILURE,
-                "plugin executable \"" + type + "\" not found in " + searchedDirs(), "", ""));
+        Path binary = find(type).orElseThrow(() -> new CniException.NotRun(type, inv.command(),
+                "plugin executable \"" + type + "\" not found in " + searchedDirs()));
         var pb = new ProcessBuilder(binary.toString());
         Map<String, String> env = pb.environment();
         env.clear();
@@ -75,8 +75,8 @@ final class PluginExec {
         try {
             p = pb.start();
         } catch (IOException e) {
-            throw new CniException(type, inv.command(), CniException.RUNTIME_FAILURE,
-                    "cannot start " + binary + ": " + e.getMessage(), "", "");
+            // e.g. E2BIG: CNI_ARGS carry the pod's name and namespace, which can exceed the kernel's limit
+            throw new CniException.NotRun(type, inv.command(), "cannot start " + binary + ": " + e.getMessage());
         }
         CompletableFuture<byte[]> out = drain(p.getInputStream());
         CompletableFuture<byte[]> err = drain(p.getErrorStream());

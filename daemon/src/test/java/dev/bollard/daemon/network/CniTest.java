@@ -298,6 +298,23 @@ class CniTest {
     }
 
     @Test
+    void aPodNameTooBigForThePluginsEnvironmentLeavesNoRecord() throws Exception {
+        writeConf("10-test.conflist", network("bt-net"));
+        // CNI_ARGS carries the name; one environment string over the kernel's 128 KiB fails exec with E2BIG
+        String id = "bt" + HostNet.suffix() + Long.toHexString(ThreadLocalRandom.current().nextLong());
+        NetNs ns = NetNs.create(dir.resolve("netns").resolve(id));
+        namespaces.add(ns);
+        var req = new PodNetworkRequest(id, "n".repeat(200 * 1024), "default", "uid-" + id, ns.path(), "eth0",
+                List.of(), Map.of());
+        pods.add(req);
+
+        var e = assertThrows(CniException.class, () -> cni.setUp(req));
+        assertEquals("bridge", e.plugin());
+        assertTrue(e.getMessage().contains("cannot start"), e.getMessage());
+        assertFalse(Files.exists(cni.cacheFile(req)), "no record of an ADD no plugin ran");
+    }
+
+    @Test
     void firstValidFileByNameWinsAndInvalidOnesAreNamed() throws Exception {
         Files.writeString(confDir.resolve("05-broken.conflist"), "{not json");
         writeConf("20-b.conflist", network("bt-b"));

@@ -1,5 +1,6 @@
 package dev.bollard.daemon.container.io;
 
+import dev.bollard.daemon.linux.Syscalls;
 import dev.bollard.daemon.log.Log;
 
 import java.io.ByteArrayOutputStream;
@@ -8,9 +9,13 @@ import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.FileChannel;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -284,17 +289,69 @@ public final class ContainerLogger implements AutoCloseable {
         }
     }
 
-    private static FileChannel openLog(Path path) throws IOException {
+    /**
+     * The log file for appending, as root in a directory the pod's users may write to: never through a symbolic
+     * link (the daemon would append to any file), never blocking on a FIFO (StartContainer would hang), only ever a
+     * regular file; one that does not exist is created 0640.
+     *
+     * @throws IllegalArgumentException naming {@code log_path} when something else sits at the path
+     */
+    static FileChannel openLog(Path path) throws IOException {
         try {
             Path parent = path.toAbsolutePath().getParent();
             if (parent != null) {
                 Files.createDirectories(parent);
             }
-            return FileChannel.open(path, Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                    StandardOpenOption.APPEND), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-r-----")));
+            for (int attempt = 0; ; attempt++) {
+                try {
+                    // O_CREAT|O_EXCL never follows a link nor opens what exists: a new regular file, ours
+                    return FileChannel.open(path, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+                            StandardOpenOption.APPEND, LinkOption.NOFOLLOW_LINKS), PosixFilePermissions
+                            .asFileAttribute(PosixFilePermissions.fromString("rw-r-----")));
+                } catch (FileAlreadyExistsException exists) {
+                    try {
+                        return openExisting(path);
+                    } catch (NoSuchFileException gone) {
+                        if (attempt >= 3) { // removed and re-made under us, again and again
+                            throw gone;
+                        }
+                    }
+                }
+            }
         } catch (IOException e) {
             throw new IOException("opening container log " + path + ": " + e, e);
         }
+    }
+
+    /**
+     * An existing log, opened with O_NOFOLLOW|O_NONBLOCK, checked to be a regular file through its descriptor, then
+     * reopened as a channel through {@code /proc/self/fd} (the same file, whatever is renamed meanwhile).
+     */
+    private static FileChannel openExisting(Path path) throws IOException {
+        refuseUnlessRegular(path, Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS));
+        int fd;
+        try {
+            fd = Syscalls.open(path, Syscalls.O_WRONLY | Syscalls.O_NONBLOCK | Syscalls.O_NOFOLLOW | Syscalls.O_CLOEXEC);
+        } catch (Syscalls.ErrnoException e) {
+            // ELOOP (became a link) or ENXIO (became a FIFO) since the check above
+            throw new IllegalArgumentException("log_path " + path + " changed while being opened: " + e.getMessage(), e);
+        }
+        try {
+            Path opened = Path.of("/proc/self/fd/" + fd);
+            refuseUnlessRegular(path, Files.readAttributes(opened, BasicFileAttributes.class));
+            return FileChannel.open(opened, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
+        } finally {
+            Syscalls.close(fd);
+        }
+    }
+
+    private static void refuseUnlessRegular(Path path, BasicFileAttributes attrs) {
+        if (attrs.isRegularFile()) {
+            return;
+        }
+        String kind = attrs.isSymbolicLink() ? "a symbolic link" : attrs.isDirectory() ? "a directory"
+                : attrs.isOther() ? "a FIFO, socket or device" : "not a file";
+        throw new IllegalArgumentException("log_path " + path + " is " + kind + ", not a regular file");
     }
 
     /** A reusable byte buffer whose content is written without a copy. */

@@ -374,4 +374,56 @@ class ContainerLoggerTest {
         assertEquals(regular + " is not a FIFO", e2.getMessage());
         assertArrayEquals(new byte[0], Files.readAllBytes(regular));
     }
+
+    // ---- the log path is the pod's: whatever sits there, the daemon only ever appends to a regular file ----
+
+    @Test
+    void aSymlinkAtTheLogPathIsRefusedAndItsTargetUntouched() throws Exception {
+        Path target = Files.writeString(dir.resolve("elsewhere"), "precious\n");
+        Files.createDirectories(log.getParent());
+        Files.createSymbolicLink(log, target);
+        var e = assertThrows(IllegalArgumentException.class, () -> start(log));
+        assertTrue(e.getMessage().contains("log_path") && e.getMessage().contains(log.toString())
+                && e.getMessage().contains("symbolic link"), e.getMessage());
+        assertEquals("precious\n", Files.readString(target));
+        var dangling = dir.resolve("logs/1.log");
+        Files.createSymbolicLink(dangling, dir.resolve("would-be-created"));
+        assertThrows(IllegalArgumentException.class, () -> start(dangling));
+        assertFalse(Files.exists(dir.resolve("would-be-created")), "a dangling link is not followed to create");
+    }
+
+    @Test
+    void aFifoAtTheLogPathIsRefusedWithoutBlocking() throws Exception {
+        Files.createDirectories(log.getParent());
+        var mkfifo = new ProcessBuilder("mkfifo", log.toString()).start();
+        assertEquals(0, mkfifo.waitFor());
+        var e = assertThrows(IllegalArgumentException.class, () -> start(log)); // the @Timeout catches a hang
+        assertTrue(e.getMessage().contains("log_path") && e.getMessage().contains("FIFO"), e.getMessage());
+    }
+
+    @Test
+    void aDirectoryAtTheLogPathIsRefused() throws Exception {
+        Files.createDirectories(log);
+        var e = assertThrows(IllegalArgumentException.class, () -> start(log));
+        assertTrue(e.getMessage().contains("log_path") && e.getMessage().contains("directory"), e.getMessage());
+    }
+
+    @Test
+    void aNewLogIsCreatedOwnerWritableGroupReadableAndAnExistingOneAppendedTo() throws Exception {
+        var logger = start(log);
+        var p = run("echo one");
+        exitsZero(p);
+        await(logger);
+        assertEquals("rw-r-----", java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(log)));
+        assertEquals(List.of("one"), texts(entries(log), "stdout"));
+        logger.close();
+
+        fifos.remove();
+        fifos = StdioFifos.create(dir.resolve("fifo"), "c1", false, false);
+        var again = start(log);
+        exitsZero(run("echo two"));
+        await(again);
+        assertEquals(List.of("one", "two"), texts(entries(log), "stdout"));
+    }
 }
