@@ -137,6 +137,8 @@ final class FakeTaskService implements TaskService {
         var t = task(id);
         if (t.status == TaskState.Status.RUNNING && (signal == 9 || !ignoringSignals.contains(id))) {
             exit(id, 128 + signal);
+        } else if (t.status == TaskState.Status.CREATED && signal == 9) {
+            exit(id, 128 + signal); // as runc's: the created task's init process, waiting to exec, is killed
         }
     }
 
