@@ -289,6 +289,7 @@ public final class Daemon implements AutoCloseable {
             LOG.info("bollard ready", "version", BollardVersion.version(), "socket", d.socket(), "root", d.root(),
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
+            SystemdNotify.ready(); // the socket answers from here on (Type=notify units start their dependents now)
             return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers, metricsServer,
                     streamTokens, streamBackend, streamingServer, statsCollector, containerEvents, storeTimings);
         } catch (StartupException e) {
@@ -332,6 +333,7 @@ public final class Daemon implements AutoCloseable {
     @Override
     public void close() {
         LOG.info("shutting down", "socket", server.socket());
+        SystemdNotify.stopping();
         containerEvents.close(); // event streams never end by themselves: the graceful shutdown would wait them out
         server.close();
         // Before the managers detach: open exec sessions are aborted while their processes can still be killed.
