@@ -169,6 +169,7 @@ public final class ContainerManager implements SandboxManager.Members, ShimEvent
             var volumes = ImageVolumes.mount(config, images, bundle);
             JsonObject spec = specs.containerSpec(pod, id, volumes.config(), parsed, rootfs.files(), targetPid,
                     sandboxes.privilegedWithoutHostDevices(sandbox));
+            dev.bollard.daemon.cdi.CdiDevices.inject(spec, config); // CDI devices by name: device nodes, mounts, env, hooks
             if (sandboxes.standaloneContainers(sandbox)) {
                 standalone(spec);
             }

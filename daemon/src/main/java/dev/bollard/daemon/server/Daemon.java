@@ -214,6 +214,7 @@ public final class Daemon implements AutoCloseable {
             shims = new ShimManager(d.state().resolve("shim"), SHIM_NAMESPACE, events);
             var node = NodeProfile.detect();
             var specs = new SpecBuilder(node);
+            dev.bollard.daemon.cdi.CdiDevices.configure(config.cdi());
             var sandboxImage = new SandboxImage(images, config.runtime().sandboxImage());
             sandboxes = new SandboxManager(d.root(), d.state(), handlers, shims, cni, specs, images, sandboxImage,
                     Clock.systemUTC());
