@@ -143,15 +143,20 @@ final class PodTestNode implements AutoCloseable {
     }
 
     static PodTestNode start() throws Exception {
-        return start(false);
+        return start(false, "");
+    }
+
+    /** A node whose daemon reads {@code extraToml} (other sections than [cni]) from its config file too. */
+    static PodTestNode start(String extraToml) throws Exception {
+        return start(false, extraToml);
     }
 
     /** A node whose daemon runs in this JVM ({@link DaemonProcess#startInProcess}); not restartable. */
     static PodTestNode startInProcess() throws Exception {
-        return start(true);
+        return start(true, "");
     }
 
-    private static PodTestNode start(boolean inProcess) throws Exception {
+    private static PodTestNode start(boolean inProcess, String extraToml) throws Exception {
         Path dir = Files.createTempDirectory("bollard-pod-");
         String suffix = HexFormat.of().formatHex(randomBytes(3));
         String bridge = "bt" + suffix;
@@ -170,7 +175,7 @@ final class PodTestNode implements AutoCloseable {
                 [cni]
                 conf_dir = "%s"
                 write_default_config = false
-                """.formatted(conf));
+                """.formatted(conf) + extraToml);
         var daemon = inProcess ? DaemonProcess.startInProcess(dir) : DaemonProcess.start(dir, "--log-level", "debug");
         var node = new PodTestNode(dir, bridge, prefix, daemon);
         node.importBusybox();
