@@ -50,12 +50,14 @@ cp "$target/bollard.jar" "$lib/"
 cp -r "$target/lib" "$lib/lib"
 install -m 0755 "$here/scripts/debian/launcher" "$stage/usr/bin/bollard"
 
-# The runtime: the modules jdeps finds in the jars, plus jdk.net (Netty probes its socket options reflectively).
-# The JDK's default CDS archive of the runtime's own classes is generated with it.
+# The runtime: the modules jdeps finds in the jars, plus jdk.net (Netty probes its socket options reflectively),
+# less java.desktop (15 MB): only commons-lang3's circuit breakers (java.beans) and commons-compress's module
+# descriptor name it, and Bollard uses neither (it runs on the class path). The JDK's default CDS archive of the
+# runtime's own classes is generated with it.
 modules=$("$jdk/bin/jdeps" --multi-release 25 --ignore-missing-deps --print-module-deps "$target/bollard.jar" \
   "$target"/lib/*.jar 2>/dev/null | tail -n 1)
 [[ $modules == java.base* ]] || { echo "package: jdeps found no module list (got: $modules)" >&2; exit 1; }
-modules="$modules,jdk.net"
+modules=$(tr , '\n' <<<"$modules,jdk.net" | grep -vx java.desktop | paste -sd , -)
 echo "package: runtime modules $modules" >&2
 "$jdk/bin/jlink" --add-modules "$modules" --strip-debug --no-man-pages --no-header-files --compress=zip-6 \
   --generate-cds-archive --output "$lib/runtime" >/dev/null
