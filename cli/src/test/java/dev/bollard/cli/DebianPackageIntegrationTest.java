@@ -35,8 +35,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * The Debian package end to end on this machine: scripts/package.sh builds it, {@code dpkg -i} installs it, the
  * installed {@code bollard} runs with no JDK in sight, the unit's ExecStart line starts the daemon (this test stands
- * in for systemd's NOTIFY_SOCKET), a pod runs, then {@code dpkg -r} (which removes the pods) and {@code dpkg -P}
- * leave nothing of the package behind. {@code BOLLARD_DEB=path} tests a package built before instead.
+ * in for systemd's NOTIFY_SOCKET), a pod runs, {@code dpkg -r} with BOLLARD_KEEP_PODS leaves it running, a new
+ * install finds it, then {@code dpkg -r} (which removes the pods) and {@code dpkg -P} leave nothing of the package
+ * behind. {@code BOLLARD_DEB=path} tests a package built before instead.
  */
 class DebianPackageIntegrationTest {
 
@@ -145,6 +146,15 @@ class DebianPackageIntegrationTest {
             assertEquals(0, exec.exit(), exec.err());
             assertEquals("deb-pod", exec.out().strip());
             assertEquals(1, rt.listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsCount());
+
+            // remove, keeping the pods (the operator's choice), then install again
+            dpkg(Map.of("BOLLARD_ENDPOINT", endpoint, "BOLLARD_KEEP_PODS", "1"), "-r", "bollard");
+            assertFalse(Files.exists(Path.of("/usr/bin/bollard")));
+            assertEquals(1, rt.withDeadlineAfter(10, TimeUnit.SECONDS)
+                    .listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsCount(), "BOLLARD_KEEP_PODS kept the pod");
+            dpkg("-i", deb.toString());
+            exec = run(List.of("bollard", "-r", endpoint, "exec", "-s", containerId, "hostname"), NODE_ENV);
+            assertEquals("deb-pod", exec.out().strip(), exec.err());
 
             // remove: the pods go first (prerm, through the endpoint in the environment), the conffile stays
             dpkg(Map.of("BOLLARD_ENDPOINT", endpoint), "-r", "bollard");
