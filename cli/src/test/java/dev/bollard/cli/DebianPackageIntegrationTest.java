@@ -48,6 +48,9 @@ class DebianPackageIntegrationTest {
             Path.of("/etc/bollard"), Path.of("/usr/share/doc/bollard"), WANTS);
     /** No JDK reachable: what a node without Java has. */
     private static final Map<String, String> NODE_ENV = Map.of("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    /** NODE_ENV, and a JVM that refuses to start unless the package's class archive maps. */
+    private static final Map<String, String> SHARED_ARCHIVE_REQUIRED = Map.of("PATH", NODE_ENV.get("PATH"),
+            "BOLLARD_JAVA_OPTS", "-Xshare:on");
 
     @Test
     void installRunAPodRemoveAndPurge() throws Exception {
@@ -83,8 +86,9 @@ class DebianPackageIntegrationTest {
                 assertEquals(crictlYamlText, Files.readString(CRICTL_YAML), "an operator's /etc/crictl.yaml stays");
             }
 
-            // the installed command with no JDK: its own runtime
-            var config = run(List.of("bollard", "config", "default"), NODE_ENV);
+            // the installed command with no JDK: its own runtime; -Xshare:on fails unless the package's class archive
+            // (made at package time) is taken
+            var config = run(List.of("bollard", "config", "default"), SHARED_ARCHIVE_REQUIRED);
             assertEquals(0, config.exit(), config.err());
             assertTrue(config.out().contains("[daemon]"), config.out());
 
@@ -109,7 +113,7 @@ class DebianPackageIntegrationTest {
                     "--state", dir.resolve("state").toString(), "--config", dir.resolve("bollard.toml").toString()));
             var pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve("daemon.log").toFile());
             pb.environment().clear();
-            pb.environment().putAll(NODE_ENV);
+            pb.environment().putAll(SHARED_ARCHIVE_REQUIRED);
             pb.environment().put("NOTIFY_SOCKET", notify.address());
             daemon = pb.start();
             Optional<String> ready = notify.receive(Duration.ofSeconds(120));
@@ -301,7 +305,7 @@ class DebianPackageIntegrationTest {
         Path err = Files.createTempFile("bollard-deb-err", ".txt");
         try {
             var pb = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile());
-            if (env == NODE_ENV) {
+            if (env == NODE_ENV || env == SHARED_ARCHIVE_REQUIRED) {
                 pb.environment().clear();
             }
             pb.environment().putAll(env);
