@@ -4,7 +4,9 @@
 #                          bollard-daemon.jsa and bollard-client.jsa (class archives made here, by that runtime)
 #   /usr/bin/bollard       the launcher
 #   /lib/systemd/system/bollard.service, /etc/bollard/bollard.toml (conffile, every default commented)
-# Usage: scripts/package.sh [--no-build] [-o OUTDIR]   (default OUTDIR: target/; prints the .deb's path)
+# Usage: scripts/package.sh [--no-build | --jar-only] [-o OUTDIR]   (default OUTDIR: target/; prints the .deb's path)
+#   --jar-only: jar what is compiled already, compiling nothing (for a test inside a running Maven build, whose
+#               classes must not be rewritten under it)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out="$here/target"
@@ -12,8 +14,9 @@ build=1
 while (($#)); do
   case "$1" in
     --no-build) build=0 ;;
+    --jar-only) build=2 ;;
     -o) out=$2; shift ;;
-    *) echo "usage: scripts/package.sh [--no-build] [-o OUTDIR]" >&2; exit 2 ;;
+    *) echo "usage: scripts/package.sh [--no-build | --jar-only] [-o OUTDIR]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -21,15 +24,6 @@ export JAVA_HOME=${BOLLARD_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 jdk=$JAVA_HOME
 command -v dpkg-deb >/dev/null || { echo "package: dpkg-deb is missing (apt-get install dpkg)" >&2; exit 1; }
 [[ -x "$jdk/bin/jlink" ]] || { echo "package: no jlink in $jdk (set BOLLARD_JAVA_HOME)" >&2; exit 1; }
-
-if ((build)); then
-  "$here/scripts/build.sh"
-fi
-target="$here/cli/target"
-[[ -f "$target/bollard.jar" ]] || { echo "package: $target/bollard.jar is missing: build first" >&2; exit 1; }
-# the project's version, Debian style: 0.1.0-SNAPSHOT -> 0.1.0~SNAPSHOT (a snapshot sorts before its release)
-version=$(sed -n 's:^  <version>\(.*\)</version>$:\1:p' "$here/pom.xml" | head -n 1)
-version=${version//-/\~}
 
 work=$(mktemp -d /tmp/bollard-package.XXXXXX)
 trainer=""
@@ -41,6 +35,21 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+if ((build == 1)); then
+  "$here/scripts/build.sh"
+elif ((build == 2)); then
+  # no main compilation, and the classic staleness check for the tests (up to date: nothing compiled), where the
+  # incremental one would recompile them all for the jars this makes
+  (cd "$here" && mvn -B -q -ntp -DskipTests -Dmaven.main.skip=true -Dmaven.compiler.useIncrementalCompilation=false \
+    package) >"$work/jar.log" 2>&1 \
+    || { cat "$work/jar.log" >&2; echo "package: jarring the compiled classes failed" >&2; exit 1; }
+fi
+target="$here/cli/target"
+[[ -f "$target/bollard.jar" ]] || { echo "package: $target/bollard.jar is missing: build first" >&2; exit 1; }
+# the project's version, Debian style: 0.1.0-SNAPSHOT -> 0.1.0~SNAPSHOT (a snapshot sorts before its release)
+version=$(sed -n 's:^  <version>\(.*\)</version>$:\1:p' "$here/pom.xml" | head -n 1)
+version=${version//-/\~}
+
 stage="$work/root"
 lib="$stage/usr/lib/bollard"
 mkdir -p "$lib" "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/etc/bollard" "$stage/usr/share/doc/bollard" \
