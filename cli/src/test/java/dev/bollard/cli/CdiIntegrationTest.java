@@ -16,8 +16,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * CDI devices in real containers: a spec file written here injects /dev/null as /dev/bollard-test, an env var and a
- * read-only mount; a container asks for it by cdi_devices or by a cdi.k8s.io/ annotation and finds all three.
+ * CDI devices in real containers: a spec file written here injects /dev/null as /dev/bollard-test, env vars, a
+ * read-only mount, a supplementary group and a poststart hook; a container asks for it by cdi_devices or by a
+ * cdi.k8s.io/ annotation and finds them.
  */
 class CdiIntegrationTest {
 
@@ -25,6 +26,7 @@ class CdiIntegrationTest {
     void aCdiDeviceReachesTheContainerAndAnUnknownOneFailsCreation() throws Exception {
         Path specs = Files.createTempDirectory("bollard-cdi-");
         Path marker = specs.resolve("marker.txt");
+        Path hookRan = specs.resolve("poststart-ran");
         try {
             Files.writeString(marker, "mounted by CDI\n");
             Files.writeString(specs.resolve("bollard-test.yaml"), """
@@ -43,7 +45,12 @@ class CdiIntegrationTest {
                             - hostPath: %s
                               containerPath: /cdi/marker.txt
                               options: [ro, bind]
-                    """.formatted(marker));
+                          additionalGIDs: [4242]
+                          hooks:
+                            - hookName: poststart
+                              path: /bin/sh
+                              args: [sh, -c, "echo ran >> %s"]
+                    """.formatted(marker, hookRan));
             try (var node = PodTestNode.start("[cdi]\nspec_dirs = \"/nonexistent/cdi:" + specs + "\"\n")) {
                 var status = node.rt().status(StatusRequest.newBuilder().setVerbose(true).build());
                 assertTrue(status.getInfoOrThrow("config").contains("\"enableCDI\":true"), status.getInfoOrThrow("config"));
@@ -59,6 +66,8 @@ class CdiIntegrationTest {
                 assertEquals("mounted by CDI", node.sh(byField, "cat /cdi/marker.txt").strip());
                 assertEquals("read-only", node.sh(byField, "(echo x > /cdi/marker.txt) 2>/dev/null && echo writable || echo read-only")
                         .strip());
+                assertTrue(node.sh(byField, "grep Groups /proc/self/status").contains("4242"), "additionalGIDs");
+                assertEquals("ran\n", Files.readString(hookRan), "runc ran the device's poststart hook once");
 
                 String byAnnotation = node.createAndStart(pod, podConfig, PodTestNode.container("by-annotation", "sleep", "3600")
                         .putAnnotations("cdi.k8s.io/test-plugin", "bollard.test/device=null").build());
