@@ -287,10 +287,10 @@ public final class Daemon implements AutoCloseable {
                 LOG.info("metrics off: [metrics] address is empty");
             }
             LOG.info("serving streaming", "url", streamingServer.baseUrl());
+            SystemdNotify.ready(); // the socket answers from here on (Type=notify units start their dependents now)
             LOG.info("bollard ready", "version", BollardVersion.version(), "socket", d.socket(), "root", d.root(),
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
-            SystemdNotify.ready(); // the socket answers from here on (Type=notify units start their dependents now)
             return new Daemon(config, server, lockChannel, lock, images, shims, sandboxes, containers, metricsServer,
                     streamTokens, streamBackend, streamingServer, statsCollector, containerEvents, storeTimings);
         } catch (StartupException e) {

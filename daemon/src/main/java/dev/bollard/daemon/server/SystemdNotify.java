@@ -39,13 +39,21 @@ public final class SystemdNotify {
     private static final int SUN_PATH_OFFSET = 2;
     private static final int SUN_PATH_BYTES = 108;
 
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    private static final MethodHandle SOCKET = handle("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle SENDTO = handle("sendto",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle CLOSE = handle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    /** The native calls, made on first use only: a daemon not under systemd never pays for them. */
+    private static final class Native {
+        static final Linker LINKER = Linker.nativeLinker();
+        static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
+        static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+        static final MethodHandle SOCKET = handle("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+        static final MethodHandle SENDTO = handle("sendto",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle CLOSE = handle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+
+        private static MethodHandle handle(String name, FunctionDescriptor fd) {
+            var symbol = LINKER.defaultLookup().find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
+            return LINKER.downcallHandle(symbol, fd, Linker.Option.captureCallState("errno"));
+        }
+    }
 
     private SystemdNotify() {
     }
@@ -81,8 +89,8 @@ public final class SystemdNotify {
         byte[] address = sunPath(socket);
         byte[] message = state.getBytes(StandardCharsets.UTF_8);
         try (var arena = Arena.ofConfined()) {
-            var errno = arena.allocate(CAPTURE);
-            int fd = (int) SOCKET.invokeExact(errno, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            var errno = arena.allocate(Native.CAPTURE);
+            int fd = (int) Native.SOCKET.invokeExact(errno, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
             if (fd < 0) {
                 throw failure("socket", socket, errno);
             }
@@ -91,13 +99,13 @@ public final class SystemdNotify {
                 sockaddr.set(ValueLayout.JAVA_SHORT, 0, (short) AF_UNIX);
                 MemorySegment.copy(address, 0, sockaddr, ValueLayout.JAVA_BYTE, SUN_PATH_OFFSET, address.length);
                 var buf = arena.allocateFrom(ValueLayout.JAVA_BYTE, message);
-                long sent = (long) SENDTO.invokeExact(errno, fd, buf, (long) message.length, MSG_NOSIGNAL, sockaddr,
+                long sent = (long) Native.SENDTO.invokeExact(errno, fd, buf, (long) message.length, MSG_NOSIGNAL, sockaddr,
                         SUN_PATH_OFFSET + address.length);
                 if (sent < 0) {
                     throw failure("sendto", socket, errno);
                 }
             } finally {
-                int ignored = (int) CLOSE.invokeExact(errno, fd);
+                int ignored = (int) Native.CLOSE.invokeExact(errno, fd);
             }
         } catch (IOException | RuntimeException | Error e) {
             throw e;
@@ -127,12 +135,7 @@ public final class SystemdNotify {
     }
 
     private static IOException failure(String call, String socket, MemorySegment errno) {
-        int code = (int) ERRNO.get(errno, 0L);
+        int code = (int) Native.ERRNO.get(errno, 0L);
         return new IOException(call + " " + socket + ": " + Syscalls.describe(code));
-    }
-
-    private static MethodHandle handle(String name, FunctionDescriptor fd) {
-        var symbol = LINKER.defaultLookup().find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
-        return LINKER.downcallHandle(symbol, fd, Linker.Option.captureCallState("errno"));
     }
 }
