@@ -7,7 +7,7 @@ import java.util.Optional;
 
 /** The daemon's whole configuration, after defaults, the TOML file and command-line flags are applied. */
 public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeHandler> runtimes, Registry registry,
-                            Cni cni, Metrics metrics, dev.bollard.daemon.streaming.StreamingConfig streaming) {
+                            Cni cni, Metrics metrics, dev.bollard.daemon.streaming.StreamingConfig streaming, Cdi cdi) {
 
     /** Without a [metrics] section: metrics off. */
     public enum LogLevel { DEBUG, INFO, WARN, ERROR }
@@ -65,6 +65,17 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
         }
     }
 
+    /**
+     * CDI devices.
+     *
+     * @param specDirs where spec files are read, in order of rising priority
+     */
+    public record Cdi(boolean enable, List<Path> specDirs) {
+        public Cdi {
+            specDirs = List.copyOf(specDirs);
+        }
+    }
+
     public RuntimeHandler defaultHandler() {
         return runtimes.get(runtime.defaultRuntime());
     }
@@ -76,6 +87,6 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
                 root != null ? root : daemon.root(),
                 state != null ? state : daemon.state(),
                 daemon.logLevel(), daemon.logFormat(), daemon.stopPodsOnShutdown()), runtime, runtimes, registry, cni,
-                metrics, streaming);
+                metrics, streaming, cdi);
     }
 }

@@ -129,7 +129,8 @@ public final class ConfigLoader {
                             (String) cni.get("default_subnet"),
                             (Long) cni.get("plugin_timeout_seconds")),
                     new BollardConfig.Metrics(metricsAddress),
-                    streaming(fixed(ConfigSchema.STREAMING)));
+                    streaming(fixed(ConfigSchema.STREAMING)),
+                    cdi(fixed(ConfigSchema.CDI)));
             if (!config.runtimes().containsKey(config.runtime().defaultRuntime())) {
                 throw error(List.of(ConfigSchema.RUNTIME, "default_runtime"), "runtime.default_runtime: \""
                         + config.runtime().defaultRuntime() + "\" is not a configured handler (configured: "
@@ -152,6 +153,21 @@ public final class ConfigLoader {
                                 .filter(f -> !f.isEmpty()).toList()));
             });
             return handlers;
+        }
+
+        private BollardConfig.Cdi cdi(Map<String, Object> values) throws ConfigException {
+            var dirs = new ArrayList<Path>();
+            for (String dir : ((String) values.get("spec_dirs")).split(":")) {
+                if (dir.isBlank()) {
+                    continue;
+                }
+                if (!dir.startsWith("/")) {
+                    throw error(List.of(ConfigSchema.CDI, "spec_dirs"), ConfigSchema.CDI + ".spec_dirs: \"" + dir
+                            + "\" is not an absolute path");
+                }
+                dirs.add(Path.of(dir));
+            }
+            return new BollardConfig.Cdi((Boolean) values.get("enable"), dirs);
         }
 
         private StreamingConfig streaming(Map<String, Object> values) throws ConfigException {

@@ -45,6 +45,7 @@ public final class ConfigSchema {
     public static final String CNI = "cni";
     public static final String METRICS = "metrics";
     public static final String STREAMING = "streaming";
+    public static final String CDI = "cdi";
 
     public static final List<Section> SECTIONS = List.of(
             new Section(DAEMON, false, "The daemon process. The --socket, --root and --state flags override these.", List.of(
@@ -147,6 +148,16 @@ public final class ConfigSchema {
                     positiveInt("max_streams", 1000,
                             "Concurrent streaming sessions (exec, attach, port-forward connections); more are refused (503)."),
                     string("token_ttl", "1m", "An Exec/Attach/PortForward URL not used within this long expires (404).")),
+                    Map.of()),
+            new Section(CDI, false, "CDI (Container Device Interface): devices a container asks for by name, in its\n"
+                    + "ContainerConfig.cdi_devices or in cdi.k8s.io/<key> annotations (\"vendor.com/class=name,...\"), are\n"
+                    + "looked up in the CDI spec files (JSON or YAML) of these directories and their edits (device nodes,\n"
+                    + "mounts, env, hooks, additional GIDs) applied to the container's OCI spec.", List.of(
+                    bool("enable", true, "Resolve CDI devices. Off: the devices containers name are ignored, as containerd does."),
+                    string("spec_dirs", "/etc/cdi:/var/run/cdi",
+                            "Where CDI spec files (*.json, *.yaml) are read, colon-separated; for a device defined in\n"
+                                    + "several directories, the later directory wins. Read at every CreateContainer that\n"
+                                    + "names a device, so new spec files need no restart.")),
                     Map.of()));
 
     private static Map<String, Map<String, Object>> defaultRuntimes() {

@@ -154,6 +154,11 @@ public final class RuntimeInfoRpcs {
         all.add("daemon", daemon);
         all.add("runtime", runtime);
         all.add("runtimes", runtimes);
+        // containerd's names for the same facts (its CRI config's enableCDI and cdiSpecDirs)
+        all.addProperty("enableCDI", config.cdi().enable());
+        var cdiDirs = new JsonArray();
+        config.cdi().specDirs().forEach(dir -> cdiDirs.add(dir.toString()));
+        all.add("cdiSpecDirs", cdiDirs);
         return all;
     }
 

@@ -130,6 +130,7 @@ public final class CreateContainer {
                     handlers.standaloneContainers(sandbox));
             JsonObject spec = specs.containerSpec(pod, id, volumes.config(), parsed,
                     SpecInputsResolver.container(pod, volumes.config(), rootfs.files(), targetPid, handler));
+            dev.bollard.daemon.cdi.CdiDevices.inject(spec, config); // CDI devices by name: device nodes, mounts, env, hooks
             var userns = SpecBuilder.podUserNamespace(sandbox.config());
             if (userns.isPresent()) {
                 // the infra process lives in the pod's user namespace: its ns file is what the idmapped mounts take

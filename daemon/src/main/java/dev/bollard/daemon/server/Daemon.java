@@ -212,6 +212,7 @@ public final class Daemon implements AutoCloseable {
             shims = new ShimManager(d.state().resolve("shim"), SHIM_NAMESPACE, stores.exits());
             var node = NodeProfile.detect();
             var specs = new SpecBuilder(node);
+            dev.bollard.daemon.cdi.CdiDevices.configure(config.cdi());
             var sandboxImage = new SandboxImage(images, config.runtime().sandboxImage());
             dev.bollard.daemon.store.Modes.secure(d.root(), d.state()); // records and specs hold secrets
             lifecycle = Lifecycle.wire(stores, shims, handlers, PodHost.linux(cni), specs, images,
@@ -285,6 +286,7 @@ public final class Daemon implements AutoCloseable {
                 LOG.info("metrics off: [metrics] address is empty");
             }
             LOG.info("serving streaming", "url", streamingServer.baseUrl());
+            SystemdNotify.ready(); // the socket answers from here on (Type=notify units start their dependents now)
             LOG.info("bollard ready", "version", BollardVersion.version(), "socket", d.socket(), "root", d.root(),
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
@@ -328,6 +330,7 @@ public final class Daemon implements AutoCloseable {
     @Override
     public void close() {
         LOG.info("shutting down", "socket", server.socket());
+        SystemdNotify.stopping();
         containerEvents.close(); // event streams never end by themselves: the graceful shutdown would wait them out
         server.close();
         // Before the managers detach: open exec sessions are aborted while their processes can still be killed.

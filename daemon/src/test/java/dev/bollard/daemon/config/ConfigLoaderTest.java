@@ -110,8 +110,20 @@ class ConfigLoaderTest {
 
     @Test
     void unknownSectionIsAnError() {
-        assertEquals("b.toml:2: unknown section or key \"registyr\" (known sections: daemon, runtime, runtimes.<name>, registry, cni, metrics, streaming)",
+        assertEquals("b.toml:2: unknown section or key \"registyr\" (known sections: daemon, runtime, runtimes.<name>, registry, cni, metrics, streaming, cdi)",
                 error("\n[registyr]\nconfig_path = \"/x\"\n"));
+    }
+
+    @Test
+    void cdiSectionHasDefaultsAndChecksItsKeys() throws ConfigException {
+        var defaults = ConfigLoader.parse("", "b.toml").cdi();
+        assertTrue(defaults.enable());
+        assertEquals(List.of(Path.of("/etc/cdi"), Path.of("/var/run/cdi")), defaults.specDirs());
+        var set = ConfigLoader.parse("[cdi]\nenable = false\nspec_dirs = \"/a:/b/c\"\n", "b.toml").cdi();
+        assertFalse(set.enable());
+        assertEquals(List.of(Path.of("/a"), Path.of("/b/c")), set.specDirs());
+        assertTrue(error("[cdi]\nspec_dirs = \"/a:rel\"\n").contains("cdi.spec_dirs: \"rel\" is not an absolute path"));
+        assertTrue(error("[cdi]\nenabled = true\n").contains("enabled"));
     }
 
     @Test
