@@ -72,9 +72,10 @@ class LeakCheckExtensionTest {
     }
 
     @Test
-    void idsAreReadFromTheDaemonLogs() throws Exception {
+    void podAndContainerIdsAreReadFromTheDaemonLogsButNotDigests() throws Exception {
         String id = randomId();
-        Files.writeString(dir.resolve("daemon-1.log"), "level=info msg=\"pod sandbox ready\" id=" + id + "\n");
+        Files.writeString(dir.resolve("daemon-1.log"), "level=info msg=\"pod sandbox ready\" id=" + id + "\n"
+                + "level=info msg=\"image pulled\" digest=sha256:" + randomId() + " layer=" + randomId() + "\n");
         Files.writeString(dir.resolve("other.txt"), randomId());
         assertEquals(Set.of(id), LeftoverScan.loggedIds(dir));
     }

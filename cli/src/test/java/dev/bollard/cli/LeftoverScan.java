@@ -20,8 +20,11 @@ import java.util.stream.Stream;
  */
 final class LeftoverScan {
 
-    /** Pod, container and exec IDs as the daemon logs them. */
-    private static final Pattern ID = Pattern.compile("\\b[0-9a-f]{64}\\b");
+    /**
+     * Pod and container IDs as the daemon logs them ({@code id=…}, {@code pod=…}); not any 64-hex string, as image
+     * and layer digests are the same in every daemon on the machine and would attribute others' things to us.
+     */
+    private static final Pattern ID = Pattern.compile("\\b(?:id|pod|container|sandbox)=\"?([0-9a-f]{64})\\b");
     private static final Pattern IPV4 = Pattern.compile("\\d{1,3}(\\.\\d{1,3}){3}");
     private static final Path CGROUPS = Path.of("/sys/fs/cgroup");
     private static final Path RUNC_STATE = Path.of("/run/containerd/runc");
@@ -36,7 +39,7 @@ final class LeftoverScan {
             for (Path log : files.filter(f -> f.getFileName().toString().endsWith(".log")).toList()) {
                 var m = ID.matcher(Files.readString(log));
                 while (m.find()) {
-                    ids.add(m.group());
+                    ids.add(m.group(1));
                 }
             }
         } catch (IOException ignored) {

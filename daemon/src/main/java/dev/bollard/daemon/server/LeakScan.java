@@ -11,6 +11,7 @@ import dev.bollard.daemon.sandbox.Sandbox;
 import dev.bollard.daemon.lifecycle.Lifecycle;
 import dev.bollard.daemon.sandbox.SandboxStore;
 import dev.bollard.daemon.shim.ShimManager;
+import dev.bollard.daemon.store.AtomicFiles;
 import dev.bollard.daemon.store.FileTrees;
 
 import java.io.IOException;
@@ -98,6 +99,15 @@ final class LeakScan {
             }
         } catch (IOException e) {
             LOG.warn("cannot list the CNI cache", "error", e.getMessage());
+        }
+        // Half-written records of a daemon killed mid-write (the rename never came): never read, never replaced.
+        for (Path dir : concat(List.of(cni.config().cacheDir()), children(root.resolve("store")))) {
+            try {
+                AtomicFiles.removeStaleTemporaries(dir).forEach(f ->
+                        cleaned("removed a temporary file a killed daemon was writing", "path", f));
+            } catch (IOException e) {
+                LOG.warn("cannot remove stale temporary files", "dir", dir, "error", e.getMessage());
+            }
         }
         for (Path pin : children(state.resolve("netns"))) {
             String id = pin.getFileName().toString();

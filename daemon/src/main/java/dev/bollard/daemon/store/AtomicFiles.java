@@ -57,6 +57,31 @@ public final class AtomicFiles {
         StoreTimings.observe(target, store, "write", start);
     }
 
+    /**
+     * Removes the temporary files that writes of another (dead) process left in {@code dir}: a daemon killed between
+     * creating one and renaming it. This process's own, possibly in flight, stay.
+     *
+     * @return the files removed
+     */
+    public static java.util.List<Path> removeStaleTemporaries(Path dir) throws IOException {
+        var removed = new java.util.ArrayList<Path>();
+        if (!Files.isDirectory(dir)) {
+            return removed;
+        }
+        String own = ".tmp-" + ProcessHandle.current().pid();
+        try (var files = Files.list(dir)) {
+            for (Path f : files.toList()) {
+                String name = f.getFileName().toString();
+                if (name.startsWith(".") && name.matches(".+\\.tmp-\\d+") && !name.endsWith(own)
+                        && Files.isRegularFile(f, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    Files.deleteIfExists(f);
+                    removed.add(f);
+                }
+            }
+        }
+        return removed;
+    }
+
     public static void fsyncDirectory(Path dir) throws IOException {
         try (var ch = FileChannel.open(dir, StandardOpenOption.READ)) {
             ch.force(true);
