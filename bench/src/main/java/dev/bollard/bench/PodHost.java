@@ -121,10 +121,11 @@ final class PodHost {
     }
 
     /** Loads both images into a running daemon (unmeasured). */
-    void importInto(DaemonUnderTest.Running run, List<String> bollard) throws IOException, InterruptedException {
+    void importInto(DaemonUnderTest d, DaemonUnderTest.Running run, List<String> bollard)
+            throws IOException, InterruptedException {
         for (Path archive : List.of(busyboxArchive, pauseArchive)) {
-            if (run.name().equals("containerd")) {
-                check(List.of("ctr", "-a", run.socket().toString(), "-n", "k8s.io", "images", "import",
+            if (d instanceof ContainerdDaemon c) {
+                check(List.of(c.ctr().toString(), "-a", run.socket().toString(), "-n", "k8s.io", "images", "import",
                         "--snapshotter", "overlayfs", archive.toString()));
             } else {
                 var cmd = new ArrayList<>(bollard);
