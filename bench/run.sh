@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Benchmarks Bollard beside containerd (Debian's 1.6, its CRI plugin), through one CRI client, in one run.
+# Benchmarks Bollard beside containerd (its CRI plugin): Debian 12's 1.6 and Debian sid's 2.1 (fetched once by
+# bench/fetch-containerd21.sh into bench/.cache, never installed; where that fails, 1.6 alone), through one CRI
+# client, in one run.
 #
 #   bench/run.sh pull [--rounds N] [--layers N] [--layer-mib N] [--keep] ...   image pull (see: bench/run.sh pull --help)
 #   bench/run.sh pods [--cycles N] [--pods N] [--only bollard|containerd] ...   pod lifecycle and density (pods --help)
 #   bench/run.sh cri [--pods N] [--clients N] [--duration S] ...                 CRI call throughput/latency, stats cost
 #   bench/run.sh daemon [--rounds N]                                              daemon start-up time and idle RSS
+#   bench/run.sh cold [--pod-cycles N] [--container-cycles N]                     a fresh daemon's first calls
 #   bench/run.sh all [--smoke] [--skip pull,...] ...                               every workload, one table, PNG charts
 #   bench/run.sh report bench/results/<file>.json ...                             the table and charts from saved results
 #
@@ -25,10 +28,10 @@ workload=$1
 shift
 case "$workload" in
   pull|pods) ;;
-  cri|daemon|all) ;;
+  cri|daemon|cold|all) ;;
   report) ;;
   -h|--help) usage ;;
-  *) echo "bench/run.sh: unknown workload '$workload' (known: pull, pods, cri, daemon, all, report)" >&2; exit 2 ;;
+  *) echo "bench/run.sh: unknown workload '$workload' (known: pull, pods, cri, daemon, cold, all, report)" >&2; exit 2 ;;
 esac
 if [[ " $* " == *" --help "* || " $* " == *" -h "* ]]; then
   help_only=1
@@ -46,7 +49,7 @@ if [[ $help_only == 0 && $workload != report ]]; then
   command -v docker-registry >/dev/null || [[ -x /usr/bin/docker-registry ]] || missing+=(docker-registry)
   [[ -x /usr/bin/containerd ]] || missing+=(containerd)
   command -v runc >/dev/null || missing+=(runc)
-  if [[ $workload == pods || $workload == cri || $workload == all ]]; then
+  if [[ $workload == pods || $workload == cri || $workload == cold || $workload == all ]]; then
     [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
     [[ -x /usr/bin/catatonit ]] || missing+=(catatonit)
     [[ -x /bin/busybox ]] || missing+=(busybox-static)
@@ -103,6 +106,15 @@ if [[ $help_only == 1 ]]; then
     --checkout . --work-dir . --results-dir . --cache-dir .
 fi
 
+extra=()
+if [[ $workload != report ]]; then
+  if c21=$("$here/fetch-containerd21.sh"); then
+    extra+=(--containerd21-dir "$c21")
+  else
+    echo "bench/run.sh: containerd 2.1 could not be fetched (above); this run compares with containerd 1.6 alone" >&2
+  fi
+fi
+
 work=$(mktemp -d /tmp/bollard-bench.XXXXXX)
 trap 'cleanup "$@"' EXIT
 trap 'exit 130' INT
@@ -110,6 +122,7 @@ trap 'exit 143' TERM
 mkdir -p "$here/results" "$here/.cache"
 "$java_home/bin/java" --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -XX:+UseSerialGC \
   -jar "$here/target/bollard-bench.jar" "$workload" \
-  --checkout "$checkout" --work-dir "$work" --results-dir "$here/results" --cache-dir "$here/.cache" "$@" &
+  --checkout "$checkout" --work-dir "$work" --results-dir "$here/results" --cache-dir "$here/.cache" \
+  ${extra[@]+"${extra[@]}"} "$@" &
 java_pid=$!
 wait "$java_pid"

@@ -18,14 +18,14 @@ import java.util.concurrent.Callable;
  * defaults fit a full run into about 12 minutes on a 2-core machine; {@code --smoke} runs each with tiny numbers.
  */
 @Command(name = "all", mixinStandardHelpOptions = true,
-        description = "Every workload (pull, pods, cri, daemon) with its defaults, then one table and the PNG charts.")
+        description = "Every workload (pull, pods, cri, daemon, cold) with its defaults, then one table and the PNG charts.")
 final class AllBench implements Callable<Integer> {
 
     @Mixin
     CommonOptions common;
 
     @Option(names = "--skip", split = ",", defaultValue = "",
-            description = "Workloads to leave out: pull, pods, cri, daemon.")
+            description = "Workloads to leave out: pull, pods, cri, daemon, cold.")
     List<String> skip;
 
     @Option(names = "--smoke", description = "Tiny numbers everywhere: checks that every workload works, measures nothing.")
@@ -50,13 +50,17 @@ final class AllBench implements Callable<Integer> {
     @Option(names = "--daemon-rounds", defaultValue = "5", description = "daemon: starts per runtime (default: ${DEFAULT-VALUE}).")
     int daemonRounds;
 
+    @Option(names = "--cold-rounds", defaultValue = "2",
+            description = "cold: fresh starts per runtime, each followed by the cold sequence (default: ${DEFAULT-VALUE}).")
+    int coldRounds;
+
     @Override
     public Integer call() throws Exception {
         Instant start = Instant.now();
         var files = new ArrayList<Path>();
         var codes = new LinkedHashMap<String, Object>();
         var seconds = new LinkedHashMap<String, Object>();
-        for (String w : List.of("pull", "pods", "cri", "daemon")) {
+        for (String w : List.of("pull", "pods", "cri", "daemon", "cold")) {
             if (skip.contains(w)) {
                 continue;
             }
@@ -80,6 +84,12 @@ final class AllBench implements Callable<Integer> {
                             : List.of("--pods", Integer.toString(pods), "--duration", Double.toString(duration),
                             "--stats-containers", Integer.toString(statsContainers)));
                 }
+                case "cold" -> {
+                    workload = new ColdBench();
+                    args.addAll(smoke ? List.of("--pod-cycles", "2", "--container-cycles", "2", "--first-calls", "2",
+                            "--settle-ms", "200")
+                            : List.of("--rounds", Integer.toString(coldRounds)));
+                }
                 default -> {
                     workload = new DaemonBench();
                     args.addAll(smoke ? List.of("--rounds", "1", "--settle-ms", "200")
@@ -97,6 +107,7 @@ final class AllBench implements Callable<Integer> {
                 case PodsBench p -> p.resultFile;
                 case CriCallsBench c -> c.resultFile;
                 case DaemonBench d -> d.resultFile;
+                case ColdBench c -> c.resultFile;
                 default -> null;
             };
             if (result != null) {
@@ -126,6 +137,9 @@ final class AllBench implements Callable<Integer> {
                 "--work-dir", common.workDir.resolve(workload).toString(),
                 "--results-dir", resultsDir().toString(), "--cache-dir", common.cacheDir.toString(),
                 "--runtimes", String.join(",", common.runtimes), "--bollard-log-level", common.bollardLogLevel));
+        if (common.containerd21Dir != null) {
+            a.addAll(List.of("--containerd21-dir", common.containerd21Dir.toString()));
+        }
         if (common.bollardCheckout != null) {
             a.addAll(List.of("--bollard-checkout", common.bollardCheckout.toString()));
         }

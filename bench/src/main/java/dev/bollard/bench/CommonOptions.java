@@ -2,6 +2,7 @@ package dev.bollard.bench;
 
 import picocli.CommandLine.Option;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Options every workload takes. */
@@ -27,12 +28,19 @@ final class CommonOptions {
     @Option(names = "--keep", description = "Keep the work directory (logs, roots) for inspection.")
     boolean keep;
 
-    @Option(names = "--runtimes", split = ",", defaultValue = "bollard,containerd",
-            description = "Which runtimes, in the order each round runs them (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--runtimes", split = ",", defaultValue = "bollard,containerd,containerd21",
+            description = "Which runtimes, in the order each round runs them: bollard, containerd (Debian 12's 1.6), "
+                    + "containerd21 (Debian sid's 2.1, left out when --containerd21-dir is not given) "
+                    + "(default: ${DEFAULT-VALUE}).")
     java.util.List<String> runtimes;
 
-    @Option(names = "--only", description = "Measure one runtime only: bollard or containerd (overrides --runtimes).")
+    @Option(names = "--only", description = "Measure one runtime only: bollard, containerd or containerd21 (overrides --runtimes).")
     String only;
+
+    @Option(names = "--containerd21-dir",
+            description = "Where bench/fetch-containerd21.sh unpacked Debian sid's containerd 2.1 (usr/bin/containerd "
+                    + "below it); bench/run.sh passes it. Without it the bench runs with containerd 1.6 alone.")
+    Path containerd21Dir;
 
     @Option(names = "--bollard-log-level", defaultValue = "info", description = "Bollard's log level (default: info).")
     String bollardLogLevel;
@@ -68,6 +76,8 @@ final class CommonOptions {
         return only != null ? java.util.List.of(only) : runtimes;
     }
 
+    private boolean warnedNo21;
+
     java.util.List<DaemonUnderTest> daemons() {
         var out = new java.util.ArrayList<DaemonUnderTest>();
         for (String r : runtimeNames()) {
@@ -95,8 +105,18 @@ final class CommonOptions {
                         out.add(new BollardDaemon(bollardHome(), command, bollardLogLevel, v.substring(0, eq), env));
                     }
                 }
-                case "containerd" -> out.add(new ContainerdDaemon());
-                default -> throw new IllegalArgumentException("unknown runtime " + r + " (bollard, containerd)");
+                case ContainerdDaemon.V16 -> out.add(ContainerdDaemon.debian12());
+                case ContainerdDaemon.V21 -> {
+                    if (containerd21Dir != null && Files.isExecutable(containerd21Dir.resolve("usr/bin/containerd"))) {
+                        out.add(ContainerdDaemon.sid(containerd21Dir));
+                    } else if (!warnedNo21) {
+                        warnedNo21 = true;
+                        System.out.println("containerd 2.1: not available (bench/fetch-containerd21.sh could not fetch "
+                                + "Debian sid's package); this run compares with containerd 1.6 alone");
+                    }
+                }
+                default -> throw new IllegalArgumentException("unknown runtime " + r
+                        + " (bollard, containerd, containerd21)");
             }
         }
         return out;

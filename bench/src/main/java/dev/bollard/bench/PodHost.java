@@ -34,8 +34,11 @@ final class PodHost {
     final Path busyboxArchive;
     final Path pauseArchive;
     private final Set<Path> netnsBefore;
+    /** The run's directory: shims whose command line names it are the run's. */
+    private final Path dir;
 
     private PodHost(Path dir, String suffix, String subnetPrefix) throws IOException {
+        this.dir = dir;
         this.suffix = suffix;
         this.bridge = "bb" + suffix;
         this.network = "bollard-bench-" + suffix;
@@ -121,10 +124,11 @@ final class PodHost {
     }
 
     /** Loads both images into a running daemon (unmeasured). */
-    void importInto(DaemonUnderTest.Running run, List<String> bollard) throws IOException, InterruptedException {
+    void importInto(DaemonUnderTest d, DaemonUnderTest.Running run, List<String> bollard)
+            throws IOException, InterruptedException {
         for (Path archive : List.of(busyboxArchive, pauseArchive)) {
-            if (run.name().equals("containerd")) {
-                check(List.of("ctr", "-a", run.socket().toString(), "-n", "k8s.io", "images", "import",
+            if (d instanceof ContainerdDaemon c) {
+                check(List.of(c.ctr().toString(), "-a", run.socket().toString(), "-n", "k8s.io", "images", "import",
                         "--snapshotter", "overlayfs", archive.toString()));
             } else {
                 var cmd = new ArrayList<>(bollard);
@@ -148,6 +152,40 @@ final class PodHost {
      */
     List<String> cleanUp() {
         var removed = new ArrayList<String>();
+        // an interrupted run (Ctrl-C, SIGTERM) leaves shims (not our children: they outlive their daemon) and the
+        // pods' processes; until they are gone the netns stay mounted and the cgroups busy
+        for (long pid : Proc.find(cmd -> !cmd.isEmpty() && cmd.getFirst().contains("containerd-shim")
+                && String.join(" ", cmd).contains(dir.toString()))) {
+            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+            removed.add("shim " + pid);
+        }
+        for (Path hierarchy : listing(CGROUP_ROOT)) {
+            Path tree = hierarchy.resolve(cgroupParent.substring(1));
+            if (!Files.isDirectory(tree)) {
+                continue;
+            }
+            try (Stream<Path> procs = Files.walk(tree)) {
+                for (Path f : procs.filter(f -> f.getFileName().toString().equals("cgroup.procs")).toList()) {
+                    for (String pid : Files.readAllLines(f)) {
+                        if (!pid.isBlank()) {
+                            ProcessHandle.of(Long.parseLong(pid.strip())).ifPresent(h -> {
+                                h.destroyForcibly();
+                                removed.add("pod process " + h.pid());
+                            });
+                        }
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                removed.add("(cannot list the processes of " + tree + ": " + e.getMessage() + ")");
+            }
+        }
+        if (removed.stream().anyMatch(r -> r.startsWith("shim ") || r.startsWith("pod process "))) {
+            try {
+                Thread.sleep(500); // SIGKILL is asynchronous: let the kernel take the processes away
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
         for (Path ns : listing(NETNS_DIR)) {
             if (!netnsBefore.contains(ns) && ns.getFileName().toString().startsWith("cni-")) {
                 Workspace.run(List.of("umount", "-l", ns.toString()));

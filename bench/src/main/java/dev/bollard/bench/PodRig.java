@@ -75,7 +75,7 @@ final class PodRig {
             d.prepare(ws, certsD);
             var run = d.start(ws, ws.path(d.name().toLowerCase()), certsD, setup);
             live.put(d.name(), run);
-            host.importInto(run, common.bollardCommand());
+            host.importInto(d, run, common.bollardCommand());
             clients.put(d.name(), new CriClient(run.endpoint(), callTimeout));
             System.out.printf("%s: %s, pid %d%n", d.name(), run.runtimeVersion(), run.pid());
         }
@@ -83,6 +83,31 @@ final class PodRig {
 
     PodHost host() {
         return host;
+    }
+
+    /** Stops a runtime's daemon (its pods must be gone); {@link #restart} starts it again on the same root. */
+    void stopDaemon(String runtime) {
+        var c = clients.remove(runtime);
+        if (c != null) {
+            c.close();
+        }
+        var run = live.remove(runtime);
+        if (run != null) {
+            run.stop();
+        }
+    }
+
+    /**
+     * Starts a runtime's daemon again on the root {@link #open} gave it (its images still there), as after a node's
+     * reboot; returns once it answers CRI Version, with a new client.
+     */
+    DaemonUnderTest.Running restart(Workspace ws, DaemonUnderTest d) throws IOException, InterruptedException {
+        stopDaemon(d.name());
+        var setup = new DaemonUnderTest.PodSetup(host.confDir, PodHost.PAUSE);
+        var run = d.start(ws, ws.path(d.name().toLowerCase()), ws.path("certs.d"), setup);
+        live.put(d.name(), run);
+        clients.put(d.name(), new CriClient(run.endpoint(), callTimeout));
+        return run;
     }
 
     CriClient client(String runtime) {

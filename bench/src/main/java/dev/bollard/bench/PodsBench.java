@@ -370,8 +370,8 @@ final class PodsBench implements Callable<Integer> {
         long ok = cs.stream().filter(Cycle::ok).count();
         header.add("metric (%d ok cycles of %d; lower is better)".formatted(ok, cs.size()));
         header.addAll(names);
-        if (names.size() == 2) {
-            header.add("ratio " + names.get(0) + "/" + names.get(1));
+        if (Report.ratioHeader(names) != null) {
+            header.add(Report.ratioHeader(names));
         }
         out.add(header);
         for (Row r : lastRows) {
@@ -379,9 +379,8 @@ final class PodsBench implements Callable<Integer> {
             row.add(r.label());
             var vals = names.stream().map(n -> r.values().get(n)).toList();
             vals.forEach(v -> row.add(v == null || Double.isNaN(v) ? "-" : r.format().formatted(v)));
-            if (names.size() == 2) {
-                double a = vals.get(0), b = vals.get(1);
-                row.add(Double.isNaN(a) || Double.isNaN(b) || b == 0 ? "-" : "%.2f".formatted(a / b));
+            if (names.size() >= 2) {
+                row.add(Report.ratioText(r.label(), vals));
             }
             out.add(row);
         }
@@ -423,10 +422,8 @@ final class PodsBench implements Callable<Integer> {
         for (Row r : lastRows) {
             var e = new LinkedHashMap<String, Object>();
             r.values().forEach((k, v) -> e.put(k, v == null || Double.isNaN(v) ? null : Double.valueOf(r.format().formatted(v))));
-            if (r.values().size() == 2) {
-                var v = List.copyOf(r.values().values());
-                e.put("ratio", v.get(0).isNaN() || v.get(1).isNaN() || v.get(1) == 0 ? null
-                        : Math.round(v.get(0) / v.get(1) * 1000) / 1000.0);
+            if (r.values().size() >= 2) {
+                e.put("ratio", Report.ratioJson(r.label(), List.copyOf(r.values().values())));
             }
             table.put(r.label(), e);
         }

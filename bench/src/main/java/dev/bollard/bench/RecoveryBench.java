@@ -80,7 +80,7 @@ public final class RecoveryBench {
                 var setup = new DaemonUnderTest.PodSetup(host.confDir, PodHost.PAUSE);
                 Path dir = ws.path("bollard");
                 var first = daemon.start(ws, dir, certsD, setup);
-                host.importInto(first, bollard);
+                host.importInto(daemon, first, bollard);
                 List<String> ids;
                 try (var c = new CriClient(first.endpoint(), 120)) {
                     long t0 = System.nanoTime();

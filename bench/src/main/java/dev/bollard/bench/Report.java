@@ -75,8 +75,8 @@ final class Report {
         header.add("metric (median of " + rounds.stream().filter(PullBench.Round::ok).map(PullBench.Round::round)
                 .distinct().count() + " rounds)");
         header.addAll(names);
-        if (names.size() == 2) {
-            header.add("ratio " + names.get(0) + "/" + names.get(1));
+        if (ratioHeader(names) != null) {
+            header.add(ratioHeader(names));
         }
         rows.add(header);
         for (Metric m : METRICS) {
@@ -84,8 +84,8 @@ final class Report {
             row.add(m.label() + " (" + m.unit() + ")");
             var vals = names.stream().map(n -> median(n, m)).toList();
             vals.forEach(v -> row.add(Double.isNaN(v) ? "-" : m.format().formatted(v)));
-            if (names.size() == 2) {
-                row.add(ratio(vals.get(0), vals.get(1)));
+            if (names.size() >= 2) {
+                row.add(ratioText(m.label(), vals));
             }
             rows.add(row);
         }
@@ -99,8 +99,8 @@ final class Report {
                         .filter(r -> r.runtime().equals(n) && r.round() == round).findFirst()
                         .map(r -> r.ok() ? m.f().applyAsDouble(r) / m.scale() : Double.NaN).orElse(Double.NaN)).toList();
                 vals.forEach(v -> row.add(Double.isNaN(v) ? "FAILED" : m.format().formatted(v)));
-                if (names.size() == 2) {
-                    row.add(ratio(vals.get(0), vals.get(1)));
+                if (names.size() >= 2) {
+                    row.add(ratioText(m.label(), vals));
                 }
                 rows.add(row);
             }
@@ -130,6 +130,47 @@ final class Report {
 
     private static String ratio(double a, double b) {
         return Double.isNaN(a) || Double.isNaN(b) || b == 0 ? "-" : "%.2f".formatted(a / b);
+    }
+
+    /**
+     * The ratio column's header: the first runtime against the second, or, with more (both containerds), against
+     * the better of the others in that row. Null with one runtime (no column).
+     */
+    static String ratioHeader(List<String> names) {
+        if (names.size() < 2) {
+            return null;
+        }
+        return names.size() == 2 ? "ratio " + names.get(0) + "/" + names.get(1)
+                : "ratio " + names.get(0) + "/better of " + String.join(", ", names.subList(1, names.size()));
+    }
+
+    /**
+     * The first value over the best of the others: the lowest, or the highest where {@code label} says higher is
+     * better (calls/s). NaN where the first or every other one is missing.
+     */
+    static double ratioToBest(String label, List<Double> vals) {
+        if (vals.size() < 2 || vals.getFirst() == null || vals.getFirst().isNaN()) {
+            return Double.NaN;
+        }
+        boolean higherIsBetter = label.contains("higher is better");
+        double best = Double.NaN;
+        for (Double v : vals.subList(1, vals.size())) {
+            if (v == null || v.isNaN() || v == 0) {
+                continue;
+            }
+            best = Double.isNaN(best) ? v : higherIsBetter ? Math.max(best, v) : Math.min(best, v);
+        }
+        return Double.isNaN(best) ? Double.NaN : vals.getFirst() / best;
+    }
+
+    static String ratioText(String label, List<Double> vals) {
+        double r = ratioToBest(label, vals);
+        return Double.isNaN(r) ? "-" : "%.2f".formatted(r);
+    }
+
+    static Double ratioJson(String label, List<Double> vals) {
+        double r = ratioToBest(label, vals);
+        return Double.isNaN(r) ? null : Math.round(r * 1000) / 1000.0;
     }
 
     static String markdown(List<List<String>> rows) {
@@ -174,11 +215,8 @@ final class Report {
                 double v = median(d.name(), m);
                 e.put(d.name(), Double.isNaN(v) ? null : Double.valueOf(m.format().formatted(v)));
             }
-            if (daemons.size() == 2) {
-                double a = median(daemons.get(0).name(), m);
-                double b = median(daemons.get(1).name(), m);
-                e.put("ratio", Double.isNaN(a) || Double.isNaN(b) || b == 0 ? null
-                        : Math.round(a / b * 1000) / 1000.0);
+            if (daemons.size() >= 2) {
+                e.put("ratio", ratioJson(m.label(), daemons.stream().map(d -> median(d.name(), m)).toList()));
             }
             medians.put(m.label() + " (" + m.unit() + ")", e);
         }
@@ -197,8 +235,8 @@ final class Report {
         var h = new ArrayList<String>();
         h.add(header);
         h.addAll(names);
-        if (names.size() == 2) {
-            h.add("ratio " + names.get(0) + "/" + names.get(1));
+        if (ratioHeader(names) != null) {
+            h.add(ratioHeader(names));
         }
         out.add(h);
         for (Row r : rows) {
@@ -206,8 +244,8 @@ final class Report {
             row.add(r.label());
             var vals = names.stream().map(n -> r.values().getOrDefault(n, Double.NaN)).toList();
             vals.forEach(v -> row.add(v == null || Double.isNaN(v) ? "-" : r.format().formatted(v)));
-            if (names.size() == 2) {
-                row.add(ratio(vals.get(0), vals.get(1)));
+            if (names.size() >= 2) {
+                row.add(ratioText(r.label(), vals));
             }
             out.add(row);
         }
@@ -223,11 +261,8 @@ final class Report {
                 Double v = r.values().get(n);
                 e.put(n, v == null || v.isNaN() ? null : Double.valueOf(r.format().formatted(v)));
             }
-            if (names.size() == 2) {
-                Double a = r.values().get(names.get(0));
-                Double b = r.values().get(names.get(1));
-                e.put("ratio", a == null || b == null || a.isNaN() || b.isNaN() || b == 0 ? null
-                        : Math.round(a / b * 1000) / 1000.0);
+            if (names.size() >= 2) {
+                e.put("ratio", ratioJson(r.label(), names.stream().map(n -> r.values().get(n)).toList()));
             }
             table.put(r.label(), e);
         }

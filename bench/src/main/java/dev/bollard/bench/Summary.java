@@ -64,8 +64,8 @@ final class Summary implements Callable<Integer> {
         var rows = new ArrayList<List<String>>();
         var header = new ArrayList<>(List.of("workload", "metric"));
         header.addAll(runtimes);
-        if (runtimes.size() == 2) {
-            header.add("ratio " + runtimes.get(0) + "/" + runtimes.get(1));
+        if (Report.ratioHeader(runtimes) != null) {
+            header.add(Report.ratioHeader(runtimes));
         }
         rows.add(header);
         var table = new ArrayList<Map<String, Object>>();
@@ -88,10 +88,13 @@ final class Summary implements Callable<Integer> {
                     row.add(x == null || x.isJsonNull() ? "-" : number(x.getAsDouble()));
                     entry.put(n, x == null || x.isJsonNull() ? null : x.getAsDouble());
                 }
-                if (runtimes.size() == 2) {
-                    JsonElement x = v.get("ratio");
-                    row.add(x == null || x.isJsonNull() ? "-" : "%.2f".formatted(x.getAsDouble()));
-                    entry.put("ratio", x == null || x.isJsonNull() ? null : x.getAsDouble());
+                if (runtimes.size() >= 2) {
+                    // against the better of the others, worked out again from the values (older files hold a
+                    // ratio to one runtime only)
+                    var vals = runtimes.stream().map(n -> v.get(n) == null || v.get(n).isJsonNull() ? Double.NaN
+                            : v.get(n).getAsDouble()).toList();
+                    row.add(Report.ratioText(metric, vals));
+                    entry.put("ratio", Report.ratioJson(metric, vals));
                 }
                 rows.add(row);
                 table.add(entry);

@@ -54,7 +54,7 @@ class BenchSmokeTest {
             workloads.add(row.get("workload").getAsString());
             assertTrue(row.has("Bollard"), "a Bollard column in " + row);
         });
-        assertEquals(Set.of("pull", "pods", "cri", "daemon"), workloads);
+        assertEquals(Set.of("pull", "pods", "cri", "daemon", "cold"), workloads);
         for (var f : all.getAsJsonArray("results")) {
             assertTrue(Files.isRegularFile(smoke.resolve(f.getAsString())), "result file " + f);
         }

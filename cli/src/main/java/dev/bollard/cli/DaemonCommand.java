@@ -29,6 +29,46 @@ final class DaemonCommand implements Callable<Integer> {
     @Option(names = "--log-level", paramLabel = "LEVEL", description = "debug, info, warn or error (overrides daemon.log_level).")
     String logLevel;
 
+    /**
+     * The options as picocli would set them ({@code --name value} or {@code --name=value}, defaults as declared),
+     * or null for anything else (--help, --version, an unknown or incomplete option), which picocli then handles
+     * with its usage and messages.
+     */
+    static DaemonCommand parse(String[] args) {
+        var c = new DaemonCommand();
+        c.config = Path.of("/etc/bollard/bollard.toml");
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            String name = a;
+            String value = null;
+            int eq = a.indexOf('=');
+            if (a.startsWith("--") && eq > 0) {
+                name = a.substring(0, eq);
+                value = a.substring(eq + 1);
+            } else if (i + 1 < args.length) {
+                value = args[++i];
+            }
+            if (value == null || value.isEmpty()) {
+                return null;
+            }
+            try {
+                switch (name) {
+                    case "--socket" -> c.socket = Path.of(value);
+                    case "--root" -> c.root = Path.of(value);
+                    case "--state" -> c.state = Path.of(value);
+                    case "--config" -> c.config = Path.of(value);
+                    case "--log-level" -> c.logLevel = value;
+                    default -> {
+                        return null;
+                    }
+                }
+            } catch (java.nio.file.InvalidPathException e) {
+                return null;
+            }
+        }
+        return c;
+    }
+
     @Override
     public Integer call() throws Exception {
         LogLevel level = null;

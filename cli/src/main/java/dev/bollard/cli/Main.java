@@ -47,9 +47,37 @@ public final class Main {
 
     /** Runs one command line and returns its exit code; a CLI error is one line on stderr. */
     public static int run(String... args) {
-        var cli = new CommandLine(new Main());
-        // exec CONTAINER COMMAND ARG...: the command's own options (sh -c ...) are not bollard's.
-        cli.getSubcommands().get("exec").setStopAtPositional(true);
+        if (args.length > 0 && args[0].equals("daemon")) {
+            // The daemon's few options by hand: picocli's model of even this one command (annotations read through
+            // reflection proxies) took a quarter of a daemon start's CPU. Anything unusual (--help, a typo) goes
+            // to picocli below for its usage and messages.
+            DaemonCommand daemon = DaemonCommand.parse(java.util.Arrays.copyOfRange(args, 1, args.length));
+            if (daemon != null) {
+                try {
+                    return daemon.call();
+                } catch (CliException e) {
+                    System.err.println("bollard: " + e.getMessage());
+                    return 1;
+                } catch (Exception e) {
+                    System.err.println("bollard: " + e.getClass().getSimpleName() + ": " + e.getMessage());
+                    if (System.getenv("BOLLARD_DEBUG") != null) {
+                        e.printStackTrace();
+                    }
+                    return 1;
+                }
+            }
+        }
+        CommandLine cli;
+        if (args.length > 0 && args[0].equals("daemon")) {
+            // The daemon alone, for its usage and errors: picocli's model of all ~30 client commands (and the CRI
+            // message classes their fields name) took 0.5-1 s of a daemon start's 1.4 s.
+            cli = new CommandLine(new DaemonCommand()).setCommandName("bollard daemon");
+            args = java.util.Arrays.copyOfRange(args, 1, args.length);
+        } else {
+            cli = new CommandLine(new Main());
+            // exec CONTAINER COMMAND ARG...: the command's own options (sh -c ...) are not bollard's.
+            cli.getSubcommands().get("exec").setStopAtPositional(true);
+        }
         cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             if (ex instanceof CliException) {
                 commandLine.getErr().println("bollard: " + ex.getMessage());

@@ -23,14 +23,14 @@ public final class CallLogInterceptor implements ServerInterceptor {
         return next.startCall(new SimpleForwardingServerCall<>(call) {
             @Override
             public void close(Status status, Metadata trailers) {
-                double millis = (System.nanoTime() - start) / 1e6;
-                String latency = String.format("%.3fms", millis);
+                long nanos = System.nanoTime() - start;
+                // the latency text only for a line that is written (it was formatted on every call)
                 switch (status.getCode()) {
                     case INTERNAL, UNKNOWN, DATA_LOSS -> LOG.warn("cri call failed", "method", method,
-                            "code", status.getCode(), "latency", latency, "error", status.getDescription());
+                            "code", status.getCode(), "latency", latency(nanos), "error", status.getDescription());
                     default -> {
                         if (LOG.isDebug()) {
-                            LOG.debug("cri call", "method", method, "code", status.getCode(), "latency", latency,
+                            LOG.debug("cri call", "method", method, "code", status.getCode(), "latency", latency(nanos),
                                     "error", status.getDescription() == null ? "" : status.getDescription());
                         }
                     }
@@ -38,5 +38,9 @@ public final class CallLogInterceptor implements ServerInterceptor {
                 super.close(status, trailers);
             }
         }, headers);
+    }
+
+    private static String latency(long nanos) {
+        return String.format("%.3fms", nanos / 1e6);
     }
 }
