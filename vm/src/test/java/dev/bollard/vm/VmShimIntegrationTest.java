@@ -265,13 +265,40 @@ class VmShimIntegrationTest {
 
     @Test
     @Order(6)
-    void killShutdownAndNothingIsLeft() throws Exception {
-        call("Kill", KillRequest.newBuilder().setId(pod).setSignal(9).build(), Empty.parser());
+    void killAContainerThenTheVmDyingIsEveryContainerExiting() throws Exception {
+        String id = "app2-" + Long.toHexString(System.nanoTime());
+        bundle(id, List.of("sleep", "3600"));
+        var io = Stdio.make(id);
+        call("Create", CreateTaskRequest.newBuilder().setId(id).setBundle(work.resolve("bundles").resolve(id).toString())
+                .addRootfs(Mount.newBuilder().setType("bind").setSource(rootfsSource.toString()).addOptions("rbind"))
+                .setStdout(io.stdout.toString()).setStderr(io.stderr.toString()).build(), CreateTaskResponse.parser());
+        call("Start", StartRequest.newBuilder().setId(id).build(), StartResponse.parser());
+        call("Kill", KillRequest.newBuilder().setId(id).setSignal(9).build(), Empty.parser());
+        assertEquals(137, call("Wait", WaitRequest.newBuilder().setId(id).build(), WaitResponse.parser()).getExitStatus());
+        assertEquals(137, TaskExit.parseFrom(awaitTopic("/tasks/exit", id).getEvent().getValue()).getExitStatus());
+        var finished = assertThrows(TtrpcException.class, () -> call("Kill",
+                KillRequest.newBuilder().setId(id).setSignal(15).build(), Empty.parser()));
+        assertEquals(Code.NOT_FOUND.value(), finished.status().getCode(), finished.getMessage());
+        call("Delete", DeleteRequest.newBuilder().setId(id).build(), DeleteResponse.parser());
+
+        // qemu dies under the running pod: its containers are reported exited, and the pod can still be removed.
+        ProcessHandle qemu = ProcessHandle.allProcesses().filter(p -> p.info().commandLine()
+                .map(c -> c.contains("qemu-system") && c.contains(stateRoot.toString())).orElse(false))
+                .findFirst().orElseThrow();
+        qemu.destroyForcibly();
         var waited = call("Wait", WaitRequest.newBuilder().setId(pod).build(), WaitResponse.parser());
-        assertEquals(137, waited.getExitStatus());
-        assertEquals(137, TaskExit.parseFrom(awaitTopic("/tasks/exit", pod).getEvent().getValue()).getExitStatus());
-        call("Delete", DeleteRequest.newBuilder().setId(pod).build(), DeleteResponse.parser());
-        long qemu = childPids("qemu-system");
+        assertEquals(TaskService.VM_DIED_STATUS, waited.getExitStatus());
+        assertEquals(TaskService.VM_DIED_STATUS,
+                TaskExit.parseFrom(awaitTopic("/tasks/exit", pod).getEvent().getValue()).getExitStatus());
+        assertEquals(Status.STOPPED, call("State", StateRequest.newBuilder().setId(pod).build(),
+                StateResponse.parser()).getStatus());
+        var deleted = call("Delete", DeleteRequest.newBuilder().setId(pod).build(), DeleteResponse.parser());
+        assertEquals(TaskService.VM_DIED_STATUS, deleted.getExitStatus());
+    }
+
+    @Test
+    @Order(7)
+    void shutdownLeavesNothing() throws Exception {
         try {
             call("Shutdown", ShutdownRequest.newBuilder().setId(pod).build(), Empty.parser());
         } catch (TtrpcException e) {
@@ -282,14 +309,13 @@ class VmShimIntegrationTest {
             handle.get().onExit().get(30, TimeUnit.SECONDS);
         }
         shimPid = 0;
-        assertEquals(0, childPids("qemu-system") + childPids("virtiofsd"),
-                "qemu or virtiofsd of this test still running (there were " + qemu + " qemu)");
+        assertEquals(0, childPids("qemu-system") + childPids("virtiofsd"), "qemu or virtiofsd of this test still running");
         assertTrue(MountInfo.mountPointsBelow(work).isEmpty(), "mounts left: " + MountInfo.mountPointsBelow(work));
         try (Stream<Path> left = Files.exists(stateRoot) ? Files.list(stateRoot) : Stream.empty()) {
             assertEquals(List.of(), left.toList(), "files left in the state root");
         }
-        Path shared = work.resolve("bundles").resolve(pod);
-        assertTrue(Files.exists(shared.resolve("config.json")), "the bundle itself is the caller's to remove");
+        assertTrue(Files.exists(work.resolve("bundles").resolve(pod).resolve("config.json")),
+                "the bundle itself is the caller's to remove");
     }
 
     // --- helpers ------------------------------------------------------------------------------------------------
