@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** A shim whose guest kernel is missing: Create fails at once with the reason, and nothing is left behind. */
+/** A VM that cannot boot: Create fails with the reason in bounded time, and nothing is left behind. */
 class VmShimBadInputTest {
 
     private Path work;
@@ -45,6 +45,36 @@ class VmShimBadInputTest {
     @Test
     void aMissingKernelFailsCreateWithTheReasonAndLeavesNothing() throws Exception {
         work = Files.createTempDirectory(Path.of("/tmp"), "vmshim-bad-");
+        var e = createFails(work.resolve("no-such-vmlinux"), work.resolve("no-such-initrd"));
+        assertEquals(Code.FAILED_PRECONDITION.value(), e.status().getCode(), e.getMessage());
+        assertTrue(e.getMessage().contains("guest kernel " + work.resolve("no-such-vmlinux") + " is missing"),
+                e.getMessage());
+    }
+
+    /** The guest kernel panics (no usable initramfs): qemu exits and Create says so instead of waiting it out. */
+    @Test
+    void aGuestThatNeverComesUpFailsCreateWithItsConsoleAndLeavesNothing() throws Exception {
+        work = Files.createTempDirectory(Path.of("/tmp"), "vmshim-bad-");
+        var build = new ProcessBuilder("guest/build.sh").redirectErrorStream(true).start();
+        String output = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, build.waitFor(), output);
+        Path guest = Path.of(output.strip().lines().reduce((a, b) -> b).orElseThrow());
+        Path garbage = work.resolve("garbage.img");
+        Files.writeString(garbage, "not an initramfs\n".repeat(100));
+        long started = System.nanoTime();
+        var e = createFails(guest.resolve("vmlinux"), garbage);
+        long seconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - started);
+        assertEquals(Code.UNAVAILABLE.value(), e.status().getCode(), e.getMessage());
+        assertTrue(e.getMessage().contains("cannot boot the VM"), e.getMessage());
+        assertTrue(e.getMessage().contains("console.log: "), "the console's last lines: " + e.getMessage());
+        assertTrue(seconds < 90, "Create took " + seconds + " s, beyond the ready timeout");
+        assertEquals(0, ProcessHandle.allProcesses().filter(p -> p.info().commandLine()
+                .map(c -> c.contains(work.toString()) && (c.contains("qemu") || c.contains("virtiofsd")))
+                .orElse(false)).count(), "qemu or virtiofsd left running");
+    }
+
+    /** Starts a shim with this kernel and initrd, asks it to Create the pod, shuts it down and checks it left nothing. */
+    private TtrpcException createFails(Path kernel, Path initrd) throws Exception {
         Path bundle = work.resolve("pod");
         Files.createDirectories(bundle.resolve("rootfs"));
         Files.writeString(bundle.resolve("config.json"), "{\"ociVersion\":\"1.0.2\",\"root\":{\"path\":\"rootfs\"}}");
@@ -54,21 +84,19 @@ class VmShimBadInputTest {
                 Main.class.getName(), "-namespace", "bollard-test", "-address", work.resolve("none.sock").toString(),
                 "-publish-binary", "/bin/false", "-id", "pod", "start"));
         var builder = new ProcessBuilder(command).directory(bundle.toFile());
-        builder.environment().put("BOLLARD_VM_KERNEL", work.resolve("no-such-vmlinux").toString());
-        builder.environment().put("BOLLARD_VM_INITRD", work.resolve("no-such-initrd").toString());
+        builder.environment().put("BOLLARD_VM_KERNEL", kernel.toString());
+        builder.environment().put("BOLLARD_VM_INITRD", initrd.toString());
         builder.environment().put("BOLLARD_VM_STATE_ROOT", stateRoot.toString());
         Process start = builder.start();
         String address = new String(start.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
         assertTrue(start.waitFor(60, TimeUnit.SECONDS));
         assertEquals(0, start.exitValue(), new String(start.getErrorStream().readAllBytes(), StandardCharsets.UTF_8));
 
+        TtrpcException failure;
         try (var shim = TtrpcClient.connect(TtrpcClient.socketPath(address), Duration.ofSeconds(5))) {
-            var e = assertThrows(TtrpcException.class, () -> shim.invoke(TaskService.SERVICE, "Create",
+            failure = assertThrows(TtrpcException.class, () -> shim.invoke(TaskService.SERVICE, "Create",
                     CreateTaskRequest.newBuilder().setId("pod").setBundle(bundle.toString()).build(),
-                    CreateTaskResponse.parser(), Duration.ofSeconds(30)));
-            assertEquals(Code.FAILED_PRECONDITION.value(), e.status().getCode(), e.getMessage());
-            assertTrue(e.getMessage().contains("guest kernel " + work.resolve("no-such-vmlinux") + " is missing"),
-                    e.getMessage());
+                    CreateTaskResponse.parser(), Duration.ofSeconds(120)));
             try {
                 shim.invoke(TaskService.SERVICE, "Shutdown", ShutdownRequest.newBuilder().setId("pod").build(),
                         Empty.parser(), Duration.ofSeconds(10));
@@ -84,5 +112,6 @@ class VmShimBadInputTest {
             assertEquals(List.of(), left.toList(), "the shim left its state behind");
         }
         assertTrue(MountInfo.mountPointsBelow(work).isEmpty());
+        return failure;
     }
 }
