@@ -206,6 +206,11 @@ final class AgentChannel implements AutoCloseable {
         }
     }
 
+    /** From now on the channel's end is expected (the guest was asked to power off): no alarm, no exits reported. */
+    void expectClose() {
+        closing = true;
+    }
+
     /** Closes the connection; the listener hears {@code closed(true, …)}. */
     @Override
     public void close() {

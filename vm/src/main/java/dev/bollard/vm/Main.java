@@ -39,7 +39,10 @@ import java.util.concurrent.TimeUnit;
  */
 public final class Main {
 
-    private static final Log LOG = Log.get("vm-shim");
+    /** Initialized on first use, after the daemon has chosen where stderr goes ({@link #logToFifo}). */
+    private static final class Logger {
+        static final Log LOG = Log.get("vm-shim");
+    }
     static final String SANDBOX_ID_ANNOTATION = "io.kubernetes.cri.sandbox-id";
     static final String JVM_FLAGS_PROPERTY = "bollard.vm.jvmFlags";
 
@@ -175,9 +178,8 @@ public final class Main {
         }
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
         command.addAll(args.daemonArgs());
-        // Its log goes to the bundle's log FIFO when someone reads it (containerd and Bollard do), else to a file.
-        Path fifo = bundle.resolve("log");
-        Path bootLog = hasReader(fifo) ? fifo : state.resolve("shim.log");
+        // The daemon's stderr starts in a file; the daemon moves its log to the bundle's log FIFO (serve).
+        Path bootLog = state.resolve("shim.log");
         Process daemon = new ProcessBuilder(command).directory(bundle.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD)
@@ -186,10 +188,8 @@ public final class Main {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (!answers(socket)) {
             if (!daemon.isAlive()) {
-                String log = bootLog.equals(fifo) ? "(see the shim log)" : Files.readString(bootLog).strip();
-                if (!bootLog.equals(fifo)) {
-                    Files.deleteIfExists(bootLog);
-                }
+                String log = Files.readString(bootLog).strip();
+                Files.deleteIfExists(bootLog);
                 deleteIfEmpty(state);
                 throw new IOException("the shim daemon exited with " + daemon.exitValue() + ": " + log);
             }
@@ -245,14 +245,15 @@ public final class Main {
         String group = groupId(bundle, args.id());
         Path state = stateDir(config, args, group);
         Files.createDirectories(state);
+        logToFifo(bundle.resolve("log"));
         var events = new EventPublisher(args.namespace(), System.getenv("TTRPC_ADDRESS"));
         var done = new CountDownLatch(1);
         var tasks = new TaskService(args.namespace(), config, state, events, done::countDown);
         TtrpcServer server = TtrpcServer.start(state.resolve("shim.sock"), tasks.services());
         Runtime.getRuntime().addShutdownHook(new Thread(done::countDown));
-        LOG.info("shim serving", "socket", server.socket(), "pod", group, "namespace", args.namespace());
+        Logger.LOG.info("shim serving", "socket", server.socket(), "pod", group, "namespace", args.namespace());
         done.await();
-        LOG.info("shim exiting", "pod", group);
+        Logger.LOG.info("shim exiting", "pod", group);
         server.close();
         tasks.close();
         events.close();
@@ -261,16 +262,29 @@ public final class Main {
         return 0;
     }
 
-    /** Whether {@code fifo} is a FIFO with a reader: opening it non-blocking for writing fails (ENXIO) without one. */
-    private static boolean hasReader(Path fifo) {
+    /**
+     * Moves the log to the bundle's {@code log} FIFO, which containerd and Bollard read (as the runc shim logs there).
+     * Opening a FIFO for writing blocks until it has a reader, so that happens on a thread of its own, for a
+     * bounded time; without a reader the log stays in the state directory's {@code shim.log}. (Probing with a
+     * non-blocking open would not do: closing the probe is an EOF for the reader.) Runs before anything logs, since
+     * the logger keeps the {@code System.err} it first saw.
+     */
+    private static void logToFifo(Path fifo) {
         if (!Files.exists(fifo)) {
-            return false;
+            return;
         }
+        var opened = new java.util.concurrent.CompletableFuture<java.io.FileOutputStream>();
+        Thread.ofPlatform().daemon().name("vm-shim-log").start(() -> {
+            try {
+                opened.complete(new java.io.FileOutputStream(fifo.toFile()));
+            } catch (IOException e) {
+                opened.completeExceptionally(e);
+            }
+        });
         try {
-            Syscalls.close(Syscalls.open(fifo, Syscalls.O_WRONLY | Syscalls.O_NONBLOCK | Syscalls.O_CLOEXEC));
-            return true;
-        } catch (IOException e) {
-            return false;
+            System.setErr(new java.io.PrintStream(opened.get(2, TimeUnit.SECONDS), true, StandardCharsets.UTF_8));
+        } catch (Exception e) {
+            // no reader: keep logging to shim.log
         }
     }
 

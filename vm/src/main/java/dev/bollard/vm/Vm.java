@@ -183,6 +183,7 @@ final class Vm implements AutoCloseable {
     }
 
     void close(Duration grace) {
+        agent.expectClose();
         if (qemu.isAlive()) {
             try {
                 agent.call(Duration.ofSeconds(2), "shutdown");

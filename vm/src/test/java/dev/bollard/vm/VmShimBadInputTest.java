@@ -33,6 +33,7 @@ class VmShimBadInputTest {
     @AfterEach
     void cleanUp() throws Exception {
         if (work != null) {
+            TestProcesses.killAllMentioning(work.toString());
             MountInfo.unmountBelow(work);
             try (Stream<Path> paths = Files.walk(work)) {
                 for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
@@ -68,9 +69,7 @@ class VmShimBadInputTest {
         assertTrue(e.getMessage().contains("cannot boot the VM"), e.getMessage());
         assertTrue(e.getMessage().contains("console.log: "), "the console's last lines: " + e.getMessage());
         assertTrue(seconds < 90, "Create took " + seconds + " s, beyond the ready timeout");
-        assertEquals(0, ProcessHandle.allProcesses().filter(p -> p.info().commandLine()
-                .map(c -> c.contains(work.toString()) && (c.contains("qemu") || c.contains("virtiofsd")))
-                .orElse(false)).count(), "qemu or virtiofsd left running");
+        assertEquals(List.of(), TestProcesses.mentioning(work.toString()), "processes of this test left running");
     }
 
     /** Starts a shim with this kernel and initrd, asks it to Create the pod, shuts it down and checks it left nothing. */

@@ -38,8 +38,7 @@ class VmShimDeleteTest {
     @AfterEach
     void cleanUp() throws Exception {
         if (work != null) {
-            ProcessHandle.allProcesses().filter(p -> p.info().commandLine()
-                    .map(c -> c.contains(work.toString())).orElse(false)).forEach(ProcessHandle::destroyForcibly);
+            TestProcesses.killAllMentioning(work.toString());
             MountInfo.unmountBelow(work);
             try (Stream<Path> paths = Files.walk(work)) {
                 for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
@@ -104,8 +103,8 @@ class VmShimDeleteTest {
     }
 
     private long vmProcesses() {
-        return ProcessHandle.allProcesses().filter(p -> p.info().commandLine()
-                .map(c -> c.contains(work.toString()) && (c.contains("qemu-system") || c.contains("virtiofsd")))
+        return TestProcesses.mentioning(work.toString()).stream().filter(pid -> ProcessHandle.of(pid)
+                .flatMap(p -> p.info().command()).map(c -> c.contains("qemu-system") || c.contains("virtiofsd"))
                 .orElse(false)).count();
     }
 

@@ -136,6 +136,7 @@ class VmShimIntegrationTest {
             eventsServer.close();
         }
         if (work != null) {
+            TestProcesses.killAllMentioning(work.toString());
             MountInfo.unmountBelow(work);
             try (Stream<Path> paths = Files.walk(work)) {
                 for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
@@ -332,8 +333,8 @@ class VmShimIntegrationTest {
 
     /** Processes whose command line names this test's state root: the pod's qemu and virtiofsd. */
     private static long childPids(String name) {
-        return ProcessHandle.allProcesses().filter(p -> p.info().commandLine()
-                .map(c -> c.contains(name) && c.contains(stateRoot.toString())).orElse(false)).count();
+        return TestProcesses.mentioning(stateRoot.toString()).stream().filter(pid -> ProcessHandle.of(pid)
+                .flatMap(p -> p.info().command()).map(c -> c.contains(name)).orElse(false)).count();
     }
 
     private static Envelope awaitTopic(String topic, String id) throws InterruptedException, InvalidProtocolBufferException {
