@@ -143,15 +143,21 @@ final class PodTestNode implements AutoCloseable {
     }
 
     static PodTestNode start() throws Exception {
-        return start(false);
+        return start(false, dir -> "");
+    }
+
+    /** A node whose bollard.toml also holds {@code extraToml(dir)} (e.g. a [runtimes.x] table naming files in dir). */
+    static PodTestNode start(java.util.function.Function<Path, String> extraToml) throws Exception {
+        return start(false, extraToml);
     }
 
     /** A node whose daemon runs in this JVM ({@link DaemonProcess#startInProcess}); not restartable. */
     static PodTestNode startInProcess() throws Exception {
-        return start(true);
+        return start(true, dir -> "");
     }
 
-    private static PodTestNode start(boolean inProcess) throws Exception {
+    private static PodTestNode start(boolean inProcess, java.util.function.Function<Path, String> extraToml)
+            throws Exception {
         Path dir = Files.createTempDirectory("bollard-pod-");
         String suffix = HexFormat.of().formatHex(randomBytes(3));
         String bridge = "bt" + suffix;
@@ -170,7 +176,7 @@ final class PodTestNode implements AutoCloseable {
                 [cni]
                 conf_dir = "%s"
                 write_default_config = false
-                """.formatted(conf));
+                """.formatted(conf) + extraToml.apply(dir));
         var daemon = inProcess ? DaemonProcess.startInProcess(dir) : DaemonProcess.start(dir, "--log-level", "debug");
         var node = new PodTestNode(dir, bridge, prefix, daemon);
         node.importBusybox();
