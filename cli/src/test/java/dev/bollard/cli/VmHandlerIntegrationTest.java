@@ -93,7 +93,7 @@ class VmHandlerIntegrationTest {
         assertTrue(vm.stream().anyMatch(p -> p.contains("qemu-system")), "the pod's VM: " + vm);
 
         String app = node.createAndStart(pod, podConfig, PodTestNode.container("app", "sh", "-c",
-                "echo kernel $(uname -r); exec sleep 3600").build());
+                "echo kernel $(uname -r); exec httpd -f -p 8080 -h /www").build());
         assertEquals(ContainerState.CONTAINER_RUNNING, node.status(app).getState());
         Path log = Path.of(podConfig.getLogDirectory(), "app.log");
         String guestKernel = Files.readString(guest.resolve("kernel-release")).strip();
@@ -112,12 +112,36 @@ class VmHandlerIntegrationTest {
         assertEquals(guestKernel + "\n", exec.getStdout().toStringUtf8());
         assertEquals("err\n", exec.getStderr().toStringUtf8());
 
+        // The pod's IP is the guest's: the VM's NIC is joined to the CNI interface (tap + tc mirred).
+        String ip = node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(pod).build())
+                .getStatus().getNetwork().getIp();
+        String page = fetch(ip, 8080);
+        assertTrue(page.contains("hello from a bollard pod"), "the pod at " + ip + ":8080 answered: " + page);
+
         node.removePod(pod);
         assertTrue(node.mountsUnderDir().isEmpty(), node.mountsUnderDir().toString());
         assertEquals(List.of(), vmProcesses(node.dir), "shim, qemu or virtiofsd left after removing the pod");
         try (var left = Files.list(Files.createDirectories(node.dir.resolve("vmstate")))) {
             assertEquals(List.of(), left.toList(), "VM state left");
         }
+    }
+
+    /** An HTTP GET from the host to the pod's address (polling until httpd in the guest listens). */
+    private static String fetch(String ip, int port) throws Exception {
+        IOException last = null;
+        for (int i = 0; i < 100; i++) {
+            try (var s = new java.net.Socket()) {
+                s.connect(new java.net.InetSocketAddress(ip, port), 2000);
+                s.setSoTimeout(10000);
+                s.getOutputStream().write(("GET /index.html HTTP/1.0\r\nHost: " + ip + "\r\n\r\n")
+                        .getBytes(StandardCharsets.US_ASCII));
+                return new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                last = e;
+                Thread.sleep(200);
+            }
+        }
+        throw new AssertionError("no HTTP answer from " + ip + ":" + port, last);
     }
 
     /** The pod's VM shim, qemu and virtiofsd: their command lines name this node's directory. */

@@ -29,7 +29,8 @@ final class GuestSpec {
     record HostBind(String source, String name, boolean readOnly) {
     }
 
-    record Result(JsonObject spec, List<HostBind> binds) {
+    /** @param networkNamespace the host network namespace the spec named (the pod's, from CNI), if any */
+    record Result(JsonObject spec, List<HostBind> binds, java.util.Optional<String> networkNamespace) {
     }
 
     private static final Set<String> BIND_OPTIONS = Set.of("bind", "rbind");
@@ -65,6 +66,7 @@ final class GuestSpec {
             }
         }
         JsonObject linux = object(spec, "linux");
+        String netns = null;
         linux.addProperty("cgroupsPath", "/bollard/" + containerId);
         linux.remove("mountLabel");
         linux.remove("intelRdt");
@@ -74,6 +76,9 @@ final class GuestSpec {
                 JsonObject ns = element.getAsJsonObject().deepCopy();
                 String type = ns.has("type") ? ns.get("type").getAsString() : "";
                 if (type.equals("network")) {
+                    if (ns.has("path")) {
+                        netns = ns.get("path").getAsString();
+                    }
                     continue;
                 }
                 ns.remove("path");
@@ -89,7 +94,7 @@ final class GuestSpec {
                 }
             }
         }
-        return new Result(spec, List.copyOf(binds));
+        return new Result(spec, List.copyOf(binds), java.util.Optional.ofNullable(netns));
     }
 
     static boolean isBind(JsonObject mount) {

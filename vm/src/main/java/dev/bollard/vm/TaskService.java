@@ -94,6 +94,7 @@ final class TaskService implements AgentChannel.Listener {
     private final Object bootLock = new Object();
     private volatile Vm vm;
     private volatile String vmFailure;
+    private volatile java.util.Optional<PodNetwork> network = java.util.Optional.empty();
     private final Map<String, Container> containers = new ConcurrentHashMap<>();
     private final Map<Integer, Proc> byHandle = new ConcurrentHashMap<>();
     private final AtomicInteger handles = new AtomicInteger(1);
@@ -214,6 +215,11 @@ final class TaskService implements AgentChannel.Listener {
     // --- the VM -------------------------------------------------------------------------------------------------
 
     private Vm vm() throws TtrpcException {
+        return vm(java.util.Optional.empty());
+    }
+
+    /** The pod's VM, booted on first use; {@code netns} (the pod's network namespace) is joined at that boot. */
+    private Vm vm(java.util.Optional<String> netns) throws TtrpcException {
         synchronized (bootLock) {
             if (vm != null) {
                 if (!vm.isAlive()) {
@@ -226,9 +232,19 @@ final class TaskService implements AgentChannel.Listener {
             if (problem.isPresent()) {
                 throw new TtrpcException(Code.FAILED_PRECONDITION, "the vm runtime is not ready: " + problem.get());
             }
+            java.util.Optional<PodNetwork> joined = java.util.Optional.empty();
             try {
-                vm = Vm.boot(config, stateDir, this);
-            } catch (IOException e) {
+                if (netns.isPresent()) {
+                    if (!Files.exists(Path.of(netns.get()))) {
+                        throw new TtrpcException(Code.FAILED_PRECONDITION, "the pod's network namespace "
+                                + netns.get() + " does not exist");
+                    }
+                    joined = PodNetwork.join(Path.of(netns.get()));
+                }
+                vm = Vm.boot(config, stateDir, joined, this);
+                network = joined;
+            } catch (IOException | RuntimeException e) {
+                joined.ifPresent(PodNetwork::disconnect);
                 throw new TtrpcException(Code.UNAVAILABLE, e.getMessage(), e);
             }
             return vm;
@@ -288,10 +304,10 @@ final class TaskService implements AgentChannel.Listener {
         if (containers.containsKey(id)) {
             throw new TtrpcException(Code.ALREADY_EXISTS, "container " + id + " already exists");
         }
-        Vm vm = vm();
         Path share = Vm.shareDir(stateDir).resolve(id);
         String guestBundle = Vm.GUEST_SHARE + "/" + id;
         var rewritten = GuestSpec.rewrite(hostSpec, id, guestBundle);
+        Vm vm = vm(rewritten.networkNamespace());
         var proc = new Proc(id, "", request.getStdin(), request.getStdout(), request.getStderr());
         Container container = null;
         boolean mountedRootfs = false;
@@ -614,6 +630,7 @@ final class TaskService implements AgentChannel.Listener {
             if (vm != null) {
                 vm.close();
             }
+            network.ifPresent(PodNetwork::disconnect);
         }
         deleteTree(Vm.shareDir(stateDir));
     }

@@ -52,6 +52,12 @@ final class Vm implements AutoCloseable {
      * why, with the end of the guest console.
      */
     static Vm boot(VmConfig config, Path stateDir, AgentChannel.Listener listener) throws IOException {
+        return boot(config, stateDir, java.util.Optional.empty(), listener);
+    }
+
+    /** With {@code network}, qemu runs in the pod's network namespace with a NIC on its tap. */
+    static Vm boot(VmConfig config, Path stateDir, java.util.Optional<PodNetwork> network,
+                   AgentChannel.Listener listener) throws IOException {
         config.problem().ifPresent(p -> {
             throw new IllegalStateException(p);
         });
@@ -76,7 +82,7 @@ final class Vm implements AutoCloseable {
                     .start();
             Files.writeString(stateDir.resolve("virtiofsd.pid"), Long.toString(virtiofsd.pid()));
             awaitSocket(vfsSocket, virtiofsd, Duration.ofSeconds(10), stateDir.resolve("virtiofsd.log"));
-            qemu = new ProcessBuilder(qemuCommand(config, stateDir))
+            qemu = new ProcessBuilder(qemuCommand(config, stateDir, network))
                     .redirectErrorStream(true)
                     .redirectOutput(stateDir.resolve("qemu.log").toFile())
                     .start();
@@ -115,8 +121,9 @@ final class Vm implements AutoCloseable {
         }
     }
 
-    static List<String> qemuCommand(VmConfig config, Path stateDir) {
+    static List<String> qemuCommand(VmConfig config, Path stateDir, java.util.Optional<PodNetwork> network) {
         var cmd = new ArrayList<String>();
+        network.ifPresent(n -> cmd.addAll(n.enter()));
         String mem = config.memoryMb() + "M";
         cmd.addAll(List.of(config.qemu().toString(),
                 "-M", "microvm,memory-backend=mem",
@@ -128,12 +135,16 @@ final class Vm implements AutoCloseable {
                 "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
                 "-serial", "file:" + stateDir.resolve("console.log"),
                 "-kernel", config.kernel().toString(), "-initrd", config.initrd().toString(),
-                "-append", KERNEL_ARGS,
+                "-append", KERNEL_ARGS + network.map(n -> " " + n.kernelArgs()).orElse(""),
                 "-chardev", "socket,path=" + stateDir.resolve("ctl.sock") + ",server=on,wait=off,id=agent",
                 "-device", "virtio-serial-device",
                 "-device", "virtserialport,chardev=agent,name=bollard.agent",
                 "-chardev", "socket,id=fs0,path=" + stateDir.resolve("vfs.sock"),
                 "-device", "vhost-user-fs-device,chardev=fs0,tag=" + SHARE_TAG));
+        network.ifPresent(n -> cmd.addAll(List.of(
+                // no /dev/vhost-net on these nodes: vhost=on would abort qemu
+                "-netdev", "tap,id=net0,ifname=" + PodNetwork.TAP + ",script=no,downscript=no,vhost=off",
+                "-device", "virtio-net-device,netdev=net0,mac=" + n.mac())));
         return cmd;
     }
 

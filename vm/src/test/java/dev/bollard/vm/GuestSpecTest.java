@@ -54,6 +54,7 @@ class GuestSpecTest {
                 linux.getAsJsonArray("namespaces").toString());
         assertEquals("{\"kernel.shm_rmid_forced\":\"1\"}", linux.getAsJsonObject("sysctl").toString());
         assertFalse(linux.has("mountLabel"));
+        assertEquals(java.util.Optional.of("/var/run/netns/cni-1"), result.networkNamespace());
     }
 
     @Test

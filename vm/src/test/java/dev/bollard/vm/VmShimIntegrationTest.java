@@ -87,6 +87,7 @@ class VmShimIntegrationTest {
     private static Path rootfsSource;
     private static Path hostFile;
     private static String pod;
+    private static String netns;
     private static TtrpcServer eventsServer;
     private static final BlockingQueue<Envelope> events = new LinkedBlockingQueue<>();
     private static TtrpcClient shim;
@@ -101,6 +102,8 @@ class VmShimIntegrationTest {
         guest = Path.of(buildOutput.strip().lines().reduce((a, b) -> b).orElseThrow());
 
         work = Files.createTempDirectory(Path.of("/tmp"), "vmshim-");
+        netns = "vmshim-" + Long.toHexString(System.nanoTime());
+        assertEquals(0, new ProcessBuilder("ip", "netns", "add", netns).inheritIO().start().waitFor());
         stateRoot = work.resolve("state");
         pod = "pod-" + Long.toHexString(System.nanoTime());
         rootfsSource = work.resolve("busybox");
@@ -134,6 +137,9 @@ class VmShimIntegrationTest {
         }
         if (eventsServer != null) {
             eventsServer.close();
+        }
+        if (netns != null) {
+            new ProcessBuilder("ip", "netns", "del", netns).inheritIO().start().waitFor();
         }
         if (work != null) {
             TestProcesses.killAllMentioning(work.toString());
@@ -435,10 +441,11 @@ class VmShimIntegrationTest {
             ns.addProperty("type", type);
             namespaces.add(ns);
         }
-        // A host network namespace path, as for a runc pod: the VM is the pod's network, so the shim drops it.
+        // The pod's network namespace, as for a runc pod: the VM joins it and the guest spec drops it (this one
+        // has no interface with an address, so the VM gets no NIC).
         var net = new JsonObject();
         net.addProperty("type", "network");
-        net.addProperty("path", "/var/run/netns/does-not-exist-in-the-guest");
+        net.addProperty("path", "/var/run/netns/" + netns);
         namespaces.add(net);
         linux.add("namespaces", namespaces);
         linux.addProperty("cgroupsPath", "/kubepods/host/path/" + id);
