@@ -248,7 +248,7 @@ public final class Main {
         logToFifo(bundle.resolve("log"));
         var events = new EventPublisher(args.namespace(), System.getenv("TTRPC_ADDRESS"));
         var done = new CountDownLatch(1);
-        var tasks = new TaskService(args.namespace(), config, state, events, done::countDown);
+        var tasks = new TaskService(config, state, events, done::countDown);
         TtrpcServer server = TtrpcServer.start(state.resolve("shim.sock"), tasks.services());
         Runtime.getRuntime().addShutdownHook(new Thread(done::countDown));
         Logger.LOG.info("shim serving", "socket", server.socket(), "pod", group, "namespace", args.namespace());

@@ -12,7 +12,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 
 /**
  * A guest process's stdio on the host: its stdout and stderr frames go to the FIFOs (or files) the caller named,
- * each through a queue and a virtual thread of its own, so a slow reader never stalls the agent channel; its stdin
+ * each through a queue and a thread of its own, so a slow reader never stalls the agent channel; its stdin
  * FIFO is read and sent to the agent. Opening a FIFO blocks until the other side opens it, which is why that
  * happens on the threads too. They are platform threads: a virtual thread blocked in a FIFO's open or read pins
  * its carrier, and a few of them starve every other virtual thread (the ttrpc calls among them).

@@ -86,7 +86,6 @@ final class TaskService implements AgentChannel.Listener {
     /** Exit status reported for every process still running when the VM dies under it. */
     static final int VM_DIED_STATUS = 255;
 
-    private final String namespace;
     private final VmConfig config;
     private final Path stateDir;
     private final EventPublisher events;
@@ -169,8 +168,7 @@ final class TaskService implements AgentChannel.Listener {
         }
     }
 
-    TaskService(String namespace, VmConfig config, Path stateDir, EventPublisher events, Runnable exit) {
-        this.namespace = namespace;
+    TaskService(VmConfig config, Path stateDir, EventPublisher events, Runnable exit) {
         this.config = config;
         this.stateDir = stateDir;
         this.events = events;
@@ -249,11 +247,6 @@ final class TaskService implements AgentChannel.Listener {
             }
             return vm;
         }
-    }
-
-    /** The VM's boot figures, once booted (for logs and tests). */
-    Vm bootedVm() {
-        return vm;
     }
 
     @Override
@@ -745,9 +738,5 @@ final class TaskService implements AgentChannel.Listener {
         } catch (IOException | java.io.UncheckedIOException e) {
             LOG.warn("cannot remove directory", "dir", dir, "error", e.getMessage());
         }
-    }
-
-    String namespace() {
-        return namespace;
     }
 }

@@ -171,18 +171,6 @@ final class Vm implements AutoCloseable {
         return ready;
     }
 
-    long bootMillis() {
-        return TimeUnit.NANOSECONDS.toMillis(bootNanos);
-    }
-
-    long qemuPid() {
-        return qemu.pid();
-    }
-
-    long virtiofsdPid() {
-        return virtiofsd.pid();
-    }
-
     boolean isAlive() {
         return qemu.isAlive();
     }
