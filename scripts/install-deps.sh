@@ -17,6 +17,11 @@ packages=(
   criu                        # CheckpointContainer: runc checkpoints through CRIU (3.17 fails on Linux >= 6.13)
   fontconfig                  # bench: fonts for the PNG charts (java.awt, headless)
   fonts-dejavu-core           # bench: the charts' sans-serif font
+  qemu-system-x86             # the vm RuntimeClass handler's hypervisor (qemu microvm; /usr/lib/qemu/virtiofsd)
+  gcc                         # vm/guest/build.sh compiles the guest agent (static)
+  libc6-dev                   # ... against glibc's static libc
+  cpio                        # vm/guest/build.sh packs the guest initramfs
+  xz-utils                    # vm/guest/build.sh unpacks the guest kernel from Debian's vmlinuz
 )
 missing=()
 for p in "${packages[@]}"; do

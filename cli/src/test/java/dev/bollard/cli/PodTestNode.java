@@ -143,20 +143,26 @@ final class PodTestNode implements AutoCloseable {
     }
 
     static PodTestNode start() throws Exception {
-        return start(false, "");
+        return start(false, dir -> "");
     }
 
     /** A node whose daemon reads {@code extraToml} (other sections than [cni]) from its config file too. */
     static PodTestNode start(String extraToml) throws Exception {
+        return start(false, dir -> extraToml);
+    }
+
+    /** A node whose bollard.toml also holds {@code extraToml(dir)} (e.g. a [runtimes.x] table naming files in dir). */
+    static PodTestNode start(java.util.function.Function<Path, String> extraToml) throws Exception {
         return start(false, extraToml);
     }
 
     /** A node whose daemon runs in this JVM ({@link DaemonProcess#startInProcess}); not restartable. */
     static PodTestNode startInProcess() throws Exception {
-        return start(true, "");
+        return start(true, dir -> "");
     }
 
-    private static PodTestNode start(boolean inProcess, String extraToml) throws Exception {
+    private static PodTestNode start(boolean inProcess, java.util.function.Function<Path, String> extraToml)
+            throws Exception {
         dev.bollard.daemon.testkit.Root.assume("real pods: runc, CNI in a netns, overlay and tmpfs mounts");
         Path dir = Files.createTempDirectory("bollard-pod-");
         String suffix = HexFormat.of().formatHex(randomBytes(3));
@@ -178,7 +184,7 @@ final class PodTestNode implements AutoCloseable {
                 conf_dir = "%s"
                 bin_dirs = "%s:/usr/lib/cni:/opt/cni/bin"
                 write_default_config = false
-                """.formatted(conf, bin) + extraToml);
+                """.formatted(conf, bin) + extraToml.apply(dir));
         var daemon = inProcess ? DaemonProcess.startInProcess(dir) : DaemonProcess.start(dir, "--log-level", "debug");
         var node = new PodTestNode(dir, bridge, prefix, daemon);
         node.importBusybox();

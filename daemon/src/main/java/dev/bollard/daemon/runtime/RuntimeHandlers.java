@@ -66,6 +66,9 @@ public final class RuntimeHandlers {
         if (shim.isEmpty()) {
             return notReady(h, "ShimNotFound", "shim binary \"" + h.shim() + "\" not found (PATH or absolute path)", shim, binary);
         }
+        if (isVmShim(shim.get())) {
+            return checkVm(h, shim.get(), binary.or(() -> shim));
+        }
         if (binary.isEmpty()) {
             return notReady(h, "RuntimeBinaryNotFound", "OCI runtime \"" + h.binaryName() + "\" not found (PATH or absolute path)",
                     shim, binary);
@@ -123,6 +126,45 @@ public final class RuntimeHandlers {
         }
         return new HandlerStatus(h.name(), true, "", "", shim, Optional.of(runtime), root);
     }
+
+    /** Bollard's VM shim (vm/ module): it runs the pod in a qemu VM, so the host needs no OCI runtime of its own. */
+    static boolean isVmShim(Path shim) {
+        return shim.getFileName().toString().startsWith("containerd-shim-bollard-vm");
+    }
+
+    /**
+     * The VM handler is ready when qemu, virtiofsd and the guest (kernel, initramfs: vm/guest/build.sh output
+     * beside the shim's launcher in a checkout, {@code <checkout>/vm/guest/out}) are there. Which accelerator it
+     * will use is said in the message: TCG, since /dev/kvm is not probed yet (on the nodes this was built on it
+     * is a PVM host on which stock guest kernels hang).
+     */
+    private HandlerStatus checkVm(BollardConfig.RuntimeHandler h, Path shim, Optional<Path> binary) {
+        Path guest;
+        try {
+            guest = shim.toRealPath().getParent().resolveSibling("vm").resolve("guest").resolve("out");
+        } catch (IOException e) {
+            return notReady(h, "ShimNotFound", "cannot resolve the VM shim " + shim + ": " + e.getMessage(),
+                    Optional.of(shim), binary);
+        }
+        if (lookup.apply("qemu-system-x86_64").isEmpty()) {
+            return notReady(h, "HypervisorNotFound", "qemu-system-x86_64 not found (apt-get install qemu-system-x86)",
+                    Optional.of(shim), binary);
+        }
+        if (!Files.isExecutable(VIRTIOFSD)) {
+            return notReady(h, "VirtiofsdNotFound", VIRTIOFSD + " not found (apt-get install qemu-system-x86)",
+                    Optional.of(shim), binary);
+        }
+        for (String file : List.of("vmlinux", "initrd.img")) {
+            if (!Files.isRegularFile(guest.resolve(file))) {
+                return notReady(h, "GuestImageNotFound", "the VM guest's " + file + " is missing in " + guest
+                        + " (run vm/guest/build.sh)", Optional.of(shim), binary);
+            }
+        }
+        return new HandlerStatus(h.name(), true, "", "qemu microvm, accelerator tcg (/dev/kvm not probed)",
+                Optional.of(shim), binary, Optional.empty());
+    }
+
+    static final Path VIRTIOFSD = Path.of("/usr/lib/qemu/virtiofsd");
 
     /**
      * What a handler's pods can use beyond the basics, as Status reports it per handler. runc: recursive read-only

@@ -147,4 +147,38 @@ class RuntimeHandlersTest {
                 () -> CgroupDriver.resolve(dev.bollard.daemon.config.BollardConfig.CgroupDriverSetting.SYSTEMD, false));
         assertTrue(e.getMessage().contains("systemd is not running"));
     }
+
+    @Test
+    void theVmHandlerIsReadyWithQemuVirtiofsdAndTheGuestImage(@TempDir Path checkout) throws Exception {
+        Path shim = java.nio.file.Files.createDirectories(checkout.resolve("bin")).resolve("containerd-shim-bollard-vm-v2");
+        java.nio.file.Files.writeString(shim, "#!/bin/sh\n");
+        Path guest = java.nio.file.Files.createDirectories(checkout.resolve("vm/guest/out"));
+        java.nio.file.Files.writeString(guest.resolve("vmlinux"), "ELF");
+        String toml = "[runtimes.vm]\nshim = \"" + shim + "\"\n";
+        java.util.function.Function<Set<String>, RuntimeHandlers> node = installed -> {
+            try {
+                return new RuntimeHandlers(ConfigLoader.parse(toml, "t"), CgroupDriver.CGROUPFS, UNIFIED,
+                        name -> name.equals(shim.toString()) ? Optional.of(shim)
+                                : installed.contains(name) ? Optional.of(Path.of("/usr/bin", name)) : Optional.empty(),
+                        launchers);
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        };
+        var withQemu = node.apply(Set.of("qemu-system-x86_64", "runc"));
+        var noInitrd = withQemu.check(withQemu.get("vm").orElseThrow());
+        assertFalse(noInitrd.ready());
+        assertEquals("GuestImageNotFound", noInitrd.reason());
+        assertTrue(noInitrd.message().contains("initrd.img is missing in " + guest.toRealPath()), noInitrd.message());
+
+        java.nio.file.Files.writeString(guest.resolve("initrd.img"), "cpio");
+        var ready = withQemu.check(withQemu.get("vm").orElseThrow());
+        assertTrue(ready.ready(), ready.toString());
+        assertEquals("qemu microvm, accelerator tcg (/dev/kvm not probed)", ready.message());
+        assertEquals(Optional.of(shim), ready.shim());
+
+        var noQemu = node.apply(Set.of("runc"));
+        var missing = noQemu.check(noQemu.get("vm").orElseThrow());
+        assertEquals("HypervisorNotFound", missing.reason(), missing.toString());
+    }
 }

@@ -1,0 +1,618 @@
+/*
+ * bollard-agent: PID 1 of a Bollard VM pod. Takes the shim's calls on one virtio-serial port and runs the pod's
+ * containers with crun; streams their stdio back and reports their exits on the same port.
+ *
+ * Framing (both directions; see vm/README.md): a 9-byte header, then the payload.
+ *   u32 length (big-endian, payload bytes, at most 1 MiB) | u8 type | u32 id (big-endian)
+ * Types: 1 REQUEST (host->guest, id = request id, payload = NUL-terminated fields: op, args...)
+ *        2 RESPONSE (guest->host, id = request id, payload = "ok" or "error" then fields, NUL-terminated)
+ *        3 STDIN  (host->guest, id = process handle; empty payload = close stdin)
+ *        4 STDOUT, 5 STDERR (guest->host, id = process handle; empty payload = end of stream)
+ *        6 EXIT   (guest->host, id = process handle, payload = exit status in decimal, NUL-terminated)
+ *        7 READY  (guest->host once, id 0, payload = kernel release, init uptime, agent uptime)
+ * A process handle is a number the shim picks for each container init and exec process.
+ *
+ * Single-threaded: one poll loop over the port, a signalfd for SIGCHLD and the processes' pipes. crun runs to
+ * completion inside a request (create/start/exec/kill/delete are quick); a container's own processes are
+ * reparented to us (PID 1) and reaped in the loop.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { F_REQUEST = 1, F_RESPONSE = 2, F_STDIN = 3, F_STDOUT = 4, F_STDERR = 5, F_EXIT = 6, F_READY = 7 };
+enum { HEADER = 9, MAX_PAYLOAD = 1 << 20, MAX_FIELDS = 16, MAX_PROCS = 256 };
+
+#define CRUN "/usr/bin/crun"
+#define STATE_DIR "/run/bollard"
+
+struct proc {
+    int used;
+    uint32_t handle;
+    char id[256];       /* container id */
+    int is_init;
+    char process_file[512]; /* exec: the OCI process JSON; empty for the init process */
+    pid_t pid;
+    int in_fd, out_fd, err_fd;
+    int want_stdin;
+    int exited;
+    char *pending_in;   /* stdin bytes not yet written (the pipe was full) */
+    size_t pending_len;
+    int close_in;       /* close stdin once pending_in is written */
+};
+
+static int port = -1;
+static struct proc procs[MAX_PROCS];
+
+static void logf_(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bollard-agent: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static double uptime(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void write_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) { usleep(1000); continue; }
+            logf_("write to the host failed: %s", strerror(errno));
+            return;
+        }
+        p += n;
+        len -= (size_t) n;
+    }
+}
+
+static void send_frame(int type, uint32_t id, const void *payload, size_t len) {
+    unsigned char h[HEADER];
+    h[0] = len >> 24; h[1] = len >> 16; h[2] = len >> 8; h[3] = len;
+    h[4] = (unsigned char) type;
+    h[5] = id >> 24; h[6] = id >> 16; h[7] = id >> 8; h[8] = id;
+    write_all(port, h, HEADER);
+    if (len) write_all(port, payload, len);
+}
+
+/* Sends a RESPONSE whose fields are the NUL-terminated strings given (ending with NULL). */
+static void respond(uint32_t id, const char *first, ...) {
+    static char buf[MAX_PAYLOAD];
+    size_t len = 0;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *f = first; f; f = va_arg(ap, const char *)) {
+        size_t n = strlen(f);
+        if (len + n + 1 > sizeof buf) n = sizeof buf - len - 1;
+        memcpy(buf + len, f, n);
+        len += n;
+        buf[len++] = 0;
+    }
+    va_end(ap);
+    send_frame(F_RESPONSE, id, buf, len);
+}
+
+static struct proc *find(uint32_t handle) {
+    for (int i = 0; i < MAX_PROCS; i++)
+        if (procs[i].used && procs[i].handle == handle) return &procs[i];
+    return NULL;
+}
+
+static void close_fd(int *fd) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+static void release(struct proc *p) {
+    close_fd(&p->in_fd);
+    close_fd(&p->out_fd);
+    close_fd(&p->err_fd);
+    free(p->pending_in);
+    if (p->process_file[0]) unlink(p->process_file);
+    memset(p, 0, sizeof *p);
+    p->in_fd = p->out_fd = p->err_fd = -1;
+}
+
+static char *read_file(const char *path, char *buf, size_t size) {
+    buf[0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    if (n < 0) return NULL;
+    buf[n] = 0;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) buf[--n] = 0;
+    return buf;
+}
+
+/*
+ * Runs argv with the given stdio (-1: /dev/null; for stderr -1 means "capture into out") and waits for it.
+ * Returns its exit code (or -1 if it could not run); what it wrote to a captured stderr goes into out.
+ */
+static int run(char *const argv[], int in, int outfd, int errfd, char *out, size_t out_size) {
+    int cap[2] = {-1, -1};
+    if (out) out[0] = 0;
+    if (errfd < 0 && pipe2(cap, O_CLOEXEC) < 0) return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close_fd(&cap[0]); close_fd(&cap[1]);
+        if (out) snprintf(out, out_size, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(in >= 0 ? in : devnull, 0);
+        dup2(outfd >= 0 ? outfd : (errfd < 0 ? cap[1] : devnull), 1);
+        dup2(errfd >= 0 ? errfd : cap[1], 2);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        closefrom(3);
+        execv(argv[0], argv);
+        dprintf(2, "exec %s: %s", argv[0], strerror(errno));
+        _exit(127);
+    }
+    size_t len = 0;
+    if (cap[1] >= 0) {
+        close_fd(&cap[1]);
+        char drop[4096];
+        for (;;) {
+            char *dst = out && len + 1 < out_size ? out + len : drop;
+            size_t room = out && len + 1 < out_size ? out_size - 1 - len : sizeof drop;
+            ssize_t n = read(cap[0], dst, room);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            if (dst != drop) len += (size_t) n;
+        }
+        close_fd(&cap[0]);
+        if (out) out[len] = 0;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* crun writes its errors to --log; on failure the message returned to the shim is the log's last lines. */
+static void crun_error(const char *log, const char *what, int rc, char *msg, size_t size) {
+    static char text[8192];
+    read_file(log, text, sizeof text);
+    /* crun's log lines are {"msg":"...","level":"error",...} with --log-format=json; text is plain. */
+    char *last = text;
+    for (char *nl = strchr(text, '\n'); nl && nl[1]; nl = strchr(nl + 1, '\n')) last = nl + 1;
+    snprintf(msg, size, "crun %s exited with %d: %s", what, rc, *last ? last : "(no message)");
+}
+
+static void flush_stdin(struct proc *p);
+
+static int make_pipes(struct proc *p, int child[3]) {
+    int in[2] = {-1, -1}, outp[2], errp[2];
+    if (p->want_stdin && pipe2(in, O_CLOEXEC) < 0) return -1;
+    if (pipe2(outp, O_CLOEXEC) < 0) return -1;
+    if (pipe2(errp, O_CLOEXEC) < 0) return -1;
+    child[0] = in[0]; child[1] = outp[1]; child[2] = errp[1];
+    p->in_fd = in[1];
+    p->out_fd = outp[0];
+    p->err_fd = errp[0];
+    if (p->in_fd >= 0) fcntl(p->in_fd, F_SETFL, O_NONBLOCK);
+    fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+    fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+static pid_t read_pid(const char *file) {
+    char buf[32];
+    if (!read_file(file, buf, sizeof buf)) return -1;
+    return (pid_t) atoi(buf);
+}
+
+/* Starts p (crun create for an init process, crun exec --detach for an exec); fills p->pid or msg. */
+static int launch(struct proc *p, const char *bundle, char *msg, size_t size) {
+    char log[512], pidfile[512];
+    snprintf(log, sizeof log, STATE_DIR "/crun-%u.log", p->handle);
+    snprintf(pidfile, sizeof pidfile, STATE_DIR "/proc-%u.pid", p->handle);
+    unlink(log);
+    unlink(pidfile);
+    int child[3];
+    if (make_pipes(p, child) < 0) {
+        snprintf(msg, size, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    char logarg[600];
+    snprintf(logarg, sizeof logarg, "--log=file:%s", log);
+    int rc;
+    if (p->is_init) {
+        char *argv[] = {CRUN, logarg, "create", "--bundle", (char *) bundle, "--pid-file", pidfile, p->id, NULL};
+        rc = run(argv, child[0], child[1], child[2], NULL, 0);
+    } else {
+        char *argv[] = {CRUN, logarg, "exec", "--detach", "--pid-file", pidfile, "--process", p->process_file,
+                        p->id, NULL};
+        rc = run(argv, child[0], child[1], child[2], NULL, 0);
+    }
+    close_fd(&child[0]);
+    close_fd(&child[1]);
+    close_fd(&child[2]);
+    if (rc != 0) {
+        crun_error(log, p->is_init ? "create" : "exec", rc, msg, size);
+        close_fd(&p->in_fd); close_fd(&p->out_fd); close_fd(&p->err_fd);
+        return -1;
+    }
+    p->pid = read_pid(pidfile);
+    unlink(pidfile);
+    if (p->pid <= 0) {
+        snprintf(msg, size, "crun wrote no pid to %s", pidfile);
+        return -1;
+    }
+    flush_stdin(p);
+    return 0;
+}
+
+static struct proc *new_proc(uint32_t handle, const char *id) {
+    for (int i = 0; i < MAX_PROCS; i++) {
+        if (!procs[i].used) {
+            struct proc *p = &procs[i];
+            memset(p, 0, sizeof *p);
+            p->used = 1;
+            p->handle = handle;
+            snprintf(p->id, sizeof p->id, "%s", id);
+            p->in_fd = p->out_fd = p->err_fd = -1;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* The container's cgroup: the shim writes linux.cgroupsPath = /bollard/<id> into the spec it hands us. */
+static void cgroup_file(char *buf, size_t size, const char *id, const char *file) {
+    snprintf(buf, size, "/sys/fs/cgroup/bollard/%s/%s", id, file);
+}
+
+static void stat_key(const char *text, const char *key, char *out, size_t size) {
+    snprintf(out, size, "0");
+    size_t k = strlen(key);
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, key, k) == 0 && l[k] == ' ') {
+            size_t n = strcspn(l + k + 1, "\n");
+            snprintf(out, size, "%.*s", (int) (n < size ? n : size - 1), l + k + 1);
+            return;
+        }
+    }
+}
+
+static void op_stats(uint32_t rid, const char *id) {
+    static char cpu[4096], mem[16384], events[1024];
+    char path[512], usage[32], user[32], sys[32], current[32], max[32], pids[32], anon[32], file[32], oom[32],
+        ws[32];
+    cgroup_file(path, sizeof path, id, "cpu.stat");
+    if (!read_file(path, cpu, sizeof cpu)) {
+        respond(rid, "error", "no cgroup for container", id, NULL);
+        return;
+    }
+    stat_key(cpu, "usage_usec", usage, sizeof usage);
+    stat_key(cpu, "user_usec", user, sizeof user);
+    stat_key(cpu, "system_usec", sys, sizeof sys);
+    cgroup_file(path, sizeof path, id, "memory.current");
+    if (!read_file(path, current, sizeof current)) snprintf(current, sizeof current, "0");
+    cgroup_file(path, sizeof path, id, "memory.max");
+    if (!read_file(path, max, sizeof max)) snprintf(max, sizeof max, "max");
+    cgroup_file(path, sizeof path, id, "pids.current");
+    if (!read_file(path, pids, sizeof pids)) snprintf(pids, sizeof pids, "0");
+    cgroup_file(path, sizeof path, id, "memory.stat");
+    read_file(path, mem, sizeof mem);
+    stat_key(mem, "anon", anon, sizeof anon);
+    stat_key(mem, "file", file, sizeof file);
+    stat_key(mem, "inactive_file", ws, sizeof ws);
+    cgroup_file(path, sizeof path, id, "memory.events");
+    read_file(path, events, sizeof events);
+    stat_key(events, "oom_kill", oom, sizeof oom);
+    respond(rid, "ok", "cpu.usage_usec", usage, "cpu.user_usec", user, "cpu.system_usec", sys,
+            "memory.current", current, "memory.max", max, "memory.anon", anon, "memory.file", file,
+            "memory.inactive_file", ws, "memory.oom_kill", oom, "pids.current", pids, NULL);
+}
+
+static void op_pids(uint32_t rid, const char *id) {
+    static char procs_text[65536];
+    char path[512];
+    cgroup_file(path, sizeof path, id, "cgroup.procs");
+    if (!read_file(path, procs_text, sizeof procs_text)) {
+        respond(rid, "error", "no cgroup for container", NULL);
+        return;
+    }
+    respond(rid, "ok", procs_text, NULL);
+}
+
+static void handle_request(uint32_t rid, char *payload, size_t len) {
+    char *f[MAX_FIELDS] = {0};
+    int n = 0;
+    size_t i = 0;
+    while (i < len && n < MAX_FIELDS) {
+        f[n++] = payload + i;
+        size_t k = strnlen(payload + i, len - i);
+        if (i + k >= len) { payload[len - 1] = 0; break; } /* unterminated last field: cut */
+        i += k + 1;
+    }
+    if (n == 0) { respond(rid, "error", "empty request", NULL); return; }
+    const char *op = f[0];
+    static char msg[8192];
+    char num[32];
+#define NEED(k) if (n < (k) + 1) { respond(rid, "error", "too few fields for", op, NULL); return; }
+    if (!strcmp(op, "ping")) {
+        struct utsname u;
+        uname(&u);
+        respond(rid, "ok", u.release, NULL);
+    } else if (!strcmp(op, "create") || !strcmp(op, "exec")) {
+        /* create <handle> <id> <bundle> <stdin 0|1>  |  exec <handle> <id> <process.json> <stdin 0|1> */
+        NEED(4);
+        uint32_t handle = (uint32_t) strtoul(f[1], NULL, 10);
+        if (find(handle)) { respond(rid, "error", "process handle already in use", NULL); return; }
+        struct proc *p = new_proc(handle, f[2]);
+        if (!p) { respond(rid, "error", "too many processes", NULL); return; }
+        p->want_stdin = f[4][0] == '1';
+        if (!strcmp(op, "exec")) {
+            snprintf(p->process_file, sizeof p->process_file, "%s", f[3]);
+            respond(rid, "ok", NULL); /* started by "start" */
+            return;
+        }
+        p->is_init = 1;
+        if (launch(p, f[3], msg, sizeof msg) < 0) {
+            release(p);
+            respond(rid, "error", msg, NULL);
+            return;
+        }
+        snprintf(num, sizeof num, "%d", p->pid);
+        respond(rid, "ok", num, NULL);
+    } else if (!strcmp(op, "start")) {
+        NEED(1);
+        struct proc *p = find((uint32_t) strtoul(f[1], NULL, 10));
+        if (!p) { respond(rid, "error", "no such process", NULL); return; }
+        if (p->is_init) {
+            char log[512], logarg[600];
+            snprintf(log, sizeof log, STATE_DIR "/crun-%u.log", p->handle);
+            snprintf(logarg, sizeof logarg, "--log=file:%s", log);
+            char *argv[] = {CRUN, logarg, "start", p->id, NULL};
+            int rc = run(argv, -1, -1, -1, msg, sizeof msg);
+            if (rc != 0) {
+                crun_error(log, "start", rc, msg, sizeof msg);
+                respond(rid, "error", msg, NULL);
+                return;
+            }
+        } else if (p->pid == 0 && launch(p, NULL, msg, sizeof msg) < 0) {
+            respond(rid, "error", msg, NULL);
+            return;
+        }
+        snprintf(num, sizeof num, "%d", p->pid);
+        respond(rid, "ok", num, NULL);
+    } else if (!strcmp(op, "kill")) {
+        /* kill <handle> <signal> <all 0|1> */
+        NEED(3);
+        struct proc *p = find((uint32_t) strtoul(f[1], NULL, 10));
+        if (!p) { respond(rid, "error", "no such process", NULL); return; }
+        if (f[3][0] == '1') {
+            char *argv[] = {CRUN, "kill", "--all", p->id, f[2], NULL};
+            int rc = run(argv, -1, -1, -1, msg, sizeof msg);
+            if (rc != 0) { respond(rid, "error", msg, NULL); return; }
+        } else if (p->pid > 0 && !p->exited && kill(p->pid, atoi(f[2])) < 0) {
+            respond(rid, "error", strerror(errno), NULL);
+            return;
+        }
+        respond(rid, "ok", NULL);
+    } else if (!strcmp(op, "delete")) {
+        NEED(1);
+        struct proc *p = find((uint32_t) strtoul(f[1], NULL, 10));
+        if (!p) { respond(rid, "ok", NULL); return; }
+        if (p->is_init) {
+            char *argv[] = {CRUN, "delete", "--force", p->id, NULL};
+            int rc = run(argv, -1, -1, -1, msg, sizeof msg);
+            if (rc != 0) { respond(rid, "error", msg, NULL); return; }
+            char log[512];
+            snprintf(log, sizeof log, STATE_DIR "/crun-%u.log", p->handle);
+            unlink(log);
+        }
+        release(p);
+        respond(rid, "ok", NULL);
+    } else if (!strcmp(op, "update")) {
+        /* update <id> <resources.json> */
+        NEED(2);
+        char *argv[] = {CRUN, "update", "--resources", f[2], f[1], NULL};
+        int rc = run(argv, -1, -1, -1, msg, sizeof msg);
+        if (rc != 0) { respond(rid, "error", msg, NULL); return; }
+        respond(rid, "ok", NULL);
+    } else if (!strcmp(op, "stats")) {
+        NEED(1);
+        op_stats(rid, f[1]);
+    } else if (!strcmp(op, "pids")) {
+        NEED(1);
+        op_pids(rid, f[1]);
+    } else if (!strcmp(op, "shutdown")) {
+        respond(rid, "ok", NULL);
+        sync();
+        reboot(RB_POWER_OFF);
+    } else {
+        respond(rid, "error", "unknown operation", op, NULL);
+    }
+#undef NEED
+}
+
+static void flush_stdin(struct proc *p) {
+    while (p->pending_len > 0 && p->in_fd >= 0) {
+        ssize_t n = write(p->in_fd, p->pending_in, p->pending_len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) return;
+            p->pending_len = 0; /* EPIPE: the process closed its stdin */
+            break;
+        }
+        memmove(p->pending_in, p->pending_in + n, p->pending_len - (size_t) n);
+        p->pending_len -= (size_t) n;
+    }
+    if (p->pending_len == 0 && p->close_in) close_fd(&p->in_fd);
+}
+
+static void handle_stdin(uint32_t handle, const char *data, size_t len) {
+    struct proc *p = find(handle);
+    /* Before the process is launched (an exec between Exec and Start) its stdin is kept until it is. */
+    if (!p || !p->want_stdin || p->close_in || (p->pid > 0 && p->in_fd < 0)) return;
+    if (len == 0) {
+        p->close_in = 1;
+    } else {
+        char *grown = realloc(p->pending_in, p->pending_len + len);
+        if (!grown) return;
+        p->pending_in = grown;
+        memcpy(p->pending_in + p->pending_len, data, len);
+        p->pending_len += len;
+    }
+    flush_stdin(p);
+}
+
+/* Forwards what is readable now on *fd; at end of stream sends an empty frame and closes it. */
+static void pump(struct proc *p, int *fd, int type) {
+    static char buf[65536];
+    for (;;) {
+        ssize_t n = read(*fd, buf, sizeof buf);
+        if (n > 0) {
+            send_frame(type, p->handle, buf, (size_t) n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;
+        send_frame(type, p->handle, NULL, 0);
+        close_fd(fd);
+        return;
+    }
+}
+
+static void reap(void) {
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (int i = 0; i < MAX_PROCS; i++) {
+            struct proc *p = &procs[i];
+            if (!p->used || p->pid != pid || p->exited) continue;
+            p->exited = 1;
+            /* Whatever the process wrote is in its pipes now: send it before the exit. */
+            if (p->out_fd >= 0) pump(p, &p->out_fd, F_STDOUT);
+            if (p->err_fd >= 0) pump(p, &p->err_fd, F_STDERR);
+            int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            char text[16];
+            int len = snprintf(text, sizeof text, "%d", code);
+            send_frame(F_EXIT, p->handle, text, (size_t) len + 1);
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    double started = uptime();
+    const char *path = argc > 1 ? argv[1] : "/dev/virtio-ports/bollard.agent";
+    signal(SIGPIPE, SIG_IGN);
+    mkdir(STATE_DIR, 0700);
+    for (int i = 0; i < MAX_PROCS; i++) procs[i].in_fd = procs[i].out_fd = procs[i].err_fd = -1;
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    for (int tries = 0; (port = open(path, O_RDWR | O_CLOEXEC)) < 0; tries++) {
+        if (tries == 100) {
+            logf_("cannot open %s: %s", path, strerror(errno));
+            tries = 0;
+        }
+        usleep(50000);
+    }
+    struct utsname u;
+    uname(&u);
+    const char *init_uptime = getenv("BOLLARD_INIT_UPTIME");
+    char ready[512], agent_up[32], ready_up[32];
+    snprintf(agent_up, sizeof agent_up, "%.3f", started);
+    snprintf(ready_up, sizeof ready_up, "%.3f", uptime());
+    int rl = snprintf(ready, sizeof ready, "%s%c%s%c%s%c%s", u.release, 0, init_uptime ? init_uptime : "", 0,
+                      agent_up, 0, ready_up);
+    send_frame(F_READY, 0, ready, (size_t) rl + 1);
+
+    static unsigned char in[HEADER + MAX_PAYLOAD];
+    size_t have = 0;
+    struct pollfd fds[2 + 3 * MAX_PROCS];
+    struct { struct proc *p; int which; } owner[2 + 3 * MAX_PROCS];
+    for (;;) {
+        int nfds = 0;
+        fds[nfds++] = (struct pollfd) {.fd = port, .events = POLLIN};
+        fds[nfds++] = (struct pollfd) {.fd = sfd, .events = POLLIN};
+        for (int i = 0; i < MAX_PROCS; i++) {
+            struct proc *p = &procs[i];
+            if (!p->used) continue;
+            if (p->out_fd >= 0) { owner[nfds].p = p; owner[nfds].which = 1; fds[nfds++] = (struct pollfd) {.fd = p->out_fd, .events = POLLIN}; }
+            if (p->err_fd >= 0) { owner[nfds].p = p; owner[nfds].which = 2; fds[nfds++] = (struct pollfd) {.fd = p->err_fd, .events = POLLIN}; }
+            if (p->in_fd >= 0 && p->pending_len > 0) { owner[nfds].p = p; owner[nfds].which = 0; fds[nfds++] = (struct pollfd) {.fd = p->in_fd, .events = POLLOUT}; }
+        }
+        if (poll(fds, (nfds_t) nfds, -1) < 0) {
+            if (errno != EINTR) logf_("poll: %s", strerror(errno));
+            continue;
+        }
+        if (fds[1].revents) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof si) == sizeof si) {}
+            reap();
+        }
+        for (int i = 2; i < nfds; i++) {
+            if (!fds[i].revents) continue;
+            struct proc *p = owner[i].p;
+            if (!p->used) continue;
+            if (owner[i].which == 1 && p->out_fd == fds[i].fd) pump(p, &p->out_fd, F_STDOUT);
+            else if (owner[i].which == 2 && p->err_fd == fds[i].fd) pump(p, &p->err_fd, F_STDERR);
+            else if (owner[i].which == 0 && p->in_fd == fds[i].fd) flush_stdin(p);
+        }
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t n = read(port, in + have, sizeof in - have);
+            if (n <= 0) {
+                if (n < 0 && errno == EINTR) continue;
+                usleep(100000); /* the host side is not connected: wait for it */
+                continue;
+            }
+            have += (size_t) n;
+            while (have >= HEADER) {
+                uint32_t len = (uint32_t) in[0] << 24 | (uint32_t) in[1] << 16 | (uint32_t) in[2] << 8 | in[3];
+                uint32_t id = (uint32_t) in[5] << 24 | (uint32_t) in[6] << 16 | (uint32_t) in[7] << 8 | in[8];
+                int type = in[4];
+                if (len > MAX_PAYLOAD) {
+                    logf_("frame of %u bytes is over the limit; dropping the buffer", len);
+                    have = 0;
+                    break;
+                }
+                if (have < HEADER + len) break;
+                char *payload = (char *) in + HEADER;
+                if (type == F_REQUEST) {
+                    if (len == 0) respond(id, "error", "empty request", NULL);
+                    else handle_request(id, payload, len);
+                } else if (type == F_STDIN) {
+                    handle_stdin(id, payload, len);
+                }
+                memmove(in, in + HEADER + len, have - HEADER - len);
+                have -= HEADER + len;
+            }
+        }
+    }
+}

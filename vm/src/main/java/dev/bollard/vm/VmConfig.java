@@ -1,0 +1,84 @@
+package dev.bollard.vm;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * How the shim boots a pod's VM. Read from the environment (containerd and Bollard start shims with a fixed
+ * command line; the launcher {@code bin/containerd-shim-bollard-vm-v2} sets the defaults of a checkout):
+ * {@code BOLLARD_VM_QEMU}, {@code BOLLARD_VM_VIRTIOFSD}, {@code BOLLARD_VM_KERNEL}, {@code BOLLARD_VM_INITRD},
+ * {@code BOLLARD_VM_CPUS}, {@code BOLLARD_VM_MEMORY_MB}, {@code BOLLARD_VM_ACCEL} ({@code tcg|kvm|auto}),
+ * {@code BOLLARD_VM_READY_TIMEOUT_SECONDS}, {@code BOLLARD_VM_STATE_ROOT}.
+ */
+record VmConfig(Path qemu, Path virtiofsd, Path kernel, Path initrd, int cpus, int memoryMb, Accel accel,
+                Duration readyTimeout, Path stateRoot) {
+
+    enum Accel { TCG, KVM }
+
+    static final Path DEFAULT_STATE_ROOT = Path.of("/run/bollard-vm");
+
+    static VmConfig fromEnvironment(Map<String, String> env) {
+        Path kernel = Path.of(env.getOrDefault("BOLLARD_VM_KERNEL", "/usr/share/bollard/vm/vmlinux"));
+        Path initrd = Path.of(env.getOrDefault("BOLLARD_VM_INITRD", "/usr/share/bollard/vm/initrd.img"));
+        return new VmConfig(
+                Path.of(env.getOrDefault("BOLLARD_VM_QEMU", "/usr/bin/qemu-system-x86_64")),
+                Path.of(env.getOrDefault("BOLLARD_VM_VIRTIOFSD", "/usr/lib/qemu/virtiofsd")),
+                kernel, initrd,
+                positive(env, "BOLLARD_VM_CPUS", 1),
+                positive(env, "BOLLARD_VM_MEMORY_MB", 256),
+                accel(env.getOrDefault("BOLLARD_VM_ACCEL", "auto")),
+                Duration.ofSeconds(positive(env, "BOLLARD_VM_READY_TIMEOUT_SECONDS", 90)),
+                Path.of(env.getOrDefault("BOLLARD_VM_STATE_ROOT", DEFAULT_STATE_ROOT.toString())));
+    }
+
+    private static int positive(Map<String, String> env, String name, int fallback) {
+        String value = env.get(name);
+        if (value == null || value.isBlank()) {
+            return fallback;
+        }
+        try {
+            int n = Integer.parseInt(value.strip());
+            if (n > 0) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException(name + "=" + value + " is not a positive number");
+    }
+
+    /**
+     * {@code auto} is TCG for now: on the nodes this was built on {@code /dev/kvm} is a PVM host on which stock
+     * guest kernels hang after "Probing EDD", so KVM needs a boot probe before it can be chosen (later session).
+     */
+    private static Accel accel(String value) {
+        return switch (value.strip().toLowerCase(java.util.Locale.ROOT)) {
+            case "tcg", "auto" -> Accel.TCG;
+            case "kvm" -> Accel.KVM;
+            default -> throw new IllegalArgumentException("BOLLARD_VM_ACCEL=" + value + ": expected tcg, kvm or auto");
+        };
+    }
+
+    /** What is missing to boot a VM, if anything (the readiness reason). */
+    Optional<String> problem() {
+        List<String> problems = new ArrayList<>();
+        if (!Files.isExecutable(qemu)) {
+            problems.add("qemu " + qemu + " is missing (apt-get install qemu-system-x86)");
+        }
+        if (!Files.isExecutable(virtiofsd)) {
+            problems.add("virtiofsd " + virtiofsd + " is missing (apt-get install qemu-system-x86)");
+        }
+        if (!Files.isRegularFile(kernel)) {
+            problems.add("guest kernel " + kernel + " is missing (run vm/guest/build.sh)");
+        }
+        if (!Files.isRegularFile(initrd)) {
+            problems.add("guest initrd " + initrd + " is missing (run vm/guest/build.sh)");
+        }
+        return problems.isEmpty() ? Optional.empty() : Optional.of(String.join("; ", problems));
+    }
+}

@@ -1,0 +1,52 @@
+package dev.bollard.vm;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * Processes found by their full command line in /proc ({@code ProcessHandle.Info.commandLine()} can come back
+ * empty or cut short for a JVM with a long class path, so a shim would go unseen).
+ */
+final class TestProcesses {
+
+    private TestProcesses() {
+    }
+
+    static List<Long> mentioning(String text) {
+        var found = new ArrayList<Long>();
+        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
+            for (Path proc : (Iterable<Path>) procs::iterator) {
+                String name = proc.getFileName().toString();
+                if (!name.chars().allMatch(Character::isDigit) || Long.parseLong(name) == ProcessHandle.current().pid()) {
+                    continue;
+                }
+                try {
+                    String cmdline = new String(Files.readAllBytes(proc.resolve("cmdline")), StandardCharsets.UTF_8);
+                    if (cmdline.contains(text)) {
+                        found.add(Long.parseLong(name));
+                    }
+                } catch (IOException e) {
+                    // gone meanwhile
+                }
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot list /proc", e);
+        }
+        return found;
+    }
+
+    /** Kills (SIGKILL) every process whose command line mentions {@code text}: a failed test's leftovers. */
+    static void killAllMentioning(String text) {
+        for (long pid : mentioning(text)) {
+            ProcessHandle.of(pid).ifPresent(p -> {
+                p.destroyForcibly();
+                p.onExit().orTimeout(5, java.util.concurrent.TimeUnit.SECONDS).exceptionally(t -> null).join();
+            });
+        }
+    }
+}

@@ -1,0 +1,122 @@
+package dev.bollard.vm;
+
+import dev.bollard.daemon.linux.MountInfo;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Debian's containerd runs the shim unchanged: {@code ctr run --runtime io.containerd.bollard-vm.v2} finds
+ * {@code containerd-shim-bollard-vm-v2} on PATH, and the container runs on the guest kernel with its exit code
+ * coming back. (Through containerd's task API; the CRI plugin run is for a later session.) One VM boot.
+ */
+class VmShimContainerdIntegrationTest {
+
+    private Path work;
+    private Process containerd;
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        if (containerd != null) {
+            containerd.destroy();
+            if (!containerd.waitFor(10, TimeUnit.SECONDS)) {
+                containerd.destroyForcibly();
+            }
+        }
+        if (work != null) {
+            TestProcesses.killAllMentioning(work.toString());
+            MountInfo.unmountBelow(work);
+            try (Stream<Path> paths = Files.walk(work)) {
+                for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        }
+    }
+
+    @Test
+    void ctrRunsAContainerInAVmThroughTheShim() throws Exception {
+        var build = new ProcessBuilder("guest/build.sh").redirectErrorStream(true).start();
+        String output = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, build.waitFor(), output);
+        Path guest = Path.of(output.strip().lines().reduce((a, b) -> b).orElseThrow());
+        work = Files.createTempDirectory(Path.of("/tmp"), "vmshim-ctr-");
+
+        // The shim as containerd looks it up: containerd-shim-bollard-vm-v2 on PATH.
+        Path bin = Files.createDirectories(work.resolve("bin"));
+        String flags = "--enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -XX:+UseSerialGC";
+        Path shim = bin.resolve("containerd-shim-bollard-vm-v2");
+        Files.writeString(shim, "#!/bin/sh\n"
+                + "export BOLLARD_VM_KERNEL='" + guest.resolve("vmlinux") + "' BOLLARD_VM_INITRD='"
+                + guest.resolve("initrd.img") + "' BOLLARD_VM_STATE_ROOT='" + work.resolve("vmstate") + "'\n"
+                + "exec '" + ProcessHandle.current().info().command().orElseThrow() + "' " + flags
+                + " -Dbollard.vm.jvmFlags='" + flags + "' -cp '" + System.getProperty("java.class.path")
+                + "' dev.bollard.vm.Main \"$@\"\n");
+        Files.setPosixFilePermissions(shim, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path rootfs = work.resolve("busybox");
+        for (String dir : List.of("bin", "proc", "dev", "sys", "etc")) {
+            Files.createDirectories(rootfs.resolve(dir));
+        }
+        Files.copy(Path.of("/bin/busybox"), rootfs.resolve("bin/busybox"));
+        for (String applet : List.of("sh", "uname")) {
+            Files.createSymbolicLink(rootfs.resolve("bin").resolve(applet), Path.of("busybox"));
+        }
+        Path socket = work.resolve("containerd.sock");
+        Files.writeString(work.resolve("config.toml"), """
+                version = 2
+                root = "%s"
+                state = "%s"
+                disabled_plugins = ["io.containerd.grpc.v1.cri"]
+                [grpc]
+                  address = "%s"
+                [ttrpc]
+                  address = "%s.ttrpc"
+                """.formatted(work.resolve("root"), work.resolve("state"), socket, socket));
+        String path = bin + ":" + System.getenv().getOrDefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        var daemon = new ProcessBuilder("containerd", "--config", work.resolve("config.toml").toString())
+                .redirectErrorStream(true).redirectOutput(work.resolve("containerd.log").toFile());
+        daemon.environment().put("PATH", path);
+        containerd = daemon.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!Files.exists(socket) && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        assertTrue(Files.exists(socket), "containerd did not start: " + Files.readString(work.resolve("containerd.log")));
+
+        // --rootfs: the first argument is a root directory instead of an image
+        var run = new ProcessBuilder("ctr", "-a", socket.toString(), "-n", "bollard-test", "run", "--rm",
+                "--runtime", "io.containerd.bollard-vm.v2", "--rootfs", rootfs.toString(), "vm1",
+                // an absolute path: ctr's spec for a bare --rootfs sets no PATH for crun to search
+                "/bin/sh", "-c", "echo guest $(uname -r); exit 4");
+        run.environment().put("PATH", path);
+        Process ctr = run.redirectErrorStream(true).start();
+        String out = new String(ctr.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(ctr.waitFor(180, TimeUnit.SECONDS), "ctr run did not finish");
+        String guestKernel = Files.readString(guest.resolve("kernel-release")).strip();
+        assertEquals("guest " + guestKernel, out.strip(), "ctr's output; containerd log: "
+                + Files.readString(work.resolve("containerd.log")));
+        assertEquals(4, ctr.exitValue(), "the container's exit code through containerd");
+
+        // containerd deleted the task and shut the shim down: no VM is left, and its state is gone.
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!TestProcesses.mentioning(work.resolve("vmstate").toString()).isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(200);
+        }
+        assertEquals(List.of(), TestProcesses.mentioning(work.resolve("vmstate").toString()), "qemu or virtiofsd left");
+        try (Stream<Path> left = Files.exists(work.resolve("vmstate")) ? Files.list(work.resolve("vmstate"))
+                : Stream.empty()) {
+            assertEquals(List.of(), left.toList(), "VM state left");
+        }
+    }
+}
