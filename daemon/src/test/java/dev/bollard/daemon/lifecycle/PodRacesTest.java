@@ -186,9 +186,13 @@ class PodRacesTest {
         var calls = new ArrayList<CompletableFuture<Void>>();
         for (var pod : sandboxes) {
             for (int k = 0; k < clients; k++) {
+                boolean removeFirst = k % 2 == 1; // clients agree on no order
                 calls.add(CompletableFuture.runAsync(() -> {
                     try {
                         barrier.await();
+                        if (removeFirst) {
+                            f.lifecycle.removePod().remove(pod.id());
+                        }
                         f.lifecycle.stopPod().stop(pod.id());
                         f.lifecycle.removePod().remove(pod.id());
                     } catch (Exception e) {
