@@ -81,6 +81,19 @@ public final class Container {
         return record;
     }
 
+    /** Set by {@link ContainerStore#remove} under the lock: a late update must not write the record back. */
+    private volatile boolean removed;
+
+    /** Whether the store removed this container (its record deleted, its ID forgotten). */
+    public boolean removed() {
+        return removed;
+    }
+
+    /** Only {@link ContainerStore#remove}, under the lock. */
+    void markRemoved() {
+        removed = true;
+    }
+
     /** Only {@link ContainerStore#update}, under the lock, after the transition was checked and persisted. */
     void record(ContainerRecord r) {
         record = r;

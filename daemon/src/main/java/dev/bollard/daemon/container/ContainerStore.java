@@ -124,30 +124,44 @@ public final class ContainerStore {
         records.delete(id);
     }
 
-    /** Deletes the record, forgets the container and releases its name. */
+    /**
+     * Deletes the record, forgets the container and releases its name, under its lock; from then on {@link #update}
+     * writes nothing for it (a late exit would otherwise put the record back on disk).
+     */
     public void remove(Container c) throws IOException {
-        records.delete(c.id());
-        byId.remove(c.id());
-        var ids = idsByPod.get(c.record().sandboxId());
-        if (ids != null) {
-            ids.remove(c.id());
-            if (ids.isEmpty()) {
-                idsByPod.remove(c.record().sandboxId(), ids);
+        c.lock().lock();
+        try {
+            records.delete(c.id());
+            c.markRemoved();
+            byId.remove(c.id());
+            var ids = idsByPod.get(c.record().sandboxId());
+            if (ids != null) {
+                ids.remove(c.id());
+                if (ids.isEmpty()) {
+                    idsByPod.remove(c.record().sandboxId(), ids);
+                }
             }
+            names.release(c.record().name(), c.id());
+        } finally {
+            c.lock().unlock();
         }
-        names.release(c.record().name(), c.id());
     }
 
     /**
      * Changes a container's record under its lock: {@code fn} gives the new record from the current one, the state
      * change is checked against {@link ContainerState#canBecome} (an illegal one is a bug: IllegalStateException,
      * nothing written), the record written atomically and then made visible. A failed write is logged and the new
-     * record kept in memory, as the process it describes has changed either way.
+     * record kept in memory, as the process it describes has changed either way. A removed container is not changed
+     * (its record stays deleted): the current record is returned.
      */
     public ContainerRecord update(Container c, UnaryOperator<ContainerRecord> fn) {
         c.lock().lock();
         try {
             var from = c.record();
+            if (c.removed()) {
+                LOG.debug("update of a removed container ignored", "id", from.id());
+                return from;
+            }
             var to = fn.apply(from);
             if (!to.id().equals(from.id())) {
                 throw new IllegalStateException("container " + from.id() + ": an update cannot change the ID");

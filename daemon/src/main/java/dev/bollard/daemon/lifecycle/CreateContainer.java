@@ -156,7 +156,7 @@ public final class CreateContainer {
                             .toList())
                     .build();
             var c = new Container(record, config, spec, rootfs, stopSignal);
-            containers.insert(c);
+            insertInPod(sandbox, c);
             CrashPoints.hit("CreateContainer.afterRecord");
             LOG.info("container created", "id", id, "pod", sandbox.id(), "name", config.getMetadata().getName(),
                     "image", image.id());
@@ -172,6 +172,29 @@ public final class CreateContainer {
             Tasks.cleanupQuietly(bundle, dir);
             containers.deleteRecord(id);
             throw e;
+        }
+    }
+
+    /**
+     * Makes the container visible under the pod's lock, which StopPodSandbox and RemovePodSandbox hold throughout:
+     * a pod removed or stopped while the bundle was being made (a slow read) takes no container. Otherwise the
+     * removal has already listed the pod's containers and this one would outlive its pod.
+     */
+    private void insertInPod(Sandbox sandbox, Container c) throws IOException {
+        sandbox.lock().lock();
+        try {
+            if (sandbox.removed()) {
+                throw new NotFoundException("pod sandbox " + sandbox.id() + " was removed while container "
+                        + c.config().getMetadata().getName() + " was being created");
+            }
+            if (!sandbox.ready()) {
+                throw new FailedPreconditionException("pod sandbox " + sandbox.id() + " was stopped while container "
+                        + c.config().getMetadata().getName() + " was being created; a container can only be created "
+                        + "in a ready pod");
+            }
+            containers.insert(c);
+        } finally {
+            sandbox.lock().unlock();
         }
     }
 

@@ -48,6 +48,9 @@ public final class StopPodSandbox {
         var sandbox = found.get();
         sandbox.lock().lock();
         try {
+            if (sandbox.removed()) {
+                return; // removed by a concurrent RemovePodSandbox: everything is released, and no record to write
+            }
             stopLocked(sandbox);
         } finally {
             sandbox.lock().unlock();

@@ -17,6 +17,8 @@ public final class Sandbox {
     private volatile SandboxRecord record;
     private volatile TaskService shim;
     private volatile PodResources resources;
+    /** Set by {@link SandboxStore#remove} under the lock: a late update must not write the record back. */
+    private volatile boolean removed;
 
     public Sandbox(SandboxRecord record, PodSandboxConfig config, TaskService shim) {
         this.record = record;
@@ -35,6 +37,16 @@ public final class Sandbox {
     /** Only {@link SandboxStore}, under the lock, after the transition was checked. */
     void record(SandboxRecord r) {
         this.record = r;
+    }
+
+    /** Whether the store removed this pod (its record deleted, its ID forgotten). */
+    public boolean removed() {
+        return removed;
+    }
+
+    /** Only {@link SandboxStore#remove}, under the lock. */
+    void markRemoved() {
+        this.removed = true;
     }
 
     public PodSandboxConfig config() {

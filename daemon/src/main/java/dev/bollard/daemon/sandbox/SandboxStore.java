@@ -119,23 +119,36 @@ public final class SandboxStore {
         byId.put(sandbox.id(), sandbox);
     }
 
-    /** Deletes the record, forgets the pod and releases its name. */
+    /**
+     * Deletes the record, forgets the pod and releases its name, under the pod's lock; from then on {@link #update}
+     * writes nothing for it (a concurrent stop or infra exit would otherwise put the record back on disk).
+     */
     public void remove(Sandbox sandbox) throws IOException {
-        records.delete(sandbox.id());
-        byId.remove(sandbox.id());
-        names.release(sandbox.record().name(), sandbox.id());
+        sandbox.lock().lock();
+        try {
+            records.delete(sandbox.id());
+            sandbox.markRemoved();
+            byId.remove(sandbox.id());
+            names.release(sandbox.record().name(), sandbox.id());
+        } finally {
+            sandbox.lock().unlock();
+        }
     }
 
     /**
      * Changes a pod's record under its lock: {@code fn} gives the new record from the current one, the state change
      * is checked against {@link SandboxState#canBecome} (an illegal one is a bug: IllegalStateException, nothing
      * written), the record written atomically and then made visible. A failed write is logged, and the new record
-     * kept in memory.
+     * kept in memory. A removed pod is not changed (its record stays deleted): the current record is returned.
      */
     public SandboxRecord update(Sandbox sandbox, UnaryOperator<SandboxRecord> fn) {
         sandbox.lock().lock();
         try {
             var from = sandbox.record();
+            if (sandbox.removed()) {
+                LOG.debug("update of a removed pod sandbox ignored", "id", from.id());
+                return from;
+            }
             var to = fn.apply(from);
             check(from, to);
             try {
