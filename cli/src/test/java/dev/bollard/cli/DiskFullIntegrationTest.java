@@ -69,8 +69,13 @@ class DiskFullIntegrationTest {
             daemon = DaemonProcess.start(dir);
             var client = new Client(daemon);
             try {
-                var pause = client.images().listImages(ListImagesRequest.getDefaultInstance()).getImagesList().stream()
-                        .filter(i -> i.getRepoTagsList().contains("bollard.local/pause:builtin")).toList();
+                // imported in the background at start; pulls wait for it
+                List<dev.bollard.api.cri.v1.Image> pause = List.of();
+                for (long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                     pause.isEmpty() && System.nanoTime() < deadline; Thread.sleep(100)) {
+                    pause = client.images().listImages(ListImagesRequest.getDefaultInstance()).getImagesList()
+                            .stream().filter(i -> i.getRepoTagsList().contains("bollard.local/pause:builtin")).toList();
+                }
                 assertEquals(1, pause.size(), "the builtin pause image is imported at start, before any pull");
                 assertTrue(pause.getFirst().getPinned(), "pinned: kubelet's image GC leaves it alone");
                 long baseline = used(root);

@@ -38,6 +38,7 @@ public final class ImagesAdminService extends ImagesGrpc.ImagesImplBase {
     public void import_(ImportRequest request, StreamObserver<ImportResponse> observer) {
         Calls.unary(observer, () -> {
             var response = ImportResponse.newBuilder();
+            images.awaitStartImports(); // the pause image first, as for pulls
             for (var r : images.importArchive(absolute("path", request.getPath()), request.getBaseName())) {
                 response.addImages(ImportedImage.newBuilder().setId(r.id()).addAllRepoTags(r.repoTags()));
             }

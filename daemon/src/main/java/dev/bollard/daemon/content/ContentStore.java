@@ -222,7 +222,9 @@ public final class ContentStore {
         int removed = 0;
         long kept = 0;
         for (Idle i : idle) {
-            boolean young = java.time.Duration.between(i.modified(), now).compareTo(maxAge) < 0;
+            // an import's temporary file is never resumed: one no import is writing goes whatever its age
+            boolean young = java.time.Duration.between(i.modified(), now).compareTo(maxAge) < 0
+                    && !i.path().getFileName().toString().startsWith("stream-");
             if (young && kept + i.size() <= budget) {
                 kept += i.size();
                 continue;

@@ -68,7 +68,7 @@ public final class Calls {
             case dev.bollard.daemon.errors.DomainException d -> code(d).withDescription(d.getMessage()).asRuntimeException();
             case IllegalArgumentException iae -> Status.INVALID_ARGUMENT.withDescription(iae.getMessage()).asRuntimeException();
             case java.util.NoSuchElementException nse -> Status.NOT_FOUND.withDescription(nse.getMessage()).asRuntimeException();
-            case dev.bollard.daemon.store.DiskFullException full -> Status.RESOURCE_EXHAUSTED.withDescription(full.getMessage()).asRuntimeException();
+            case java.io.IOException full when dev.bollard.daemon.store.DiskFullException.isDiskFull(full) -> Status.RESOURCE_EXHAUSTED.withDescription(full.getMessage()).asRuntimeException();
             case InterruptedException ie -> {
                 Thread.currentThread().interrupt();
                 yield Status.CANCELLED.withDescription("interrupted").asRuntimeException();

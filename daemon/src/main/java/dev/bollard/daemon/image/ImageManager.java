@@ -170,6 +170,29 @@ public final class ImageManager implements AutoCloseable {
         return record;
     }
 
+    private volatile java.util.concurrent.Future<?> pullGate = java.util.concurrent.CompletableFuture.completedFuture(null);
+
+    /**
+     * Pulls wait (at most a minute) until {@code gate} is done before they write anything: the daemon's import of
+     * the builtin pause image at start, which must find room on the disk before any pull can fill it.
+     */
+    public void holdPullsUntil(java.util.concurrent.Future<?> gate) {
+        this.pullGate = gate;
+    }
+
+    /** Waits as a pull does for the imports the daemon makes at start (operators' imports call it first). */
+    public void awaitStartImports() throws InterruptedException {
+        awaitPullGate();
+    }
+
+    private void awaitPullGate() throws InterruptedException {
+        try {
+            pullGate.get(1, java.util.concurrent.TimeUnit.MINUTES);
+        } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
+            LOG.warn("pulling without waiting for the sandbox image import", "error", String.valueOf(e.getMessage()));
+        }
+    }
+
     private ImageRecord pullImage(String image, Credentials credentials, PullListener listener)
             throws IOException, InterruptedException {
         ImageReference ref = ImageReference.parse(image).withoutTag();
@@ -183,6 +206,7 @@ public final class ImageManager implements AutoCloseable {
         long start = System.nanoTime();
         ResolvedImage resolved = registry.resolve(ref.repository(), ref.manifestReference(), endpoints);
 
+        awaitPullGate();
         gcLock.readLock().lock();
         try {
             content.put(resolved.top().digest(), resolved.top().bytes());

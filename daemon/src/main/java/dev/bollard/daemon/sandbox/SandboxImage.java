@@ -45,24 +45,30 @@ public final class SandboxImage {
     }
 
     /**
-     * At daemon start, before the CRI is served and so before any pull can fill the disk: the builtin image is
-     * assembled and imported if it is missing (about 1 MB), so that a full image filesystem never stops pods from
-     * starting. Garbage collection keeps it like any recorded image. A reference is pulled on first use instead, as
-     * containerd does with its {@code sandbox_image}: a start must not wait for a registry. A failure here is only
+     * Once the daemon serves, on a thread of its own so that the start does not wait for it: the builtin image is
+     * assembled and imported if it is missing (about 1 MB, only on a fresh root), then {@code done} completes.
+     * Pulls wait for it ({@link ImageManager#holdPullsUntil}), so no pull can fill the disk before the pause image is there,
+     * and a full image filesystem never stops pods from starting. A reference is pulled on first use instead, as
+     * containerd does with its {@code sandbox_image}: a start must not depend on a registry. A failure here is only
      * logged; {@link #ensure} tries again at the first RunPodSandbox and reports it there.
      */
-    public void prepare() {
+    public void prepare(java.util.concurrent.CompletableFuture<Void> done) {
         if (!setting.equals(BUILTIN)) {
+            done.complete(null);
             return;
         }
-        try {
-            ensure();
-        } catch (IOException e) {
-            LOG.warn("could not import the builtin sandbox image at start; the first RunPodSandbox tries again",
-                    "error", e.getMessage());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        Thread.ofVirtual().name("sandbox-image").start(() -> {
+            try {
+                ensure();
+            } catch (IOException e) {
+                LOG.warn("could not import the builtin sandbox image at start; the first RunPodSandbox tries again",
+                        "error", e.getMessage());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                done.complete(null);
+            }
+        });
     }
 
     /** The image, assembled or pulled first if it is not there yet. */

@@ -234,7 +234,9 @@ public final class Daemon implements AutoCloseable {
             }
             // After recovery: garbage collection must see the snapshots the recovered containers use.
             images.startHousekeeping();
-            sandboxImage.prepare();
+            // the pause image before any pull can fill the disk; imported once the start cannot fail any more
+            var sandboxImageReady = new java.util.concurrent.CompletableFuture<Void>();
+            images.holdPullsUntil(sandboxImageReady);
             var containerRpcs = new ContainerRpcs(lifecycle, images);
             var streamTokens = new StreamTokens(config.streaming().tokenTtl(), Clock.systemUTC());
             var streamBackend = new ContainerStreams(lifecycle.execContainer(), sandboxes);
@@ -290,6 +292,7 @@ public final class Daemon implements AutoCloseable {
             LOG.info("bollard ready", "version", BollardVersion.version(), "socket", d.socket(), "root", d.root(),
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
+            sandboxImage.prepare(sandboxImageReady);
             return new Daemon(config, server, lockChannel, lock, images, shims, lifecycle, metricsServer,
                     streamTokens, streamBackend, streamingServer, statsCollector, containerEvents, storeTimings);
         } catch (StartupException e) {
