@@ -36,20 +36,7 @@ public final class RemovePodSandbox {
     }
 
     public void remove(String idOrPrefix) throws IOException, InterruptedException {
-        var found = sandboxes.find(idOrPrefix);
-        if (found.isEmpty()) {
-            return;
-        }
-        var sandbox = found.get();
-        sandbox.lock().lock();
-        try {
-            if (!sandboxes.contains(sandbox.id())) {
-                return; // removed by a concurrent call
-            }
-            removeLocked(sandbox);
-        } finally {
-            sandbox.lock().unlock();
-        }
+        sandboxes.ifPresentLocked(idOrPrefix, this::removeLocked); // a pod removed meanwhile: nothing left to do
     }
 
     /** Called with the pod's lock held. */

@@ -41,20 +41,7 @@ public final class StopPodSandbox {
     }
 
     public void stop(String idOrPrefix) throws IOException, InterruptedException {
-        var found = sandboxes.find(idOrPrefix);
-        if (found.isEmpty()) {
-            return;
-        }
-        var sandbox = found.get();
-        sandbox.lock().lock();
-        try {
-            if (sandbox.removed()) {
-                return; // removed by a concurrent RemovePodSandbox: everything is released, and no record to write
-            }
-            stopLocked(sandbox);
-        } finally {
-            sandbox.lock().unlock();
-        }
+        sandboxes.ifPresentLocked(idOrPrefix, this::stopLocked); // a pod removed meanwhile: nothing left to do
     }
 
     /** Called with the pod's lock held. */

@@ -119,6 +119,34 @@ public abstract class EntryStore<E, R, V> {
         return List.copyOf(byId.values());
     }
 
+    /** What {@link #ifPresentLocked} runs. */
+    @FunctionalInterface
+    public interface LockedAction<E> {
+        void run(E entry) throws IOException, InterruptedException;
+    }
+
+    /**
+     * Runs {@code action} under the entry's lock, unless there is no such entry or it was removed while this call
+     * waited for the lock: then nothing (stopping or removing what is gone succeeds, as the CRI asks).
+     */
+    public void ifPresentLocked(String idOrPrefix, LockedAction<? super E> action)
+            throws IOException, InterruptedException {
+        var found = byId.find(idOrPrefix);
+        if (found.isEmpty()) {
+            return;
+        }
+        var entry = found.get();
+        var lock = lock(entry);
+        lock.lock();
+        try {
+            if (!removed(entry)) {
+                action.run(entry);
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
     // ---- names ----
 
     /** @return empty when reserved for {@code id}; otherwise the ID that holds the name */
