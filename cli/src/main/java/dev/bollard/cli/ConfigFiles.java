@@ -109,13 +109,15 @@ final class ConfigFiles {
     }
 
     static JsonElement parseYaml(Path file, String text) {
-        Object doc;
         try {
-            doc = new Load(LoadSettings.builder().setLabel(file.toString()).build()).loadFromString(text);
+            Object doc = new Load(LoadSettings.builder().setLabel(file.toString()).build()).loadFromString(text);
+            return toJson(doc);
         } catch (YamlEngineException e) {
             throw new CliException(file + ": invalid YAML: " + e.getMessage().replace('\n', ' '));
+        } catch (StackOverflowError e) {
+            // snakeyaml-engine has no nesting limit of its own and recurses per level
+            throw new CliException(file + ": invalid YAML: nested too deeply");
         }
-        return toJson(doc);
     }
 
     /** The YAML document's plain Java values as a JSON tree, which JsonFormat then reads. */

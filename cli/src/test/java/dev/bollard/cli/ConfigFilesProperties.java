@@ -1,0 +1,145 @@
+package dev.bollard.cli;
+
+import dev.bollard.daemon.testkit.Mutations;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import net.jqwik.api.statistics.Statistics;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * crictl-style config files (JSON or YAML PodSandboxConfig / ContainerConfig) are whatever a user or a script
+ * wrote: mutated documents, byte-level or structural, either give a config or a {@link CliException} naming the
+ * file, never another exception (a stack trace instead of a message) and never a hang.
+ */
+class ConfigFilesProperties {
+
+    private static final String POD_JSON = """
+            {"metadata":{"name":"web","namespace":"default","uid":"u-1","attempt":1},
+             "log_directory":"/tmp/logs","hostname":"web","dns_config":{"servers":["10.0.0.10"]},
+             "port_mappings":[{"container_port":80,"host_port":8080}],"labels":{"app":"web"},
+             "linux":{"security_context":{"namespace_options":{"network":"POD"}}}}
+            """;
+    private static final String CONTAINER_JSON = """
+            {"metadata":{"name":"app"},"image":{"image":"busybox"},"command":["sh","-c","sleep 1"],
+             "envs":[{"key":"A","value":"b"}],"mounts":[{"container_path":"/data","host_path":"/tmp"}],
+             "log_path":"app/0.log","linux":{"resources":{"memory_limit_in_bytes":67108864},
+             "security_context":{"run_as_user":{"value":1000},"capabilities":{"drop_capabilities":["ALL"]}}}}
+            """;
+    private static final String POD_YAML = """
+            metadata:
+              name: web
+              namespace: default
+              attempt: 1
+            log_directory: /tmp/logs
+            dns_config:
+              servers: [10.0.0.10]
+            labels: &l
+              app: web
+            annotations: *l
+            linux:
+              security_context:
+                namespace_options: {network: POD}
+            """;
+    private static final String CONTAINER_YAML = """
+            metadata: {name: app}
+            image:
+              image: busybox
+            command: [sh, -c, "sleep 1"]
+            envs:
+              - key: A
+                value: b
+            mounts:
+              - container_path: /data
+                host_path: /tmp
+                readonly: true
+            """;
+
+    enum Doc { POD_JSON, CONTAINER_JSON, POD_YAML, CONTAINER_YAML }
+
+    @Property(tries = 400)
+    void mutatedBytesGiveAConfigOrAMessage(@ForAll Doc doc, @ForAll long seed,
+                                           @ForAll @IntRange(min = 0, max = 8) int mutations) {
+        byte[] bytes = Mutations.bytes(text(doc).getBytes(StandardCharsets.UTF_8), seed, mutations);
+        read(doc, bytes);
+    }
+
+    @Property(tries = 300)
+    void mutatedJsonTreesGiveAConfigOrAMessage(@ForAll boolean pod, @ForAll long seed,
+                                               @ForAll @IntRange(min = 1, max = 6) int mutations) {
+        var tree = Mutations.json(com.google.gson.JsonParser.parseString(pod ? POD_JSON : CONTAINER_JSON), seed,
+                mutations);
+        read(pod ? Doc.POD_JSON : Doc.CONTAINER_JSON, tree.toString().getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Property(tries = 20)
+    void hostileYamlGivesAMessage(@ForAll @IntRange(min = 0, max = 4) int kind) {
+        String text = switch (kind) {
+            case 0 -> "metadata: " + "[".repeat(20_000) + "]".repeat(20_000); // a deep nest
+            case 1 -> "metadata: " + "{a: ".repeat(20_000) + "}".repeat(20_000);
+            case 4 -> "metadata: " + "[".repeat(2_000) + "]".repeat(2_000); // deep, yet within the parser's stack
+            case 2 -> { // the billion laughs
+                var sb = new StringBuilder("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+                for (int i = 1; i < 10; i++) {
+                    sb.append("a").append(i).append(": &a").append(i).append(" [");
+                    sb.append(("*a" + (i - 1) + ", ").repeat(9)).append("*a").append(i - 1).append("]\n");
+                }
+                yield sb.append("metadata: {name: *a9}\n").toString();
+            }
+            case 3 -> "metadata: {name: " + "x".repeat(4 << 20) + "}"; // beyond the loader's size limit
+            default -> throw new IllegalStateException();
+        };
+        read(Doc.POD_YAML, text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static String text(Doc doc) {
+        return switch (doc) {
+            case POD_JSON -> POD_JSON;
+            case CONTAINER_JSON -> CONTAINER_JSON;
+            case POD_YAML -> POD_YAML;
+            case CONTAINER_YAML -> CONTAINER_YAML;
+        };
+    }
+
+    private static void read(Doc doc, byte[] bytes) {
+        boolean pod = doc == Doc.POD_JSON || doc == Doc.POD_YAML;
+        String suffix = doc == Doc.POD_JSON || doc == Doc.CONTAINER_JSON ? ".json" : ".yaml";
+        Path file;
+        try {
+            file = Files.createTempFile("bollard-config", suffix);
+            Files.write(file, bytes);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        try {
+            Function<Path, Object> reader = pod ? ConfigFiles::pod : ConfigFiles::container;
+            String outcome = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
+                try {
+                    assertFalse(reader.apply(file) == null);
+                    return "read";
+                } catch (CliException e) {
+                    assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
+                    return "refused";
+                }
+            });
+            Statistics.collect(outcome);
+        } finally {
+            try {
+                Files.deleteIfExists(file);
+            } catch (IOException e) {
+                // a temp file left behind is harmless
+            }
+        }
+    }
+}
