@@ -8,6 +8,7 @@
 #   bench/run.sh cri [--pods N] [--clients N] [--duration S] ...                 CRI call throughput/latency, stats cost
 #   bench/run.sh daemon [--rounds N]                                              daemon start-up time and idle RSS
 #   bench/run.sh cold [--pod-cycles N] [--container-cycles N]                     a fresh daemon's first calls
+#   bench/run.sh soak [--cycles N] [--fault-rate F] [--seed S]                  lifecycles with faults, leak account (Bollard)
 #   bench/run.sh all [--smoke] [--skip pull,...] ...                               every workload, one table, PNG charts
 #   bench/run.sh report bench/results/<file>.json ...                             the table and charts from saved results
 #
@@ -28,10 +29,10 @@ workload=$1
 shift
 case "$workload" in
   pull|pods) ;;
-  cri|daemon|cold|all) ;;
+  cri|daemon|cold|soak|all) ;;
   report) ;;
   -h|--help) usage ;;
-  *) echo "bench/run.sh: unknown workload '$workload' (known: pull, pods, cri, daemon, cold, all, report)" >&2; exit 2 ;;
+  *) echo "bench/run.sh: unknown workload '$workload' (known: pull, pods, cri, daemon, cold, soak, all, report)" >&2; exit 2 ;;
 esac
 if [[ " $* " == *" --help "* || " $* " == *" -h "* ]]; then
   help_only=1
@@ -49,7 +50,7 @@ if [[ $help_only == 0 && $workload != report ]]; then
   command -v docker-registry >/dev/null || [[ -x /usr/bin/docker-registry ]] || missing+=(docker-registry)
   [[ -x /usr/bin/containerd ]] || missing+=(containerd)
   command -v runc >/dev/null || missing+=(runc)
-  if [[ $workload == pods || $workload == cri || $workload == cold || $workload == all ]]; then
+  if [[ $workload == pods || $workload == cri || $workload == cold || $workload == soak || $workload == all ]]; then
     [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
     [[ -x /usr/bin/catatonit ]] || missing+=(catatonit)
     [[ -x /bin/busybox ]] || missing+=(busybox-static)

@@ -85,6 +85,9 @@ final class BollardDaemon implements DaemonUnderTest {
         Path config = dir.resolve("bollard.toml");
         // without pods, an empty CNI directory of its own: never the node's /etc/cni/net.d, never a default written
         Path cniConf = pods == null ? Files.createDirectories(dir.resolve("cni-conf")) : pods.cniConfDir();
+        // a workload's own plugins (the soak's failing wrapper) in <conf>/../bin, found before the node's
+        Path ownBin = pods == null ? null : pods.cniConfDir().resolveSibling("bin");
+        String binDirs = ownBin != null && Files.isDirectory(ownBin) ? ownBin + ":" + CNI_BIN_DIR : CNI_BIN_DIR.toString();
         Files.writeString(config, """
                 [daemon]
                 log_level = %s
@@ -97,7 +100,7 @@ final class BollardDaemon implements DaemonUnderTest {
                 bin_dirs = %s
                 write_default_config = false
                 %s""".formatted(DaemonUnderTest.toml(logLevel), DaemonUnderTest.toml(certsD),
-                DaemonUnderTest.toml(cniConf), DaemonUnderTest.toml(CNI_BIN_DIR),
+                DaemonUnderTest.toml(cniConf), DaemonUnderTest.toml(binDirs),
                 pods == null ? "" : "\n[runtime]\nsandbox_image = " + DaemonUnderTest.toml(pods.sandboxImage()) + "\n"));
         Path socket = dir.resolve("bollard.sock");
         Path log = dir.resolve("bollard.log");

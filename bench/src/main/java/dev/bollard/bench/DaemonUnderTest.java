@@ -42,7 +42,8 @@ interface DaemonUnderTest {
 
     /**
      * What both runtimes share for pods: one CNI configuration directory (plugins from {@link #CNI_BIN_DIR}) and
-     * one pause image, already imported, as the sandbox image.
+     * one pause image, already imported, as the sandbox image. Bollard also finds plugins in {@code <conf>/../bin}
+     * when a workload made it (the soak's failing wrapper).
      */
     record PodSetup(Path cniConfDir, String sandboxImage) {
     }
