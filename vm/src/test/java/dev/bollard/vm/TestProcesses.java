@@ -1,5 +1,8 @@
 package dev.bollard.vm;
 
+import dev.bollard.daemon.linux.MountInfo;
+import dev.bollard.daemon.store.FileTrees;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -48,5 +51,25 @@ final class TestProcesses {
                 p.onExit().orTimeout(5, java.util.concurrent.TimeUnit.SECONDS).exceptionally(t -> null).join();
             });
         }
+    }
+
+    /**
+     * The guest image (kernel + initramfs), built from Debian packages by {@code guest/build.sh} and cached under
+     * vm/guest/out; the script's last line names the directory.
+     */
+    static Path guestImage() throws IOException, InterruptedException {
+        var build = new ProcessBuilder("guest/build.sh").redirectErrorStream(true).start();
+        String output = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (build.waitFor() != 0) {
+            throw new AssertionError("guest/build.sh failed:\n" + output);
+        }
+        return Path.of(output.strip().lines().reduce((a, b) -> b).orElseThrow());
+    }
+
+    /** A test's work directory gone: what runs from it killed, what is mounted below it unmounted, then removed. */
+    static void removeWorkDir(Path work) throws IOException {
+        killAllMentioning(work.toString());
+        MountInfo.unmountBelow(work);
+        FileTrees.deleteTree(work);
     }
 }

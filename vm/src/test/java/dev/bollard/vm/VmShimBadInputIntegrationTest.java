@@ -16,7 +16,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -33,13 +32,7 @@ class VmShimBadInputIntegrationTest {
     @AfterEach
     void cleanUp() throws Exception {
         if (work != null) {
-            TestProcesses.killAllMentioning(work.toString());
-            MountInfo.unmountBelow(work);
-            try (Stream<Path> paths = Files.walk(work)) {
-                for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
+            TestProcesses.removeWorkDir(work);
         }
     }
 
@@ -56,10 +49,7 @@ class VmShimBadInputIntegrationTest {
     @Test
     void aGuestThatNeverComesUpFailsCreateWithItsConsoleAndLeavesNothing() throws Exception {
         work = Files.createTempDirectory(Path.of("/tmp"), "vmshim-bad-");
-        var build = new ProcessBuilder("guest/build.sh").redirectErrorStream(true).start();
-        String output = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, build.waitFor(), output);
-        Path guest = Path.of(output.strip().lines().reduce((a, b) -> b).orElseThrow());
+        Path guest = TestProcesses.guestImage();
         Path garbage = work.resolve("garbage.img");
         Files.writeString(garbage, "not an initramfs\n".repeat(100));
         long started = System.nanoTime();

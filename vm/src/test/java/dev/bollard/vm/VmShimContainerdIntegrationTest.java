@@ -1,6 +1,5 @@
 package dev.bollard.vm;
 
-import dev.bollard.daemon.linux.MountInfo;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -8,7 +7,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -35,22 +33,13 @@ class VmShimContainerdIntegrationTest {
             }
         }
         if (work != null) {
-            TestProcesses.killAllMentioning(work.toString());
-            MountInfo.unmountBelow(work);
-            try (Stream<Path> paths = Files.walk(work)) {
-                for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
+            TestProcesses.removeWorkDir(work);
         }
     }
 
     @Test
     void ctrRunsAContainerInAVmThroughTheShim() throws Exception {
-        var build = new ProcessBuilder("guest/build.sh").redirectErrorStream(true).start();
-        String output = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, build.waitFor(), output);
-        Path guest = Path.of(output.strip().lines().reduce((a, b) -> b).orElseThrow());
+        Path guest = TestProcesses.guestImage();
         work = Files.createTempDirectory(Path.of("/tmp"), "vmshim-ctr-");
 
         // The shim as containerd looks it up: containerd-shim-bollard-vm-v2 on PATH.

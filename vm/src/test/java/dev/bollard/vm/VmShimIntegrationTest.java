@@ -96,10 +96,7 @@ class VmShimIntegrationTest {
     @BeforeAll
     static void startShim() throws Exception {
         // The guest image (kernel + initramfs), built from Debian packages and cached under vm/guest/out.
-        var build = new ProcessBuilder("guest/build.sh").redirectErrorStream(true).start();
-        String buildOutput = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, build.waitFor(), buildOutput);
-        guest = Path.of(buildOutput.strip().lines().reduce((a, b) -> b).orElseThrow());
+        guest = TestProcesses.guestImage();
 
         work = Files.createTempDirectory(Path.of("/tmp"), "vmshim-");
         netns = "vmshim-" + Long.toHexString(System.nanoTime());
@@ -142,13 +139,7 @@ class VmShimIntegrationTest {
             new ProcessBuilder("ip", "netns", "del", netns).inheritIO().start().waitFor();
         }
         if (work != null) {
-            TestProcesses.killAllMentioning(work.toString());
-            MountInfo.unmountBelow(work);
-            try (Stream<Path> paths = Files.walk(work)) {
-                for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
+            TestProcesses.removeWorkDir(work);
         }
     }
 
