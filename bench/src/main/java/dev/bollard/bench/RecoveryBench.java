@@ -155,9 +155,9 @@ public final class RecoveryBench {
     }
 
     /**
-     * The bridge and the pods' cgroup tree. Not {@link PodHost#cleanUp}: its sweep of {@code /var/run/netns} takes
-     * every {@code cni-*} namespace made since the start, other runtimes' on the node too, and Bollard pins its
-     * own under its state directory (gone with the workspace). The pods' NAT rules went with their CNI DEL.
+     * The bridge and the pods' cgroup tree. Not {@link PodHost#cleanUp}: it kills what runs in the pods' cgroups and
+     * sweeps {@code /var/run/netns}, while Bollard pins its own namespaces under its state directory (gone with the
+     * workspace). The pods' NAT rules went with their CNI DEL.
      */
     private static void cleanUp(PodHost host) {
         if (Files.exists(Path.of("/sys/class/net", host.bridge))) {
