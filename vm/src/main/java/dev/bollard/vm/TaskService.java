@@ -213,11 +213,14 @@ final class TaskService implements AgentChannel.Listener {
     // --- the VM -------------------------------------------------------------------------------------------------
 
     private Vm vm() throws TtrpcException {
-        return vm(java.util.Optional.empty());
+        return vm(java.util.Optional.empty(), new JsonObject());
     }
 
-    /** The pod's VM, booted on first use; {@code netns} (the pod's network namespace) is joined at that boot. */
-    private Vm vm(java.util.Optional<String> netns) throws TtrpcException {
+    /**
+     * The pod's VM, booted on first use; {@code netns} (the pod's network namespace) is joined at that boot, and
+     * the VM is sized by the first container's (the sandbox's) {@code annotations} ({@link VmSizing}).
+     */
+    private Vm vm(java.util.Optional<String> netns, JsonObject annotations) throws TtrpcException {
         synchronized (bootLock) {
             if (vm != null) {
                 if (!vm.isAlive()) {
@@ -239,7 +242,9 @@ final class TaskService implements AgentChannel.Listener {
                     }
                     joined = PodNetwork.join(Path.of(netns.get()));
                 }
-                vm = Vm.boot(config, stateDir, joined, this);
+                var size = VmSizing.of(config.cpus(), config.memoryMb(), annotations,
+                        Runtime.getRuntime().availableProcessors());
+                vm = Vm.boot(config.resolved().withSize(size.cpus(), size.memoryMb()), stateDir, joined, this);
                 network = joined;
             } catch (IOException | RuntimeException e) {
                 joined.ifPresent(PodNetwork::disconnect);
@@ -300,7 +305,8 @@ final class TaskService implements AgentChannel.Listener {
         Path share = Vm.shareDir(stateDir).resolve(id);
         String guestBundle = Vm.GUEST_SHARE + "/" + id;
         var rewritten = GuestSpec.rewrite(hostSpec, id, guestBundle);
-        Vm vm = vm(rewritten.networkNamespace());
+        Vm vm = vm(rewritten.networkNamespace(),
+                hostSpec.has("annotations") ? hostSpec.getAsJsonObject("annotations") : new JsonObject());
         var proc = new Proc(id, "", request.getStdin(), request.getStdout(), request.getStderr());
         Container container = null;
         boolean mountedRootfs = false;
