@@ -284,6 +284,32 @@ final class TaskService implements AgentChannel.Listener {
         }
     }
 
+    /** Whether {@code pid} is the guest pid of a running container's init here (the pids Create/Start reported). */
+    private boolean isGuestPid(int pid) {
+        return pid > 0 && containers.values().stream().anyMatch(c -> runningPid(c.init) == pid);
+    }
+
+    private static int runningPid(Proc p) {
+        synchronized (p) {
+            return p.status == Status.STOPPED ? 0 : p.pid;
+        }
+    }
+
+    /** The guest pid of the pod sandbox's init (the container the spec's sandbox-id names), when it runs here. */
+    private java.util.OptionalInt sandboxPid(JsonObject hostSpec, String id) {
+        if (!hostSpec.has("annotations")) {
+            return java.util.OptionalInt.empty();
+        }
+        var annotations = hostSpec.getAsJsonObject("annotations");
+        if (!annotations.has(Main.SANDBOX_ID_ANNOTATION)) {
+            return java.util.OptionalInt.empty();
+        }
+        String sandbox = annotations.get(Main.SANDBOX_ID_ANNOTATION).getAsString();
+        Container c = sandbox.equals(id) ? null : containers.get(sandbox);
+        int pid = c == null ? 0 : runningPid(c.init);
+        return pid > 0 ? java.util.OptionalInt.of(pid) : java.util.OptionalInt.empty();
+    }
+
     // --- Task methods -------------------------------------------------------------------------------------------
 
     private CreateTaskResponse create(CreateTaskRequest request) throws TtrpcException, IOException {
@@ -304,7 +330,7 @@ final class TaskService implements AgentChannel.Listener {
         }
         Path share = Vm.shareDir(stateDir).resolve(id);
         String guestBundle = Vm.GUEST_SHARE + "/" + id;
-        var rewritten = GuestSpec.rewrite(hostSpec, id, guestBundle);
+        var rewritten = GuestSpec.rewrite(hostSpec, id, guestBundle, this::isGuestPid, sandboxPid(hostSpec, id));
         Vm vm = vm(rewritten.networkNamespace(),
                 hostSpec.has("annotations") ? hostSpec.getAsJsonObject("annotations") : new JsonObject());
         var proc = new Proc(id, "", request.getStdin(), request.getStdout(), request.getStderr());
