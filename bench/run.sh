@@ -9,6 +9,7 @@
 #   bench/run.sh daemon [--rounds N]                                              daemon start-up time and idle RSS
 #   bench/run.sh cold [--pod-cycles N] [--container-cycles N]                     a fresh daemon's first calls
 #   bench/run.sh soak [--cycles N] [--fault-rate F] [--seed S]                  lifecycles with faults, leak account (Bollard)
+#   bench/run.sh vm [--cycles N]                                                  VM pods (handler vm) beside runc pods (Bollard)
 #   bench/run.sh all [--smoke] [--skip pull,...] ...                               every workload, one table, PNG charts
 #   bench/run.sh report bench/results/<file>.json ...                             the table and charts from saved results
 #
@@ -29,10 +30,10 @@ workload=$1
 shift
 case "$workload" in
   pull|pods) ;;
-  cri|daemon|cold|soak|all) ;;
+  cri|daemon|cold|soak|vm|all) ;;
   report) ;;
   -h|--help) usage ;;
-  *) echo "bench/run.sh: unknown workload '$workload' (known: pull, pods, cri, daemon, cold, soak, all, report)" >&2; exit 2 ;;
+  *) echo "bench/run.sh: unknown workload '$workload' (known: pull, pods, cri, daemon, cold, soak, vm, all, report)" >&2; exit 2 ;;
 esac
 if [[ " $* " == *" --help "* || " $* " == *" -h "* ]]; then
   help_only=1
@@ -50,12 +51,16 @@ if [[ $help_only == 0 && $workload != report ]]; then
   command -v docker-registry >/dev/null || [[ -x /usr/bin/docker-registry ]] || missing+=(docker-registry)
   [[ -x /usr/bin/containerd ]] || missing+=(containerd)
   command -v runc >/dev/null || missing+=(runc)
-  if [[ $workload == pods || $workload == cri || $workload == cold || $workload == soak || $workload == all ]]; then
+  if [[ $workload == pods || $workload == cri || $workload == cold || $workload == soak || $workload == vm || $workload == all ]]; then
     [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
     [[ -x /usr/bin/catatonit ]] || missing+=(catatonit)
     [[ -x /bin/busybox ]] || missing+=(busybox-static)
     command -v iptables >/dev/null || missing+=(iptables)
     command -v ip >/dev/null || missing+=(iproute2)
+  fi
+  if [[ $workload == vm ]]; then
+    [[ -x /usr/bin/qemu-system-x86_64 && -x /usr/lib/qemu/virtiofsd ]] || missing+=(qemu-system-x86)
+    command -v crun >/dev/null || missing+=(crun)
   fi
   if ((${#missing[@]})); then
     echo "bench/run.sh: installing ${missing[*]}" >&2
@@ -70,6 +75,14 @@ fi
 if [[ ! -f "$here/target/bollard-bench.jar" || ! -f "$checkout/cli/target/bollard.jar" ]]; then
   echo "bench/run.sh: building (mvn -DskipTests package -pl bench -am)" >&2
   (cd "$checkout" && JAVA_HOME="$java_home" mvn -q -B -ntp -DskipTests package -pl bench -am)
+fi
+
+if [[ $workload == vm && $help_only == 0 ]]; then
+  # the VM shim's jar and the guest (kernel, initramfs) the vm handler boots
+  if [[ ! -f "$checkout/vm/target/bollard-vm.jar" ]]; then
+    (cd "$checkout" && JAVA_HOME="$java_home" mvn -q -B -ntp -DskipTests package -pl vm -am)
+  fi
+  "$checkout/vm/guest/build.sh" >&2
 fi
 
 work=""
@@ -108,7 +121,7 @@ if [[ $help_only == 1 ]]; then
 fi
 
 extra=()
-if [[ $workload != report ]]; then
+if [[ $workload != report && $workload != vm ]]; then
   if c21=$("$here/fetch-containerd21.sh"); then
     extra+=(--containerd21-dir "$c21")
   else

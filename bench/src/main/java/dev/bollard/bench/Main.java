@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "bollard-bench", mixinStandardHelpOptions = true,
         description = "Benchmarks Bollard against containerd's CRI plugin, side by side.",
-        subcommands = {PullBench.class, PodsBench.class, CriCallsBench.class, DaemonBench.class, ColdBench.class, SoakBench.class, AllBench.class,
+        subcommands = {PullBench.class, PodsBench.class, CriCallsBench.class, DaemonBench.class, ColdBench.class, SoakBench.class, VmBench.class, AllBench.class,
                 Summary.class})
 public final class Main implements Runnable {
 

@@ -107,7 +107,7 @@ class DaemonIntegrationTest {
         assertFalse(networkReady.getStatus());
         assertEquals("NoNetworkConfig", networkReady.getReason());
         assertTrue(networkReady.getMessage().contains(dir.resolve("cni-conf").toString()), networkReady.getMessage());
-        assertEquals(java.util.List.of("", "runc", "crun", "runsc"),
+        assertEquals(java.util.List.of("", "runc", "crun", "runsc", "vm"),
                 s.getRuntimeHandlersList().stream().map(RuntimeHandler::getName).toList());
         assertTrue(s.hasFeatures());
         assertTrue(s.getInfoMap().get("config").contains("\"socket\":\"" + daemon.socket + "\""));

@@ -16,8 +16,12 @@ import java.util.Set;
  *   <li>bind mounts from host paths are shared into the guest too: each becomes a {@link HostBind} the shim
  *       bind-mounts under the container's share (read-only ones read-only on the host as well), and the mount's
  *       source becomes the guest path of that share;</li>
- *   <li>namespaces lose their {@code path} (host namespace files); the network namespace is dropped, so the
- *       pod's containers share the VM's network (the VM is the pod's network namespace);</li>
+ *   <li>the network namespace is dropped, so the pod's containers share the VM's network (the VM is the pod's
+ *       network namespace); an IPC, UTS or PID namespace joined by path (the pod's, or a target container's for
+ *       PID) is joined in the guest: a {@code /proc/<pid>/ns/<type>} path whose pid is a guest pid of this pod
+ *       (the pids the shim reported are the guest's) stays, any other joined path becomes the pod sandbox's
+ *       namespace in the guest, and without a sandbox (the sandbox container itself) a new one; other
+ *       namespaces lose their {@code path};</li>
  *   <li>{@code linux.cgroupsPath} becomes {@code /bollard/<id>} in the guest's cgroup v2 tree (the agent's stats
  *       read there); hooks, AppArmor and SELinux labels (host-side things) are dropped, and so are {@code net.*}
  *       sysctls, which need a network namespace of the container's own.</li>
@@ -42,6 +46,19 @@ final class GuestSpec {
      * @param guestBundle the container's bundle directory as the guest sees it
      */
     static Result rewrite(JsonObject hostSpec, String containerId, String guestBundle) {
+        return rewrite(hostSpec, containerId, guestBundle, pid -> false, java.util.OptionalInt.empty());
+    }
+
+    /** Namespace types a pod's containers share with its sandbox when their spec joins one by path. */
+    private static final Set<String> POD_SHARED = Set.of("ipc", "uts", "pid");
+    private static final java.util.regex.Pattern PROC_NS = java.util.regex.Pattern.compile("/proc/(\\d+)/ns/([a-z]+)");
+
+    /**
+     * @param guestPid   whether a pid is one of this pod's processes in the guest
+     * @param sandboxPid the guest pid of the pod sandbox's init, when it runs
+     */
+    static Result rewrite(JsonObject hostSpec, String containerId, String guestBundle,
+                          java.util.function.IntPredicate guestPid, java.util.OptionalInt sandboxPid) {
         JsonObject spec = hostSpec.deepCopy();
         JsonObject root = object(spec, "root");
         root.addProperty("path", "rootfs");
@@ -81,7 +98,16 @@ final class GuestSpec {
                     }
                     continue;
                 }
+                String path = ns.has("path") ? ns.get("path").getAsString() : null;
                 ns.remove("path");
+                if (path != null && POD_SHARED.contains(type)) {
+                    var m = PROC_NS.matcher(path);
+                    if (m.matches() && m.group(2).equals(type) && guestPid.test(Integer.parseInt(m.group(1)))) {
+                        ns.addProperty("path", path);
+                    } else if (sandboxPid.isPresent()) {
+                        ns.addProperty("path", "/proc/" + sandboxPid.getAsInt() + "/ns/" + type);
+                    }
+                }
                 kept.add(ns);
             }
             linux.add("namespaces", kept);

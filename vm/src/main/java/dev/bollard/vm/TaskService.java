@@ -213,11 +213,14 @@ final class TaskService implements AgentChannel.Listener {
     // --- the VM -------------------------------------------------------------------------------------------------
 
     private Vm vm() throws TtrpcException {
-        return vm(java.util.Optional.empty());
+        return vm(java.util.Optional.empty(), new JsonObject());
     }
 
-    /** The pod's VM, booted on first use; {@code netns} (the pod's network namespace) is joined at that boot. */
-    private Vm vm(java.util.Optional<String> netns) throws TtrpcException {
+    /**
+     * The pod's VM, booted on first use; {@code netns} (the pod's network namespace) is joined at that boot, and
+     * the VM is sized by the first container's (the sandbox's) {@code annotations} ({@link VmSizing}).
+     */
+    private Vm vm(java.util.Optional<String> netns, JsonObject annotations) throws TtrpcException {
         synchronized (bootLock) {
             if (vm != null) {
                 if (!vm.isAlive()) {
@@ -239,7 +242,9 @@ final class TaskService implements AgentChannel.Listener {
                     }
                     joined = PodNetwork.join(Path.of(netns.get()));
                 }
-                vm = Vm.boot(config, stateDir, joined, this);
+                var size = VmSizing.of(config.cpus(), config.memoryMb(), annotations,
+                        Runtime.getRuntime().availableProcessors());
+                vm = Vm.boot(config.resolved().withSize(size.cpus(), size.memoryMb()), stateDir, joined, this);
                 network = joined;
             } catch (IOException | RuntimeException e) {
                 joined.ifPresent(PodNetwork::disconnect);
@@ -279,6 +284,32 @@ final class TaskService implements AgentChannel.Listener {
         }
     }
 
+    /** Whether {@code pid} is the guest pid of a running container's init here (the pids Create/Start reported). */
+    private boolean isGuestPid(int pid) {
+        return pid > 0 && containers.values().stream().anyMatch(c -> runningPid(c.init) == pid);
+    }
+
+    private static int runningPid(Proc p) {
+        synchronized (p) {
+            return p.status == Status.STOPPED ? 0 : p.pid;
+        }
+    }
+
+    /** The guest pid of the pod sandbox's init (the container the spec's sandbox-id names), when it runs here. */
+    private java.util.OptionalInt sandboxPid(JsonObject hostSpec, String id) {
+        if (!hostSpec.has("annotations")) {
+            return java.util.OptionalInt.empty();
+        }
+        var annotations = hostSpec.getAsJsonObject("annotations");
+        if (!annotations.has(Main.SANDBOX_ID_ANNOTATION)) {
+            return java.util.OptionalInt.empty();
+        }
+        String sandbox = annotations.get(Main.SANDBOX_ID_ANNOTATION).getAsString();
+        Container c = sandbox.equals(id) ? null : containers.get(sandbox);
+        int pid = c == null ? 0 : runningPid(c.init);
+        return pid > 0 ? java.util.OptionalInt.of(pid) : java.util.OptionalInt.empty();
+    }
+
     // --- Task methods -------------------------------------------------------------------------------------------
 
     private CreateTaskResponse create(CreateTaskRequest request) throws TtrpcException, IOException {
@@ -299,8 +330,9 @@ final class TaskService implements AgentChannel.Listener {
         }
         Path share = Vm.shareDir(stateDir).resolve(id);
         String guestBundle = Vm.GUEST_SHARE + "/" + id;
-        var rewritten = GuestSpec.rewrite(hostSpec, id, guestBundle);
-        Vm vm = vm(rewritten.networkNamespace());
+        var rewritten = GuestSpec.rewrite(hostSpec, id, guestBundle, this::isGuestPid, sandboxPid(hostSpec, id));
+        Vm vm = vm(rewritten.networkNamespace(),
+                hostSpec.has("annotations") ? hostSpec.getAsJsonObject("annotations") : new JsonObject());
         var proc = new Proc(id, "", request.getStdin(), request.getStdout(), request.getStderr());
         Container container = null;
         boolean mountedRootfs = false;

@@ -96,7 +96,8 @@ final class Vm implements AutoCloseable {
                         + (qemu.isAlive() ? "" : " (qemu exited with " + qemu.exitValue() + ")"), e);
             }
             var vm = new Vm(stateDir, virtiofsd, qemu, agent, ready, System.nanoTime() - start);
-            LOG.info("vm ready", "state", stateDir, "kernel", ready.kernelRelease(),
+            LOG.info("vm ready", "state", stateDir, "kernel", ready.kernelRelease(), "vcpus", config.cpus(),
+                    "memory_mb", config.memoryMb(), "accel", config.accel().name().toLowerCase(java.util.Locale.ROOT),
                     "ms", TimeUnit.NANOSECONDS.toMillis(vm.bootNanos), "guest_init_s", ready.initStarted(),
                     "guest_agent_s", ready.agentStarted(), "guest_ready_s", ready.agentReady());
             return vm;

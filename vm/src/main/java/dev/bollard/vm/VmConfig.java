@@ -1,5 +1,8 @@
 package dev.bollard.vm;
 
+import dev.bollard.daemon.config.BollardConfig;
+import dev.bollard.daemon.runtime.KvmProbe;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -18,7 +21,7 @@ import java.util.Optional;
 record VmConfig(Path qemu, Path virtiofsd, Path kernel, Path initrd, int cpus, int memoryMb, Accel accel,
                 Duration readyTimeout, Path stateRoot) {
 
-    enum Accel { TCG, KVM }
+    enum Accel { TCG, KVM, AUTO }
 
     static final Path DEFAULT_STATE_ROOT = Path.of("/run/bollard-vm");
 
@@ -53,15 +56,38 @@ record VmConfig(Path qemu, Path virtiofsd, Path kernel, Path initrd, int cpus, i
     }
 
     /**
-     * {@code auto} is TCG for now: on the nodes this was built on {@code /dev/kvm} is a PVM host on which stock
-     * guest kernels hang after "Probing EDD", so KVM needs a boot probe before it can be chosen (later session).
+     * {@code auto} is decided at boot by the node's KVM probe ({@link #resolved}): Bollard passes the decided
+     * accelerator, containerd passes whatever its runtime's environment says.
      */
     private static Accel accel(String value) {
         return switch (value.strip().toLowerCase(java.util.Locale.ROOT)) {
-            case "tcg", "auto" -> Accel.TCG;
+            case "tcg" -> Accel.TCG;
+            case "auto" -> Accel.AUTO;
             case "kvm" -> Accel.KVM;
             default -> throw new IllegalArgumentException("BOLLARD_VM_ACCEL=" + value + ": expected tcg, kvm or auto");
         };
+    }
+
+    /**
+     * With {@code auto} decided: the node's KVM probe (once per node: {@link KvmProbe#cached}, so only the first
+     * VM of a node, or after a change of qemu or kernel, waits for it).
+     */
+    VmConfig resolved() {
+        if (accel != Accel.AUTO) {
+            return this;
+        }
+        var outcome = KvmProbe.cached(KvmProbe.NODE_CACHE, qemu, kernel).join();
+        var decision = KvmProbe.decide(BollardConfig.Accelerator.AUTO, outcome).orElseThrow();
+        dev.bollard.daemon.log.Log.get("vm-shim").info("accelerator", "chosen", decision.describe());
+        return withAccel(decision.accelerator() == BollardConfig.Accelerator.KVM ? Accel.KVM : Accel.TCG);
+    }
+
+    VmConfig withAccel(Accel a) {
+        return new VmConfig(qemu, virtiofsd, kernel, initrd, cpus, memoryMb, a, readyTimeout, stateRoot);
+    }
+
+    VmConfig withSize(int newCpus, int newMemoryMb) {
+        return new VmConfig(qemu, virtiofsd, kernel, initrd, newCpus, newMemoryMb, accel, readyTimeout, stateRoot);
     }
 
     /** What is missing to boot a VM, if anything (the readiness reason). */

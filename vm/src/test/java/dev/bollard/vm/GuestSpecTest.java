@@ -64,4 +64,36 @@ class GuestSpecTest {
         GuestSpec.rewrite(host, "abc", "/run/bollard/shared/abc");
         assertEquals(before, host.toString());
     }
+
+    private static String namespaces(String hostNamespaces, java.util.function.IntPredicate guestPid,
+                                     java.util.OptionalInt sandboxPid) {
+        JsonObject host = JsonParser.parseString("{\"linux\":{\"namespaces\":" + hostNamespaces + "}}").getAsJsonObject();
+        return GuestSpec.rewrite(host, "c1", "/run/bollard/shared/c1", guestPid, sandboxPid).spec()
+                .getAsJsonObject("linux").getAsJsonArray("namespaces").toString();
+    }
+
+    @Test
+    void aContainerJoinsItsPodsIpcUtsAndPidNamespacesInTheGuest() {
+        // Bollard's container spec for a pod sandbox whose init is guest pid 7 (the pid the shim reported)
+        String joined = "[{\"type\":\"pid\",\"path\":\"/proc/7/ns/pid\"},{\"type\":\"network\",\"path\":\"/var/run/netns/x\"},"
+                + "{\"type\":\"ipc\",\"path\":\"/proc/7/ns/ipc\"},{\"type\":\"uts\",\"path\":\"/proc/7/ns/uts\"},{\"type\":\"mount\"}]";
+        assertEquals("[{\"type\":\"pid\",\"path\":\"/proc/7/ns/pid\"},{\"type\":\"ipc\",\"path\":\"/proc/7/ns/ipc\"},"
+                + "{\"type\":\"uts\",\"path\":\"/proc/7/ns/uts\"},{\"type\":\"mount\"}]",
+                namespaces(joined, pid -> pid == 7, java.util.OptionalInt.of(7)), "guest pids stay as they are");
+        // a path that is no guest pid of this pod (a host file, or a stale pid) becomes the sandbox's
+        String hostPaths = "[{\"type\":\"ipc\",\"path\":\"/run/bollard/ns/ipc-1\"},{\"type\":\"uts\",\"path\":\"/proc/99/ns/uts\"}]";
+        assertEquals("[{\"type\":\"ipc\",\"path\":\"/proc/7/ns/ipc\"},{\"type\":\"uts\",\"path\":\"/proc/7/ns/uts\"}]",
+                namespaces(hostPaths, pid -> pid == 7, java.util.OptionalInt.of(7)));
+        // a PID namespace of the container's own (no path) stays its own; a target container's is kept
+        assertEquals("[{\"type\":\"pid\"}]", namespaces("[{\"type\":\"pid\"}]", pid -> true, java.util.OptionalInt.of(7)));
+        assertEquals("[{\"type\":\"pid\",\"path\":\"/proc/12/ns/pid\"}]",
+                namespaces("[{\"type\":\"pid\",\"path\":\"/proc/12/ns/pid\"}]", pid -> pid == 12 || pid == 7,
+                        java.util.OptionalInt.of(7)));
+        // the sandbox itself (no sandbox running yet): new namespaces
+        assertEquals("[{\"type\":\"ipc\"},{\"type\":\"uts\"}]", namespaces(hostPaths, pid -> false, java.util.OptionalInt.empty()));
+        // a mismatched type is not trusted
+        assertEquals("[{\"type\":\"ipc\",\"path\":\"/proc/7/ns/ipc\"}]",
+                namespaces("[{\"type\":\"ipc\",\"path\":\"/proc/12/ns/uts\"}]", pid -> pid == 12,
+                        java.util.OptionalInt.of(7)));
+    }
 }

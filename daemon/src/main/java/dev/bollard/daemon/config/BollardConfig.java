@@ -46,10 +46,31 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
      *                     (through a launcher); empty for none
      */
     public record RuntimeHandler(String name, String shim, String binaryName, Optional<Path> root,
-                                 boolean systemdCgroup, boolean privilegedWithoutHostDevices, List<String> runtimeFlags) {
+                                 boolean systemdCgroup, boolean privilegedWithoutHostDevices, List<String> runtimeFlags,
+                                 Optional<Vm> vm) {
         public RuntimeHandler {
             runtimeFlags = List.copyOf(runtimeFlags);
         }
+
+        public RuntimeHandler(String name, String shim, String binaryName, Optional<Path> root, boolean systemdCgroup,
+                              boolean privilegedWithoutHostDevices, List<String> runtimeFlags) {
+            this(name, shim, binaryName, root, systemdCgroup, privilegedWithoutHostDevices, runtimeFlags,
+                    Optional.empty());
+        }
+    }
+
+    public enum Accelerator { AUTO, KVM, TCG }
+
+    /**
+     * How a VM handler (shim containerd-shim-bollard-vm-v2) boots its pods' VMs.
+     *
+     * @param hypervisor the qemu binary: a name on PATH or an absolute path
+     * @param kernel     empty: the guest built beside the shim's launcher (vm/guest/out)
+     * @param vcpus      before the pod's own CPU limit and overhead are added
+     * @param memoryMb   before the pod's own memory limit and overhead are added
+     */
+    public record Vm(String hypervisor, Optional<Path> kernel, Optional<Path> initrd, int vcpus, int memoryMb,
+                     Accelerator accelerator) {
     }
 
     /** @param configPath the certs.d directory of per-host {@code hosts.toml} files (see registry.HostsConfig) */

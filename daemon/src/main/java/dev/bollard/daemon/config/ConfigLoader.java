@@ -117,7 +117,7 @@ public final class ConfigLoader {
                             (String) runtime.get("default_runtime"),
                             (String) runtime.get("sandbox_image"),
                             Math.toIntExact((Long) runtime.get("max_container_log_line_size"))),
-                    handlers(runtimes),
+                    handlers(runtimes, vmSettings(runtimes)),
                     new BollardConfig.Registry(Path.of((String) registry.get("config_path")),
                             Math.toIntExact((Long) registry.get("max_concurrent_downloads")),
                             (Long) registry.get("pull_progress_timeout_seconds")),
@@ -139,7 +139,63 @@ public final class ConfigLoader {
             return config;
         }
 
-        private static Map<String, BollardConfig.RuntimeHandler> handlers(Map<String, Map<String, Object>> tables) {
+        /**
+         * The VM settings of each VM handler. A VM key on another handler is an error rather than ignored: it would
+         * read as if it did something.
+         */
+        private Map<String, BollardConfig.Vm> vmSettings(Map<String, Map<String, Object>> tables) throws ConfigException {
+            var settings = new LinkedHashMap<String, BollardConfig.Vm>();
+            TomlTable family = toml.getTable(ConfigSchema.RUNTIMES);
+            for (var entry : tables.entrySet()) {
+                String name = entry.getKey();
+                var values = entry.getValue();
+                List<String> tablePath = List.of(ConfigSchema.RUNTIMES, name);
+                String prefix = ConfigSchema.RUNTIMES + "." + name + ".";
+                if (!ConfigSchema.isVmShim((String) values.get("shim"))) {
+                    TomlTable table = family == null ? null : family.getTable(List.of(name));
+                    for (String key : ConfigSchema.VM_KEYS) {
+                        if (table != null && table.contains(List.of(key))) {
+                            throw error(List.of(ConfigSchema.RUNTIMES, name, key), prefix + key
+                                    + ": only a VM handler (shim = \"" + ConfigSchema.VM_SHIM + "\") takes this key");
+                        }
+                    }
+                    continue;
+                }
+                long vcpus = (Long) values.get("vcpus");
+                if (vcpus > ConfigSchema.VM_MAX_VCPUS) {
+                    throw error(append(tablePath, "vcpus"), prefix + "vcpus: " + vcpus + " is more than "
+                            + ConfigSchema.VM_MAX_VCPUS);
+                }
+                long memory = (Long) values.get("memory_mb");
+                if (memory < ConfigSchema.VM_MIN_MEMORY_MB || memory > ConfigSchema.VM_MAX_MEMORY_MB) {
+                    throw error(append(tablePath, "memory_mb"), prefix + "memory_mb: " + memory + " is outside "
+                            + ConfigSchema.VM_MIN_MEMORY_MB + ".." + ConfigSchema.VM_MAX_MEMORY_MB
+                            + " (MiB; the guest's root lives in its RAM)");
+                }
+                String hypervisor = ((String) values.get("hypervisor")).strip();
+                if (hypervisor.contains("/") && !hypervisor.startsWith("/")) {
+                    throw error(append(tablePath, "hypervisor"), prefix + "hypervisor: \"" + hypervisor
+                            + "\" is neither a name on PATH nor an absolute path");
+                }
+                String kernel = (String) values.get("kernel");
+                String initrd = (String) values.get("initrd");
+                settings.put(name, new BollardConfig.Vm(hypervisor,
+                        kernel.isEmpty() ? Optional.empty() : Optional.of(Path.of(kernel)),
+                        initrd.isEmpty() ? Optional.empty() : Optional.of(Path.of(initrd)),
+                        Math.toIntExact(vcpus), Math.toIntExact(memory),
+                        BollardConfig.Accelerator.valueOf(upper(values.get("accelerator")))));
+            }
+            return settings;
+        }
+
+        private static List<String> append(List<String> path, String key) {
+            var out = new ArrayList<>(path);
+            out.add(key);
+            return out;
+        }
+
+        private static Map<String, BollardConfig.RuntimeHandler> handlers(Map<String, Map<String, Object>> tables,
+                                                                          Map<String, BollardConfig.Vm> vms) {
             var handlers = new LinkedHashMap<String, BollardConfig.RuntimeHandler>();
             tables.forEach((name, values) -> {
                 String root = (String) values.get("root");
@@ -150,7 +206,8 @@ public final class ConfigLoader {
                         (Boolean) values.get("systemd_cgroup"),
                         (Boolean) values.get("privileged_without_host_devices"),
                         java.util.Arrays.stream(((String) values.get("runtime_flags")).trim().split("\\s+"))
-                                .filter(f -> !f.isEmpty()).toList()));
+                                .filter(f -> !f.isEmpty()).toList(),
+                        Optional.ofNullable(vms.get(name))));
             });
             return handlers;
         }

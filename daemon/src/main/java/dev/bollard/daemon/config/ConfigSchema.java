@@ -47,6 +47,15 @@ public final class ConfigSchema {
     public static final String STREAMING = "streaming";
     public static final String CDI = "cdi";
 
+    /** The shim of Bollard's VM runtime (vm/ module); a handler running it is a VM handler. */
+    public static final String VM_SHIM = "containerd-shim-bollard-vm-v2";
+    /** The keys of {@code [runtimes.<name>]} that only a VM handler may set. */
+    public static final List<String> VM_KEYS = List.of("hypervisor", "kernel", "initrd", "vcpus", "memory_mb", "accelerator");
+    public static final int VM_MAX_VCPUS = 64;
+    public static final int VM_MIN_MEMORY_MB = 128;
+    public static final int VM_MAX_MEMORY_MB = 1 << 20;
+    public static final int VM_KVM_PROBE_SECONDS = 10;
+
     public static final List<Section> SECTIONS = List.of(
             new Section(DAEMON, false, "The daemon process. The --socket, --root and --state flags override these.", List.of(
                     absolutePath("socket", "/run/bollard/bollard.sock",
@@ -99,7 +108,26 @@ public final class ConfigSchema {
                                             + "a launcher it writes in <state>/runtimes/ to add them. The runsc handler's default is\n"
                                             + "\"--platform=ptrace --network=host\": gVisor's ptrace platform, and the sandbox using the\n"
                                             + "pod network namespace's host stack (--network=sandbox, gVisor's netstack, does not work on\n"
-                                            + "these nodes; --platform=kvm hangs, so Bollard reports it not ready).")),
+                                            + "these nodes; --platform=kvm hangs, so Bollard reports it not ready)."),
+                            string("hypervisor", "qemu-system-x86_64",
+                                    "VM handlers only (shim containerd-shim-bollard-vm-v2: each pod in a qemu VM).\n"
+                                            + "The qemu binary: a name looked up on PATH, or an absolute path."),
+                            optionalPath("kernel", "VM handlers only. The guest kernel (an uncompressed vmlinux, booted through PVH);\n"
+                                    + "empty for vm/guest/out/vmlinux beside the shim's launcher (vm/guest/build.sh makes it)."),
+                            optionalPath("initrd", "VM handlers only. The guest's initramfs (agent, crun, busybox); empty for\n"
+                                    + "vm/guest/out/initrd.img beside the shim's launcher."),
+                            positiveInt("vcpus", 1, "VM handlers only. vCPUs of a pod's VM before its own share: the VM gets\n"
+                                    + "vcpus + the pod's CPU limit + the RuntimeClass overhead's, rounded up to whole\n"
+                                    + "CPUs (as Kata does), at most the node's CPUs. At most " + VM_MAX_VCPUS + "."),
+                            positiveInt("memory_mb", 256, "VM handlers only. Guest memory (MiB) before the pod's own: the VM gets\n"
+                                    + "memory_mb + the pod's memory limit + the RuntimeClass overhead's. At least "
+                                    + VM_MIN_MEMORY_MB + "\n(the guest's root lives in RAM)."),
+                            string("accelerator", "auto", "VM handlers only. kvm: hardware virtualization through /dev/kvm;\n"
+                                    + "tcg: qemu's emulation (seconds per boot, no /dev/kvm needed); auto: kvm when /dev/kvm\n"
+                                    + "really boots the guest kernel (probed once per node, within "
+                                    + VM_KVM_PROBE_SECONDS + " s: on a PVM host stock\nkernels hang there), tcg otherwise. "
+                                    + "Status (verbose) and the handler's readiness say which, and why.",
+                                    "auto", "kvm", "tcg")),
                     defaultRuntimes()),
             new Section(REGISTRY, false, "Where images are pulled from.", List.of(
                     absolutePath("config_path", "/etc/bollard/certs.d",
@@ -165,7 +193,15 @@ public final class ConfigSchema {
         defaults.put("runc", Map.of());
         defaults.put("crun", Map.of("binary_name", "crun"));
         defaults.put("runsc", Map.of("binary_name", "runsc", "runtime_flags", "--platform=ptrace --network=host"));
+        defaults.put("vm", Map.of("shim", VM_SHIM, "binary_name", "crun"));
         return defaults;
+    }
+
+
+    /** Whether a handler's shim (a name or a path) is Bollard's VM shim. */
+    public static boolean isVmShim(String shim) {
+        String name = shim.substring(shim.lastIndexOf('/') + 1);
+        return name.startsWith("containerd-shim-bollard-vm");
     }
 
     public static Optional<Section> section(String name) {

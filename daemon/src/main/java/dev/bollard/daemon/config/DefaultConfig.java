@@ -27,7 +27,12 @@ public final class DefaultConfig {
 
     private static void table(StringBuilder out, ConfigSchema.Section section, String header, Map<String, Object> overrides) {
         out.append('[').append(header).append("]\n");
+        boolean vm = section.name().equals(ConfigSchema.RUNTIMES)
+                && ConfigSchema.isVmShim((String) overrides.getOrDefault("shim", section.key("shim").orElseThrow().defaultValue()));
         for (var key : section.keys()) {
+            if (section.name().equals(ConfigSchema.RUNTIMES) && !vm && ConfigSchema.VM_KEYS.contains(key.name())) {
+                continue;
+            }
             comment(out, key.doc());
             if (!key.allowed().isEmpty()) {
                 out.append("# One of: ").append(String.join(", ", key.allowed())).append(".\n");

@@ -42,7 +42,7 @@ public final class Handlers {
                     + check.reason() + ": " + check.message());
         }
         return new ShimOptions(check.shim().orElseThrow(), check.binary().orElseThrow().toString(),
-                check.runtimeRoot(), handler.systemdCgroup());
+                check.runtimeRoot(), handler.systemdCgroup(), handlers.vmEnvironment(handler, check.shim().get()));
     }
 
     /** How the default handler's shim runs (the leak scan's {@code shim delete} of bundles no record names). */

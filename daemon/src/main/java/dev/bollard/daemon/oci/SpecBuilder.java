@@ -55,6 +55,9 @@ public final class SpecBuilder {
     public static final String ANNOTATION_SANDBOX_CPU_QUOTA = "io.kubernetes.cri.sandbox-cpu-quota";
     public static final String ANNOTATION_SANDBOX_CPU_SHARES = "io.kubernetes.cri.sandbox-cpu-shares";
     public static final String ANNOTATION_SANDBOX_MEMORY = "io.kubernetes.cri.sandbox-memory";
+    public static final String ANNOTATION_SANDBOX_OVERHEAD_CPU_PERIOD = "dev.bollard.sandbox-overhead-cpu-period";
+    public static final String ANNOTATION_SANDBOX_OVERHEAD_CPU_QUOTA = "dev.bollard.sandbox-overhead-cpu-quota";
+    public static final String ANNOTATION_SANDBOX_OVERHEAD_MEMORY = "dev.bollard.sandbox-overhead-memory";
 
     static final String DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -220,6 +223,13 @@ public final class SpecBuilder {
             annotations.addProperty(ANNOTATION_SANDBOX_CPU_QUOTA, Long.toString(r.getCpuQuota()));
             annotations.addProperty(ANNOTATION_SANDBOX_CPU_SHARES, Long.toString(r.getCpuShares()));
             annotations.addProperty(ANNOTATION_SANDBOX_MEMORY, Long.toString(r.getMemoryLimitInBytes()));
+        }
+        if (config.getLinux().hasOverhead()) {
+            // the RuntimeClass overhead, which the vm handler adds to its VM's size (vm/ VmSizing)
+            LinuxContainerResources o = config.getLinux().getOverhead();
+            annotations.addProperty(ANNOTATION_SANDBOX_OVERHEAD_CPU_PERIOD, Long.toString(o.getCpuPeriod()));
+            annotations.addProperty(ANNOTATION_SANDBOX_OVERHEAD_CPU_QUOTA, Long.toString(o.getCpuQuota()));
+            annotations.addProperty(ANNOTATION_SANDBOX_OVERHEAD_MEMORY, Long.toString(o.getMemoryLimitInBytes()));
         }
         annotations.addProperty(ANNOTATION_CONTAINER_TYPE, CONTAINER_TYPE_SANDBOX);
         spec.add("annotations", annotations);

@@ -66,7 +66,7 @@ public final class RuntimeHandlers {
         if (shim.isEmpty()) {
             return notReady(h, "ShimNotFound", "shim binary \"" + h.shim() + "\" not found (PATH or absolute path)", shim, binary);
         }
-        if (isVmShim(shim.get())) {
+        if (isVmShim(shim.get()) && h.vm().isPresent()) {
             return checkVm(h, shim.get(), binary.or(() -> shim));
         }
         if (binary.isEmpty()) {
@@ -129,39 +129,108 @@ public final class RuntimeHandlers {
 
     /** Bollard's VM shim (vm/ module): it runs the pod in a qemu VM, so the host needs no OCI runtime of its own. */
     static boolean isVmShim(Path shim) {
-        return shim.getFileName().toString().startsWith("containerd-shim-bollard-vm");
+        return dev.bollard.daemon.config.ConfigSchema.isVmShim(shim.toString());
     }
 
     /**
-     * The VM handler is ready when qemu, virtiofsd and the guest (kernel, initramfs: vm/guest/build.sh output
-     * beside the shim's launcher in a checkout, {@code <checkout>/vm/guest/out}) are there. Which accelerator it
-     * will use is said in the message: TCG, since /dev/kvm is not probed yet (on the nodes this was built on it
-     * is a PVM host on which stock guest kernels hang).
+     * The VM handler is ready when qemu, virtiofsd and the guest (kernel, initramfs: the configured ones, or the
+     * vm/guest/build.sh output beside the shim's launcher in a checkout, {@code <checkout>/vm/guest/out}) are there,
+     * and, for {@code accelerator = "kvm"}, /dev/kvm. The message says which accelerator its VMs get and why; with
+     * {@code auto}, that is the node's KVM probe ({@link KvmProbe}), started on the first check and not waited
+     * for here (the message says so until it ends; {@link #vmEnvironment} waits).
      */
     private HandlerStatus checkVm(BollardConfig.RuntimeHandler h, Path shim, Optional<Path> binary) {
+        var settings = h.vm().orElseThrow();
+        var guest = guestImage(h, shim);
+        if (guest instanceof VmGuest.Missing(String reason, String message)) {
+            return notReady(h, reason, message, Optional.of(shim), binary);
+        }
+        var found = (VmGuest.Found) guest;
+        Optional<KvmProbe.Decision> decision;
+        if (settings.accelerator() == BollardConfig.Accelerator.AUTO) {
+            var probe = KvmProbe.cached(KvmProbe.NODE_CACHE, found.qemu(), found.kernel());
+            if (!probe.isDone()) {
+                return new HandlerStatus(h.name(), true, "", "qemu microvm, accelerator: probing /dev/kvm (tcg unless"
+                        + " it boots the guest kernel within " + KvmProbe.TIMEOUT.toSeconds() + " s)",
+                        Optional.of(shim), binary, Optional.empty());
+            }
+            decision = KvmProbe.decide(settings.accelerator(), probe.join());
+        } else {
+            decision = KvmProbe.decide(settings.accelerator(),
+                    KvmProbe.deviceProblem(KvmProbe.KVM_DEVICE).<KvmProbe.Outcome>map(n -> n)
+                            .orElse(new KvmProbe.Outcome.Booted(0)));
+        }
+        if (decision.isEmpty()) {
+            return notReady(h, "KvmUnavailable", "accelerator = \"kvm\" but " + KvmProbe.deviceProblem(KvmProbe.KVM_DEVICE)
+                    .map(KvmProbe.Outcome.NoDevice::detail).orElse("/dev/kvm is unusable")
+                    + " (set accelerator = \"auto\" or \"tcg\")", Optional.of(shim), binary);
+        }
+        return new HandlerStatus(h.name(), true, "", "qemu microvm, " + decision.get().describe(),
+                Optional.of(shim), binary, Optional.empty());
+    }
+
+    /** The VM guest of a handler: found (resolved paths), or missing (the readiness reason). */
+    sealed interface VmGuest {
+        record Found(Path qemu, Path kernel, Path initrd) implements VmGuest {
+        }
+
+        record Missing(String reason, String message) implements VmGuest {
+        }
+    }
+
+    private VmGuest guestImage(BollardConfig.RuntimeHandler h, Path shim) {
+        var settings = h.vm().orElseThrow();
         Path guest;
         try {
             guest = shim.toRealPath().getParent().resolveSibling("vm").resolve("guest").resolve("out");
         } catch (IOException e) {
-            return notReady(h, "ShimNotFound", "cannot resolve the VM shim " + shim + ": " + e.getMessage(),
-                    Optional.of(shim), binary);
+            return new VmGuest.Missing("ShimNotFound", "cannot resolve the VM shim " + shim + ": " + e.getMessage());
         }
-        if (lookup.apply("qemu-system-x86_64").isEmpty()) {
-            return notReady(h, "HypervisorNotFound", "qemu-system-x86_64 not found (apt-get install qemu-system-x86)",
-                    Optional.of(shim), binary);
+        var qemu = lookup.apply(settings.hypervisor());
+        if (qemu.isEmpty()) {
+            return new VmGuest.Missing("HypervisorNotFound", "hypervisor \"" + settings.hypervisor()
+                    + "\" not found (PATH or absolute path; apt-get install qemu-system-x86)");
         }
         if (!Files.isExecutable(VIRTIOFSD)) {
-            return notReady(h, "VirtiofsdNotFound", VIRTIOFSD + " not found (apt-get install qemu-system-x86)",
-                    Optional.of(shim), binary);
+            return new VmGuest.Missing("VirtiofsdNotFound", VIRTIOFSD + " not found (apt-get install qemu-system-x86)");
         }
-        for (String file : List.of("vmlinux", "initrd.img")) {
-            if (!Files.isRegularFile(guest.resolve(file))) {
-                return notReady(h, "GuestImageNotFound", "the VM guest's " + file + " is missing in " + guest
-                        + " (run vm/guest/build.sh)", Optional.of(shim), binary);
+        Path kernel = settings.kernel().orElse(guest.resolve("vmlinux"));
+        Path initrd = settings.initrd().orElse(guest.resolve("initrd.img"));
+        for (Path file : List.of(kernel, initrd)) {
+            if (!Files.isRegularFile(file)) {
+                return new VmGuest.Missing("GuestImageNotFound", "the VM guest's " + file + " is missing"
+                        + (file.startsWith(guest) ? " (run vm/guest/build.sh)" : ""));
             }
         }
-        return new HandlerStatus(h.name(), true, "", "qemu microvm, accelerator tcg (/dev/kvm not probed)",
-                Optional.of(shim), binary, Optional.empty());
+        return new VmGuest.Found(qemu.get(), kernel, initrd);
+    }
+
+    /**
+     * What the VM shim of a ready VM handler gets in its environment: the resolved qemu, kernel and initrd, the
+     * base vCPUs and memory, and the accelerator decided here (waiting for the node's KVM probe if it still runs,
+     * at most its timeout), so that no shim probes again. Empty for other handlers.
+     */
+    public java.util.Map<String, String> vmEnvironment(BollardConfig.RuntimeHandler h, Path shim) {
+        if (h.vm().isEmpty()) {
+            return java.util.Map.of();
+        }
+        var settings = h.vm().get();
+        if (!(guestImage(h, shim) instanceof VmGuest.Found found)) {
+            return java.util.Map.of();
+        }
+        var accel = settings.accelerator();
+        if (accel == BollardConfig.Accelerator.AUTO) {
+            var outcome = KvmProbe.cached(KvmProbe.NODE_CACHE, found.qemu(), found.kernel()).join();
+            accel = KvmProbe.decide(accel, outcome).orElseThrow().accelerator();
+        }
+        var env = new java.util.LinkedHashMap<String, String>();
+        env.put("BOLLARD_VM_QEMU", found.qemu().toString());
+        env.put("BOLLARD_VM_KERNEL", found.kernel().toString());
+        env.put("BOLLARD_VM_INITRD", found.initrd().toString());
+        env.put("BOLLARD_VM_CPUS", Integer.toString(settings.vcpus()));
+        env.put("BOLLARD_VM_MEMORY_MB", Integer.toString(settings.memoryMb()));
+        env.put("BOLLARD_VM_ACCEL", accel.name().toLowerCase(java.util.Locale.ROOT));
+        return env;
     }
 
     static final Path VIRTIOFSD = Path.of("/usr/lib/qemu/virtiofsd");

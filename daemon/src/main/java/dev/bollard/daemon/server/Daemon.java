@@ -262,6 +262,7 @@ public final class Daemon implements AutoCloseable {
                 metricsServer = MetricsServer.start(config.metrics().address(), metrics.registry());
             }
             statsCollector = new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL);
+            statsCollector.guestSource(new dev.bollard.daemon.stats.ShimGuestStats(sandboxes, handlers));
             var collector = statsCollector;
             var containerEvents = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT);
             CriServer server = CriServer.start(d.socket(), List.of(

@@ -287,6 +287,13 @@ public final class Shim implements TaskService {
         return response.getProcessesList().stream().map(ProcessInfo::getPid).toList();
     }
 
+    @Override
+    public Any stats(String id) throws IOException {
+        var response = call("Stats", dev.bollard.api.containerd.task.v2.StatsRequest.newBuilder().setId(id).build(),
+                dev.bollard.api.containerd.task.v2.StatsResponse.parser(), CALL_TIMEOUT, "stats of task " + id);
+        return response.getStats();
+    }
+
     /** Whether the connection is up and the shim process exists. */
     public boolean isAlive() {
         return client.isOpen() && (shimPid <= 0 || ProcessHandle.of(shimPid).map(ProcessHandle::isAlive).orElse(false));

@@ -121,7 +121,7 @@ public final class ShimManager implements TaskServices, AutoCloseable {
             var command = List.of(options.shimBinary().toString(), "-namespace", namespace, "-address", address(),
                     "-publish-binary", PUBLISH_BINARY, "-id", podId, "start");
             // The shim reads its options from stdin (it honours shim_cgroup there).
-            var result = ShimCommand.run(command, dir, Map.of("TTRPC_ADDRESS", eventsSocket.toString()),
+            var result = ShimCommand.run(command, dir, shimEnvironment(options),
                     runcOptions(options).toByteArray(), START_COMMAND_TIMEOUT);
             if (result.exitCode() != 0) {
                 throw new IOException("cannot start the shim of pod " + podId + ": " + result.describe());
@@ -230,7 +230,7 @@ public final class ShimManager implements TaskServices, AutoCloseable {
         removeStaleSocket(dir.resolve("address"));
         var command = List.of(options.shimBinary().toString(), "-namespace", namespace, "-address", address(),
                 "-publish-binary", PUBLISH_BINARY, "-id", id, "-bundle", dir.toString(), "delete");
-        var result = ShimCommand.run(command, dir, Map.of("TTRPC_ADDRESS", eventsSocket.toString()), new byte[0],
+        var result = ShimCommand.run(command, dir, shimEnvironment(options), new byte[0],
                 DELETE_COMMAND_TIMEOUT);
         if (result.exitCode() != 0) {
             // The shim records the OCI runtime in <bundle>/runtime at Create; without it no task ever existed.
@@ -261,6 +261,12 @@ public final class ShimManager implements TaskServices, AutoCloseable {
         } catch (IOException | IllegalArgumentException e) {
             // No address file or no socket: nothing stale to remove.
         }
+    }
+
+    private Map<String, String> shimEnvironment(ShimOptions options) {
+        var env = new java.util.HashMap<>(options.environment());
+        env.put("TTRPC_ADDRESS", eventsSocket.toString());
+        return env;
     }
 
     static Any runcOptions(ShimOptions options) {

@@ -50,6 +50,14 @@ public interface TaskService extends AutoCloseable {
     /** Host pids of every process in the task's container. */
     List<Integer> pids(String id) throws IOException;
 
+    /**
+     * The task's cgroup metrics as the shim reports them (its Stats call: a typed {@code Any}, e.g.
+     * {@code io.containerd.cgroups.v2.Metrics}). Only asked of shims whose tasks have no host cgroup (the VM shim).
+     */
+    default com.google.protobuf.Any stats(String id) throws IOException {
+        throw new IOException("the shim of task " + id + " reports no stats");
+    }
+
     /** Whether the shim is reachable. */
     boolean isAlive();
 

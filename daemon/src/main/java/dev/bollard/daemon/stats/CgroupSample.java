@@ -115,6 +115,35 @@ public record CgroupSample(long wallNanos, long monoNanos, long cpuUsageNanos, l
                 psi == null ? null : Pressure.read(psi.resolve("io.pressure")));
     }
 
+    /**
+     * A reading from a shim's cgroup v2 metrics (a VM shim's: the container's cgroup in the guest). Unlimited
+     * values arrive as the largest uint64 (-1 as a long) and stay -1 here; PSI and swap are not in them.
+     */
+    public static CgroupSample of(dev.bollard.api.containerd.cgroups.v2.Metrics m) {
+        long limit = m.getMemory().getUsageLimit();
+        return new CgroupSample(epochNanos(), System.nanoTime(),
+                m.hasCpu() ? m.getCpu().getUsageUsec() * 1000 : -1,
+                m.hasMemory() ? m.getMemory().getUsage() : -1,
+                limit < 0 || limit >= StatsMath.UNLIMITED ? -1 : limit,
+                m.hasMemory() ? m.getMemory().getInactiveFile() : -1,
+                m.hasMemory() ? m.getMemory().getAnon() : -1,
+                -1, -1, m.hasPids() ? m.getPids().getCurrent() : -1, -1, -1, null, null, null);
+    }
+
+    /** The sum of readings (a VM pod's containers, for the pod): limits and PSI do not add up and are left out. */
+    public static CgroupSample sum(java.util.List<CgroupSample> samples) {
+        long cpu = 0, usage = 0, inactive = 0, rss = 0, pids = 0;
+        for (var s : samples) {
+            cpu += Math.max(0, s.cpuUsageNanos());
+            usage += Math.max(0, s.memoryUsage());
+            inactive += Math.max(0, s.inactiveFile());
+            rss += Math.max(0, s.rss());
+            pids += Math.max(0, s.pids());
+        }
+        return new CgroupSample(epochNanos(), System.nanoTime(), cpu, usage, -1, inactive, rss, -1, -1, pids, -1, -1,
+                null, null, null);
+    }
+
     static long epochNanos() {
         var now = java.time.Instant.now();
         return now.getEpochSecond() * 1_000_000_000L + now.getNano();

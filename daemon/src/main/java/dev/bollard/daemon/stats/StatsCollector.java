@@ -64,6 +64,7 @@ public final class StatsCollector implements AutoCloseable {
     private final Map<String, Layer> layers = new ConcurrentHashMap<>();
     private final Map<String, Network> networks = new ConcurrentHashMap<>();
     private volatile long lastCallNanos = System.nanoTime();
+    private volatile GuestSource guest = GuestSource.NONE;
     private volatile boolean closed;
     private final Thread loop;
 
@@ -74,6 +75,66 @@ public final class StatsCollector implements AutoCloseable {
         this.containersRoot = root.resolve("containers");
         this.interval = interval;
         this.loop = Thread.ofVirtual().name("stats-collector").start(this::run);
+    }
+
+    /**
+     * Where the figures of containers the host's cgroups do not see come from: a VM pod's run in its guest, and
+     * its shim's Stats call reads their cgroups there.
+     */
+    public interface GuestSource {
+        GuestSource NONE = new GuestSource() {
+            @Override
+            public boolean isGuest(String podId) {
+                return false;
+            }
+
+            @Override
+            public java.util.Optional<CgroupSample> read(String podId, String taskId) {
+                return java.util.Optional.empty();
+            }
+        };
+
+        /** Whether the pod's containers run out of the host cgroups' sight. */
+        boolean isGuest(String podId);
+
+        /** The task's reading (the pod's infra task has the pod's id); empty when the shim cannot say. */
+        java.util.Optional<CgroupSample> read(String podId, String taskId);
+    }
+
+    public void guestSource(GuestSource source) {
+        this.guest = source;
+    }
+
+    private static final String GUEST = "guest:";
+
+    /** The cache key of a container: its host cgroup, or its pod and task for a guest's. */
+    private String key(Container c) {
+        String pod = c.record().sandboxId();
+        return guest.isGuest(pod) ? GUEST + pod + "/" + c.id() : cgroupPath(c);
+    }
+
+    /** The cache key of a pod: its host cgroup, or its guest's sum. */
+    private String podKey(Sandbox s) {
+        return guest.isGuest(s.id()) ? GUEST + s.id() : podCgroup(s);
+    }
+
+    /** A guest reading: one task's, or (pod key) the sum of the pod's infra task and running containers. */
+    private CgroupSample readGuest(String key) {
+        String rest = key.substring(GUEST.length());
+        int slash = rest.indexOf('/');
+        var none = new CgroupSample(CgroupSample.epochNanos(), System.nanoTime(), -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                -1, null, null, null);
+        if (slash >= 0) {
+            return guest.read(rest.substring(0, slash), rest.substring(slash + 1)).orElse(none);
+        }
+        var parts = new java.util.ArrayList<CgroupSample>();
+        guest.read(rest, rest).ifPresent(parts::add);
+        for (var c : containers.ofPod(rest)) {
+            if (c.state() == ContainerState.RUNNING) {
+                guest.read(rest, c.id()).ifPresent(parts::add);
+            }
+        }
+        return parts.isEmpty() ? none : CgroupSample.sum(parts);
     }
 
     private void run() {
@@ -104,7 +165,7 @@ public final class StatsCollector implements AutoCloseable {
                 layer(c); // measured once per state: nothing writes to a layer whose container does not run
                 continue;
             }
-            String path = cgroupPath(c);
+            String path = key(c);
             if (!path.isEmpty()) {
                 sample(path);
                 seenCgroups.add(path);
@@ -116,8 +177,8 @@ public final class StatsCollector implements AutoCloseable {
             if (!s.ready()) {
                 continue;
             }
-            sample(podCgroup(s));
-            seenCgroups.add(podCgroup(s));
+            sample(podKey(s));
+            seenCgroups.add(podKey(s));
             sampleNetwork(s);
             seenPods.add(s.id());
         }
@@ -127,7 +188,7 @@ public final class StatsCollector implements AutoCloseable {
     }
 
     private Snapshot sample(String cgroupPath) {
-        var now = CgroupSample.read(cgroupPath);
+        var now = cgroupPath.startsWith(GUEST) ? readGuest(cgroupPath) : CgroupSample.read(cgroupPath);
         var prev = cgroups.get(cgroupPath);
         long rate = prev == null ? -1 : StatsMath.nanoCores(prev.sample().cpuUsageNanos(), prev.sample().monoNanos(),
                 now.cpuUsageNanos(), now.monoNanos());
@@ -212,7 +273,7 @@ public final class StatsCollector implements AutoCloseable {
         var b = ContainerStats.newBuilder().setAttributes(ContainerAttributes.newBuilder().setId(c.id())
                 .setMetadata(cfg.getMetadata()).putAllLabels(cfg.getLabelsMap())
                 .putAllAnnotations(cfg.getAnnotationsMap()));
-        String path = cgroupPath(c);
+        String path = key(c);
         if (c.state() == ContainerState.RUNNING && !path.isEmpty()) {
             var snap = current(path);
             var sample = snap.sample();
@@ -242,7 +303,7 @@ public final class StatsCollector implements AutoCloseable {
         var cfg = s.config();
         var linux = LinuxPodSandboxStats.newBuilder();
         if (s.ready()) {
-            var snap = current(podCgroup(s));
+            var snap = current(podKey(s));
             var sample = snap.sample();
             if (sample.found()) {
                 linux.setCpu(cpu(snap)).setMemory(memory(sample));

@@ -28,7 +28,7 @@ class ConfigLoaderTest {
         assertEquals(LogFormat.TEXT, c.daemon().logFormat());
         assertEquals(CgroupDriverSetting.AUTO, c.runtime().cgroupDriver());
         assertEquals("runc", c.runtime().defaultRuntime());
-        assertEquals(List.of("runc", "crun", "runsc"), List.copyOf(c.runtimes().keySet()));
+        assertEquals(List.of("runc", "crun", "runsc", "vm"), List.copyOf(c.runtimes().keySet()));
         assertEquals("crun", c.runtimes().get("crun").binaryName());
         assertEquals("containerd-shim-runc-v2", c.runtimes().get("crun").shim());
         assertEquals(Optional.empty(), c.runtimes().get("runc").root());
@@ -79,7 +79,7 @@ class ConfigLoaderTest {
         assertEquals("containerd-shim-runc-v2", c.runtimes().get("fast").shim());
         assertTrue(c.runtimes().get("runc").privilegedWithoutHostDevices());
         assertEquals("runc", c.runtimes().get("runc").binaryName(), "overriding one key keeps the entry's others");
-        assertEquals(List.of("runc", "crun", "runsc", "fast"), List.copyOf(c.runtimes().keySet()));
+        assertEquals(List.of("runc", "crun", "runsc", "vm", "fast"), List.copyOf(c.runtimes().keySet()));
         assertEquals(Path.of("/etc/containerd/certs.d"), c.registry().configPath());
     }
 
@@ -186,7 +186,7 @@ class ConfigLoaderTest {
 
     @Test
     void defaultRuntimeMustBeConfigured() {
-        assertEquals("b.toml:2: runtime.default_runtime: \"kata\" is not a configured handler (configured: runc, crun, runsc)",
+        assertEquals("b.toml:2: runtime.default_runtime: \"kata\" is not a configured handler (configured: runc, crun, runsc, vm)",
                 error("[runtime]\ndefault_runtime = \"kata\"\n"));
     }
 
@@ -219,5 +219,70 @@ class ConfigLoaderTest {
         assertTrue(text.contains("[runtimes.crun]\n"));
         assertTrue(text.contains("# One of: auto, cgroupfs, systemd."));
         assertEquals(ConfigLoader.defaults(), ConfigLoader.parse(text, "default.toml"));
+    }
+
+    @Test
+    void theVmHandlerHasItsSettingsByDefault() throws Exception {
+        var vm = ConfigLoader.parse("", "t.toml").runtimes().get("vm");
+        assertEquals("containerd-shim-bollard-vm-v2", vm.shim());
+        assertEquals(Optional.of(new BollardConfig.Vm("qemu-system-x86_64", Optional.empty(), Optional.empty(), 1, 256,
+                BollardConfig.Accelerator.AUTO)), vm.vm());
+        assertEquals(Optional.empty(), ConfigLoader.parse("", "t.toml").runtimes().get("runc").vm(),
+                "a runc handler has no VM settings");
+    }
+
+    @Test
+    void vmSettingsAreReadFromTheFile() throws Exception {
+        var c = ConfigLoader.parse("""
+                [runtimes.vm]
+                hypervisor = "/opt/qemu/bin/qemu-system-x86_64"
+                kernel = "/srv/guest/vmlinux"
+                initrd = "/srv/guest/initrd.img"
+                vcpus = 2
+                memory_mb = 512
+                accelerator = "tcg"
+
+                [runtimes.kata-like]
+                shim = "/opt/bollard/bin/containerd-shim-bollard-vm-v2"
+                memory_mb = 1024
+                """, "t.toml");
+        assertEquals(new BollardConfig.Vm("/opt/qemu/bin/qemu-system-x86_64", Optional.of(Path.of("/srv/guest/vmlinux")),
+                Optional.of(Path.of("/srv/guest/initrd.img")), 2, 512, BollardConfig.Accelerator.TCG),
+                c.runtimes().get("vm").vm().orElseThrow());
+        var other = c.runtimes().get("kata-like").vm().orElseThrow();
+        assertEquals(1024, other.memoryMb(), "a second VM handler, by its shim");
+        assertEquals(BollardConfig.Accelerator.AUTO, other.accelerator());
+    }
+
+    @Test
+    void badVmSettingsAreRejectedAtLoadNamingTheKey() {
+        assertTrue(error("[runtimes.vm]\naccelerator = \"xen\"\n")
+                .contains("runtimes.vm.accelerator: \"xen\" is not one of auto, kvm, tcg"));
+        assertTrue(error("[runtimes.vm]\nmemory_mb = 64\n").contains("runtimes.vm.memory_mb: 64 is outside 128.."));
+        assertTrue(error("[runtimes.vm]\nvcpus = 65\n").contains("runtimes.vm.vcpus: 65 is more than 64"));
+        assertTrue(error("[runtimes.vm]\nvcpus = 0\n").contains("runtimes.vm.vcpus: expected a positive integer"));
+        assertTrue(error("[runtimes.vm]\nkernel = \"vmlinux\"\n")
+                .contains("runtimes.vm.kernel: \"vmlinux\" is not an absolute path"));
+        assertTrue(error("[runtimes.vm]\nhypervisor = \"bin/qemu\"\n")
+                .contains("runtimes.vm.hypervisor: \"bin/qemu\" is neither a name on PATH nor an absolute path"));
+        assertTrue(error("[runtimes.vm]\nmemory = 512\n").contains("unknown key \"memory\" in [runtimes.vm]"));
+        String m = error("[runtimes.runc]\nmemory_mb = 512\n");
+        assertTrue(m.contains("runtimes.runc.memory_mb: only a VM handler (shim = \"containerd-shim-bollard-vm-v2\")"), m);
+        assertTrue(m.contains("b.toml:2"), "names the line: " + m);
+    }
+
+    @Test
+    void defaultConfigShowsVmKeysOnlyInTheVmTable() {
+        String text = DefaultConfig.render();
+        int vm = text.indexOf("[runtimes.vm]\n");
+        assertTrue(vm > 0, text);
+        String vmTable = text.substring(vm, text.indexOf("\n[", vm + 1));
+        for (String key : ConfigSchema.VM_KEYS) {
+            assertTrue(vmTable.contains("\n" + key + " = "), key + " in " + vmTable);
+        }
+        assertTrue(vmTable.contains("# One of: auto, kvm, tcg."));
+        assertTrue(vmTable.contains("shim = \"containerd-shim-bollard-vm-v2\""));
+        String runc = text.substring(text.indexOf("[runtimes.runc]\n"), text.indexOf("[runtimes.crun]\n"));
+        assertFalse(runc.contains("memory_mb"), runc);
     }
 }

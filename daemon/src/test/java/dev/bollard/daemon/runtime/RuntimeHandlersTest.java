@@ -30,7 +30,10 @@ class RuntimeHandlersTest {
     @Test
     void readyWhenShimAndRuntimeAreInstalled() throws Exception {
         var h = handlers("", UNIFIED, Set.of("containerd-shim-runc-v2", "runc", "crun", "runsc"));
-        assertTrue(h.statuses().stream().allMatch(s -> s.ready()), h.statuses().toString());
+        assertTrue(h.statuses().stream().filter(s -> !s.name().equals("vm")).allMatch(s -> s.ready()),
+                h.statuses().toString());
+        var vm = h.statuses().stream().filter(s -> s.name().equals("vm")).findFirst().orElseThrow();
+        assertEquals("ShimNotFound", vm.reason(), "the default vm handler needs its shim on PATH");
         assertEquals(Optional.of(Path.of("/usr/bin/runc")), h.statuses().getFirst().binary());
     }
 
@@ -154,7 +157,7 @@ class RuntimeHandlersTest {
         java.nio.file.Files.writeString(shim, "#!/bin/sh\n");
         Path guest = java.nio.file.Files.createDirectories(checkout.resolve("vm/guest/out"));
         java.nio.file.Files.writeString(guest.resolve("vmlinux"), "ELF");
-        String toml = "[runtimes.vm]\nshim = \"" + shim + "\"\n";
+        String toml = "[runtimes.vm]\nshim = \"" + shim + "\"\naccelerator = \"tcg\"\n";
         java.util.function.Function<Set<String>, RuntimeHandlers> node = installed -> {
             try {
                 return new RuntimeHandlers(ConfigLoader.parse(toml, "t"), CgroupDriver.CGROUPFS, UNIFIED,
@@ -169,13 +172,39 @@ class RuntimeHandlersTest {
         var noInitrd = withQemu.check(withQemu.get("vm").orElseThrow());
         assertFalse(noInitrd.ready());
         assertEquals("GuestImageNotFound", noInitrd.reason());
-        assertTrue(noInitrd.message().contains("initrd.img is missing in " + guest.toRealPath()), noInitrd.message());
+        assertTrue(noInitrd.message().contains(guest.toRealPath().resolve("initrd.img") + " is missing (run vm/guest/build.sh)"),
+                noInitrd.message());
 
         java.nio.file.Files.writeString(guest.resolve("initrd.img"), "cpio");
         var ready = withQemu.check(withQemu.get("vm").orElseThrow());
         assertTrue(ready.ready(), ready.toString());
-        assertEquals("qemu microvm, accelerator tcg (/dev/kvm not probed)", ready.message());
+        assertEquals("qemu microvm, accelerator tcg (accelerator = \"tcg\" in the configuration)", ready.message());
         assertEquals(Optional.of(shim), ready.shim());
+
+        var configuredGuest = new RuntimeHandlers(ConfigLoader.parse(toml + "kernel = \"" + checkout.resolve("k")
+                + "\"\n", "t"), CgroupDriver.CGROUPFS, UNIFIED, name -> name.equals(shim.toString()) ? Optional.of(shim)
+                : Optional.of(Path.of("/usr/bin", name)), launchers);
+        var noKernel = configuredGuest.check(configuredGuest.get("vm").orElseThrow());
+        assertEquals("GuestImageNotFound", noKernel.reason());
+        assertEquals("the VM guest's " + checkout.resolve("k") + " is missing", noKernel.message(),
+                "the configured kernel, not the checkout's");
+        var env = withQemu.vmEnvironment(withQemu.get("vm").orElseThrow(), shim);
+        assertEquals("tcg", env.get("BOLLARD_VM_ACCEL"));
+        assertEquals(guest.toRealPath().resolve("vmlinux").toString(), env.get("BOLLARD_VM_KERNEL"));
+        assertEquals("/usr/bin/qemu-system-x86_64", env.get("BOLLARD_VM_QEMU"));
+        assertEquals("256", env.get("BOLLARD_VM_MEMORY_MB"));
+        assertEquals("1", env.get("BOLLARD_VM_CPUS"));
+
+        var kvmToml = toml.replace("\"tcg\"", "\"kvm\"");
+        var kvm = new RuntimeHandlers(ConfigLoader.parse(kvmToml, "t"), CgroupDriver.CGROUPFS, UNIFIED,
+                name -> name.equals(shim.toString()) ? Optional.of(shim) : Optional.of(Path.of("/usr/bin", name)),
+                launchers);
+        var kvmStatus = kvm.check(kvm.get("vm").orElseThrow());
+        if (java.nio.file.Files.isWritable(Path.of("/dev/kvm"))) {
+            assertEquals("qemu microvm, accelerator kvm (accelerator = \"kvm\" in the configuration)", kvmStatus.message());
+        } else {
+            assertEquals("KvmUnavailable", kvmStatus.reason(), kvmStatus.toString());
+        }
 
         var noQemu = node.apply(Set.of("runc"));
         var missing = noQemu.check(noQemu.get("vm").orElseThrow());
