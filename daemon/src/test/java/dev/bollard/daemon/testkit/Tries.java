@@ -146,22 +146,28 @@ public final class Tries {
         };
     }
 
+    /** Printable ASCII as is, other bytes as \xNN; a run of 8 or more equal bytes once, with its length: {N}. */
     private static String escape(byte[] b) {
         var sb = new StringBuilder();
-        for (byte x : b) {
-            int c = x & 0xff;
-            if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-                sb.append((char) c);
-            } else {
-                sb.append(switch (c) {
-                    case '\n' -> "\\n";
-                    case '"' -> "\\\"";
-                    case '\\' -> "\\\\";
-                    default -> "\\x" + HexFormat.of().toHexDigits((byte) c);
-                });
+        for (int i = 0; i < b.length && sb.length() <= DESCRIBED_MAX; ) {
+            int run = 1;
+            while (i + run < b.length && b[i + run] == b[i]) {
+                run++;
             }
-            if (sb.length() > DESCRIBED_MAX) {
-                break;
+            int c = b[i] & 0xff;
+            String one = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '{' ? String.valueOf((char) c)
+                    : switch (c) {
+                        case '\n' -> "\\n";
+                        case '"' -> "\\\"";
+                        case '\\' -> "\\\\";
+                        default -> "\\x" + HexFormat.of().toHexDigits((byte) c);
+                    };
+            if (run >= 8) {
+                sb.append(one).append('{').append(run).append('}');
+                i += run;
+            } else {
+                sb.append(one);
+                i++;
             }
         }
         return sb.toString();
