@@ -8,6 +8,7 @@ import java.util.random.RandomGenerator;
 /**
  * A generator of samples for the property tests run by {@link Tries}: a function of a seeded random source, so the
  * seed alone reproduces a sample. Combine generators with a lambda ({@code r -> new Case(a.next(r), b.next(r))}).
+ * Mutations of a valid sample are {@link Mutations}' (from a seed the sample carries, so a report shows it).
  */
 @FunctionalInterface
 public interface Gen<T> {
@@ -145,11 +146,5 @@ public interface Gen<T> {
             sb.setLength(n); // a multi-char pick may overshoot (and so leave a lone high surrogate: fine)
             return sb.toString();
         };
-    }
-
-    /** {@code valid}, then 0 to {@code maxCount} byte-level {@link Mutations} of it. */
-    static Gen<byte[]> mutated(Gen<byte[]> valid, int minCount, int maxCount) {
-        var count = ints(minCount, maxCount);
-        return r -> Mutations.bytes(valid.next(r), r.nextLong(), count.next(r));
     }
 }
