@@ -114,7 +114,7 @@ class ConfigFilesProperties {
                 }
                 yield sb.append("metadata: {name: *a9}\n").toString();
             }
-            case 3 -> "metadata: {name: " + "x".repeat(4 << 20) + "}"; // beyond the loader's size limit
+            case 3 -> "metadata: {name: " + "x".repeat(4 << 20) + "}"; // beyond the size a config may have
             default -> throw new IllegalStateException();
         };
         read(Doc.POD_YAML, text.getBytes(StandardCharsets.UTF_8), new Outcomes());
