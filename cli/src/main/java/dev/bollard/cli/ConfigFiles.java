@@ -67,9 +67,20 @@ final class ConfigFiles {
         return builder.build();
     }
 
+    /**
+     * The largest pod or container config read. Real ones are a few KiB; the YAML parser needs seconds per MiB of a
+     * hostile scalar, so a larger file is refused before it is parsed.
+     */
+    static final long MAX_CONFIG_BYTES = 1 << 20;
+
     private static void merge(Path file, Message.Builder builder) {
         String text;
         try {
+            long size = Files.size(file);
+            if (size > MAX_CONFIG_BYTES) {
+                throw new CliException(file + ": " + size + " bytes, larger than a config may be ("
+                        + MAX_CONFIG_BYTES + ")");
+            }
             text = Files.readString(file);
         } catch (NoSuchFileException e) {
             throw new CliException("config at " + file + " not found");

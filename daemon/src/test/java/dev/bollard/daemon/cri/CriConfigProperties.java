@@ -14,17 +14,19 @@ import dev.bollard.daemon.oci.RequestBounds;
 import dev.bollard.daemon.oci.SpecBuilder;
 import dev.bollard.daemon.oci.SpecInputs;
 import dev.bollard.daemon.oci.SpecInputsResolver;
+import dev.bollard.daemon.testkit.Gen;
 import dev.bollard.daemon.testkit.Mutations;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.statistics.Statistics;
-import net.jqwik.api.constraints.IntRange;
+import dev.bollard.daemon.testkit.Outcomes;
+import dev.bollard.daemon.testkit.Tries;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
 
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.Random;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -75,43 +77,56 @@ class CriConfigProperties {
                       "overhead":{"cpu_period":100000},"resources":{"cpu_quota":100000}}}
             """;
 
-    @Property(tries = 400)
-    void randomContainerConfigsBuildASpecOrAreRefused(@ForAll long seed) {
-        var builder = ContainerConfig.newBuilder();
-        fill(builder, new Random(seed), 0);
-        checkContainer(builder.build());
+    /** The seed of a random config, or of a valid config's structural mutations, and how many. */
+    record Config(long seed, boolean random, int mutations) {
     }
 
-    @Property(tries = 400)
-    void mutatedContainerConfigsBuildASpecOrAreRefused(@ForAll long seed,
-                                                       @ForAll @IntRange(min = 0, max = 6) int mutations) {
-        var config = ContainerConfig.newBuilder();
-        if (!mergeMutated(CONTAINER, seed, mutations, config)) {
-            Statistics.collect("not a ContainerConfig");
-            return; // the gRPC layer never hands such bytes on
-        }
-        checkContainer(config.build());
+    @TestFactory
+    Stream<DynamicTest> randomContainerConfigsBuildASpecOrAreRefused() {
+        var outcomes = new Outcomes();
+        return Stream.concat(Tries.forAll(400, Gen.longs(), seed -> {
+            var builder = ContainerConfig.newBuilder();
+            fill(builder, new Random(seed), 0);
+            checkContainer(builder.build(), outcomes);
+        }), Stream.of(outcomes.seen("built", "refused")));
     }
 
-    @Property(tries = 300)
-    void randomAndMutatedPodConfigsBuildASpecOrAreRefused(@ForAll long seed, @ForAll boolean random,
-                                                          @ForAll @IntRange(min = 1, max = 6) int mutations) {
-        var pod = PodSandboxConfig.newBuilder();
-        if (random) {
-            fill(pod, new Random(seed), 0);
-        } else if (!mergeMutated(POD, seed, mutations, pod)) {
-            Statistics.collect("not a PodSandboxConfig");
-            return;
-        }
-        var config = pod.build();
-        refusedOnlyAsInvalid(() -> {
-            RequestBounds.checkPodSandbox(config);
-            MetadataLimits.check(config);
-            BUILDER.sandboxSpec(context(config), "sb1", List.of("/pause"), SpecInputs.Sandbox.NONE);
-        });
+    @TestFactory
+    Stream<DynamicTest> mutatedContainerConfigsBuildASpecOrAreRefused() {
+        var outcomes = new Outcomes();
+        Gen<Integer> mutations = Gen.ints(0, 6);
+        return Stream.concat(Tries.forAll(400, r -> new Config(r.nextLong(), false, mutations.next(r)), c -> {
+            var config = ContainerConfig.newBuilder();
+            if (!mergeMutated(CONTAINER, c.seed(), c.mutations(), config)) {
+                outcomes.count("not a ContainerConfig");
+                return; // the gRPC layer never hands such bytes on
+            }
+            checkContainer(config.build(), outcomes);
+        }), Stream.of(outcomes.seen("built", "refused")));
     }
 
-    private static void checkContainer(ContainerConfig config) {
+    @TestFactory
+    Stream<DynamicTest> randomAndMutatedPodConfigsBuildASpecOrAreRefused() {
+        var outcomes = new Outcomes();
+        Gen<Integer> mutations = Gen.ints(1, 6);
+        return Stream.concat(Tries.forAll(300, r -> new Config(r.nextLong(), r.nextBoolean(), mutations.next(r)), c -> {
+            var pod = PodSandboxConfig.newBuilder();
+            if (c.random()) {
+                fill(pod, new Random(c.seed()), 0);
+            } else if (!mergeMutated(POD, c.seed(), c.mutations(), pod)) {
+                outcomes.count("not a PodSandboxConfig");
+                return;
+            }
+            var config = pod.build();
+            refusedOnlyAsInvalid(() -> {
+                RequestBounds.checkPodSandbox(config);
+                MetadataLimits.check(config);
+                BUILDER.sandboxSpec(context(config), "sb1", List.of("/pause"), SpecInputs.Sandbox.NONE);
+            }, outcomes);
+        }), Stream.of(outcomes.seen("built", "refused")));
+    }
+
+    private static void checkContainer(ContainerConfig config, Outcomes outcomes) {
         var pod = context(PodSandboxConfig.newBuilder().build());
         refusedOnlyAsInvalid(() -> {
             RequestBounds.checkContainer(config);
@@ -119,14 +134,14 @@ class CriConfigProperties {
             var inputs = SpecInputsResolver.container(pod, config, path -> Optional.empty(), 0,
                     SpecInputs.Handler.DEFAULT);
             BUILDER.containerSpec(pod, "c1", config, IMAGE, inputs);
-        });
+        }, outcomes);
     }
 
     private interface Step {
         void run() throws Exception;
     }
 
-    private static void refusedOnlyAsInvalid(Step step) {
+    private static void refusedOnlyAsInvalid(Step step, Outcomes outcomes) {
         String outcome = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
             try {
                 step.run();
@@ -136,7 +151,7 @@ class CriConfigProperties {
                 return "refused";
             }
         });
-        Statistics.collect(outcome);
+        outcomes.count(outcome);
     }
 
     private static PodContext context(PodSandboxConfig config) {

@@ -3,15 +3,14 @@ package dev.bollard.daemon.network;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.bollard.daemon.testkit.Mutations;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.Example;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.Provide;
-import net.jqwik.api.constraints.IntRange;
+import dev.bollard.daemon.testkit.Gen;
+import dev.bollard.daemon.testkit.Tries;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
 
 import java.util.List;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -32,15 +31,18 @@ class CniResultsProperties {
             {"cniVersion":"0.2.0","ip4":{"ip":"10.1.0.5/16","gateway":"10.1.0.1"},"ip6":{"ip":"fd00::1/64"}}
             """);
 
-    @Provide
-    Arbitrary<String> results() {
-        return Arbitraries.of(RESULTS);
+    /** One of the valid results, and the seed and count of its structural mutations. */
+    record Mutated(String result, long seed, int count) {
     }
 
-    @Property(tries = 2000)
-    void anyShapeOfResultGivesAddressesOrNothing(@ForAll("results") String result, @ForAll long seed,
-                                                 @ForAll @IntRange(min = 1, max = 6) int count) {
-        var mutated = Mutations.json(JsonParser.parseString(result), seed, count);
+    @TestFactory
+    Stream<DynamicTest> anyShapeOfResultGivesAddressesOrNothing() {
+        Gen<Mutated> samples = r -> new Mutated(Gen.oneOf(RESULTS).next(r), r.nextLong(), Gen.ints(1, 6).next(r));
+        return Tries.forAll(2000, samples, CniResultsProperties::addressesOrNothing);
+    }
+
+    private static void addressesOrNothing(Mutated m) {
+        var mutated = Mutations.json(JsonParser.parseString(m.result()), m.seed(), m.count());
         if (!mutated.isJsonObject()) {
             return; // the caller only hands over objects
         }
@@ -50,7 +52,7 @@ class CniResultsProperties {
         }
     }
 
-    @Example
+    @Test
     void theValidResultsReadAsBefore() {
         assertEquals(List.of("10.88.0.5", "10.99.0.7", "fd00::5"),
                 CniResults.podIps(JsonParser.parseString(RESULTS.get(0)).getAsJsonObject(), "eth0"));
@@ -58,7 +60,7 @@ class CniResultsProperties {
                 CniResults.podIps(JsonParser.parseString(RESULTS.get(1)).getAsJsonObject(), "eth0"));
     }
 
-    @Example
+    @Test
     void anInterfaceIndexThatIsNoNumberOrAnAddressThatIsNoAddressIsSkipped() {
         var r = JsonParser.parseString("""
                 {"interfaces":[{"name":"eth0","sandbox":"/x"}],"ips":[{"interface":"first","address":"10.0.0.1/8"},

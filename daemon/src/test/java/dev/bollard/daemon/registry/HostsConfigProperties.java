@@ -2,17 +2,17 @@ package dev.bollard.daemon.registry;
 
 import dev.bollard.daemon.config.ConfigException;
 import dev.bollard.daemon.testkit.Mutations;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.Provide;
-import net.jqwik.api.constraints.IntRange;
-import net.jqwik.api.constraints.StringLength;
+import dev.bollard.daemon.testkit.Gen;
+import dev.bollard.daemon.testkit.Tries;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -25,9 +25,7 @@ class HostsConfigProperties {
 
     private static final Path DIR = Path.of("/etc/bollard/certs.d/docker.io");
 
-    @Provide
-    Arbitrary<String> files() {
-        return Arbitraries.of("""
+    private static final List<String> FILES = List.of("""
                 server = "https://registry-1.docker.io"
                 [host."http://127.0.0.1:5000"]
                   capabilities = ["pull", "resolve"]
@@ -47,20 +45,24 @@ class HostsConfigProperties {
                   capabilities = ["PULL"]
                   override_path = true
                 """);
+
+    /** One of the valid files, and the seed and count of its byte-level mutations. */
+    record Mutated(String file, long seed, int count) {
     }
 
-    @Property(tries = 1000)
-    void mutatedFilesParseOrFailWithAConfigException(@ForAll("files") String file, @ForAll long seed,
-                                                     @ForAll @IntRange(min = 1, max = 8) int count) {
-        parse(new String(Mutations.bytes(file.getBytes(StandardCharsets.UTF_8), seed, count), StandardCharsets.UTF_8));
+    @TestFactory
+    Stream<DynamicTest> mutatedFilesParseOrFailWithAConfigException() {
+        Gen<Mutated> samples = r -> new Mutated(Gen.oneOf(FILES).next(r), r.nextLong(), Gen.ints(1, 8).next(r));
+        return Tries.forAll(1000, samples, m -> parse(new String(
+                Mutations.bytes(m.file().getBytes(StandardCharsets.UTF_8), m.seed(), m.count()), StandardCharsets.UTF_8)));
     }
 
-    @Property(tries = 300)
-    void arbitraryTextParsesOrFailsWithAConfigException(@ForAll @StringLength(max = 500) String text) {
-        parse(text);
+    @TestFactory
+    Stream<DynamicTest> arbitraryTextParsesOrFailsWithAConfigException() {
+        return Tries.forAll(300, Gen.strings(500), HostsConfigProperties::parse);
     }
 
-    @net.jqwik.api.Example
+    @Test
     void anInvalidEscapeInAQuotedKeyIsASyntaxErrorNamingTheLine() {
         var e = org.junit.jupiter.api.Assertions.assertThrows(ConfigException.class, () -> HostsConfig.parse(
                 "docker.io", "server = \"https://a\"\n[host.\"http://127.0.0.1:5000\\/\"]\n", DIR, "hosts.toml"));

@@ -2,17 +2,15 @@ package dev.bollard.daemon.registry;
 
 import dev.bollard.daemon.testkit.Mutations;
 import dev.bollard.daemon.testkit.TestImages;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.Provide;
-import net.jqwik.api.constraints.IntRange;
-import net.jqwik.api.constraints.Size;
+import dev.bollard.daemon.testkit.Gen;
+import dev.bollard.daemon.testkit.Tries;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
@@ -29,34 +27,40 @@ class ManifestsProperties {
                     .index().bytes(),
             TestImages.index(true, List.of(TestImages.docker(Platform.LINUX_AMD64))).index().bytes());
 
-    @Provide
-    Arbitrary<byte[]> documents() {
-        return Arbitraries.of(DOCUMENTS);
+    private static final Gen<byte[]> DOCUMENT = Gen.oneOf(DOCUMENTS);
+
+    private static final Gen<String> CONTENT_TYPE = Gen.oneOf("", "application/json", MediaTypes.OCI_MANIFEST,
+            MediaTypes.OCI_INDEX, MediaTypes.DOCKER_MANIFEST, MediaTypes.DOCKER_MANIFEST_LIST, MediaTypes.DOCKER_SCHEMA1,
+            "text/html; charset=utf-8");
+
+    /** Bytes as a registry might send them, under a content type. */
+    record Served(byte[] bytes, String type) {
     }
 
-    @Provide
-    Arbitrary<String> contentTypes() {
-        return Arbitraries.of("", "application/json", MediaTypes.OCI_MANIFEST, MediaTypes.OCI_INDEX,
-                MediaTypes.DOCKER_MANIFEST, MediaTypes.DOCKER_MANIFEST_LIST, MediaTypes.DOCKER_SCHEMA1,
-                "text/html; charset=utf-8");
+    /** A valid document, the content type it is served as, and the seed and count of its mutations. */
+    record Mutated(byte[] document, String type, long seed, int count) {
     }
 
-    @Property(tries = 300)
-    void randomBytesAreRefusedCleanly(@ForAll @Size(max = 4096) byte[] bytes, @ForAll("contentTypes") String type) {
-        parseAndSelect(type, bytes);
+    @TestFactory
+    Stream<DynamicTest> randomBytesAreRefusedCleanly() {
+        Gen<byte[]> bytes = Gen.bytes(4096);
+        return Tries.forAll(300, r -> new Served(bytes.next(r), CONTENT_TYPE.next(r)),
+                s -> parseAndSelect(s.type(), s.bytes()));
     }
 
-    @Property(tries = 500)
-    void byteMutatedDocumentsAreRefusedCleanly(@ForAll("documents") byte[] doc, @ForAll("contentTypes") String type,
-                                               @ForAll long seed, @ForAll @IntRange(min = 1, max = 8) int count) {
-        parseAndSelect(type, Mutations.bytes(doc, seed, count));
+    @TestFactory
+    Stream<DynamicTest> byteMutatedDocumentsAreRefusedCleanly() {
+        Gen<Integer> count = Gen.ints(1, 8);
+        return Tries.forAll(500, r -> new Mutated(DOCUMENT.next(r), CONTENT_TYPE.next(r), r.nextLong(), count.next(r)),
+                m -> parseAndSelect(m.type(), Mutations.bytes(m.document(), m.seed(), m.count())));
     }
 
-    @Property(tries = 1000)
-    void structurallyMutatedDocumentsAreRefusedCleanly(@ForAll("documents") byte[] doc,
-                                                       @ForAll("contentTypes") String type, @ForAll long seed,
-                                                       @ForAll @IntRange(min = 1, max = 4) int count) {
-        parseAndSelect(type, Mutations.json(doc, seed, count).toString().getBytes(StandardCharsets.UTF_8));
+    @TestFactory
+    Stream<DynamicTest> structurallyMutatedDocumentsAreRefusedCleanly() {
+        Gen<Integer> count = Gen.ints(1, 4);
+        return Tries.forAll(1000, r -> new Mutated(DOCUMENT.next(r), CONTENT_TYPE.next(r), r.nextLong(), count.next(r)),
+                m -> parseAndSelect(m.type(),
+                        Mutations.json(m.document(), m.seed(), m.count()).toString().getBytes(StandardCharsets.UTF_8)));
     }
 
     private static void parseAndSelect(String type, byte[] bytes) {

@@ -3,12 +3,10 @@ package dev.bollard.daemon.snapshot;
 import dev.bollard.daemon.store.FileTrees;
 import dev.bollard.daemon.testkit.Mutations;
 import dev.bollard.daemon.testkit.TestImages;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.Provide;
-import net.jqwik.api.constraints.IntRange;
+import dev.bollard.daemon.testkit.Gen;
+import dev.bollard.daemon.testkit.Tries;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 
@@ -24,6 +22,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.Set;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
@@ -40,20 +39,29 @@ class LayerUnpackerProperties {
             "a/../../outside/escaped2", "./x", "link/escaped3", "hard", ".wh.gone", "a/.wh..wh..opq", "dir/",
             "x".repeat(150) + "/long", "a\u0000b"};
 
-    @Provide
-    Arbitrary<byte[]> layers() {
-        return Arbitraries.longs().map(LayerUnpackerProperties::hostileTar);
+    /**
+     * The seed of a hostile tar ({@link #hostileTar}), the seed and count of its byte-level mutations, whether the
+     * layer is gzipped and whether the mutations hit the compressed bytes.
+     */
+    record Layer(long tarSeed, long seed, int count, boolean gzip, boolean mutateCompressed) {
     }
 
-    @Property(tries = 300)
-    void mutatedHostileLayersUnpackInsideOrAreRefused(@ForAll("layers") byte[] tar, @ForAll long seed,
-                                                       @ForAll @IntRange(min = 0, max = 6) int count,
-                                                       @ForAll boolean gzip, @ForAll boolean mutateCompressed)
-            throws Exception {
+    @TestFactory
+    Stream<DynamicTest> mutatedHostileLayersUnpackInsideOrAreRefused() {
+        Gen<Integer> count = Gen.ints(0, 6);
+        return Tries.forAll(300, r -> new Layer(r.nextLong(), r.nextLong(), count.next(r), r.nextBoolean(),
+                r.nextBoolean()), LayerUnpackerProperties::unpackInsideOrRefused);
+    }
+
+    private static void unpackInsideOrRefused(Layer sample) throws Exception {
+        byte[] tar = hostileTar(sample.tarSeed());
+        long seed = sample.seed();
+        int count = sample.count();
+        boolean gzip = sample.gzip();
         byte[] layer;
         if (!gzip) {
             layer = Mutations.bytes(tar, seed, count);
-        } else if (mutateCompressed) {
+        } else if (sample.mutateCompressed()) {
             layer = Mutations.bytes(TestImages.gzip(tar), seed, count);
         } else {
             layer = TestImages.gzip(Mutations.bytes(tar, seed, count));

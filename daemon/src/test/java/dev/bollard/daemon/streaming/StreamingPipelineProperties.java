@@ -22,11 +22,11 @@ import io.netty.handler.codec.spdy.DefaultSpdySynStreamFrame;
 import io.netty.handler.codec.spdy.DefaultSpdyWindowUpdateFrame;
 import io.netty.handler.codec.spdy.SpdyFrameCodec;
 import io.netty.handler.codec.spdy.SpdyVersion;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.constraints.IntRange;
-import net.jqwik.api.constraints.Size;
-import net.jqwik.api.lifecycle.AfterContainer;
+import dev.bollard.daemon.testkit.Gen;
+import dev.bollard.daemon.testkit.Tries;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -44,6 +44,7 @@ import java.util.Random;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
@@ -98,17 +99,33 @@ class StreamingPipelineProperties {
         }
     }
 
-    @AfterContainer
+    @AfterAll
     static void releaseParked() {
         RELEASE.countDown();
     }
 
     enum Kind { EXEC, ATTACH, PORTFORWARD }
 
-    @Property(tries = 250)
-    void spdySessionsSurviveMutatedFrames(@ForAll Kind kind, @ForAll long seed,
-                                          @ForAll @IntRange(min = 0, max = 8) int mutations,
-                                          @ForAll boolean mutateRequest) {
+    /**
+     * A session: its kind, whether it is base64 (WebSocket only), the seed of its frames, their mutations and their
+     * pieces, how many mutations, and whether they may hit the upgrade request too.
+     */
+    record Session(Kind kind, boolean base64, long seed, int mutations, boolean mutateRequest) {
+    }
+
+    private static Gen<Session> sessions(boolean webSocket) {
+        Gen<Kind> kinds = Gen.enums(Kind.class);
+        Gen<Integer> mutations = Gen.ints(0, 8);
+        return r -> new Session(kinds.next(r), webSocket && r.nextBoolean(), r.nextLong(), mutations.next(r),
+                r.nextBoolean());
+    }
+
+    @TestFactory
+    Stream<DynamicTest> spdySessionsSurviveMutatedFrames() {
+        return Tries.forAll(250, sessions(false), s -> spdySession(s.kind(), s.seed(), s.mutations(), s.mutateRequest()));
+    }
+
+    private static void spdySession(Kind kind, long seed, int mutations, boolean mutateRequest) {
         var tokens = new StreamTokens(Duration.ofMinutes(1), Clock.systemUTC());
         String token = tokens.put(request(kind, false));
         byte[] head = ("POST /" + path(kind) + "/" + token + " HTTP/1.1\r\nHost: localhost\r\n"
@@ -119,10 +136,13 @@ class StreamingPipelineProperties {
         run(tokens, head, frames, seed, mutations, mutateRequest, kind != Kind.PORTFORWARD);
     }
 
-    @Property(tries = 250)
-    void webSocketSessionsSurviveMutatedFrames(@ForAll Kind kind, @ForAll boolean base64, @ForAll long seed,
-                                               @ForAll @IntRange(min = 0, max = 8) int mutations,
-                                               @ForAll boolean mutateRequest) {
+    @TestFactory
+    Stream<DynamicTest> webSocketSessionsSurviveMutatedFrames() {
+        return Tries.forAll(250, sessions(true),
+                s -> webSocketSession(s.kind(), s.base64(), s.seed(), s.mutations(), s.mutateRequest()));
+    }
+
+    private static void webSocketSession(Kind kind, boolean base64, long seed, int mutations, boolean mutateRequest) {
         var tokens = new StreamTokens(Duration.ofMinutes(1), Clock.systemUTC());
         String token = tokens.put(request(kind, true));
         String protocol = base64 ? "v4.base64.channel.k8s.io" : "v4.channel.k8s.io";
@@ -134,16 +154,33 @@ class StreamingPipelineProperties {
         run(tokens, head, frames, seed, mutations, mutateRequest, kind != Kind.PORTFORWARD);
     }
 
-    @Property(tries = 300)
-    void arbitraryBytesAsTheRequestEndInAnAnswerOrAClose(@ForAll @Size(max = 4000) byte[] bytes, @ForAll long seed) {
-        var tokens = new StreamTokens(Duration.ofMinutes(1), Clock.systemUTC());
-        tokens.put(request(Kind.EXEC, false));
-        run(tokens, new byte[0], bytes, seed, 0, false, true);
+    /** Any bytes as the request, and the seed of the pieces they arrive in. */
+    record Arbitrary(byte[] bytes, long seed) {
+    }
+
+    @TestFactory
+    Stream<DynamicTest> arbitraryBytesAsTheRequestEndInAnAnswerOrAClose() {
+        Gen<byte[]> bytes = Gen.bytes(4000);
+        return Tries.forAll(300, r -> new Arbitrary(bytes.next(r), r.nextLong()), a -> {
+            var tokens = new StreamTokens(Duration.ofMinutes(1), Clock.systemUTC());
+            tokens.put(request(Kind.EXEC, false));
+            run(tokens, new byte[0], a.bytes(), a.seed(), 0, false, true);
+        });
+    }
+
+    /** The seed of the resize messages' mutations, and how many. */
+    record Resizes(long seed, int mutations) {
     }
 
     /** Resize messages (client-go's JSON objects, back to back) mutated: sizes in range, and the command finishes. */
-    @Property(tries = 300)
-    void mutatedResizesNeverStopTheCommand(@ForAll long seed, @ForAll @IntRange(min = 0, max = 6) int mutations) {
+    @TestFactory
+    Stream<DynamicTest> mutatedResizesNeverStopTheCommand() {
+        Gen<Integer> mutations = Gen.ints(0, 6);
+        return Tries.forAll(300, r -> new Resizes(r.nextLong(), mutations.next(r)),
+                s -> resizesNeverStopTheCommand(s.seed(), s.mutations()));
+    }
+
+    private static void resizesNeverStopTheCommand(long seed, int mutations) {
         var valid = "{\"Width\":80,\"Height\":24}{\"Width\":120,\"Height\":40}\n{\"Width\":0,\"Height\":0}"
                 .getBytes(StandardCharsets.UTF_8);
         byte[] resize = Mutations.bytes(valid, seed, mutations);

@@ -16,7 +16,8 @@ import java.util.Random;
 /**
  * Mutations of valid inputs for property tests of parsers fed by untrusted input: byte-level (bit flips, cuts,
  * duplicated and inserted runs, truncation) and, for JSON, structural (a node replaced by a value of another type,
- * a huge number, a deep nest, a key removed). Deterministic from a seed, so jqwik reproduces a failure.
+ * a huge number, a deep nest, a key removed). Deterministic from a seed, so a failing try (see {@link Tries}) is
+ * replayed from its seed.
  */
 public final class Mutations {
 

@@ -3,14 +3,10 @@ package dev.bollard.daemon.shim.ttrpc;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.Combinators;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.Provide;
-import net.jqwik.api.constraints.IntRange;
-import net.jqwik.api.constraints.Size;
+import dev.bollard.daemon.testkit.Gen;
+import dev.bollard.daemon.testkit.Tries;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
@@ -18,6 +14,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -35,16 +32,21 @@ class TtrpcFrameDecoderProperties {
     record Sent(int streamId, int type, int flags, byte[] data) {
     }
 
-    @Provide
-    Arbitrary<List<Sent>> frames() {
-        var one = Combinators.combine(Arbitraries.integers(), Arbitraries.integers().between(0, 255),
-                Arbitraries.integers().between(0, 255), Arbitraries.bytes().array(byte[].class).ofMaxSize(LIMIT))
-                .as(Sent::new);
-        return one.list().ofMaxSize(8);
+    /** Frames sent whole, and the seed of the pieces the wire is cut in. */
+    record Whole(List<Sent> frames, long cuts) {
     }
 
-    @Property(tries = 500)
-    void framesInAnyFragmentationComeOutAsSent(@ForAll("frames") List<Sent> frames, @ForAll long cuts) {
+    @TestFactory
+    Stream<DynamicTest> framesInAnyFragmentationComeOutAsSent() {
+        Gen<Integer> octet = Gen.ints(0, 255);
+        Gen<byte[]> data = Gen.bytes(LIMIT);
+        Gen<Sent> one = r -> new Sent(r.nextInt(), octet.next(r), octet.next(r), data.next(r));
+        Gen<List<Sent>> frames = Gen.lists(one, 8);
+        return Tries.forAll(500, r -> new Whole(frames.next(r), r.nextLong()),
+                w -> comeOutAsSent(w.frames(), w.cuts()));
+    }
+
+    private static void comeOutAsSent(List<Sent> frames, long cuts) {
         var wire = new ByteArrayOutputStream();
         for (Sent s : frames) {
             var h = ByteBuffer.allocate(TtrpcFrame.HEADER_LENGTH).putInt(s.data().length).putInt(s.streamId())
@@ -69,9 +71,19 @@ class TtrpcFrameDecoderProperties {
         }
     }
 
-    @Property(tries = 1000)
-    void arbitraryBytesNeverBreakTheDecoder(@ForAll @Size(max = 3000) byte[] bytes, @ForAll long cuts,
-                                            @ForAll @IntRange(min = 0, max = 3) int lengthTweak) {
+    /** Any bytes, how their first length field is made plausible (0: not), and the seed of the cuts. */
+    record Arbitrary(byte[] bytes, long cuts, int lengthTweak) {
+    }
+
+    @TestFactory
+    Stream<DynamicTest> arbitraryBytesNeverBreakTheDecoder() {
+        Gen<byte[]> bytes = Gen.bytes(3000);
+        Gen<Integer> tweak = Gen.ints(0, 3);
+        return Tries.forAll(1000, r -> new Arbitrary(bytes.next(r), r.nextLong(), tweak.next(r)),
+                a -> neverBreak(a.bytes(), a.cuts(), a.lengthTweak()));
+    }
+
+    private static void neverBreak(byte[] bytes, long cuts, int lengthTweak) {
         byte[] wire = bytes.clone();
         if (wire.length >= 4 && lengthTweak > 0) {
             // mostly plausible lengths, so that frames are also completed, not only left waiting
