@@ -25,9 +25,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * NRI against a real daemon and real containers: a plugin of our own (Java, test code, the plugin's side of the
  * protocol) connects to the daemon's socket, is synchronized with the pods already running, and adjusts a new
  * container (env, annotation, a bind mount) which then sees all three; a plugin that hangs in CreateContainer holds
- * the creation for at most the request timeout and is disconnected. Interop: containerd/nri's own logger sample
- * plugin, built from Debian sid's packages (scripts/fetch-nri-plugins.sh), started by the daemon from its plugin
- * directory, adjusts a container the same way.
+ * the creation for at most the request timeout and is disconnected. Interop: containerd/nri's own sample plugins
+ * (logger, device-injector), built from Debian sid's packages (scripts/fetch-nri-plugins.sh) and started by the
+ * daemon from its plugin directory, adjust a container: env and annotation, a device node with its cgroup rule, a
+ * mount, as the pod's annotations ask.
  */
 @LeakChecked
 class NriIntegrationTest {
@@ -102,12 +103,14 @@ class NriIntegrationTest {
     }
 
     @Test
-    void containerdsLoggerPluginFromDebianAdjustsAContainer() throws Exception {
-        Path logger = sampleLogger();
+    void containerdsSamplePluginsFromDebianAdjustAContainer() throws Exception {
+        Path logger = samplePlugin("logger");
+        Path injector = samplePlugin("device-injector");
         try (var node = PodTestNode.start(dir -> {
             try {
                 Path plugins = Files.createDirectories(dir.resolve("nri/plugins"));
                 Files.copy(logger, plugins.resolve("30-logger"));
+                Files.copy(injector, plugins.resolve("10-device-injector"));
                 Path conf = Files.createDirectories(dir.resolve("nri/conf.d"));
                 Files.writeString(conf.resolve("30-logger.conf"), """
                         logFile: %s
@@ -122,7 +125,22 @@ class NriIntegrationTest {
         })) {
             Path log = node.dir.resolve("nri/logger.log");
             awaitFile(log, "Synchronize");
-            var podConfig = node.pod("nri-logger").build();
+            var podConfig = node.pod("nri-logger")
+                    .putAnnotations("devices.nri.io/container.app", """
+                            - path: /dev/nri-null
+                              type: c
+                              major: 1
+                              minor: 3
+                              file_mode: 438
+                            """)
+                    .putAnnotations("mounts.nri.io/container.app", """
+                            - source: %s
+                              destination: /injected
+                              type: bind
+                              options: [rbind, ro]
+                            """.formatted(Files.createDirectories(node.dir.resolve("injected"))))
+                    .build();
+            Files.writeString(node.dir.resolve("injected/hello.txt"), "injected mount\n");
             String pod = node.runPod(podConfig);
             String c = node.createAndStart(pod, podConfig, PodTestNode.container("app", "sleep", "3600").build());
             assertTrue(node.sh(c, "echo $NRI_LOGGER_ENV").strip().startsWith("logger-pid-"),
@@ -131,16 +149,21 @@ class NriIntegrationTest {
                     .build()).getInfoOrThrow("info");
             var spec = JsonParser.parseString(info).getAsJsonObject().getAsJsonObject("runtimeSpec");
             assertTrue(spec.getAsJsonObject("annotations").get("bollard.test/logger").getAsString().startsWith("logger-pid-"));
+            assertEquals("1:3 character special file", node.sh(c, "stat -c '%t:%T %F' /dev/nri-null").strip(),
+                    "the device injector's device node");
+            assertEquals("ok", node.sh(c, "echo hi > /dev/nri-null && echo ok").strip(),
+                    "its device cgroup rule lets the container use it");
+            assertEquals("injected mount", node.sh(c, "cat /injected/hello.txt").strip());
             awaitFile(log, "PostStartContainer");
             node.removePod(pod);
             awaitFile(log, "RemovePodSandbox");
         }
     }
 
-    /** The logger built by scripts/fetch-nri-plugins.sh (cached in .cache/nri/bin), or the test is skipped. */
-    private static Path sampleLogger() throws Exception {
+    /** A sample plugin built by scripts/fetch-nri-plugins.sh (cached in .cache/nri/bin), or the test is skipped. */
+    private static Path samplePlugin(String name) throws Exception {
         Path repo = Path.of(System.getProperty("user.dir")).getParent();
-        Path built = repo.resolve(".cache/nri/bin/logger");
+        Path built = repo.resolve(".cache/nri/bin").resolve(name);
         if (!Files.isExecutable(built)) {
             var p = new ProcessBuilder(repo.resolve("scripts/fetch-nri-plugins.sh").toString())
                     .redirectErrorStream(true).start();
