@@ -4,7 +4,6 @@ import com.google.gson.JsonObject;
 import dev.bollard.api.cri.v1.LinuxContainerResources;
 import dev.bollard.api.nri.v1alpha1.ConfigureRequest;
 import dev.bollard.api.nri.v1alpha1.ConfigureResponse;
-import dev.bollard.api.nri.v1alpha1.ContainerAdjustment;
 import dev.bollard.api.nri.v1alpha1.ContainerUpdate;
 import dev.bollard.api.nri.v1alpha1.CreateContainerRequest;
 import dev.bollard.api.nri.v1alpha1.CreateContainerResponse;
@@ -214,7 +213,12 @@ public final class Nri implements NriHooks, AutoCloseable {
                         throw new TtrpcException(Code.UNAVAILABLE, "not ready");
                     }
                     if (holder[0].external()) {
-                        checkIdentity(r.getPluginName(), r.getPluginIdx());
+                        try {
+                            checkIdentity(r.getPluginName(), r.getPluginIdx());
+                        } catch (TtrpcException e) {
+                            holder[0].registered().completeExceptionally(e); // the set-up ends now, not at the timeout
+                            throw e;
+                        }
                     }
                     holder[0].register(r.getPluginName(), r.getPluginIdx());
                     return Empty.getDefaultInstance();
@@ -250,6 +254,11 @@ public final class Nri implements NriHooks, AutoCloseable {
             }
             SynchronizeResponse synced = plugin.call("Synchronize", sync.build(), SynchronizeResponse.parser());
             applyUpdatesLater(plugin, synced.getUpdateList());
+        } catch (java.util.concurrent.ExecutionException e) {
+            LOG.warn("nri: plugin registration refused; disconnected", "plugin", plugin,
+                    "error", String.valueOf(e.getCause().getMessage()));
+            closeSoon(plugin);
+            return;
         } catch (java.util.concurrent.TimeoutException e) {
             LOG.warn("nri: plugin did not register in time; disconnected", "plugin", plugin,
                     "timeout", config.registrationTimeout());
@@ -283,6 +292,18 @@ public final class Nri implements NriHooks, AutoCloseable {
         LOG.info("nri: plugin synchronized", "plugin", plugin, "events", Integer.toHexString(plugin.events()));
     }
 
+    /** After the refusal has been answered: closing at once could drop the answer the plugin waits for. */
+    private static void closeSoon(NriPlugin plugin) {
+        Thread.ofVirtual().start(() -> {
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            plugin.close();
+        });
+    }
+
     private static void checkIdentity(String name, String index) throws TtrpcException {
         if (name.isEmpty() || name.contains("/")) {
             throw new TtrpcException(Code.INVALID_ARGUMENT, "invalid plugin name \"" + name + "\"");
@@ -314,20 +335,21 @@ public final class Nri implements NriHooks, AutoCloseable {
         var request = CreateContainerRequest.newBuilder().setPod(NriMessages.pod(NriHooks.facts(pod)))
                 .setContainer(NriMessages.container(id, pod.id(), name, labels, spec, NriMessages.State.UNKNOWN, 0))
                 .build();
-        var adjustments = new ArrayList<ContainerAdjustment>();
+        JsonObject adjusted = spec;
         for (NriPlugin p : callees) {
             try {
                 CreateContainerResponse r = p.call("CreateContainer", request, CreateContainerResponse.parser());
-                adjustments.add(r.getAdjust());
+                // one plugin at a time: an adjustment that cannot apply is that plugin's fault, not the container's
+                adjusted = NriAdjustments.apply(adjusted, List.of(r.getAdjust()));
                 applyUpdatesLater(p, r.getUpdateList());
-            } catch (TtrpcException e) {
+            } catch (TtrpcException | IllegalArgumentException e) {
                 disconnect(p, "CreateContainer", e);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                return spec;
+                return adjusted;
             }
         }
-        return NriAdjustments.apply(spec, adjustments);
+        return adjusted;
     }
 
     @Override

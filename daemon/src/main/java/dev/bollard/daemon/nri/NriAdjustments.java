@@ -20,7 +20,7 @@ import java.util.List;
  * that entry (before the plugin's additions, so a plugin may replace an entry by removing and adding it). Applied:
  * annotations, env, mounts, devices (node plus an allowing device cgroup rule), OCI hooks (appended), linux
  * resources, rlimits, the cgroups path, oom_score_adj and args. CDI device names in an adjustment are not
- * resolved (a refusal names them).
+ * resolved: refused with an {@link IllegalArgumentException} naming them, as is any adjustment that cannot apply.
  */
 public final class NriAdjustments {
 

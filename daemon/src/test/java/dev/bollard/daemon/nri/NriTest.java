@@ -138,6 +138,21 @@ class NriTest {
     }
 
     @Test
+    void anAdjustmentThatCannotApplyDisconnectsItsPluginNotTheContainer() throws Exception {
+        var bad = plugin("bad", "01", 0, ContainerAdjustment.newBuilder()
+                .addMounts(dev.bollard.api.nri.v1alpha1.Mount.newBuilder().setDestination("relative")).build());
+        var good = plugin("good", "02", 0, env("OK", "1"));
+        bad.synchronized_.get(10, TimeUnit.SECONDS);
+        good.synchronized_.get(10, TimeUnit.SECONDS);
+        await(() -> nri.pluginNames().size() == 2);
+        var out = nri.createContainer(pod, "c1", "app", java.util.Map.of(), spec());
+        assertEquals("[\"PATH=/bin\",\"OK=1\"]", out.getAsJsonObject("process").get("env").toString());
+        assertFalse(out.has("mounts"));
+        assertEquals(List.of("02-good"), nri.pluginNames());
+        bad.closedFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
     void aPluginWithABadIndexIsRefused() throws Exception {
         var e = org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
                 () -> plugin("bad", "7", 0, env("X", "1")));
