@@ -44,6 +44,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
@@ -74,6 +75,8 @@ public final class Nri implements NriHooks, AutoCloseable {
     private final ContainerStore containers;
     private final Updater updater;
     private final List<NriPlugin> plugins = new CopyOnWriteArrayList<>();
+    /** Hooks hold it shared; a plugin joining holds it alone while it lists the pods and containers. */
+    private final java.util.concurrent.locks.ReentrantReadWriteLock lock = new java.util.concurrent.locks.ReentrantReadWriteLock();
     private ServerSocketChannel listener;
     private volatile boolean closed;
 
@@ -245,19 +248,42 @@ public final class Nri implements NriHooks, AutoCloseable {
                         + Integer.toHexString(configured.getEvents() & ~NriPlugin.VALID_EVENTS));
             }
             plugin.subscribe(configured.getEvents());
-            var sync = SynchronizeRequest.newBuilder();
-            for (Sandbox s : sandboxes.list()) {
-                sync.addPods(NriMessages.pod(NriHooks.facts(s)));
+            // The pods and containers are listed and the plugin joins the call order in one step no lifecycle hook
+            // runs through, and Synchronize goes first in its notification queue: it misses no event, nor sees one
+            // before the state it follows from. CreateContainer asks it only once it is synchronized.
+            CompletableFuture<SynchronizeResponse> syncing;
+            lock.writeLock().lock();
+            try {
+                var sync = SynchronizeRequest.newBuilder();
+                for (Sandbox s : sandboxes.list()) {
+                    sync.addPods(NriMessages.pod(NriHooks.facts(s)));
+                }
+                for (Container c : containers.list()) {
+                    sync.addContainers(NriHooks.message(c));
+                }
+                if (!join(plugin)) {
+                    plugin.close();
+                    return;
+                }
+                var request = sync.build();
+                syncing = plugin.submit(() -> plugin.call("Synchronize", request, SynchronizeResponse.parser()));
+            } finally {
+                lock.writeLock().unlock();
             }
-            for (Container c : containers.list()) {
-                sync.addContainers(NriHooks.message(c));
-            }
-            SynchronizeResponse synced = plugin.call("Synchronize", sync.build(), SynchronizeResponse.parser());
+            SynchronizeResponse synced = syncing.get();
+            plugin.synchronizedNow();
             applyUpdatesLater(plugin, synced.getUpdateList());
         } catch (java.util.concurrent.ExecutionException e) {
-            LOG.warn("nri: plugin registration refused; disconnected", "plugin", plugin,
-                    "error", String.valueOf(e.getCause().getMessage()));
-            closeSoon(plugin);
+            if (plugin.registered().isCompletedExceptionally()) {
+                LOG.warn("nri: plugin registration refused; disconnected", "plugin", plugin,
+                        "error", String.valueOf(e.getCause().getMessage()));
+                closeSoon(plugin);
+            } else {
+                plugins.remove(plugin);
+                LOG.warn("nri: plugin failed; disconnected", "plugin", plugin, "call", "Synchronize",
+                        "error", String.valueOf(e.getCause().getMessage()));
+                plugin.close();
+            }
             return;
         } catch (java.util.concurrent.TimeoutException e) {
             LOG.warn("nri: plugin did not register in time; disconnected", "plugin", plugin,
@@ -269,19 +295,9 @@ public final class Nri implements NriHooks, AutoCloseable {
                 Thread.currentThread().interrupt();
             }
             LOG.warn("nri: plugin set-up failed; disconnected", "plugin", plugin, "error", String.valueOf(e.getMessage()));
+            plugins.remove(plugin);
             plugin.close();
             return;
-        }
-        synchronized (plugins) {
-            if (closed) {
-                plugin.close();
-                return;
-            }
-            plugins.add(plugin);
-            var sorted = new ArrayList<>(plugins);
-            sorted.sort(Comparator.comparing(NriPlugin::index).thenComparing(NriPlugin::name));
-            plugins.clear();
-            plugins.addAll(sorted);
         }
         connection.closedFuture().thenRun(() -> {
             if (plugins.remove(plugin)) {
@@ -302,6 +318,21 @@ public final class Nri implements NriHooks, AutoCloseable {
             }
             plugin.close();
         });
+    }
+
+    /** Into the call order (by index, then name); false once NRI is closing. */
+    private boolean join(NriPlugin plugin) {
+        synchronized (plugins) {
+            if (closed) {
+                return false;
+            }
+            plugins.add(plugin);
+            var sorted = new ArrayList<>(plugins);
+            sorted.sort(Comparator.comparing(NriPlugin::index).thenComparing(NriPlugin::name));
+            plugins.clear();
+            plugins.addAll(sorted);
+            return true;
+        }
     }
 
     private static void checkIdentity(String name, String index) throws TtrpcException {
@@ -326,9 +357,23 @@ public final class Nri implements NriHooks, AutoCloseable {
         return plugins.stream().filter(p -> p.isOpen() && p.subscribed(event)).toList();
     }
 
+    /** Runs a hook's body while no plugin is joining (see {@link #connect}). */
+    private <T> T hooked(java.util.function.Supplier<T> body) {
+        lock.readLock().lock();
+        try {
+            return body.get();
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
     @Override
     public JsonObject createContainer(Sandbox pod, String id, String name, Map<String, String> labels, JsonObject spec) {
-        var callees = subscribed(Event.CREATE_CONTAINER);
+        return hooked(() -> create(pod, id, name, labels, spec));
+    }
+
+    private JsonObject create(Sandbox pod, String id, String name, Map<String, String> labels, JsonObject spec) {
+        var callees = subscribed(Event.CREATE_CONTAINER).stream().filter(NriPlugin::synchronizedDone).toList();
         if (callees.isEmpty()) {
             return spec;
         }
@@ -354,8 +399,12 @@ public final class Nri implements NriHooks, AutoCloseable {
 
     @Override
     public LinuxContainerResources updateContainer(Sandbox pod, Container c, LinuxContainerResources resources) {
+        return hooked(() -> update(pod, c, resources));
+    }
+
+    private LinuxContainerResources update(Sandbox pod, Container c, LinuxContainerResources resources) {
         LinuxContainerResources result = resources;
-        for (NriPlugin p : subscribed(Event.UPDATE_CONTAINER)) {
+        for (NriPlugin p : subscribed(Event.UPDATE_CONTAINER).stream().filter(NriPlugin::synchronizedDone).toList()) {
             try {
                 var request = UpdateContainerRequest.newBuilder().setPod(NriMessages.pod(NriHooks.facts(pod)))
                         .setContainer(NriHooks.message(c))
@@ -410,6 +459,13 @@ public final class Nri implements NriHooks, AutoCloseable {
 
     @Override
     public void podEvent(Event event, Sandbox pod) {
+        hooked(() -> {
+            queuePodEvent(event, pod);
+            return null;
+        });
+    }
+
+    private void queuePodEvent(Event event, Sandbox pod) {
         var subscribed = subscribed(event);
         if (subscribed.isEmpty()) {
             return;
@@ -422,6 +478,13 @@ public final class Nri implements NriHooks, AutoCloseable {
 
     @Override
     public void containerEvent(Event event, Sandbox pod, Container c) {
+        hooked(() -> {
+            queueContainerEvent(event, pod, c);
+            return null;
+        });
+    }
+
+    private void queueContainerEvent(Event event, Sandbox pod, Container c) {
         var subscribed = subscribed(event);
         if (subscribed.isEmpty()) {
             return;

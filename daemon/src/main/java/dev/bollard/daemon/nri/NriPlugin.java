@@ -32,6 +32,7 @@ final class NriPlugin {
     private volatile String index;
     private volatile int events;
     private volatile Duration requestTimeout;
+    private volatile boolean synchronizedDone;
 
     NriPlugin(NriConnection connection, SocketPairSpawn process, String name, String index, Duration requestTimeout) {
         this.connection = connection;
@@ -89,6 +90,30 @@ final class NriPlugin {
     <T> T call(String method, MessageLite request, Parser<T> parser, Duration timeout)
             throws TtrpcException, InterruptedException {
         return connection.call(PLUGIN_SERVICE, method, request, parser, timeout);
+    }
+
+    /** Runs {@code task} in the notification queue (after what is queued, before what follows). */
+    <T> CompletableFuture<T> submit(java.util.concurrent.Callable<T> task) {
+        var result = new CompletableFuture<T>();
+        notify(() -> {
+            try {
+                result.complete(task.call());
+            } catch (Exception e) {
+                result.completeExceptionally(e);
+            }
+        });
+        if (notifications.isShutdown()) {
+            result.completeExceptionally(new java.io.IOException("plugin " + name() + " is closed"));
+        }
+        return result;
+    }
+
+    void synchronizedNow() {
+        synchronizedDone = true;
+    }
+
+    boolean synchronizedDone() {
+        return synchronizedDone;
     }
 
     void notify(Runnable task) {
