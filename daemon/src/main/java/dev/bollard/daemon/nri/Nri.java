@@ -250,7 +250,7 @@ public final class Nri implements NriHooks, AutoCloseable {
             plugin.subscribe(configured.getEvents());
             // The pods and containers are listed and the plugin joins the call order in one step no lifecycle hook
             // runs through, and Synchronize goes first in its notification queue: it misses no event, nor sees one
-            // before the state it follows from. CreateContainer asks it only once it is synchronized.
+            // before the state it follows from. CreateContainer waits for that to finish.
             CompletableFuture<SynchronizeResponse> syncing;
             lock.writeLock().lock();
             try {
@@ -357,7 +357,10 @@ public final class Nri implements NriHooks, AutoCloseable {
         return plugins.stream().filter(p -> p.isOpen() && p.subscribed(event)).toList();
     }
 
-    /** Runs a hook's body while no plugin is joining (see {@link #connect}). */
+    /**
+     * Runs a hook's body while no plugin is joining (see {@link #connect}). A plugin still synchronizing is waited
+     * for (at most the request timeout) by the calls that need its answer.
+     */
     private <T> T hooked(java.util.function.Supplier<T> body) {
         lock.readLock().lock();
         try {
@@ -373,7 +376,7 @@ public final class Nri implements NriHooks, AutoCloseable {
     }
 
     private JsonObject create(Sandbox pod, String id, String name, Map<String, String> labels, JsonObject spec) {
-        var callees = subscribed(Event.CREATE_CONTAINER).stream().filter(NriPlugin::synchronizedDone).toList();
+        var callees = subscribed(Event.CREATE_CONTAINER);
         if (callees.isEmpty()) {
             return spec;
         }
@@ -383,6 +386,9 @@ public final class Nri implements NriHooks, AutoCloseable {
         JsonObject adjusted = spec;
         for (NriPlugin p : callees) {
             try {
+                if (!p.awaitSynchronized()) {
+                    continue; // its set-up failed or is stuck: it is being disconnected
+                }
                 CreateContainerResponse r = p.call("CreateContainer", request, CreateContainerResponse.parser());
                 // one plugin at a time: an adjustment that cannot apply is that plugin's fault, not the container's
                 adjusted = NriAdjustments.apply(adjusted, List.of(r.getAdjust()));
@@ -404,8 +410,11 @@ public final class Nri implements NriHooks, AutoCloseable {
 
     private LinuxContainerResources update(Sandbox pod, Container c, LinuxContainerResources resources) {
         LinuxContainerResources result = resources;
-        for (NriPlugin p : subscribed(Event.UPDATE_CONTAINER).stream().filter(NriPlugin::synchronizedDone).toList()) {
+        for (NriPlugin p : subscribed(Event.UPDATE_CONTAINER)) {
             try {
+                if (!p.awaitSynchronized()) {
+                    continue;
+                }
                 var request = UpdateContainerRequest.newBuilder().setPod(NriMessages.pod(NriHooks.facts(pod)))
                         .setContainer(NriHooks.message(c))
                         .setLinuxResources(NriMessages.resources(criAsOci(resources))).build();
@@ -547,9 +556,9 @@ public final class Nri implements NriHooks, AutoCloseable {
         return failed;
     }
 
-    /** The plugins in call order, as "NN-name" (for tests and diagnostics). */
+    /** The synchronized plugins in call order, as "NN-name" (for tests and diagnostics). */
     public List<String> pluginNames() {
-        return plugins.stream().map(NriPlugin::name).toList();
+        return plugins.stream().filter(NriPlugin::synchronizedDone).map(NriPlugin::name).toList();
     }
 
     /** Stops serving; every plugin is told to shut down (briefly), disconnected, pre-installed ones killed. */

@@ -32,7 +32,7 @@ final class NriPlugin {
     private volatile String index;
     private volatile int events;
     private volatile Duration requestTimeout;
-    private volatile boolean synchronizedDone;
+    private final CompletableFuture<Void> synchronizedDone = new CompletableFuture<>();
 
     NriPlugin(NriConnection connection, SocketPairSpawn process, String name, String index, Duration requestTimeout) {
         this.connection = connection;
@@ -109,11 +109,21 @@ final class NriPlugin {
     }
 
     void synchronizedNow() {
-        synchronizedDone = true;
+        synchronizedDone.complete(null);
     }
 
     boolean synchronizedDone() {
-        return synchronizedDone;
+        return synchronizedDone.isDone() && !synchronizedDone.isCompletedExceptionally();
+    }
+
+    /** Whether Synchronize has finished, waiting for it at most the request timeout (a create during it waits). */
+    boolean awaitSynchronized() throws InterruptedException {
+        try {
+            synchronizedDone.get(requestTimeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+            return true;
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            return false;
+        }
     }
 
     void notify(Runnable task) {
@@ -130,6 +140,7 @@ final class NriPlugin {
 
     /** Disconnects; a pre-installed plugin's process is killed and reaped. */
     void close() {
+        synchronizedDone.completeExceptionally(new java.io.IOException("closed"));
         connection.close();
         notifications.shutdownNow();
         if (process != null) {
