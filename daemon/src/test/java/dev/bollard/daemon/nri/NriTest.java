@@ -153,6 +153,23 @@ class NriTest {
     }
 
     @Test
+    void unsolicitedUpdatesOfUnknownContainersComeBackAsFailed() throws Exception {
+        var p = plugin("updater", "10", 0, env("X", "1"));
+        p.synchronized_.get(10, TimeUnit.SECONDS);
+        var update = dev.bollard.api.nri.v1alpha1.ContainerUpdate.newBuilder().setContainerId("no-such-container")
+                .setLinux(dev.bollard.api.nri.v1alpha1.LinuxContainerUpdate.newBuilder()
+                        .setResources(dev.bollard.api.nri.v1alpha1.LinuxResources.getDefaultInstance()))
+                .build();
+        var ignored = update.toBuilder().setContainerId("also-missing").setIgnoreFailure(true).build();
+        var response = p.updateContainers(dev.bollard.api.nri.v1alpha1.UpdateContainersRequest.newBuilder()
+                .addUpdate(update).addUpdate(ignored).build());
+        assertEquals(List.of("no-such-container"), response.getFailedList().stream()
+                .map(dev.bollard.api.nri.v1alpha1.ContainerUpdate::getContainerId).toList(),
+                "a failure the plugin does not ignore is reported back");
+        assertTrue(p.isOpen());
+    }
+
+    @Test
     void aPluginWithABadIndexIsRefused() throws Exception {
         var e = org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
                 () -> plugin("bad", "7", 0, env("X", "1")));

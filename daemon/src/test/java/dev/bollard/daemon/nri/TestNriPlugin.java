@@ -113,6 +113,13 @@ public final class TestNriPlugin implements AutoCloseable {
         }
     }
 
+    /** The runtime's UpdateContainers, asked unsolicited. */
+    public dev.bollard.api.nri.v1alpha1.UpdateContainersResponse updateContainers(
+            dev.bollard.api.nri.v1alpha1.UpdateContainersRequest request) throws Exception {
+        return connection.call("nri.pkg.api.v1alpha1.Runtime", "UpdateContainers", request,
+                dev.bollard.api.nri.v1alpha1.UpdateContainersResponse.parser(), Duration.ofSeconds(10));
+    }
+
     public boolean isOpen() {
         return connection.isOpen();
     }
