@@ -170,6 +170,34 @@ class NriTest {
     }
 
     @Test
+    void aPreInstalledPluginGetsItsSocketAsFd3AndIsKilledWhenItNeverRegisters() throws Exception {
+        Path plugins = Files.createDirectories(dir.resolve("pre/plugins"));
+        Path seen = dir.resolve("pre/seen");
+        Path pidFile = dir.resolve("pre/pid");
+        Path script = plugins.resolve("42-silent");
+        Files.writeString(script, """
+                #!/bin/sh
+                echo $$ > %s
+                kind=none; [ -S /proc/self/fd/3 ] && kind=socket
+                echo "$NRI_PLUGIN_NAME $NRI_PLUGIN_IDX $NRI_PLUGIN_SOCKET $kind" > %s.tmp && mv %s.tmp %s
+                exec sleep 600
+                """.formatted(pidFile, seen, seen, seen));
+        Files.setPosixFilePermissions(script, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        Files.writeString(plugins.resolve("not-a-plugin"), "ignored: no NN- prefix");
+        var config = new BollardConfig.Nri(true, dir.resolve("pre/nri.sock"), plugins, dir.resolve("pre/conf.d"),
+                Duration.ofSeconds(1), Duration.ofMillis(700), true);
+        try (var pre = new Nri(config, new SandboxStore(Files.createDirectories(dir.resolve("pre/pods"))),
+                new ContainerStore(Files.createDirectories(dir.resolve("pre/containers"))), (id, r) -> { }).start()) {
+            await(() -> Files.exists(seen));
+            assertEquals("silent 42 3 socket", Files.readString(seen).strip());
+            assertFalse(Files.exists(dir.resolve("pre/nri.sock")), "disable_connections: no socket");
+            long pid = Long.parseLong(Files.readString(pidFile).strip());
+            await(() -> ProcessHandle.of(pid).isEmpty() || !Files.exists(Path.of("/proc/" + pid)));
+            assertEquals(List.of(), pre.pluginNames());
+        }
+    }
+
+    @Test
     void aPluginWithABadIndexIsRefused() throws Exception {
         var e = org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
                 () -> plugin("bad", "7", 0, env("X", "1")));
