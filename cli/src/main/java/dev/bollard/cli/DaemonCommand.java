@@ -3,6 +3,12 @@ package dev.bollard.cli;
 import dev.bollard.daemon.config.BollardConfig.LogLevel;
 import dev.bollard.daemon.server.Daemon;
 import dev.bollard.daemon.server.StartupException;
+
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -12,6 +18,9 @@ import java.util.concurrent.Callable;
 @Command(name = "daemon", mixinStandardHelpOptions = true,
         description = "Serve the CRI (runtime.v1 RuntimeService and ImageService) on a UNIX socket.")
 final class DaemonCommand implements Callable<Integer> {
+
+    /** How long a signal during start-up waits for the start to end before the JVM exits anyway. */
+    private static final Duration START_WAIT = Duration.ofSeconds(60);
 
     @Option(names = "--socket", paramLabel = "PATH", description = "Socket to serve on (default from config: /run/bollard/bollard.sock).")
     Path socket;
@@ -79,15 +88,39 @@ final class DaemonCommand implements Callable<Integer> {
                 throw new CliException("--log-level: \"" + logLevel + "\" is not one of debug, info, warn, error");
             }
         }
+        // SIGTERM and SIGINT run shutdown hooks: stop serving and remove the socket before the JVM exits. The hook is
+        // registered before the start, so a signal during start-up still cleans up: it waits for the start to end
+        // (a failed start has rolled back what it created by then) and closes the daemon a successful one returned.
+        var started = new CompletableFuture<Daemon>();
+        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("bollard-shutdown")
+                .unstarted(() -> closeWhenStarted(started)));
         Daemon daemon;
         try {
             daemon = Daemon.start(new Daemon.Options(config, socket, root, state, level));
+            started.complete(daemon);
         } catch (StartupException e) {
             throw new CliException(e.getMessage());
+        } finally {
+            started.complete(null); // no-op after a successful start
         }
-        // SIGTERM and SIGINT run shutdown hooks: stop serving and remove the socket before the JVM exits.
-        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("bollard-shutdown").unstarted(daemon::close));
         daemon.awaitTermination();
         return 0;
+    }
+
+    /** The shutdown hook's body: a start still running is waited for (bounded), then what it returned is closed. */
+    static void closeWhenStarted(CompletableFuture<Daemon> started) {
+        try {
+            Daemon daemon = started.get(START_WAIT.toSeconds(), TimeUnit.SECONDS);
+            if (daemon != null) {
+                daemon.close();
+            }
+        } catch (TimeoutException e) {
+            System.err.println("bollard: the start-up did not end within " + START_WAIT.toSeconds()
+                    + " s of the signal; exiting without cleaning up");
+        } catch (ExecutionException e) {
+            // the start failed and rolled back itself
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

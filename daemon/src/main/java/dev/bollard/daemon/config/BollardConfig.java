@@ -7,7 +7,8 @@ import java.util.Optional;
 
 /** The daemon's whole configuration, after defaults, the TOML file and command-line flags are applied. */
 public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeHandler> runtimes, Registry registry,
-                            Cni cni, Metrics metrics, dev.bollard.daemon.streaming.StreamingConfig streaming, Cdi cdi) {
+                            Cni cni, Metrics metrics, dev.bollard.daemon.streaming.StreamingConfig streaming, Cdi cdi,
+                            Nri nri) {
 
     /** Without a [metrics] section: metrics off. */
     public enum LogLevel { DEBUG, INFO, WARN, ERROR }
@@ -97,6 +98,21 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
         }
     }
 
+    /**
+     * NRI (Node Resource Interface) plugins.
+     *
+     * @param socketPath          where externally started plugins connect
+     * @param pluginPath          pre-installed plugins ({@code NN-name}), started by the daemon
+     * @param pluginConfigPath    their configuration ({@code NN-name.conf} or {@code name.conf})
+     * @param disableConnections  no socket: only the pre-installed plugins run
+     */
+    public record Nri(boolean enable, Path socketPath, Path pluginPath, Path pluginConfigPath,
+                      java.time.Duration registrationTimeout, java.time.Duration requestTimeout,
+                      boolean disableConnections) {
+        public static final Nri OFF = new Nri(false, Path.of("/var/run/nri/nri.sock"), Path.of("/opt/nri/plugins"),
+                Path.of("/etc/nri/conf.d"), java.time.Duration.ofSeconds(5), java.time.Duration.ofSeconds(2), false);
+    }
+
     public RuntimeHandler defaultHandler() {
         return runtimes.get(runtime.defaultRuntime());
     }
@@ -108,6 +124,6 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
                 root != null ? root : daemon.root(),
                 state != null ? state : daemon.state(),
                 daemon.logLevel(), daemon.logFormat(), daemon.stopPodsOnShutdown()), runtime, runtimes, registry, cni,
-                metrics, streaming, cdi);
+                metrics, streaming, cdi, nri);
     }
 }

@@ -130,7 +130,8 @@ public final class ConfigLoader {
                             (Long) cni.get("plugin_timeout_seconds")),
                     new BollardConfig.Metrics(metricsAddress),
                     streaming(fixed(ConfigSchema.STREAMING)),
-                    cdi(fixed(ConfigSchema.CDI)));
+                    cdi(fixed(ConfigSchema.CDI)),
+                    nri(fixed(ConfigSchema.NRI)));
             if (!config.runtimes().containsKey(config.runtime().defaultRuntime())) {
                 throw error(List.of(ConfigSchema.RUNTIME, "default_runtime"), "runtime.default_runtime: \""
                         + config.runtime().defaultRuntime() + "\" is not a configured handler (configured: "
@@ -227,6 +228,21 @@ public final class ConfigLoader {
             return new BollardConfig.Cdi((Boolean) values.get("enable"), dirs);
         }
 
+        private BollardConfig.Nri nri(Map<String, Object> values) throws ConfigException {
+            for (String key : List.of("socket_path", "plugin_path", "plugin_config_path")) {
+                String path = (String) values.get(key);
+                if (!path.startsWith("/")) {
+                    throw error(List.of(ConfigSchema.NRI, key), ConfigSchema.NRI + "." + key + ": \"" + path
+                            + "\" is not an absolute path");
+                }
+            }
+            return new BollardConfig.Nri((Boolean) values.get("enable"), Path.of((String) values.get("socket_path")),
+                    Path.of((String) values.get("plugin_path")), Path.of((String) values.get("plugin_config_path")),
+                    duration(ConfigSchema.NRI, values, "plugin_registration_timeout"),
+                    duration(ConfigSchema.NRI, values, "plugin_request_timeout"),
+                    (Boolean) values.get("disable_connections"));
+        }
+
         private StreamingConfig streaming(Map<String, Object> values) throws ConfigException {
             String cert = (String) values.get("tls_cert_file");
             String key = (String) values.get("tls_key_file");
@@ -244,6 +260,10 @@ public final class ConfigLoader {
 
         /** Go-style durations as containerd writes them: "4h", "30s", "1m30s", "250ms". */
         private Duration duration(Map<String, Object> values, String keyName) throws ConfigException {
+            return duration(ConfigSchema.STREAMING, values, keyName);
+        }
+
+        private Duration duration(String sectionName, Map<String, Object> values, String keyName) throws ConfigException {
             String text = ((String) values.get(keyName)).strip();
             var m = DURATION.matcher(text);
             Duration total = Duration.ZERO;
@@ -259,7 +279,7 @@ public final class ConfigLoader {
                 at = m.end();
             }
             if (text.isEmpty() || at != text.length() || total.isZero()) {
-                throw error(List.of(ConfigSchema.STREAMING, keyName), ConfigSchema.STREAMING + "." + keyName + ": \""
+                throw error(List.of(sectionName, keyName), sectionName + "." + keyName + ": \""
                         + text + "\" is not a positive duration (e.g. 4h, 30s, 1m30s, 500ms)");
             }
             return total;

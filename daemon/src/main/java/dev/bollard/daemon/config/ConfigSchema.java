@@ -46,6 +46,7 @@ public final class ConfigSchema {
     public static final String METRICS = "metrics";
     public static final String STREAMING = "streaming";
     public static final String CDI = "cdi";
+    public static final String NRI = "nri";
 
     /** The shim of Bollard's VM runtime (vm/ module); a handler running it is a VM handler. */
     public static final String VM_SHIM = "containerd-shim-bollard-vm-v2";
@@ -186,6 +187,24 @@ public final class ConfigSchema {
                             "Where CDI spec files (*.json, *.yaml) are read, colon-separated; for a device defined in\n"
                                     + "several directories, the later directory wins. Read at every CreateContainer that\n"
                                     + "names a device, so new spec files need no restart.")),
+                    Map.of()),
+            new Section(NRI, false, "NRI (Node Resource Interface, containerd/nri's protocol): plugins that see the pod and\n"
+                    + "container lifecycle and adjust containers as they are created (annotations, env, mounts, devices,\n"
+                    + "hooks, resources, rlimits, cgroup path) or update their resources. Off by default, as in containerd.", List.of(
+                    bool("enable", false, "Run NRI: serve socket_path and start the plugins of plugin_path."),
+                    string("socket_path", "/var/run/nri/nri.sock",
+                            "The socket externally started plugins connect to (created 0600 by the daemon)."),
+                    bool("disable_connections", false, "No socket: only the pre-installed plugins of plugin_path run."),
+                    string("plugin_path", "/opt/nri/plugins",
+                            "Pre-installed plugins, executables named NN-name (NN: their index, the call order), started\n"
+                                    + "by the daemon with a connected socket as fd 3."),
+                    string("plugin_config_path", "/etc/nri/conf.d",
+                            "A pre-installed plugin's configuration: NN-name.conf, else name.conf, passed in Configure."),
+                    string("plugin_registration_timeout", "5s",
+                            "A plugin that has not registered this long after it connected is disconnected."),
+                    string("plugin_request_timeout", "2s",
+                            "The longest a plugin may take to answer one event; a plugin that fails or takes longer is\n"
+                                    + "disconnected (logged) and the pod or container goes on without it.")),
                     Map.of()));
 
     private static Map<String, Map<String, Object>> defaultRuntimes() {

@@ -90,6 +90,8 @@ public final class ContainerExits implements ShimEvents {
             CrashPoints.hit("ContainerExit.afterRecord");
             LOG.info("container exited", "id", c.id(), "exitCode", status, "reason", reason);
             containers.tell(c, LifecycleEvent.STOPPED);
+            sandboxes.find(c.record().sandboxId())
+                    .ifPresent(pod -> dev.bollard.daemon.nri.NriHooks.current().containerEvent(dev.bollard.api.nri.v1alpha1.Event.STOP_CONTAINER, pod, c));
             sandboxes.find(c.record().sandboxId()).map(Sandbox::shim).ifPresent(shim -> {
                 if (Tasks.deleteQuietly(shim, c.id())) {
                     c.taskDeleted();

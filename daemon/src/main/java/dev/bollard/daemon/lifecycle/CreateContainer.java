@@ -131,6 +131,8 @@ public final class CreateContainer {
             JsonObject spec = specs.containerSpec(pod, id, volumes.config(), parsed,
                     SpecInputsResolver.container(pod, volumes.config(), rootfs.files(), targetPid, handler));
             dev.bollard.daemon.cdi.CdiDevices.inject(spec, config); // CDI devices by name: device nodes, mounts, env, hooks
+            // NRI plugins adjust the container (each waited for at most its request timeout)
+            spec = dev.bollard.daemon.nri.NriHooks.current().createContainer(sandbox, id, config.getMetadata().getName(), config.getLabelsMap(), spec);
             var userns = SpecBuilder.podUserNamespace(sandbox.config());
             if (userns.isPresent()) {
                 // the infra process lives in the pod's user namespace: its ns file is what the idmapped mounts take
@@ -161,6 +163,7 @@ public final class CreateContainer {
             LOG.info("container created", "id", id, "pod", sandbox.id(), "name", config.getMetadata().getName(),
                     "image", image.id());
             containers.tell(c, LifecycleEvent.CREATED);
+            dev.bollard.daemon.nri.NriHooks.current().containerEvent(dev.bollard.api.nri.v1alpha1.Event.POST_CREATE_CONTAINER, sandbox, c);
             return c;
         } catch (IOException | RuntimeException e) {
             containers.releaseName(name, id);

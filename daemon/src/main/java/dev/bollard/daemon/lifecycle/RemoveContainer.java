@@ -56,6 +56,8 @@ public final class RemoveContainer {
             containers.remove(c);
             LOG.info("container removed", "id", c.id());
             containers.tell(c, LifecycleEvent.DELETED);
+            sandboxes.find(c.record().sandboxId())
+                    .ifPresent(pod -> dev.bollard.daemon.nri.NriHooks.current().containerEvent(dev.bollard.api.nri.v1alpha1.Event.REMOVE_CONTAINER, pod, c));
         } finally {
             c.lock().unlock();
         }

@@ -67,5 +67,6 @@ public final class RemovePodSandbox {
         sandboxes.remove(sandbox);
         LOG.info("pod sandbox removed", "id", r.id());
         sandboxes.tell(sandbox, LifecycleEvent.DELETED);
+        dev.bollard.daemon.nri.NriHooks.current().podEvent(dev.bollard.api.nri.v1alpha1.Event.REMOVE_POD_SANDBOX, sandbox);
     }
 }

@@ -240,6 +240,7 @@ public final class RunPodSandbox {
         // Before the exit watch starts, so that a STOPPED can never come first.
         sandboxes.tell(sandbox, LifecycleEvent.CREATED);
         sandboxes.tell(sandbox, LifecycleEvent.STARTED);
+        dev.bollard.daemon.nri.NriHooks.current().podEvent(dev.bollard.api.nri.v1alpha1.Event.RUN_POD_SANDBOX, sandbox);
         watch.infra(sandbox, shim);
         LOG.info("pod sandbox ready", "id", id, "pod", config.getMetadata().getNamespace() + "/"
                 + config.getMetadata().getName(), "handler", handlerName, "pid", pid, "ips", String.join(",", ips),

@@ -59,6 +59,7 @@ public final class StartContainer {
             if (!sandbox.ready() || shim == null) {
                 throw new FailedPreconditionException("pod sandbox " + sandbox.id() + " is not ready");
             }
+            dev.bollard.daemon.nri.NriHooks.current().containerEvent(dev.bollard.api.nri.v1alpha1.Event.START_CONTAINER, sandbox, c);
             Path bundle = layout.containerBundle(c.id());
             boolean tty = c.config().getTty();
             StdioFifos fifos = null;
@@ -85,6 +86,7 @@ public final class StartContainer {
                 watch.container(c, shim);
                 LOG.info("container started", "id", c.id(), "pid", pid);
                 containers.tell(c, LifecycleEvent.STARTED);
+                dev.bollard.daemon.nri.NriHooks.current().containerEvent(dev.bollard.api.nri.v1alpha1.Event.POST_START_CONTAINER, sandbox, c);
             } catch (IOException | RuntimeException e) {
                 if (taskCreated) {
                     Tasks.deleteQuietly(shim, c.id());

@@ -92,6 +92,7 @@ public final class StopPodSandbox {
         LOG.info("pod sandbox stopped", "id", id);
         if (wasReady) {
             sandboxes.tell(sandbox, LifecycleEvent.STOPPED);
+            dev.bollard.daemon.nri.NriHooks.current().podEvent(dev.bollard.api.nri.v1alpha1.Event.STOP_POD_SANDBOX, sandbox);
         }
     }
 }

@@ -39,6 +39,8 @@ public final class UpdateContainerResources {
                 throw new FailedPreconditionException("container " + c.id() + " is " + Tasks.describe(c.state())
                         + "; only created or running containers can be updated");
             }
+            // NRI plugins may change what is applied (each waited for at most its request timeout)
+            resources = dev.bollard.daemon.nri.NriHooks.current().updateContainer(sandboxes.get(c.record().sandboxId()), c, resources);
             var updated = specs.linuxResources(resources);
             if (c.state() == ContainerState.RUNNING) {
                 ExecContainer.runningShim(c, sandboxes).update(c.id(),
@@ -49,7 +51,9 @@ public final class UpdateContainerResources {
                     spec.toString().getBytes(StandardCharsets.UTF_8));
             c.spec(spec);
             c.resources(resources);
-            containers.update(c, r -> r.withResources(ProtoJson.toJson(resources))); // a restarted daemon reports them
+            var applied = resources;
+            containers.update(c, r -> r.withResources(ProtoJson.toJson(applied))); // a restarted daemon reports them
+            dev.bollard.daemon.nri.NriHooks.current().containerEvent(dev.bollard.api.nri.v1alpha1.Event.POST_UPDATE_CONTAINER, sandboxes.get(c.record().sandboxId()), c);
         } finally {
             c.lock().unlock();
         }

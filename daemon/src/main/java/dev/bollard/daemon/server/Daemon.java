@@ -232,6 +232,14 @@ public final class Daemon implements AutoCloseable {
                 LOG.warn("test crash point armed: the daemon halts when it reaches it",
                         "crashpoint", dev.bollard.daemon.store.CrashPoints.armed());
             }
+            if (config.nri().enable()) {
+                // after recovery, so a plugin's Synchronize sees every pod and container; before serving
+                var lc = lifecycle;
+                var nri = new dev.bollard.daemon.nri.Nri(config.nri(), sandboxes, containers,
+                        (id, resources) -> lc.updateContainerResources().update(id, resources));
+                dev.bollard.daemon.nri.NriHooks.install(nri);
+                nri.start();
+            }
             // After recovery: garbage collection must see the snapshots the recovered containers use.
             images.startHousekeeping();
             // the pause image before any pull can fill the disk; imported once the start cannot fail any more
@@ -316,6 +324,7 @@ public final class Daemon implements AutoCloseable {
     /** Undoes a failed start; pods recovered meanwhile keep running (their shims are only disconnected). */
     private static void abandon(Lifecycle lifecycle, ShimManager shims, ImageManager images, FileChannel lockChannel,
                                 CreatedPaths created) {
+        closeNri();
         if (lifecycle != null) {
             lifecycle.exitWatch().detach();
         }
@@ -337,6 +346,7 @@ public final class Daemon implements AutoCloseable {
         SystemdNotify.stopping();
         containerEvents.close(); // event streams never end by themselves: the graceful shutdown would wait them out
         server.close();
+        closeNri(); // plugins told to shut down, pre-installed ones stopped, the NRI socket removed
         // Before the managers detach: open exec sessions are aborted while their processes can still be killed.
         closeQuietly(streamingServer);
         closeQuietly(statsCollector);
@@ -357,6 +367,13 @@ public final class Daemon implements AutoCloseable {
         closeQuietly(lockChannel);
         closeQuietly(storeTimings);
         LOG.info("stopped");
+    }
+
+    private static void closeNri() {
+        if (dev.bollard.daemon.nri.NriHooks.current() instanceof dev.bollard.daemon.nri.Nri nri) {
+            dev.bollard.daemon.nri.NriHooks.install(null);
+            nri.close();
+        }
     }
 
     /** For test nodes ([daemon] stop_pods_on_shutdown): every pod stopped, each failure logged, none fatal. */

@@ -110,8 +110,28 @@ class ConfigLoaderTest {
 
     @Test
     void unknownSectionIsAnError() {
-        assertEquals("b.toml:2: unknown section or key \"registyr\" (known sections: daemon, runtime, runtimes.<name>, registry, cni, metrics, streaming, cdi)",
+        assertEquals("b.toml:2: unknown section or key \"registyr\" (known sections: daemon, runtime, runtimes.<name>, registry, cni, metrics, streaming, cdi, nri)",
                 error("\n[registyr]\nconfig_path = \"/x\"\n"));
+    }
+
+    @Test
+    void nriIsOffByDefaultAndChecksItsKeys() throws ConfigException {
+        var defaults = ConfigLoader.parse("", "b.toml").nri();
+        assertEquals(BollardConfig.Nri.OFF, defaults, "containerd's defaults, NRI off");
+        var set = ConfigLoader.parse("""
+                [nri]
+                enable = true
+                socket_path = "/run/x/nri.sock"
+                plugin_request_timeout = "500ms"
+                plugin_registration_timeout = "1m"
+                """, "b.toml").nri();
+        assertTrue(set.enable());
+        assertEquals(Path.of("/run/x/nri.sock"), set.socketPath());
+        assertEquals(java.time.Duration.ofMillis(500), set.requestTimeout());
+        assertEquals(java.time.Duration.ofMinutes(1), set.registrationTimeout());
+        assertTrue(error("[nri]\nplugin_path = \"plugins\"\n").contains("nri.plugin_path: \"plugins\" is not an absolute path"));
+        assertTrue(error("[nri]\nplugin_request_timeout = \"2\"\n").contains("nri.plugin_request_timeout: \"2\" is not a positive duration"));
+        assertTrue(error("[nri]\nenabled = true\n").contains("enabled"));
     }
 
     @Test
