@@ -92,7 +92,15 @@ public final class Nri implements NriHooks, AutoCloseable {
         if (!config.disableConnections()) {
             Path socket = config.socketPath();
             Files.createDirectories(socket.getParent());
-            Files.deleteIfExists(socket); // a previous daemon's; plugins reconnect to the new one
+            // a previous daemon's stale socket goes (plugins reconnect to the new one); a live one is another
+            // runtime's NRI (containerd's default path is the same), which must not be taken from it
+            switch (dev.bollard.daemon.linux.UnixSockets.probe(socket)) {
+                case LIVE_SOCKET -> throw new IOException("nri socket " + socket
+                        + " is in use: another runtime serves NRI on it; set [nri] socket_path to another path");
+                case NOT_A_SOCKET -> throw new IOException("nri socket path " + socket + " exists and is not a socket");
+                case STALE_SOCKET -> Files.delete(socket);
+                case ABSENT -> { }
+            }
             listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
             listener.bind(UnixDomainSocketAddress.of(socket));
             Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));

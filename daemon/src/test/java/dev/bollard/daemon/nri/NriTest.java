@@ -8,6 +8,7 @@ import dev.bollard.api.nri.v1alpha1.ContainerAdjustment;
 import dev.bollard.api.nri.v1alpha1.Event;
 import dev.bollard.api.nri.v1alpha1.KeyValue;
 import dev.bollard.daemon.config.BollardConfig;
+import dev.bollard.daemon.linux.UnixSockets;
 import dev.bollard.daemon.container.ContainerStore;
 import dev.bollard.daemon.sandbox.Sandbox;
 import dev.bollard.daemon.sandbox.SandboxRecord;
@@ -28,6 +29,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -100,6 +102,32 @@ class NriTest {
         assertEquals("web", request.getPod().getName());
         assertEquals("front", request.getContainer().getLabelsMap().get("tier"));
         assertEquals("[sh]", request.getContainer().getArgsList().toString());
+    }
+
+    @Test
+    void aLiveSocketIsNeverTakenAStaleOneIsReplaced() throws Exception {
+        var config = new BollardConfig.Nri(true, dir.resolve("nri.sock"), dir.resolve("plugins"),
+                dir.resolve("conf.d"), Duration.ofSeconds(5), Duration.ofMillis(700), false);
+        var second = new Nri(config, new SandboxStore(Files.createDirectories(dir.resolve("pods2"))),
+                new ContainerStore(Files.createDirectories(dir.resolve("containers2"))), (id, r) -> { });
+        var refused = assertThrows(java.io.IOException.class, second::start);
+        assertTrue(refused.getMessage().contains("is in use"), refused.getMessage());
+        // the first runtime still serves: a plugin can still register with it
+        var p = plugin("still", "10", 0, env("A", "1"));
+        await(() -> nri.pluginNames().contains("10-still"));
+        p.close();
+        second.close();
+
+        Path stale = dir.resolve("stale.sock");
+        try (var ch = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            ch.bind(java.net.UnixDomainSocketAddress.of(stale)); // bound, then closed: a file nobody answers on
+        }
+        var staleConfig = new BollardConfig.Nri(true, stale, dir.resolve("plugins"),
+                dir.resolve("conf.d"), Duration.ofSeconds(5), Duration.ofMillis(700), false);
+        try (var third = new Nri(staleConfig, new SandboxStore(Files.createDirectories(dir.resolve("pods3"))),
+                new ContainerStore(Files.createDirectories(dir.resolve("containers3"))), (id, r) -> { }).start()) {
+            assertEquals(UnixSockets.PathState.LIVE_SOCKET, UnixSockets.probe(stale));
+        }
     }
 
     @Test
