@@ -191,4 +191,26 @@ class PodFaultIntegrationTest extends PodNodeTest {
         node.removePod(pod);
         assertEquals(Set.of(), leftovers(Set.of(pod)), "left behind by the pod");
     }
+    /** A link at a directory between log_directory and the file (a volume can plant one): refused, not followed. */
+    @Test
+    void aLinkAtADirectoryOfTheLogPathFailsStartContainerWithInvalidArgument() throws Exception {
+        var podConfig = node.pod("logs-dir-planted").build();
+        String pod = node.runPod(podConfig);
+        Path logDir = Path.of(podConfig.getLogDirectory());
+        Path outside = Files.createDirectories(node.dir.resolve("outside-logs"));
+        Files.createSymbolicLink(logDir.resolve("escape"), outside);
+        String id = node.rt().createContainer(CreateContainerRequest.newBuilder().setPodSandboxId(pod)
+                .setConfig(PodTestNode.container("escape", "echo", "written").setLogPath("escape/0.log"))
+                .setSandboxConfig(podConfig).build()).getContainerId();
+        var e = assertThrows(StatusRuntimeException.class, () -> node.rt().startContainer(
+                StartContainerRequest.newBuilder().setContainerId(id).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.getStatus().toString());
+        assertTrue(e.getStatus().getDescription().contains("log_path"), e.getStatus().toString());
+        assertEquals(ContainerState.CONTAINER_EXITED, node.status(id).getState());
+        try (var left = Files.list(outside)) {
+            assertEquals(List.of(), left.toList(), "written outside log_directory through the link");
+        }
+        node.removePod(pod);
+        assertEquals(Set.of(), leftovers(Set.of(pod)), "left behind by the pod");
+    }
 }

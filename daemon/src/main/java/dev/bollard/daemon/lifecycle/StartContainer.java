@@ -4,6 +4,7 @@ import dev.bollard.daemon.container.CheckpointArchive;
 import dev.bollard.daemon.container.ContainerState;
 import dev.bollard.daemon.container.ContainerStore;
 import dev.bollard.daemon.container.io.ContainerLogger;
+import dev.bollard.daemon.container.io.LogLocation;
 import dev.bollard.daemon.container.io.StdioFifos;
 import dev.bollard.daemon.errors.FailedPreconditionException;
 import dev.bollard.daemon.log.Log;
@@ -66,7 +67,8 @@ public final class StartContainer {
             boolean taskCreated = false;
             try {
                 fifos = StdioFifos.create(bundle, "init", c.config().getStdin(), tty);
-                logger = ContainerLogger.start(fifos, c.record().logPath().isEmpty() ? null : Path.of(c.record().logPath()),
+                logger = ContainerLogger.start(fifos, c.record().logPath().isEmpty() ? null
+                        : LogLocation.of(c.record().logPath(), c.config().getLogPath()),
                         maxLogLineBytes);
                 c.io(fifos, logger);
                 CrashPoints.hit("StartContainer.afterFifos");
