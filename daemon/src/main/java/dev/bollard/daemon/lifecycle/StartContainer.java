@@ -88,8 +88,10 @@ public final class StartContainer {
                 LOG.info("container started", "id", c.id(), "pid", pid);
                 containers.tell(c, LifecycleEvent.STARTED);
             } catch (IOException | RuntimeException e) {
-                if (taskCreated) {
-                    Tasks.deleteQuietly(shim, c.id());
+                if (!shim.isAlive()) {
+                    watch.reapOrphan(c, shim); // the shim died (maybe mid-Create): runc's init must not stay behind
+                } else if (taskCreated && !Tasks.deleteQuietly(shim, c.id())) {
+                    watch.reapOrphan(c, shim); // only if the shim died meanwhile
                 }
                 if (logger != null) {
                     logger.close();
