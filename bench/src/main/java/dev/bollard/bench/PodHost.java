@@ -187,7 +187,8 @@ final class PodHost {
             }
         }
         for (Path ns : listing(NETNS_DIR)) {
-            if (!netnsBefore.contains(ns) && ns.getFileName().toString().startsWith("cni-")) {
+            if (!netnsBefore.contains(ns) && ns.getFileName().toString().startsWith("cni-")
+                    && ours(ns.getFileName().toString())) {
                 Workspace.run(List.of("umount", "-l", ns.toString()));
                 Workspace.run(List.of("rm", "-f", ns.toString()));
                 removed.add("netns " + ns);
@@ -204,6 +205,14 @@ final class PodHost {
             }
         }
         return removed;
+    }
+
+    /**
+     * Whether a netns in /var/run/netns is one of this rig's pods' (containerd names them cni-<uuid>): an address of
+     * our subnet inside. Other helpers' runtimes make netns there too, at the same time: never touch theirs.
+     */
+    boolean ours(String netnsName) {
+        return Workspace.run(List.of("ip", "-n", netnsName, "-4", "-o", "addr", "show")).contains(" " + subnetPrefix + ".");
     }
 
     /** The bridge plugin's masquerade rules for our addresses ({@code -s 10.x.y.z/32 ... -j CNI-…}) and chains. */
