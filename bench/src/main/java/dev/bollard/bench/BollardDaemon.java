@@ -32,6 +32,13 @@ final class BollardDaemon implements DaemonUnderTest {
         this.env = Map.copyOf(env);
     }
 
+    /** The same Bollard with {@code opts} added to its JVM flags (BOLLARD_JAVA_OPTS). */
+    BollardDaemon withJavaOpts(String opts) {
+        var merged = new java.util.LinkedHashMap<>(env);
+        merged.merge("BOLLARD_JAVA_OPTS", opts, (old, added) -> old + " " + added);
+        return new BollardDaemon(checkout, command, logLevel, variant, merged);
+    }
+
     @Override
     public String name() {
         return variant == null ? "Bollard" : "Bollard-" + variant;

@@ -145,8 +145,7 @@ final class PodHost {
 
     /**
      * Removes what the runtimes may leave when something failed (normally nothing is left): network namespaces
-     * created under /var/run/netns since the start that hold an address of our subnet (other users' pods on the
-     * node, test pods included, are never touched), the bridge, NAT rules and chains of the subnet, and the pods'
+     * created under /var/run/netns since the start, the bridge, NAT rules and chains of the subnet, and the pods'
      * cgroup tree in every hierarchy. Every pod gets a cgroup_parent below {@link #cgroupParent}, so neither runtime
      * uses its default parent ({@code /k8s.io}, {@code /bollard}): those may hold other users' pods and are never
      * touched. Returns what it had to remove.
@@ -188,7 +187,8 @@ final class PodHost {
             }
         }
         for (Path ns : listing(NETNS_DIR)) {
-            if (!netnsBefore.contains(ns) && ns.getFileName().toString().startsWith("cni-") && holdsOurAddress(ns)) {
+            if (!netnsBefore.contains(ns) && ns.getFileName().toString().startsWith("cni-")
+                    && ours(ns.getFileName().toString())) {
                 Workspace.run(List.of("umount", "-l", ns.toString()));
                 Workspace.run(List.of("rm", "-f", ns.toString()));
                 removed.add("netns " + ns);
@@ -207,10 +207,12 @@ final class PodHost {
         return removed;
     }
 
-    /** Whether a pod network namespace has an IPv4 address of this run's subnet: only then is it one of ours. */
-    private boolean holdsOurAddress(Path ns) {
-        String addresses = Workspace.run(List.of("ip", "-n", ns.getFileName().toString(), "-4", "-o", "addr", "show"));
-        return addresses.contains(" " + subnetPrefix + ".");
+    /**
+     * Whether a netns in /var/run/netns is one of this rig's pods' (containerd names them cni-<uuid>): an address of
+     * our subnet inside. Other helpers' runtimes make netns there too, at the same time: never touch theirs.
+     */
+    boolean ours(String netnsName) {
+        return Workspace.run(List.of("ip", "-n", netnsName, "-4", "-o", "addr", "show")).contains(" " + subnetPrefix + ".");
     }
 
     /** The bridge plugin's masquerade rules for our addresses ({@code -s 10.x.y.z/32 ... -j CNI-…}) and chains. */

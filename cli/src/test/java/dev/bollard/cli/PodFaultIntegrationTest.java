@@ -106,6 +106,77 @@ class PodFaultIntegrationTest extends PodNodeTest {
         assertEquals(Set.of(), leftovers(Set.of(pod)), "left behind by the healed pod");
     }
 
+    /**
+     * The pod's shim SIGKILLed while RunPodSandbox runs, its infra process already made, then the network failing:
+     * the rollback cannot ask the dead shim to kill and delete the task, so it runs the shim binary's delete
+     * (runc delete --force). Before, the infra process, its runc state and its cgroup stayed, tracked by nothing.
+     */
+    @Test
+    void aShimKilledDuringAFailingRunPodSandboxLeavesNothingBehind() throws Exception {
+        Path infraPid = node.dir.resolve("killed-shim-infra.pid");
+        Path plugin = node.dir.resolve("cni-bin/shim-killer");
+        Files.writeString(plugin, """
+                #!/bin/sh
+                # loopback, except that ADD SIGKILLs the pod's shim once the pod's infra process (a child of the
+                # shim that is not runc itself) exists, then fails
+                if [ "$CNI_COMMAND" = ADD ]; then
+                  i=0
+                  while [ $i -lt 400 ]; do
+                    shim=$(pgrep -f -- "containerd-shim.* -id $CNI_CONTAINERID( |\\$)" | head -n 1)
+                    if [ -n "$shim" ]; then
+                      for c in $(pgrep -P "$shim"); do
+                        if [ "$(cat /proc/$c/comm 2>/dev/null)" != runc ]; then
+                          echo "$c" > %1$s
+                          kill -9 "$shim"
+                          echo '{"cniVersion": "1.0.0", "code": 11, "msg": "injected: the shim was killed"}'
+                          exit 1
+                        fi
+                      done
+                    fi
+                    sleep 0.05
+                    i=$((i + 1))
+                  done
+                  echo '{"cniVersion": "1.0.0", "code": 11, "msg": "no infra process appeared"}'
+                  exit 1
+                fi
+                exec /usr/lib/cni/loopback
+                """.formatted(infraPid));
+        Files.setPosixFilePermissions(plugin, PosixFilePermissions.fromString("rwxr-xr-x"));
+        chainAfterBridge("{\"type\": \"shim-killer\"}");
+        Set<String> before = rolledBackIds();
+
+        var e = assertThrows(StatusRuntimeException.class, () -> node.runPod(node.pod("shim-killed").build()));
+        assertFalse(e.getStatus().getDescription().contains("no infra process appeared"), e.getStatus().toString());
+        assertTrue(Files.exists(infraPid), "the plugin never found the infra process: " + e.getStatus());
+        long pid = Long.parseLong(Files.readString(infraPid).strip());
+        var ids = new TreeSet<>(rolledBackIds());
+        ids.removeAll(before);
+        assertEquals(1, ids.size(), "one attempt rolled back: " + ids);
+        assertFalse(runsAfterAWhile(pid), "the infra process " + pid + " of the rolled-back pod still runs");
+        assertEquals(Set.of(), leftovers(ids), "left behind by the rolled-back pod");
+        assertEquals(0, node.rt().listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItemsCount());
+    }
+
+    /**
+     * Whether the process still runs 10 s from now. Killed, it may stay a zombie a moment until init (its parent
+     * once the shim died) reaps it: a zombie does not run.
+     */
+    private static boolean runsAfterAWhile(long pid) throws InterruptedException {
+        for (int i = 0; i < 200; i++) {
+            String stat;
+            try {
+                stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            } catch (java.io.IOException gone) {
+                return false;
+            }
+            if (stat.substring(stat.lastIndexOf(')') + 2).startsWith("Z")) {
+                return false;
+            }
+            Thread.sleep(50);
+        }
+        return true;
+    }
+
     @Test
     void aPodNameTooLongForThePluginsEnvironmentFailsCleanly() throws Exception {
         Set<String> before = rolledBackIds();
@@ -188,6 +259,28 @@ class PodFaultIntegrationTest extends PodNodeTest {
             assertEquals(ContainerState.CONTAINER_EXITED, node.status(id).getState());
         }
         assertEquals("untouched\n", Files.readString(victim));
+        node.removePod(pod);
+        assertEquals(Set.of(), leftovers(Set.of(pod)), "left behind by the pod");
+    }
+    /** A link at a directory between log_directory and the file (a volume can plant one): refused, not followed. */
+    @Test
+    void aLinkAtADirectoryOfTheLogPathFailsStartContainerWithInvalidArgument() throws Exception {
+        var podConfig = node.pod("logs-dir-planted").build();
+        String pod = node.runPod(podConfig);
+        Path logDir = Path.of(podConfig.getLogDirectory());
+        Path outside = Files.createDirectories(node.dir.resolve("outside-logs"));
+        Files.createSymbolicLink(logDir.resolve("escape"), outside);
+        String id = node.rt().createContainer(CreateContainerRequest.newBuilder().setPodSandboxId(pod)
+                .setConfig(PodTestNode.container("escape", "echo", "written").setLogPath("escape/0.log"))
+                .setSandboxConfig(podConfig).build()).getContainerId();
+        var e = assertThrows(StatusRuntimeException.class, () -> node.rt().startContainer(
+                StartContainerRequest.newBuilder().setContainerId(id).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.getStatus().toString());
+        assertTrue(e.getStatus().getDescription().contains("log_path"), e.getStatus().toString());
+        assertEquals(ContainerState.CONTAINER_EXITED, node.status(id).getState());
+        try (var left = Files.list(outside)) {
+            assertEquals(List.of(), left.toList(), "written outside log_directory through the link");
+        }
         node.removePod(pod);
         assertEquals(Set.of(), leftovers(Set.of(pod)), "left behind by the pod");
     }

@@ -12,6 +12,7 @@ import dev.bollard.daemon.container.ContainerStore;
 import dev.bollard.daemon.container.IdMappedMounts;
 import dev.bollard.daemon.container.Rootfs;
 import dev.bollard.daemon.container.io.ContainerLogger;
+import dev.bollard.daemon.container.io.LogLocation;
 import dev.bollard.daemon.container.io.StdioFifos;
 import dev.bollard.daemon.linux.MountInfo;
 import dev.bollard.daemon.log.Log;
@@ -280,7 +281,7 @@ public final class ContainerRecovery {
         try {
             var fifos = StdioFifos.existing(bundle, "init", c.config().getStdin(), tty);
             var logger = ContainerLogger.start(fifos, c.record().logPath().isEmpty() ? null
-                    : Path.of(c.record().logPath()), maxLogLineBytes);
+                    : LogLocation.of(c.record().logPath(), c.config().getLogPath()), maxLogLineBytes);
             c.io(fifos, logger);
         } catch (IOException | IllegalArgumentException e) { // IAE: something else than a file at the log path
             LOG.warn("cannot resume a running container's log; its output is not read", "id", c.id(),

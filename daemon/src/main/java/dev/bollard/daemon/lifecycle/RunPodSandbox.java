@@ -212,8 +212,10 @@ public final class RunPodSandbox {
         long shimNanos = System.nanoTime() - ts;
         undo.push(shim::shutdown);
         CrashPoints.hit("RunPodSandbox.afterShimStart");
+        // Before Create: a shim dying during Create can leave runc's init behind. Kill and delete (once started,
+        // the shim would refuse a bare delete), or without the shim when it is gone.
+        undo.push(() -> Tasks.killAndDeleteOrCleanUp(shim, id, handlers.tasks(), bundle, shimOptions));
         int createdPid = shim.create(id, bundle, rootfs, new TaskIo("", "", "", false));
-        undo.push(() -> Tasks.killAndDelete(shim, id)); // started by then, the shim would refuse a bare delete
         CrashPoints.hit("RunPodSandbox.afterTaskCreate");
         if (netns != null && userns.isPresent()) {
             // the infra process made the netns inside the pod's user namespace; pinned, CNI sets it up as usual

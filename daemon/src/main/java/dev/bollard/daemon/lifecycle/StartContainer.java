@@ -4,6 +4,7 @@ import dev.bollard.daemon.container.CheckpointArchive;
 import dev.bollard.daemon.container.ContainerState;
 import dev.bollard.daemon.container.ContainerStore;
 import dev.bollard.daemon.container.io.ContainerLogger;
+import dev.bollard.daemon.container.io.LogLocation;
 import dev.bollard.daemon.container.io.StdioFifos;
 import dev.bollard.daemon.errors.FailedPreconditionException;
 import dev.bollard.daemon.log.Log;
@@ -67,7 +68,8 @@ public final class StartContainer {
             boolean taskCreated = false;
             try {
                 fifos = StdioFifos.create(bundle, "init", c.config().getStdin(), tty);
-                logger = ContainerLogger.start(fifos, c.record().logPath().isEmpty() ? null : Path.of(c.record().logPath()),
+                logger = ContainerLogger.start(fifos, c.record().logPath().isEmpty() ? null
+                        : LogLocation.of(c.record().logPath(), c.config().getLogPath()),
                         maxLogLineBytes);
                 c.io(fifos, logger);
                 CrashPoints.hit("StartContainer.afterFifos");
@@ -88,8 +90,10 @@ public final class StartContainer {
                 containers.tell(c, LifecycleEvent.STARTED);
                 dev.bollard.daemon.nri.NriHooks.current().containerEvent(dev.bollard.api.nri.v1alpha1.Event.POST_START_CONTAINER, sandbox, c);
             } catch (IOException | RuntimeException e) {
-                if (taskCreated) {
-                    Tasks.deleteQuietly(shim, c.id());
+                if (!shim.isAlive()) {
+                    watch.reapOrphan(c, shim); // the shim died (maybe mid-Create): runc's init must not stay behind
+                } else if (taskCreated && !Tasks.deleteQuietly(shim, c.id())) {
+                    watch.reapOrphan(c, shim); // only if the shim died meanwhile
                 }
                 if (logger != null) {
                     logger.close();

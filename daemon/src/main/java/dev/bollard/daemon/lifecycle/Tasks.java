@@ -3,7 +3,9 @@ package dev.bollard.daemon.lifecycle;
 import dev.bollard.daemon.linux.MountInfo;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.shim.ShimNotFoundException;
+import dev.bollard.daemon.shim.ShimOptions;
 import dev.bollard.daemon.shim.TaskService;
+import dev.bollard.daemon.shim.TaskServices;
 import dev.bollard.daemon.shim.TaskState;
 import dev.bollard.daemon.store.FileTrees;
 
@@ -52,6 +54,28 @@ final class Tasks {
             return; // never created, or deleted already
         }
         delete(shim, id);
+    }
+
+    /**
+     * {@link #killAndDelete} for a rollback, which must leave nothing whatever state the shim is in: when the shim
+     * is dead (killed, crashed) or fails the kill or the delete, the shim binary's {@code delete} action cleans up
+     * without it ({@link TaskServices#cleanupDead}: {@code runc delete --force} on the task's runc root, so the
+     * process, its runc state and its cgroup go, and the rootfs unmounted). Without this, a pod whose shim died
+     * during RunPodSandbox left its infra process running with nothing tracking it.
+     */
+    static void killAndDeleteOrCleanUp(TaskService shim, String id, TaskServices services, Path bundle,
+                                       ShimOptions options) throws IOException, InterruptedException {
+        if (shim.isAlive()) {
+            try {
+                killAndDelete(shim, id);
+                return;
+            } catch (IOException e) {
+                LOG.warn("cannot kill and delete task through its shim; cleaning up without it", "id", id,
+                        "shimAlive", shim.isAlive(), "error", e.getMessage());
+            }
+        }
+        services.cleanupDead(id, bundle, options).ifPresent(exit ->
+                LOG.info("task of a dead shim cleaned up", "id", id, "pid", exit.pid()));
     }
 
     /** The shim refuses to delete a running task: after SIGKILL, wait for the exit to be reaped. */

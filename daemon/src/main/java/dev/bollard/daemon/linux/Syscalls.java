@@ -51,6 +51,9 @@ public final class Syscalls {
     public static final int EOPNOTSUPP = 95;
     public static final int EINTR = 4;
     public static final int ENXIO = 6;
+    public static final int ENOTDIR = 20;
+    public static final int EISDIR = 21;
+    public static final int ELOOP = 40;
     public static final int EAGAIN = 11;
     public static final int EPIPE = 32;
 
@@ -60,6 +63,11 @@ public final class Syscalls {
     public static final int O_NONBLOCK = 04000;
     public static final int O_NOFOLLOW = 0400000;
     public static final int O_CLOEXEC = 02000000;
+    public static final int O_CREAT = 0100;
+    public static final int O_NOCTTY = 0400;
+    public static final int O_APPEND = 02000;
+    public static final int O_DIRECTORY = 0200000;
+    public static final int O_PATH = 010000000;
 
     public static final int EPOLLIN = 0x001;
     public static final int EPOLLOUT = 0x004;
@@ -161,6 +169,10 @@ public final class Syscalls {
     private static final MethodHandle OPEN = LINKER.downcallHandle(LINKER.defaultLookup().find("open").orElseThrow(),
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
             Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle OPENAT = LINKER.downcallHandle(LINKER.defaultLookup().find("openat").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+            Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(3));
+    private static final MethodHandle MKDIRAT = handle("mkdirat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle CLOSE = handle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle MKFIFO = handle("mkfifo", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle READ = handle("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
@@ -440,6 +452,32 @@ public final class Syscalls {
             int fd = (int) OPEN.invokeExact(errno, cstr(arena, path), flags, 0);
             check(fd, errno, "open", path);
             return fd;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * openat(2): {@code name} relative to the directory {@code dirFd}; {@code mode} applies when O_CREAT creates the
+     * file. Returns the raw fd. {@code shown} is the path named in an error.
+     */
+    public static int openat(int dirFd, String name, int flags, int mode, Object shown) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int fd = (int) OPENAT.invokeExact(errno, dirFd, cstrOrNull(arena, name), flags, mode);
+            check(fd, errno, "open", shown);
+            return fd;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** mkdirat(2): {@code name} relative to the directory {@code dirFd}; EEXIST is thrown like any errno. */
+    public static void mkdirat(int dirFd, String name, int mode, Object shown) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int rc = (int) MKDIRAT.invokeExact(errno, dirFd, cstrOrNull(arena, name), mode);
+            check(rc, errno, "mkdir", shown);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -13,7 +13,6 @@ import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Optional;
-import java.util.concurrent.LinkedBlockingQueue;
 
 /**
  * Runs one exec or attach against the backend once a protocol has its streams, whatever the transport: the
@@ -23,7 +22,6 @@ import java.util.concurrent.LinkedBlockingQueue;
 public final class RemoteCommandRunner {
 
     private static final Log LOG = Log.get("streaming");
-    private static final TerminalSize NO_MORE = new TerminalSize(-1, -1);
 
     /** The streams of one session; any may be null when not requested (error is null only for broken clients). */
     public record Wires(InputStream stdin, OutputStream stdout, OutputStream stderr, InputStream resize,
@@ -35,7 +33,8 @@ public final class RemoteCommandRunner {
     private final RemoteCommandProtocol protocol;
     private final Wires wires;
     private final Runnable done;
-    private final LinkedBlockingQueue<TerminalSize> resizes = new LinkedBlockingQueue<>();
+    /** Only the latest size not yet applied is kept: a flood of resizes cannot grow memory. */
+    private final LatestResize resizes = new LatestResize();
     private volatile boolean aborted;
     private Thread worker;
     private Thread resizeReader;
@@ -60,7 +59,7 @@ public final class RemoteCommandRunner {
             if (wires.resize() != null) {
                 runner.resizeReader = Thread.ofVirtual().name("stream-resize").start(runner::readResizes);
             } else {
-                runner.resizes.add(NO_MORE);
+                runner.resizes.end();
             }
             runner.worker = Thread.ofVirtual().name("stream-" + kind(request)).start(runner::run);
         }
@@ -73,7 +72,7 @@ public final class RemoteCommandRunner {
             return;
         }
         aborted = true;
-        resizes.add(NO_MORE);
+        resizes.end();
         if (worker != null) {
             worker.interrupt();
         }
@@ -101,12 +100,7 @@ public final class RemoteCommandRunner {
 
             @Override
             public Optional<TerminalSize> nextResize() throws InterruptedException {
-                TerminalSize size = resizes.take();
-                if (size == NO_MORE) {
-                    resizes.add(NO_MORE);
-                    return Optional.empty();
-                }
-                return Optional.of(size);
+                return resizes.take();
             }
         };
         byte[] outcome = null;
@@ -165,13 +159,13 @@ public final class RemoteCommandRunner {
                 int width = o.has("Width") ? o.get("Width").getAsInt() : 0;
                 int height = o.has("Height") ? o.get("Height").getAsInt() : 0;
                 if (width >= 0 && height >= 0 && width <= 0xffff && height <= 0xffff) {
-                    resizes.add(new TerminalSize(width, height));
+                    resizes.offer(new TerminalSize(width, height));
                 }
             }
         } catch (IOException | RuntimeException e) {
             // EOF or a malformed resize: no more resizes, the command goes on
         } finally {
-            resizes.add(NO_MORE);
+            resizes.end();
         }
     }
 

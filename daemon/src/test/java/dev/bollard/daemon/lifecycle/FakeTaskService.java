@@ -32,6 +32,8 @@ final class FakeTaskService implements TaskService {
     final List<String> calls = Collections.synchronizedList(new ArrayList<>());
     /** Calls (by name: create, start, kill, delete, state, shutdown) that throw IOException. */
     final Set<String> failing = ConcurrentHashMap.newKeySet();
+    /** Calls during which the shim process dies (SIGKILL): it answers nothing from then on. */
+    final Set<String> dyingAt = ConcurrentHashMap.newKeySet();
     /** Task IDs whose process ignores every signal but SIGKILL. */
     final Set<String> ignoringSignals = ConcurrentHashMap.newKeySet();
     volatile boolean alive = true;
@@ -49,6 +51,10 @@ final class FakeTaskService implements TaskService {
         calls.add(name + " " + detail);
         if (!alive) {
             throw new IOException("fake shim: connection closed");
+        }
+        if (dyingAt.contains(name)) {
+            die();
+            throw new IOException("fake shim: died during " + name);
         }
         if (failing.contains(name)) {
             throw new IOException("fake shim: " + name + " failed");

@@ -22,6 +22,8 @@ final class FakeTaskServices implements TaskServices {
     volatile boolean failStart;
     /** Calls each shim started from now on fails (see {@link FakeTaskService#failing}). */
     final java.util.Set<String> failingInNewShims = ConcurrentHashMap.newKeySet();
+    /** Calls during which each shim started from now on dies (see {@link FakeTaskService#dyingAt}). */
+    final java.util.Set<String> dyingInNewShims = ConcurrentHashMap.newKeySet();
     /** What connect returns per pod after a "restart"; missing = the shim is gone. */
     final Map<String, FakeTaskService> reachable = new ConcurrentHashMap<>();
 
@@ -32,6 +34,7 @@ final class FakeTaskServices implements TaskServices {
         }
         var shim = new FakeTaskService();
         shim.failing.addAll(failingInNewShims);
+        shim.dyingAt.addAll(dyingInNewShims);
         byPod.put(podId, shim);
         return shim;
     }

@@ -86,4 +86,23 @@ class RunPodSandboxTest {
         f.tasks.failingInNewShims.clear();
         assertEquals(SandboxState.READY, f.runPod("web").record().state());
     }
+
+    /** The shim dies during Create or Start: the rollback cannot go through it, the shim binary's delete must run. */
+    @ParameterizedTest
+    @ValueSource(strings = {"create", "start"})
+    void aShimDyingDuringTheRunIsCleanedUpWithoutIt(String step) throws Exception {
+        var f = new LifecycleFixture(dir);
+        f.tasks.dyingInNewShims.add(step);
+        assertThrows(Exception.class, () -> f.runPod("web"));
+        String id = f.tasks.byPod.keySet().iterator().next();
+        assertEquals(java.util.List.of(id), f.tasks.cleanedUp, "shim delete run for the pod's task");
+        assertTrue(f.host.clean(), "netns, network and /dev/shm undone: " + f.host.calls);
+        assertTrue(f.noPodFiles(), "record, bundle and pod directory removed");
+
+        // a live shim that fails the start is asked to kill and delete: no shim delete needed
+        f.tasks.dyingInNewShims.clear();
+        f.tasks.failingInNewShims.add("start");
+        assertThrows(Exception.class, () -> f.runPod("web"));
+        assertEquals(1, f.tasks.cleanedUp.size(), "shim delete only for the dead shim: " + f.tasks.cleanedUp);
+    }
 }

@@ -9,19 +9,14 @@ import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.FileChannel;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -44,6 +39,7 @@ public final class ContainerLogger implements AutoCloseable {
     private static final Log LOG = Log.get("container.io");
     private static final int READ_BUFFER = 64 * 1024;
 
+    private final LogLocation log;
     private final Path logPath;
     private final int maxLineBytes;
     private final List<FifoReader> readers;
@@ -60,8 +56,9 @@ public final class ContainerLogger implements AutoCloseable {
     private volatile boolean streamsEnded;
     private volatile boolean closed;
 
-    private ContainerLogger(Path logPath, int maxLineBytes, FileChannel file, List<FifoReader> readers) {
-        this.logPath = logPath;
+    private ContainerLogger(LogLocation log, int maxLineBytes, FileChannel file, List<FifoReader> readers) {
+        this.log = log;
+        this.logPath = log == null ? null : log.path();
         this.maxLineBytes = maxLineBytes;
         this.file = file;
         this.readers = readers;
@@ -74,7 +71,15 @@ public final class ContainerLogger implements AutoCloseable {
      * {@code maxLineBytes <= 0} means no line limit.
      */
     public static ContainerLogger start(StdioFifos fifos, Path logPath, int maxLineBytes) throws IOException {
-        FileChannel file = logPath == null ? null : openLog(logPath);
+        return start(fifos, logPath == null ? null : LogLocation.of(logPath), maxLineBytes);
+    }
+
+    /**
+     * As {@link #start(StdioFifos, Path, int)}, the log opened below its {@code log_directory} without following a
+     * link on the way ({@link #openLog}).
+     */
+    public static ContainerLogger start(StdioFifos fifos, LogLocation log, int maxLineBytes) throws IOException {
+        FileChannel file = log == null ? null : openLog(log);
         var readers = new ArrayList<FifoReader>(2);
         try {
             readers.add(FifoReader.open(fifos.stdout()));
@@ -88,7 +93,7 @@ public final class ContainerLogger implements AutoCloseable {
             }
             throw e;
         }
-        var logger = new ContainerLogger(logPath, maxLineBytes, file, List.copyOf(readers));
+        var logger = new ContainerLogger(log, maxLineBytes, file, List.copyOf(readers));
         logger.pumps.add(Thread.ofVirtual().name("log-stdout " + fifos.stdout())
                 .start(() -> logger.pump(readers.get(0), CriLogLines.STDOUT)));
         if (readers.size() > 1) {
@@ -109,7 +114,7 @@ public final class ContainerLogger implements AutoCloseable {
         if (logPath == null) {
             throw new IllegalStateException("the container has no log path to reopen");
         }
-        FileChannel fresh = openLog(logPath);
+        FileChannel fresh = openLog(log);
         FileChannel old;
         fileLock.lock();
         try {
@@ -290,58 +295,78 @@ public final class ContainerLogger implements AutoCloseable {
     }
 
     /**
-     * The log file for appending, as root in a directory the pod's users may write to: never through a symbolic
-     * link (the daemon would append to any file), never blocking on a FIFO (StartContainer would hang), only ever a
-     * regular file; one that does not exist is created 0640.
+     * The log file for appending, as root in a directory the pod's users may write to (a hostPath volume can reach
+     * it): never through a symbolic link, neither at the file nor at a directory between log_directory and the
+     * file (the daemon would append to, or create, a file anywhere), never blocking on a FIFO (StartContainer would
+     * hang), only ever a regular file; one that does not exist is created 0640, its missing directories 0755.
+     * Each component of {@code log_path} is made and opened relative to its parent's descriptor with O_NOFOLLOW,
+     * so a link swapped in meanwhile is refused too.
      *
-     * @throws IllegalArgumentException naming {@code log_path} when something else sits at the path
+     * @throws IllegalArgumentException naming {@code log_path} when something else sits on the path
      */
-    static FileChannel openLog(Path path) throws IOException {
+    static FileChannel openLog(LogLocation log) throws IOException {
+        Path path = log.path();
         try {
-            Path parent = path.toAbsolutePath().getParent();
-            if (parent != null) {
-                Files.createDirectories(parent);
-            }
-            for (int attempt = 0; ; attempt++) {
-                try {
-                    // O_CREAT|O_EXCL never follows a link nor opens what exists: a new regular file, ours
-                    return FileChannel.open(path, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
-                            StandardOpenOption.APPEND, LinkOption.NOFOLLOW_LINKS), PosixFilePermissions
-                            .asFileAttribute(PosixFilePermissions.fromString("rw-r-----")));
-                } catch (FileAlreadyExistsException exists) {
+            Files.createDirectories(log.directory()); // kubelet's own directory: its path is trusted as given
+            int dirFd = Syscalls.open(log.directory(), Syscalls.O_PATH | Syscalls.O_DIRECTORY | Syscalls.O_CLOEXEC);
+            try {
+                Path rel = log.relative();
+                Path walked = log.directory();
+                for (int i = 0; i < rel.getNameCount() - 1; i++) {
+                    String name = rel.getName(i).toString();
+                    walked = walked.resolve(name);
                     try {
-                        return openExisting(path);
-                    } catch (NoSuchFileException gone) {
-                        if (attempt >= 3) { // removed and re-made under us, again and again
-                            throw gone;
+                        Syscalls.mkdirat(dirFd, name, 0755, walked);
+                    } catch (Syscalls.ErrnoException e) {
+                        if (e.errno() != Syscalls.EEXIST) {
+                            throw e;
                         }
                     }
+                    int next;
+                    try {
+                        next = Syscalls.openat(dirFd, name, Syscalls.O_PATH | Syscalls.O_DIRECTORY
+                                | Syscalls.O_NOFOLLOW | Syscalls.O_CLOEXEC, 0, walked);
+                    } catch (Syscalls.ErrnoException e) {
+                        if (e.errno() == Syscalls.ENOTDIR || e.errno() == Syscalls.ELOOP) {
+                            throw new IllegalArgumentException("log_path " + path + ": " + walked + " is a symbolic "
+                                    + "link or not a directory; the log must stay inside log_directory "
+                                    + log.directory(), e);
+                        }
+                        throw e;
+                    }
+                    Syscalls.close(dirFd);
+                    dirFd = next;
                 }
+                int fd;
+                try {
+                    fd = Syscalls.openat(dirFd, rel.getFileName().toString(), Syscalls.O_WRONLY | Syscalls.O_APPEND
+                            | Syscalls.O_CREAT | Syscalls.O_NOFOLLOW | Syscalls.O_NONBLOCK | Syscalls.O_NOCTTY
+                            | Syscalls.O_CLOEXEC, 0640, path);
+                } catch (Syscalls.ErrnoException e) {
+                    String kind = switch (e.errno()) {
+                        case Syscalls.ELOOP -> "a symbolic link";
+                        case Syscalls.EISDIR -> "a directory";
+                        case Syscalls.ENXIO -> "a FIFO, socket or device";
+                        default -> null;
+                    };
+                    if (kind == null) {
+                        throw e;
+                    }
+                    throw new IllegalArgumentException("log_path " + path + " is " + kind + ", not a regular file", e);
+                }
+                try {
+                    // through the descriptor: the file opened, whatever is renamed meanwhile
+                    Path opened = Path.of("/proc/self/fd/" + fd);
+                    refuseUnlessRegular(path, Files.readAttributes(opened, BasicFileAttributes.class));
+                    return FileChannel.open(opened, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
+                } finally {
+                    Syscalls.close(fd);
+                }
+            } finally {
+                Syscalls.close(dirFd);
             }
         } catch (IOException e) {
             throw new IOException("opening container log " + path + ": " + e, e);
-        }
-    }
-
-    /**
-     * An existing log, opened with O_NOFOLLOW|O_NONBLOCK, checked to be a regular file through its descriptor, then
-     * reopened as a channel through {@code /proc/self/fd} (the same file, whatever is renamed meanwhile).
-     */
-    private static FileChannel openExisting(Path path) throws IOException {
-        refuseUnlessRegular(path, Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS));
-        int fd;
-        try {
-            fd = Syscalls.open(path, Syscalls.O_WRONLY | Syscalls.O_NONBLOCK | Syscalls.O_NOFOLLOW | Syscalls.O_CLOEXEC);
-        } catch (Syscalls.ErrnoException e) {
-            // ELOOP (became a link) or ENXIO (became a FIFO) since the check above
-            throw new IllegalArgumentException("log_path " + path + " changed while being opened: " + e.getMessage(), e);
-        }
-        try {
-            Path opened = Path.of("/proc/self/fd/" + fd);
-            refuseUnlessRegular(path, Files.readAttributes(opened, BasicFileAttributes.class));
-            return FileChannel.open(opened, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
-        } finally {
-            Syscalls.close(fd);
         }
     }
 

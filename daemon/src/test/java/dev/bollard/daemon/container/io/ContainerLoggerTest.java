@@ -370,7 +370,7 @@ class ContainerLoggerTest {
         assertTrue(e.getMessage().contains(dir.resolve("nope").toString()), e.getMessage());
         Path regular = Files.createFile(dir.resolve("regular"));
         var e2 = assertThrows(java.io.IOException.class,
-                () -> ContainerLogger.start(new StdioFifos(null, regular, null), null, 100));
+                () -> ContainerLogger.start(new StdioFifos(null, regular, null), (Path) null, 100));
         assertEquals(regular + " is not a FIFO", e2.getMessage());
         assertArrayEquals(new byte[0], Files.readAllBytes(regular));
     }
@@ -390,6 +390,58 @@ class ContainerLoggerTest {
         Files.createSymbolicLink(dangling, dir.resolve("would-be-created"));
         assertThrows(IllegalArgumentException.class, () -> start(dangling));
         assertFalse(Files.exists(dir.resolve("would-be-created")), "a dangling link is not followed to create");
+    }
+
+    /** A symlink at a directory between log_directory and the file: the log would be written wherever it points. */
+    @Test
+    void aSymlinkAtADirectoryBelowTheLogDirectoryIsRefusedAndNothingWrittenOutside() throws Exception {
+        Path logDir = Files.createDirectories(dir.resolve("pod-logs"));
+        Path outside = Files.createDirectories(dir.resolve("outside"));
+        Files.createSymbolicLink(logDir.resolve("ctr"), outside);
+        var e = assertThrows(IllegalArgumentException.class, () -> startIn(logDir, "ctr/0.log"));
+        assertTrue(e.getMessage().contains("log_path") && e.getMessage().contains(logDir.resolve("ctr").toString())
+                && e.getMessage().contains("symbolic link"), e.getMessage());
+        assertFalse(Files.exists(outside.resolve("0.log")), "the log was created through the link");
+
+        // deeper: the link two levels up, the directory it points to already holding the next component
+        Files.createDirectories(outside.resolve("b"));
+        Files.createSymbolicLink(logDir.resolve("a"), outside);
+        assertThrows(IllegalArgumentException.class, () -> startIn(logDir, "a/b/0.log"));
+        assertFalse(Files.exists(outside.resolve("b/0.log")), "the log was created through the link");
+
+        // a link to a file one level up is refused as well, the file untouched
+        Path precious = Files.writeString(dir.resolve("precious"), "precious\n");
+        Files.createDirectories(logDir.resolve("c"));
+        Files.createSymbolicLink(logDir.resolve("c/0.log"), precious);
+        assertThrows(IllegalArgumentException.class, () -> startIn(logDir, "c/0.log"));
+        assertEquals("precious\n", Files.readString(precious));
+    }
+
+    @Test
+    void missingDirectoriesBelowTheLogDirectoryAreMadeAndTheLogWritten() throws Exception {
+        Path logDir = dir.resolve("pod-logs"); // not even there yet: kubelet's, made as given
+        var logger = startIn(logDir, "ctr/sub/0.log");
+        var p = run("echo one");
+        exitsZero(p);
+        await(logger);
+        assertEquals(List.of("one"), texts(entries(logDir.resolve("ctr/sub/0.log")), "stdout"));
+        assertEquals("rwxr-xr-x", java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(logDir.resolve("ctr/sub"))));
+    }
+
+    @Test
+    void aRecordsLogLocationIsItsLogDirectoryAndLogPath() {
+        assertEquals(new LogLocation(Path.of("/var/log/pods/ns_p_1"), Path.of("ctr/0.log")),
+                LogLocation.of("/var/log/pods/ns_p_1/ctr/0.log", "ctr/0.log"));
+        // a record whose parts do not fit: the file's own directory is the boundary
+        assertEquals(new LogLocation(Path.of("/var/log/x"), Path.of("0.log")), LogLocation.of("/var/log/x/0.log", "y/0.log"));
+    }
+
+    private ContainerLogger startIn(Path logDirectory, String logPath) throws Exception {
+        var logger = ContainerLogger.start(fifos, new LogLocation(logDirectory, Path.of(logPath)),
+                ContainerLogger.DEFAULT_MAX_LINE_BYTES);
+        closers.add(logger);
+        return logger;
     }
 
     @Test

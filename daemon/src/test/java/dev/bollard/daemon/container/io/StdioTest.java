@@ -175,7 +175,7 @@ class StdioTest {
                 capture.close();
 
                 // Closed while still running, too.
-                var running = ContainerLogger.start(exec, null, 0);
+                var running = ContainerLogger.start(exec, (Path) null, 0);
                 var sleeper = writers.sh("exec sleep 60 >" + quote(exec.stdout()));
                 running.close();
                 sleeper.destroyForcibly().waitFor();
