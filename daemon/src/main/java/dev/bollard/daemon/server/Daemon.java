@@ -348,6 +348,13 @@ public final class Daemon implements AutoCloseable {
         lifecycle.exitWatch().detach();
         closeQuietly(shims);
         images.close();
+        try { // removed directories still being deleted: the next start would sweep them, but nothing is left behind
+            if (!lifecycle.layout().trash().awaitIdle(Duration.ofSeconds(10))) {
+                LOG.warn("removed directories still being deleted at shutdown; the next start deletes them");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         try {
             lock.release();
         } catch (IOException ignored) {
