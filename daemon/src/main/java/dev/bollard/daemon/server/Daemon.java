@@ -161,6 +161,8 @@ public final class Daemon implements AutoCloseable {
         MetricsServer metricsServer = null;
         StreamingServer streamingServer = null;
         StatsCollector statsCollector = null;
+        CriServer server = null;
+        var gate = new RecoveryGate();
         AutoCloseable storeTimings = () -> { };
         try {
             created.directory("socket directory", d.socket().getParent());
@@ -197,6 +199,7 @@ public final class Daemon implements AutoCloseable {
             }
             var cni = new Cni(new CniConfig(cniSettings.confDir(), cniSettings.binDirs(),
                     d.root().resolve("cni").resolve("cache"), Duration.ofSeconds(cniSettings.pluginTimeoutSeconds())));
+            cni.warmUp(); // the first Status finds the plugins' VERSION answers cached
             var info = new RuntimeInfoRpcs(config, handlers, cgroupDriver, layout, podCidrs, cni);
 
             if (staleSocket) {
@@ -219,21 +222,9 @@ public final class Daemon implements AutoCloseable {
                     InfraImage.of(sandboxImage, images), config.runtime().maxLogLineBytes());
             var sandboxes = lifecycle.sandboxes();
             var containers = lifecycle.containers();
-            long recoveryStart = System.nanoTime();
-            long[] phases = recover(lifecycle);
-            long scanStart = System.nanoTime();
-            int leaks = scanForLeaks(d.root(), d.state(), lifecycle, cni, shims);
-            long now = System.nanoTime();
-            LOG.info("recovery done", "pods", sandboxes.list().size(), "containers", containers.list().size(),
-                    "leaksCleaned", leaks, "millis", (now - recoveryStart) / 1_000_000,
-                    "sinceProcessStartMillis", sinceProcessStart(), "podsMillis", phases[0], "containersMillis",
-                    phases[1], "leakScanMillis", (now - scanStart) / 1_000_000);
-            if (!dev.bollard.daemon.store.CrashPoints.armed().isEmpty()) {
-                LOG.warn("test crash point armed: the daemon halts when it reaches it",
-                        "crashpoint", dev.bollard.daemon.store.CrashPoints.armed());
-            }
-            // After recovery: garbage collection must see the snapshots the recovered containers use.
-            images.startHousekeeping();
+            // The socket is served before recovery: Version and Status answer at once, every other call waits for it
+            // (RecoveryGate). What the first calls do not need (the streaming server, metrics HTTP, image
+            // housekeeping) starts after.
             // the pause image before any pull can fill the disk; imported once the start cannot fail any more
             var sandboxImageReady = new java.util.concurrent.CompletableFuture<Void>();
             images.holdPullsUntil(sandboxImageReady);
@@ -241,10 +232,9 @@ public final class Daemon implements AutoCloseable {
             var streamTokens = new StreamTokens(config.streaming().tokenTtl(), Clock.systemUTC());
             var streamBackend = new ContainerStreams(lifecycle.execContainer(), sandboxes);
             streamingServer = new StreamingServer(config.streaming(), streamTokens, streamBackend);
-            streamingServer.start();
             java.util.function.Supplier<java.net.URI> streamingBase = streamingServer::baseUrl;
             var streamingRpcs = new StreamingRpcs(containers, sandboxes, streamTokens, streamingBase);
-            List<io.grpc.ServerInterceptor> interceptors = List.of();
+            List<io.grpc.ServerInterceptor> interceptors = List.of(gate);
             if (metrics != null) {
                 metrics.observe(sandboxes, containers);
                 images.pullObserver(new ImageManager.PullObserver() {
@@ -258,13 +248,12 @@ public final class Daemon implements AutoCloseable {
                         metrics.imagePullFailed();
                     }
                 });
-                interceptors = List.of(new MetricsInterceptor(metrics));
-                metricsServer = MetricsServer.start(config.metrics().address(), metrics.registry());
+                interceptors = List.of(new MetricsInterceptor(metrics), gate);
             }
             statsCollector = new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL);
             var collector = statsCollector;
             var containerEvents = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT);
-            CriServer server = CriServer.start(d.socket(), List.of(
+            server = CriServer.start(d.socket(), List.of(
                     new RuntimeServiceImpl(info, new PodSandboxRpcs(lifecycle, containerRpcs), containerRpcs,
                             new StatsRpcs(statsCollector,
                                     containers, sandboxes, containerRpcs,
@@ -272,6 +261,26 @@ public final class Daemon implements AutoCloseable {
                             streamingRpcs),
                     new ImageServiceImpl(new ImageRpcs(images,
                             () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors);
+            long recoveryStart = System.nanoTime();
+            long[] phases = recover(lifecycle);
+            long scanStart = System.nanoTime();
+            int leaks = scanForLeaks(d.root(), d.state(), lifecycle, cni, shims);
+            long now = System.nanoTime();
+            LOG.info("recovery done", "pods", sandboxes.list().size(), "containers", containers.list().size(),
+                    "leaksCleaned", leaks, "millis", (now - recoveryStart) / 1_000_000,
+                    "sinceProcessStartMillis", sinceProcessStart(), "podsMillis", phases[0], "containersMillis",
+                    phases[1], "leakScanMillis", (now - scanStart) / 1_000_000);
+            if (!dev.bollard.daemon.store.CrashPoints.armed().isEmpty()) {
+                LOG.warn("test crash point armed: the daemon halts when it reaches it",
+                        "crashpoint", dev.bollard.daemon.store.CrashPoints.armed());
+            }
+            gate.open();
+            // After recovery: garbage collection must see the snapshots the recovered containers use.
+            images.startHousekeeping();
+            streamingServer.start();
+            if (metrics != null) {
+                metricsServer = MetricsServer.start(config.metrics().address(), metrics.registry());
+            }
             // Said only now: a start-up that fails prints its one error line and nothing else.
             if (node.minOomScoreAdj() > -1000) {
                 // kubelet asks for -998 on every sandbox; without CAP_SYS_RESOURCE runc would fail the pod instead.
@@ -296,6 +305,8 @@ public final class Daemon implements AutoCloseable {
             return new Daemon(config, server, lockChannel, lock, images, shims, lifecycle, metricsServer,
                     streamTokens, streamBackend, streamingServer, statsCollector, containerEvents, storeTimings);
         } catch (StartupException e) {
+            gate.fail();
+            closeServer(server);
             closeQuietly(streamingServer);
             closeQuietly(storeTimings);
             closeQuietly(statsCollector);
@@ -303,12 +314,21 @@ public final class Daemon implements AutoCloseable {
             abandon(lifecycle, shims, images, lockChannel, created);
             throw e;
         } catch (IOException | RuntimeException e) {
+            gate.fail();
+            closeServer(server);
             closeQuietly(streamingServer);
             closeQuietly(storeTimings);
             closeQuietly(statsCollector);
             closeQuietly(metricsServer);
             abandon(lifecycle, shims, images, lockChannel, created);
             throw new StartupException(e.getMessage() == null ? e.toString() : e.getMessage(), e);
+        }
+    }
+
+    /** A start that failed after the socket was served: held calls are refused, the socket removed. */
+    private static void closeServer(CriServer server) {
+        if (server != null) {
+            server.close();
         }
     }
 
