@@ -200,6 +200,7 @@ public final class Daemon implements AutoCloseable {
             var cni = new Cni(new CniConfig(cniSettings.confDir(), cniSettings.binDirs(),
                     d.root().resolve("cni").resolve("cache"), Duration.ofSeconds(cniSettings.pluginTimeoutSeconds())));
             cni.warmUp(); // the first Status finds the plugins' VERSION answers cached
+            handlers.warmUp(); // and runc's features
             var info = new RuntimeInfoRpcs(config, handlers, cgroupDriver, layout, podCidrs, cni);
 
             if (staleSocket) {
