@@ -79,14 +79,27 @@ final class DaemonCommand implements Callable<Integer> {
                 throw new CliException("--log-level: \"" + logLevel + "\" is not one of debug, info, warn, error");
             }
         }
+        // SIGTERM and SIGINT run shutdown hooks: stop serving and remove the socket before the JVM exits. The hook is
+        // there before the start, since the socket is served while recovery still runs: a signal then waits for the
+        // start to end and shuts the daemon down (a start that failed has removed everything already).
+        var started = new java.util.concurrent.CompletableFuture<Daemon>();
+        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("bollard-shutdown").unstarted(() -> {
+            Daemon d = started.join();
+            if (d != null) {
+                d.close();
+            }
+        }));
         Daemon daemon;
         try {
             daemon = Daemon.start(new Daemon.Options(config, socket, root, state, level));
         } catch (StartupException e) {
+            started.complete(null);
             throw new CliException(e.getMessage());
+        } catch (RuntimeException | Error e) {
+            started.complete(null);
+            throw e;
         }
-        // SIGTERM and SIGINT run shutdown hooks: stop serving and remove the socket before the JVM exits.
-        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("bollard-shutdown").unstarted(daemon::close));
+        started.complete(daemon);
         daemon.awaitTermination();
         return 0;
     }
