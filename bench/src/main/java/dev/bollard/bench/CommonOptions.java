@@ -68,7 +68,8 @@ final class CommonOptions {
     @Option(names = "--bollard-variant", paramLabel = "NAME=FLAGS",
             description = "Measure Bollard once per variant instead of once: NAME=FLAGS runs it as Bollard-NAME with "
                     + "FLAGS in BOLLARD_JAVA_OPTS (bin/bollard appends them to its own); a word VAR=value in FLAGS "
-                    + "is set in the environment instead (e.g. BOLLARD_ARCHIVE=cds, MALLOC_ARENA_MAX=2). Repeatable; "
+                    + "is set in the environment instead (e.g. BOLLARD_ARCHIVE=cds, MALLOC_ARENA_MAX=2), except "
+                    + "BOLLARD_CHECKOUT=DIR, which runs that built checkout (before/after in one run). Repeatable; "
                     + "variants alternate like runtimes.")
     java.util.List<String> bollardVariants = new java.util.ArrayList<>();
 
@@ -102,7 +103,10 @@ final class CommonOptions {
                             }
                         }
                         env.put("BOLLARD_JAVA_OPTS", String.join(" ", flags));
-                        out.add(new BollardDaemon(bollardHome(), command, bollardLogLevel, v.substring(0, eq), env));
+                        // BOLLARD_CHECKOUT=<dir>: this variant runs that built checkout (two builds in one run)
+                        String own = env.remove("BOLLARD_CHECKOUT");
+                        out.add(new BollardDaemon(own != null ? Path.of(own) : bollardHome(), command, bollardLogLevel,
+                                v.substring(0, eq), env));
                     }
                 }
                 case ContainerdDaemon.V16 -> out.add(ContainerdDaemon.debian12());

@@ -99,6 +99,7 @@ final class DaemonCommand implements Callable<Integer> {
             daemon = Daemon.start(new Daemon.Options(config, socket, root, state, level));
             started.complete(daemon);
         } catch (StartupException e) {
+            started.complete(null);
             throw new CliException(e.getMessage());
         } finally {
             started.complete(null); // no-op after a successful start

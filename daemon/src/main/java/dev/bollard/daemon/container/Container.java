@@ -73,6 +73,20 @@ public final class Container {
         return memo.ref();
     }
 
+    /**
+     * A message built from this container's state for the CRI (ContainerStatus), kept with the inputs it was built
+     * from; whoever reads it checks those against the current ones. Null until the first status call.
+     */
+    private volatile Object criMemo;
+
+    public Object criMemo() {
+        return criMemo;
+    }
+
+    public void criMemo(Object memo) {
+        criMemo = memo;
+    }
+
     public String id() {
         return record.id();
     }

@@ -1,6 +1,8 @@
 package dev.bollard.daemon.cri;
 
 import com.google.gson.JsonObject;
+import dev.bollard.api.cri.v1.LinuxContainerResources;
+import dev.bollard.daemon.image.ImageRecord;
 import com.google.protobuf.ByteString;
 import dev.bollard.api.cri.v1.Container;
 import dev.bollard.api.cri.v1.ContainerFilter;
@@ -142,8 +144,9 @@ public final class ContainerRpcs {
 
     private Container item(dev.bollard.daemon.container.Container c) {
         var r = c.record();
+        var image = images.resolve(r.imageId());
         return Container.newBuilder().setId(c.id()).setPodSandboxId(r.sandboxId()).setMetadata(c.config().getMetadata())
-                .setImage(imageSpec(c)).setImageRef(imageRef(c)).setImageId(r.imageId()).setState(state(c))
+                .setImage(imageSpec(c, image)).setImageRef(imageRef(c, image)).setImageId(r.imageId()).setState(state(c))
                 .setCreatedAt(r.createdAt()).putAllLabels(c.config().getLabelsMap())
                 .putAllAnnotations(c.config().getAnnotationsMap()).build();
     }
@@ -168,23 +171,44 @@ public final class ContainerRpcs {
         return containers.ofPod(podId).stream().map(this::status).toList();
     }
 
-    private ContainerStatus status(dev.bollard.daemon.container.Container c) {
+    /** A container's status message and everything it was built from (compared by identity, the image by value). */
+    private record StatusMemo(dev.bollard.daemon.container.ContainerRecord record, JsonObject spec,
+                              LinuxContainerResources resources, java.util.Optional<ImageRecord> image,
+                              ContainerStatus status) {
+    }
+
+    /**
+     * The container's status, built again only when its record (every state change replaces it), its spec, its
+     * resources or its image (a tag added or removed) changed since the last call: kubelet asks for every
+     * container's status on every relist.
+     */
+    public ContainerStatus status(dev.bollard.daemon.container.Container c) {
         var r = c.record();
+        var spec = c.spec();
+        var resources = c.resources();
+        var image = images.resolve(r.imageId());
+        if (c.criMemo() instanceof StatusMemo m && m.record() == r && m.spec() == spec && m.resources() == resources
+                && m.image().equals(image)) {
+            return m.status();
+        }
         var b = ContainerStatus.newBuilder().setId(c.id()).setMetadata(c.config().getMetadata()).setState(state(c))
                 .setCreatedAt(r.createdAt()).setStartedAt(r.startedAt()).setFinishedAt(r.finishedAt())
-                .setExitCode(r.exitCode()).setImage(imageSpec(c)).setImageRef(imageRef(c)).setImageId(r.imageId())
-                .setReason(r.reason()).setMessage(r.message()).putAllLabels(c.config().getLabelsMap())
+                .setExitCode(r.exitCode()).setImage(imageSpec(c, image)).setImageRef(imageRef(c, image))
+                .setImageId(r.imageId()).setReason(r.reason()).setMessage(r.message())
+                .putAllLabels(c.config().getLabelsMap())
                 .putAllAnnotations(c.config().getAnnotationsMap()).addAllMounts(c.config().getMountsList())
                 .setLogPath(r.logPath())
-                .setResources(ContainerResources.newBuilder().setLinux(c.resources()));
-        user(c.spec()).ifPresent(b::setUser);
-        return b.build();
+                .setResources(ContainerResources.newBuilder().setLinux(resources));
+        user(spec).ifPresent(b::setUser);
+        var status = b.build();
+        c.criMemo(new StatusMemo(r, spec, resources, image, status));
+        return status;
     }
 
     /** The image as the CRI reports it: a tag of the image when it still has one, and what the user asked for. */
-    private ImageSpec imageSpec(dev.bollard.daemon.container.Container c) {
+    private static ImageSpec imageSpec(dev.bollard.daemon.container.Container c, java.util.Optional<ImageRecord> image) {
         var r = c.record();
-        String shown = images.resolve(r.imageId()).flatMap(i -> i.repoTags().stream().findFirst()).orElse(r.image());
+        String shown = image.flatMap(i -> i.repoTags().stream().findFirst()).orElse(r.image());
         return ImageSpec.newBuilder().setImage(shown).setUserSpecifiedImage(ImageRefs.requestedImage(c.config()))
                 .putAllAnnotations(c.config().getImage().getAnnotationsMap()).build();
     }
@@ -193,9 +217,8 @@ public final class ContainerRpcs {
      * image_ref as of now (the image may have gained a repo digest by a later pull); the one recorded at creation
      * once the image is gone.
      */
-    private String imageRef(dev.bollard.daemon.container.Container c) {
-        var r = c.record();
-        return images.resolve(r.imageId()).map(c::imageRef).orElse(r.imageRef());
+    private static String imageRef(dev.bollard.daemon.container.Container c, java.util.Optional<ImageRecord> image) {
+        return image.map(c::imageRef).orElse(c.record().imageRef());
     }
 
     private static java.util.Optional<ContainerUser> user(JsonObject spec) {

@@ -127,11 +127,32 @@ public final class PodSandboxRpcs {
     }
 
     static PodSandboxState state(Sandbox s) {
-        return s.record().state() == SandboxState.READY ? PodSandboxState.SANDBOX_READY : PodSandboxState.SANDBOX_NOTREADY;
+        return state(s.record());
     }
 
-    static PodSandboxStatus status(Sandbox s) {
+    private static PodSandboxState state(dev.bollard.daemon.sandbox.SandboxRecord r) {
+        return r.state() == SandboxState.READY ? PodSandboxState.SANDBOX_READY : PodSandboxState.SANDBOX_NOTREADY;
+    }
+
+    /** A pod's status message and the record it was built from. */
+    private record StatusMemo(dev.bollard.daemon.sandbox.SandboxRecord record, PodSandboxStatus status) {
+    }
+
+    /**
+     * The pod's status, built again only when its record changed (every state change replaces it; the config never
+     * changes): kubelet asks for every pod's status on every relist.
+     */
+    public static PodSandboxStatus status(Sandbox s) {
         var r = s.record();
+        if (s.criMemo() instanceof StatusMemo m && m.record() == r) {
+            return m.status();
+        }
+        var status = build(s, r);
+        s.criMemo(new StatusMemo(r, status));
+        return status;
+    }
+
+    private static PodSandboxStatus build(Sandbox s, dev.bollard.daemon.sandbox.SandboxRecord r) {
         var c = s.config();
         var network = PodSandboxNetworkStatus.newBuilder();
         List<String> ips = r.ips();
@@ -139,7 +160,7 @@ public final class PodSandboxRpcs {
             network.setIp(ips.getFirst());
             ips.stream().skip(1).forEach(ip -> network.addAdditionalIps(PodIP.newBuilder().setIp(ip)));
         }
-        return PodSandboxStatus.newBuilder().setId(s.id()).setMetadata(c.getMetadata()).setState(state(s))
+        return PodSandboxStatus.newBuilder().setId(s.id()).setMetadata(c.getMetadata()).setState(state(r))
                 .setCreatedAt(r.createdAt()).setNetwork(network)
                 .setLinux(LinuxPodSandboxStatus.newBuilder().setNamespaces(Namespace.newBuilder()
                         .setOptions(c.getLinux().getSecurityContext().getNamespaceOptions())))

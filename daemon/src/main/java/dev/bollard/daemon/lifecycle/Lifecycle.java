@@ -31,6 +31,7 @@ public record Lifecycle(Layout layout, SandboxStore sandboxes, ContainerStore co
 
         public static Stores open(Path root, Path state, Clock clock) throws IOException {
             var layout = Layout.create(root, state);
+            layout.trash().sweep();
             var sandboxes = new SandboxStore(layout.sandboxRecords());
             var containers = new ContainerStore(layout.containerRecords());
             var infra = new InfraExits(sandboxes);

@@ -7,7 +7,6 @@ import dev.bollard.daemon.sandbox.LifecycleEvent;
 import dev.bollard.daemon.sandbox.Sandbox;
 import dev.bollard.daemon.sandbox.SandboxStore;
 import dev.bollard.daemon.store.CrashPoints;
-import dev.bollard.daemon.store.FileTrees;
 
 import java.io.IOException;
 
@@ -49,9 +48,10 @@ public final class RemoveContainer {
             // rather than leak it (FileTrees refuses to delete through a mount).
             Tasks.unmountLeftovers(layout.containerBundle(c.id()));
             CrashPoints.hit("RemoveContainer.afterTaskDelete");
-            // The root dir first: the bundle (state dir) going is what tells a restart the removal had begun.
-            FileTrees.deleteTree(layout.containerDir(c.id()));
-            FileTrees.deleteTree(layout.containerBundle(c.id()));
+            // The root dir first: the bundle (state dir) going is what tells a restart the removal had begun. Each is
+            // one rename into the trash; the trees are deleted off the call.
+            layout.trash().discard(layout.containerDir(c.id()));
+            layout.trash().discard(layout.containerBundle(c.id()));
             CrashPoints.hit("RemoveContainer.afterDirs");
             containers.remove(c);
             LOG.info("container removed", "id", c.id());

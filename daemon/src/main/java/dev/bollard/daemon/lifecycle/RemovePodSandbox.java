@@ -6,7 +6,6 @@ import dev.bollard.daemon.sandbox.LifecycleEvent;
 import dev.bollard.daemon.sandbox.Sandbox;
 import dev.bollard.daemon.sandbox.SandboxStore;
 import dev.bollard.daemon.store.CrashPoints;
-import dev.bollard.daemon.store.FileTrees;
 
 import java.io.IOException;
 
@@ -51,8 +50,8 @@ public final class RemovePodSandbox {
         if (!leftovers.isEmpty()) {
             LOG.warn("unmounted what the pod's shim left mounted", "id", r.id(), "mounts", leftovers);
         }
-        FileTrees.deleteTree(layout.podBundle(r.id()));
-        FileTrees.deleteTree(layout.podDir(r.id()));
+        layout.trash().discard(layout.podBundle(r.id())); // renamed away here, deleted off the call
+        layout.trash().discard(layout.podDir(r.id()));
         CrashPoints.hit("RemovePodSandbox.afterDirs");
         if (r.ownCgroupParent()) {
             var left = host.removeCgroup(r.cgroupParent());

@@ -11,11 +11,13 @@ import dev.bollard.daemon.store.CrashPoints;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 
 /**
  * StopPodSandbox: every container of the pod stopped ({@link StopContainer}), the infra process killed, the shim
- * shut down, the network torn down (CNI DEL before the netns goes: the bridge plugin reads the pod's addresses from
- * inside it), the netns and /dev/shm released. Idempotent; a missing sandbox is no error (all its resources are
+ * shut down while the network is torn down (CNI DEL before the netns goes: the bridge plugin reads the pod's addresses
+ * from inside it), the netns and /dev/shm released. Idempotent; a missing sandbox is no error (all its resources are
  * reclaimed already).
  */
 public final class StopPodSandbox {
@@ -51,26 +53,26 @@ public final class StopPodSandbox {
             stopContainer.stop(c, 0);
         }
         CrashPoints.hit("StopPodSandbox.afterContainers");
-        var shim = sandbox.shim();
-        if (shim != null) {
-            if (shim.isAlive()) {
-                Tasks.killAndDelete(shim, id);
-                shim.shutdown();
-                CrashPoints.hit("StopPodSandbox.afterShimShutdown");
-            } else {
-                handlers.cleanupDeadTask(sandbox, id, layout.podBundle(id)); // the shim died: kill what is left, unmount
+        // CNI DEL runs while the infra task is killed and the shim shut down: neither needs the other (the netns stays
+        // pinned until both are done, so the bridge plugin still finds the pod's addresses inside it), and the two
+        // one after the other were most of the call's time.
+        var networkDown = sandbox.record().networkUp() ? startNetworkDown(sandbox) : null;
+        try {
+            stopInfra(sandbox, id);
+        } catch (IOException | RuntimeException | InterruptedException e) {
+            if (networkDown != null) {
+                awaitQuietly(networkDown); // nothing of this call runs on after it has failed
             }
-            shim.close();
-            sandbox.shim(null);
+            throw e;
         }
         var r = sandbox.record();
         boolean wasReady = sandbox.ready(); // under the pod's lock: an infra exit cannot report it meanwhile
         if (wasReady) {
             r = r.with(SandboxState.NOTREADY);
         }
-        if (r.networkUp()) {
+        if (networkDown != null) {
             try {
-                host.networkDown(RunPodSandbox.networkRequest(id, sandbox.config(), Path.of(r.netns())));
+                await(networkDown);
             } catch (IOException e) { // kubelet retries the stop: the netns and the record of the network stay for it
                 var notReady = r;
                 sandboxes.update(sandbox, old -> notReady);
@@ -93,6 +95,65 @@ public final class StopPodSandbox {
         if (wasReady) {
             sandboxes.tell(sandbox, LifecycleEvent.STOPPED);
             dev.bollard.daemon.nri.NriHooks.current().podEvent(dev.bollard.api.nri.v1alpha1.Event.STOP_POD_SANDBOX, sandbox);
+        }
+    }
+
+    /** The infra task killed and deleted, the shim shut down and let go. */
+    private void stopInfra(Sandbox sandbox, String id) throws IOException, InterruptedException {
+        var shim = sandbox.shim();
+        if (shim != null) {
+            if (shim.isAlive()) {
+                Tasks.killAndDelete(shim, id);
+                shim.shutdown();
+                CrashPoints.hit("StopPodSandbox.afterShimShutdown");
+            } else {
+                handlers.cleanupDeadTask(sandbox, id, layout.podBundle(id)); // the shim died: kill what is left, unmount
+            }
+            shim.close();
+            sandbox.shim(null);
+        }
+    }
+
+    private FutureTask<Void> startNetworkDown(Sandbox sandbox) {
+        var request = RunPodSandbox.networkRequest(sandbox.id(), sandbox.config(), Path.of(sandbox.record().netns()));
+        var task = new FutureTask<Void>(() -> {
+            host.networkDown(request);
+            return null;
+        });
+        Thread.ofVirtual().name("cni-del-" + sandbox.id()).start(task);
+        return task;
+    }
+
+    private static void await(FutureTask<Void> task) throws IOException, InterruptedException {
+        try {
+            task.get();
+        } catch (ExecutionException e) {
+            switch (e.getCause()) {
+                case IOException io -> throw io;
+                case InterruptedException ie -> throw ie;
+                case RuntimeException re -> throw re;
+                case Error err -> throw err;
+                default -> throw new IOException(e.getCause());
+            }
+        }
+    }
+
+    /** Waits for the DEL even when interrupted (the interrupt is kept); its failure is the retry's to report. */
+    private static void awaitQuietly(FutureTask<Void> task) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                task.get();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            } catch (ExecutionException e) {
+                LOG.warn("CNI DEL failed", "error", String.valueOf(e.getCause().getMessage()));
+                break;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 }

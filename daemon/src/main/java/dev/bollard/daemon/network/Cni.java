@@ -63,8 +63,24 @@ public final class Cni {
      * plugin's STATUS failing. Cheap while nothing changed: the files are re-read only when their names, sizes or
      * modification times differ, and plugins' VERSION answers are cached per executable.
      */
+    /** The start-up's check of the network, which the first Status waits for instead of running its own. */
+    private volatile Thread warmUp;
+
+    /**
+     * Runs the check Status makes (the configuration read, each plugin's VERSION asked and cached) on a virtual thread
+     * now, at daemon start: kubelet's first Status then finds the answers cached instead of starting the plugins.
+     */
+    public void warmUp() {
+        warmUp = Thread.ofVirtual().name("cni-warm-up").start(this::status);
+    }
+
     public NetworkStatus status() {
+        var w = warmUp;
         try {
+            if (w != null && w != Thread.currentThread()) {
+                w.join();
+                warmUp = null;
+            }
             return currentStatus();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -250,6 +250,15 @@ public final class RuntimeHandlers {
 
     private final Map<Path, Features> featuresByBinary = new java.util.concurrent.ConcurrentHashMap<>();
 
+    /**
+     * Asks every handler's runtime for its features (runc: {@code runc features}) on a virtual thread now, at daemon
+     * start: kubelet's first Status reports them, and would otherwise start runc itself. A Status arriving meanwhile
+     * waits for the query under way (one per binary) rather than starting another.
+     */
+    public void warmUp() {
+        Thread.ofVirtual().name("runtime-features").start(() -> names().forEach(this::features));
+    }
+
     public Features features(String handlerName) {
         var h = get(handlerName);
         if (h.isEmpty()) {

@@ -26,6 +26,20 @@ public final class Sandbox {
         this.shim = shim;
     }
 
+    /**
+     * A message built from this pod's state for the CRI (PodSandboxStatus), kept with the record it was built from;
+     * whoever reads it checks that against the current one. Null until the first status call.
+     */
+    private volatile Object criMemo;
+
+    public Object criMemo() {
+        return criMemo;
+    }
+
+    public void criMemo(Object memo) {
+        criMemo = memo;
+    }
+
     public String id() {
         return record.id();
     }

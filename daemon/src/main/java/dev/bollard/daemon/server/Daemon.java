@@ -161,6 +161,8 @@ public final class Daemon implements AutoCloseable {
         MetricsServer metricsServer = null;
         StreamingServer streamingServer = null;
         StatsCollector statsCollector = null;
+        CriServer server = null;
+        var gate = new RecoveryGate();
         AutoCloseable storeTimings = () -> { };
         try {
             created.directory("socket directory", d.socket().getParent());
@@ -197,6 +199,8 @@ public final class Daemon implements AutoCloseable {
             }
             var cni = new Cni(new CniConfig(cniSettings.confDir(), cniSettings.binDirs(),
                     d.root().resolve("cni").resolve("cache"), Duration.ofSeconds(cniSettings.pluginTimeoutSeconds())));
+            cni.warmUp(); // the first Status finds the plugins' VERSION answers cached
+            handlers.warmUp(); // and runc's features
             var info = new RuntimeInfoRpcs(config, handlers, cgroupDriver, layout, podCidrs, cni);
 
             if (staleSocket) {
@@ -219,6 +223,46 @@ public final class Daemon implements AutoCloseable {
                     InfraImage.of(sandboxImage, images), config.runtime().maxLogLineBytes());
             var sandboxes = lifecycle.sandboxes();
             var containers = lifecycle.containers();
+            // The socket is served before recovery: Version and Status answer at once, every other call waits for it
+            // (RecoveryGate). What the first calls do not need (the streaming server, metrics HTTP, image
+            // housekeeping) starts after.
+            // the pause image before any pull can fill the disk; imported once the start cannot fail any more
+            var sandboxImageReady = new java.util.concurrent.CompletableFuture<Void>();
+            images.holdPullsUntil(sandboxImageReady);
+            var containerRpcs = new ContainerRpcs(lifecycle, images);
+            var streamTokens = new StreamTokens(config.streaming().tokenTtl(), Clock.systemUTC());
+            var streamBackend = new ContainerStreams(lifecycle.execContainer(), sandboxes);
+            streamingServer = new StreamingServer(config.streaming(), streamTokens, streamBackend);
+            java.util.function.Supplier<java.net.URI> streamingBase = streamingServer::baseUrl;
+            var streamingRpcs = new StreamingRpcs(containers, sandboxes, streamTokens, streamingBase);
+            List<io.grpc.ServerInterceptor> interceptors = List.of(gate);
+            if (metrics != null) {
+                metrics.observe(sandboxes, containers);
+                images.pullObserver(new ImageManager.PullObserver() {
+                    @Override
+                    public void pulled(ImageRecord image, long nanos) {
+                        metrics.imagePulled(image.size(), nanos);
+                    }
+
+                    @Override
+                    public void failed() {
+                        metrics.imagePullFailed();
+                    }
+                });
+                interceptors = List.of(new MetricsInterceptor(metrics), gate);
+            }
+            statsCollector = new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL);
+            statsCollector.guestSource(new dev.bollard.daemon.stats.ShimGuestStats(sandboxes, handlers));
+            var collector = statsCollector;
+            var containerEvents = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT);
+            server = CriServer.start(d.socket(), List.of(
+                    new RuntimeServiceImpl(info, new PodSandboxRpcs(lifecycle, containerRpcs), containerRpcs,
+                            new StatsRpcs(statsCollector,
+                                    containers, sandboxes, containerRpcs,
+                                    containerEvents),
+                            streamingRpcs),
+                    new ImageServiceImpl(new ImageRpcs(images,
+                            () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors);
             long recoveryStart = System.nanoTime();
             long[] phases = recover(lifecycle);
             long scanStart = System.nanoTime();
@@ -233,54 +277,21 @@ public final class Daemon implements AutoCloseable {
                         "crashpoint", dev.bollard.daemon.store.CrashPoints.armed());
             }
             if (config.nri().enable()) {
-                // after recovery, so a plugin's Synchronize sees every pod and container; before serving
+                // after recovery, so a plugin's Synchronize sees every pod and container; before the gate opens, so
+                // no lifecycle call runs without the plugins' hooks
                 var lc = lifecycle;
                 var nri = new dev.bollard.daemon.nri.Nri(config.nri(), sandboxes, containers,
                         (id, resources) -> lc.updateContainerResources().update(id, resources));
                 dev.bollard.daemon.nri.NriHooks.install(nri);
                 nri.start();
             }
+            gate.open();
             // After recovery: garbage collection must see the snapshots the recovered containers use.
             images.startHousekeeping();
-            // the pause image before any pull can fill the disk; imported once the start cannot fail any more
-            var sandboxImageReady = new java.util.concurrent.CompletableFuture<Void>();
-            images.holdPullsUntil(sandboxImageReady);
-            var containerRpcs = new ContainerRpcs(lifecycle, images);
-            var streamTokens = new StreamTokens(config.streaming().tokenTtl(), Clock.systemUTC());
-            var streamBackend = new ContainerStreams(lifecycle.execContainer(), sandboxes);
-            streamingServer = new StreamingServer(config.streaming(), streamTokens, streamBackend);
             streamingServer.start();
-            java.util.function.Supplier<java.net.URI> streamingBase = streamingServer::baseUrl;
-            var streamingRpcs = new StreamingRpcs(containers, sandboxes, streamTokens, streamingBase);
-            List<io.grpc.ServerInterceptor> interceptors = List.of();
             if (metrics != null) {
-                metrics.observe(sandboxes, containers);
-                images.pullObserver(new ImageManager.PullObserver() {
-                    @Override
-                    public void pulled(ImageRecord image, long nanos) {
-                        metrics.imagePulled(image.size(), nanos);
-                    }
-
-                    @Override
-                    public void failed() {
-                        metrics.imagePullFailed();
-                    }
-                });
-                interceptors = List.of(new MetricsInterceptor(metrics));
                 metricsServer = MetricsServer.start(config.metrics().address(), metrics.registry());
             }
-            statsCollector = new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL);
-            statsCollector.guestSource(new dev.bollard.daemon.stats.ShimGuestStats(sandboxes, handlers));
-            var collector = statsCollector;
-            var containerEvents = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT);
-            CriServer server = CriServer.start(d.socket(), List.of(
-                    new RuntimeServiceImpl(info, new PodSandboxRpcs(lifecycle, containerRpcs), containerRpcs,
-                            new StatsRpcs(statsCollector,
-                                    containers, sandboxes, containerRpcs,
-                                    containerEvents),
-                            streamingRpcs),
-                    new ImageServiceImpl(new ImageRpcs(images,
-                            () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors);
             // Said only now: a start-up that fails prints its one error line and nothing else.
             if (node.minOomScoreAdj() > -1000) {
                 // kubelet asks for -998 on every sandbox; without CAP_SYS_RESOURCE runc would fail the pod instead.
@@ -305,6 +316,8 @@ public final class Daemon implements AutoCloseable {
             return new Daemon(config, server, lockChannel, lock, images, shims, lifecycle, metricsServer,
                     streamTokens, streamBackend, streamingServer, statsCollector, containerEvents, storeTimings);
         } catch (StartupException e) {
+            gate.fail();
+            closeServer(server);
             closeQuietly(streamingServer);
             closeQuietly(storeTimings);
             closeQuietly(statsCollector);
@@ -312,12 +325,21 @@ public final class Daemon implements AutoCloseable {
             abandon(lifecycle, shims, images, lockChannel, created);
             throw e;
         } catch (IOException | RuntimeException e) {
+            gate.fail();
+            closeServer(server);
             closeQuietly(streamingServer);
             closeQuietly(storeTimings);
             closeQuietly(statsCollector);
             closeQuietly(metricsServer);
             abandon(lifecycle, shims, images, lockChannel, created);
             throw new StartupException(e.getMessage() == null ? e.toString() : e.getMessage(), e);
+        }
+    }
+
+    /** A start that failed after the socket was served: held calls are refused, the socket removed. */
+    private static void closeServer(CriServer server) {
+        if (server != null) {
+            server.close();
         }
     }
 
@@ -359,6 +381,13 @@ public final class Daemon implements AutoCloseable {
         lifecycle.exitWatch().detach();
         closeQuietly(shims);
         images.close();
+        try { // removed directories still being deleted: the next start would sweep them, but nothing is left behind
+            if (!lifecycle.layout().trash().awaitIdle(Duration.ofSeconds(10))) {
+                LOG.warn("removed directories still being deleted at shutdown; the next start deletes them");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         try {
             lock.release();
         } catch (IOException ignored) {

@@ -119,6 +119,10 @@ final class LifecycleFixture {
      * since CreateContainer itself needs an image on the node.
      */
     Container createdContainer(Sandbox pod, String name) throws Exception {
+        return createdContainer(pod, name, "sha256:" + "c".repeat(64));
+    }
+
+    Container createdContainer(Sandbox pod, String name, String imageId) throws Exception {
         String id = IdIndex.newId();
         var config = ContainerConfig.newBuilder().setMetadata(ContainerMetadata.newBuilder().setName(name))
                 .setImage(ImageSpec.newBuilder().setImage("busybox")).build();
@@ -128,7 +132,7 @@ final class LifecycleFixture {
         Files.createDirectories(bundle.resolve("rootfs"));
         String reserved = name + "_" + pod.config().getMetadata().getName();
         var record = ContainerRecord.builder().id(id).sandboxId(pod.id()).name(reserved)
-                .config(ProtoJson.toJson(config)).image("busybox").imageId("sha256:" + "c".repeat(64))
+                .config(ProtoJson.toJson(config)).image("busybox").imageId(imageId)
                 .state(ContainerState.CREATED).createdAt(1).lowerDirs(List.of(lower.toString())).stopSignal("SIGTERM")
                 .build();
         lifecycle.containers().reserveName(reserved, id);

@@ -45,6 +45,45 @@ class PodStopRemoveTest {
     }
 
     @Test
+    void aFailedDelWhileTheInfraTaskIsKilledLeavesTheNetworkForTheRetry() throws Exception {
+        var f = new LifecycleFixture(dir);
+        var pod = f.runPod("web");
+        var shim = f.shimOf(pod);
+        f.host.failing.add("networkDown");
+        var e = assertThrows(java.io.IOException.class, () -> f.lifecycle.stopPod().stop(pod.id()));
+        assertEquals("fake host: networkDown failed", e.getMessage());
+        assertFalse(shim.has(pod.id()), "the kill chain ran to its end beside the DEL");
+        assertTrue(shim.calls.contains("shutdown "));
+        assertEquals(SandboxState.NOTREADY, pod.record().state());
+        assertTrue(pod.record().networkUp(), "the record still says the network is up");
+        assertFalse(f.host.netns.isEmpty(), "the netns stays pinned for the retry's DEL");
+
+        f.host.failing.remove("networkDown");
+        f.lifecycle.stopPod().stop(pod.id());
+        assertFalse(pod.record().networkUp());
+        assertTrue(f.host.clean(), "released on the retry: " + f.host.calls);
+    }
+
+    @Test
+    void aFailedKillWaitsForTheDelAndTheRetryFinishesTheStop() throws Exception {
+        var f = new LifecycleFixture(dir);
+        var pod = f.runPod("web");
+        var shim = f.shimOf(pod);
+        shim.failing.add("kill");
+        var e = assertThrows(java.io.IOException.class, () -> f.lifecycle.stopPod().stop(pod.id()));
+        assertEquals("fake shim: kill failed", e.getMessage());
+        assertTrue(f.host.calls.contains("networkDown"), "the DEL had ended when the call returned: " + f.host.calls);
+        assertTrue(f.host.attached.isEmpty());
+        assertEquals(SandboxState.READY, pod.record().state(), "nothing recorded while the infra task may run");
+
+        shim.failing.remove("kill");
+        f.lifecycle.stopPod().stop(pod.id());
+        assertEquals(SandboxState.NOTREADY, pod.record().state());
+        assertFalse(pod.record().networkUp());
+        assertTrue(f.host.clean(), "released on the retry: " + f.host.calls);
+    }
+
+    @Test
     void stopAndRemoveOfAMissingPodAreNoErrors() throws Exception {
         var f = new LifecycleFixture(dir);
         f.lifecycle.stopPod().stop("0123456789ab");

@@ -181,4 +181,34 @@ class CniLogicTest {
         assertEquals("NetworkPluginNotReady", down.reason());
         assertTrue(down.message().contains("bt-status STATUS failed (code 50): no upstream"), down.message());
     }
+
+    @Test
+    void theStartUpWarmUpAsksEachPluginsVersionOnceAndTheFirstStatusUsesIt() throws Exception {
+        Path bin = Files.createDirectory(dir.resolve("bin"));
+        Path asked = dir.resolve("asked");
+        Path plugin = bin.resolve("bt-count");
+        Files.writeString(plugin, """
+                #!/bin/sh
+                cat >/dev/null
+                case "$CNI_COMMAND" in
+                VERSION) echo v >> %s; echo '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}' ;;
+                esac
+                """.formatted(asked));
+        Files.setPosixFilePermissions(plugin, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path conf = Files.createDirectory(dir.resolve("net.d"));
+        Files.writeString(conf.resolve("10-n.conflist"),
+                "{\"name\":\"n10\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"bt-count\"}]}");
+        var cni = new Cni(new CniConfig(conf, List.of(bin), dir.resolve("cache"), Duration.ofSeconds(10)));
+        cni.warmUp();
+        NetworkStatus first = cni.status();
+        assertTrue(first.ready(), first.toString());
+        assertEquals(1, Files.readAllLines(asked).size(), "VERSION asked once, by the warm-up");
+
+        // the configuration is read again by the next Status: a network asking for a version no plugin speaks
+        Files.writeString(conf.resolve("10-n.conflist"),
+                "{\"name\":\"n10\",\"cniVersion\":\"1.1.0\",\"plugins\":[{\"type\":\"bt-count\"}]}");
+        NetworkStatus changed = cni.status();
+        assertFalse(changed.ready(), "the change shows in the next Status: " + changed);
+        assertEquals("IncompatibleCniVersion", changed.reason());
+    }
 }

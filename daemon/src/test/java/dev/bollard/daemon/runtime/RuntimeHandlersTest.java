@@ -59,6 +59,21 @@ class RuntimeHandlersTest {
     }
 
     @Test
+    void theWarmUpQueriesRuncOnceAndStatusUsesItsAnswer(@TempDir Path bin) throws Exception {
+        Path asked = bin.resolve("asked");
+        Path runc = bin.resolve("runc");
+        java.nio.file.Files.writeString(runc, "#!/bin/sh\necho x >> " + asked
+                + "\necho '{\"mountOptions\":[\"ro\",\"rro\"],\"linux\":{\"namespaces\":[\"user\"]}}'\n");
+        java.nio.file.Files.setPosixFilePermissions(runc, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        var h = new RuntimeHandlers(ConfigLoader.parse("", "t"), CgroupDriver.CGROUPFS, UNIFIED,
+                name -> name.equals("runc") ? Optional.of(runc) : Optional.empty(), launchers);
+        h.warmUp();
+        boolean modern = RuntimeHandlers.kernelAtLeast(5, 19);
+        assertEquals(new RuntimeHandlers.Features(modern, modern), h.features("runc"));
+        assertEquals(1, java.nio.file.Files.readAllLines(asked).size(), "runc features ran once: " + h.names());
+    }
+
+    @Test
     void missingPiecesAreNamed() throws Exception {
         var h = handlers("", UNIFIED, Set.of("runc"));
         var runc = h.statuses().getFirst();
