@@ -46,9 +46,16 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
      *                     (through a launcher); empty for none
      */
     public record RuntimeHandler(String name, String shim, String binaryName, Optional<Path> root,
-                                 boolean systemdCgroup, boolean privilegedWithoutHostDevices, List<String> runtimeFlags) {
+                                 boolean systemdCgroup, boolean privilegedWithoutHostDevices, List<String> runtimeFlags,
+                                 int podsPerShim, String shimGrouping) {
         public RuntimeHandler {
             runtimeFlags = List.copyOf(runtimeFlags);
+        }
+
+        /** A handler with one shim per pod. */
+        public RuntimeHandler(String name, String shim, String binaryName, Optional<Path> root, boolean systemdCgroup,
+                              boolean privilegedWithoutHostDevices, List<String> runtimeFlags) {
+            this(name, shim, binaryName, root, systemdCgroup, privilegedWithoutHostDevices, runtimeFlags, 1, "namespace");
         }
     }
 
