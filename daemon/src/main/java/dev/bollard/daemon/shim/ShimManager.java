@@ -132,9 +132,9 @@ public final class ShimManager implements TaskServices, AutoCloseable {
             throw new NoSuchFileException(dir.resolve("config.json").toString(), null,
                     "cannot start the shim of pod " + podId + ": no OCI config in its bundle");
         }
-        // The shim writes its daemon's pid to shim.pid in its working directory: one found there already is a
-        // running shim this start joins (no /proc scan on the way of every pod: only a failed start scans).
-        long before = readPid(dir.resolve("shim.pid"));
+        // No /proc scan on the way of every pod (only a failed start scans): a start that runs a new daemon writes
+        // its pid to shim.pid in the working directory; one that joins a running shim writes none.
+        long before = ShimCommand.ticksSinceBoot();
         Path logFifo = dir.resolve("log");
         boolean fifoExisted = Files.exists(logFifo);
         ShimLogPump pump = ShimLogPump.start(logFifo, podId);
@@ -154,7 +154,7 @@ public final class ShimManager implements TaskServices, AutoCloseable {
                 throw new IOException("cannot start the shim of pod " + podId + ": " + e.getMessage(), e);
             }
             Shim shim = open(podId, shimAddress, options, pump);
-            if (before > 0 && before == shim.shimPid()) {
+            if (readPid(dir.resolve("shim.pid")) != shim.shimPid()) {
                 // Joined the pod's running shim: it writes its log to the FIFO of the bundle it started in, so
                 // this one would never get a writer.
                 pump.close();
@@ -388,10 +388,13 @@ public final class ShimManager implements TaskServices, AutoCloseable {
         return "; shim log: " + String.join(" | ", lines.subList(Math.max(0, lines.size() - 5), lines.size()));
     }
 
-    /** Kills the shim daemons for {@code podId} but {@code before} (one running before the start) and removes their socket. */
+    /**
+     * Kills the shim daemons for {@code podId} that started since {@code before} (clock ticks since boot) and
+     * removes their socket; one running before (a start that joined it) is left alone.
+     */
     private void killStarted(String podId, long before, ShimAddress address) {
         var started = new ArrayList<>(ShimCommand.shimDaemons(namespace, podId, address()));
-        started.remove(before);
+        started.removeIf(pid -> ShimCommand.startTicks(pid) < before);
         for (long pid : started) {
             ProcessHandle.of(pid).ifPresent(p -> {
                 p.destroyForcibly();
