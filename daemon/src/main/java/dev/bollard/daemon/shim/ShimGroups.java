@@ -23,6 +23,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * forwards every task call to the shared shim (the runc shim keys tasks by ID, so pods never see each other's) and
  * whose {@link Member#shutdown()} shuts the shim down only when the pod is its last. A shim found dead takes no new
  * pods: the next pod of its group gets a new one.
+ *
+ * <p>containerd-shim-runc-v2 creates and starts one task at a time (its Create holds the service lock while runc
+ * runs, its Start the event lock), so pods starting at once are spread: a pod joins the shim with room that has the
+ * fewest pods starting, and when each has {@value #STARTS_PER_SHIM} already, it starts a new shim (which later pods
+ * fill) instead of queueing behind them.
  */
 public final class ShimGroups {
 
@@ -46,6 +51,9 @@ public final class ShimGroups {
         void retired(String shimId);
     }
 
+    /** Pods that may start in one shim at once before the next pod of the group starts a new shim. */
+    static final int STARTS_PER_SHIM = 2;
+
     private final ReentrantLock lock = new ReentrantLock();
     private final Map<String, List<Group>> open = new HashMap<>();      // group key -> shims taking pods; lock
     private final Map<String, Group> byShimId = new HashMap<>();        // every shim with members; lock
@@ -61,6 +69,7 @@ public final class ShimGroups {
         final ShimGroup group;
         final TaskService shim;
         final Set<String> pods = new LinkedHashSet<>(); // ShimGroups.lock
+        int starting; // pods joined whose infra task has not started yet; ShimGroups.lock
 
         Group(String shimId, ShimGroup group, TaskService shim) {
             this.shimId = shimId;
@@ -81,7 +90,8 @@ public final class ShimGroups {
                 Group room = withRoom(group.key());
                 if (room != null) {
                     room.pods.add(podId);
-                    return new Member(room, podId);
+                    room.starting++;
+                    return new Member(room, podId, true);
                 }
                 pending = launching.get(group.key());
                 if (pending == null) {
@@ -120,6 +130,7 @@ public final class ShimGroups {
         lock.lock();
         try {
             started.pods.add(podId);
+            started.starting++;
             open.computeIfAbsent(group.key(), k -> new ArrayList<>()).add(started);
             byShimId.put(shimId, started);
             launching.remove(group.key()).complete(null);
@@ -127,7 +138,7 @@ public final class ShimGroups {
             lock.unlock();
         }
         LOG.info("shared shim started", "group", group.key(), "shim", shimId, "pod", podId);
-        return new Member(started, podId);
+        return new Member(started, podId, true);
     }
 
     /**
@@ -144,7 +155,7 @@ public final class ShimGroups {
                 open.computeIfAbsent(group.key(), k -> new ArrayList<>()).add(g);
             }
             g.pods.add(podId);
-            return new Member(g, podId);
+            return new Member(g, podId, false);
         } finally {
             lock.unlock();
         }
@@ -196,21 +207,34 @@ public final class ShimGroups {
                     "pods", g.pods.size());
             return true;
         });
+        Group least = null;
         for (var g : groups) {
-            if (g.pods.size() < g.group.capacity()) {
-                return g;
+            if (g.pods.size() < g.group.capacity() && (least == null || g.starting < least.starting)) {
+                least = g;
             }
         }
         if (groups.isEmpty()) {
             open.remove(key);
         }
-        return null;
+        return least != null && least.starting < STARTS_PER_SHIM ? least : null;
+    }
+
+    private void started(Group g) {
+        lock.lock();
+        try {
+            g.starting--;
+        } finally {
+            lock.unlock();
+        }
     }
 
     /** Takes the pod out of its shim; true when it was the last (the shim is then no longer offered). */
-    private boolean leave(Group g, String podId) {
+    private boolean leave(Group g, String podId, boolean wasStarting) {
         lock.lock();
         try {
+            if (wasStarting) {
+                g.starting--;
+            }
             if (!g.pods.remove(podId) || !g.pods.isEmpty()) {
                 return false;
             }
@@ -241,10 +265,18 @@ public final class ShimGroups {
         private final Group group;
         private final String podId;
         private volatile boolean left;
+        /** Until the pod's infra task has started (or failed to): counted in its shim's {@code starting}. */
+        private final java.util.concurrent.atomic.AtomicBoolean starting;
 
-        private Member(Group group, String podId) {
+        private Member(Group group, String podId, boolean starting) {
             this.group = group;
             this.podId = podId;
+            this.starting = new java.util.concurrent.atomic.AtomicBoolean(starting);
+        }
+
+        /** Whether this call ends the pod's start (the first to, of Start of its infra task and leaving). */
+        private boolean endStart() {
+            return starting.compareAndSet(true, false);
         }
 
         /** The shared shim's id (also its {@code -id}). */
@@ -264,7 +296,13 @@ public final class ShimGroups {
 
         @Override
         public int start(String id, String execId) throws IOException {
-            return group.shim.start(id, execId);
+            try {
+                return group.shim.start(id, execId);
+            } finally {
+                if (id.equals(podId) && execId.isEmpty() && endStart()) {
+                    started(group);
+                }
+            }
         }
 
         @Override
@@ -332,7 +370,7 @@ public final class ShimGroups {
                 return;
             }
             left = true;
-            if (!leave(group, podId)) {
+            if (!leave(group, podId, endStart())) {
                 return;
             }
             try {
@@ -357,7 +395,7 @@ public final class ShimGroups {
                 return;
             }
             left = true;
-            if (leave(group, podId)) {
+            if (leave(group, podId, endStart())) {
                 group.shim.close();
                 retirement.retired(group.shimId);
             }

@@ -127,7 +127,23 @@ class SharedShimTest {
     }
 
     @Test
-    void podsStartingAtOnceStartOneShim() throws Exception {
+    void startedPodsMakeRoomForTheNextStartsInTheSameShim() throws Exception {
+        var group = new ShimGroup("runc/namespace/default", 10);
+        var a = join("a", group);
+        var b = join("b", group);
+        assertSame(a.shim(), b.shim());
+        var c = join("c", group);
+        assertNotSame(a.shim(), c.shim(), "two pods starting in a's shim: the third starts a shim of its own");
+        a.create("a", dir, List.of(), dev.bollard.daemon.shim.TaskIo.NONE);
+        b.create("b", dir, List.of(), dev.bollard.daemon.shim.TaskIo.NONE);
+        a.start("a", "");
+        b.start("b", "");
+        assertSame(a.shim(), join("d", group).shim(), "a and b started: d goes to their shim (fewest starting)");
+        assertEquals(2, launched.size());
+    }
+
+    @Test
+    void podsStartingAtOnceSpreadOverShimsTwoAtATime() throws Exception {
         var group = new ShimGroup("runc/namespace/default", 8);
         var starts = new AtomicInteger();
         var go = new CountDownLatch(1);
@@ -153,8 +169,8 @@ class SharedShimTest {
             t.join(Duration.ofSeconds(10));
         }
         assertEquals(8, members.size());
-        assertEquals(1, starts.get());
-        assertEquals(1, members.stream().map(ShimGroups.Member::shim).distinct().count());
+        assertEquals(4, starts.get(), "the shim creates one task at a time: two starting pods per shim");
+        assertEquals(4, members.stream().map(ShimGroups.Member::shim).distinct().count());
     }
 
     @Test
