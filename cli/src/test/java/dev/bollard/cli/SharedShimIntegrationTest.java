@@ -157,6 +157,16 @@ class SharedShimIntegrationTest {
                     .build()).getStats();
             assertTrue(stats.getMemory().getWorkingSetBytes().getValue() > 0, stats.toString());
         }
+        // Exits and logs reach the right pod's container through the shared shim.
+        String quitter = node.createAndStart(b.id(), b.config(), PodTestNode.container("quitter", "sh", "-c",
+                "echo hello-from-b; exit 3").build());
+        var exited = node.awaitExit(quitter);
+        assertEquals(3, exited.getExitCode(), exited.toString());
+        assertTrue(Files.readString(Path.of(exited.getLogPath())).contains("stdout F hello-from-b"),
+                Files.readString(Path.of(exited.getLogPath())));
+        for (var p : List.of(a, b, c)) {
+            assertEquals(ContainerState.CONTAINER_RUNNING, node.status(p.container()).getState());
+        }
         Set<String> shimsBefore = runningShims();
         long firstPid = shimPid(first);
         int aPid = pid(a.container());
