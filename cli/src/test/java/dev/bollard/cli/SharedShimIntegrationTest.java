@@ -239,4 +239,35 @@ class SharedShimIntegrationTest {
         node.removePod(next.id());
         assertNothingLeft();
     }
+
+    @Test
+    void aSharedShimThatDiedWhileTheDaemonWasDownIsCleanedUpAtTheRestart() throws Exception {
+        var pods = List.of(pod("r1"), pod("r2"));
+        String shim = shimOf(pods.getFirst());
+        assertEquals(shim, shimOf(pods.getLast()));
+        var containerPids = new ArrayList<Integer>();
+        for (var p : pods) {
+            containerPids.add(pid(p.container()));
+        }
+        node.stopDaemon();
+        ProcessHandle.of(shimPid(shim)).orElseThrow().destroyForcibly();
+        node.startDaemon();
+
+        for (var p : pods) {
+            assertEquals(PodSandboxState.SANDBOX_NOTREADY, podStatus(p.id()).getState());
+            var s = node.status(p.container());
+            assertEquals(ContainerState.CONTAINER_EXITED, s.getState(), s.toString());
+            assertEquals(255, s.getExitCode(), s.toString());
+        }
+        assertEquals(List.of(), containerPids.stream().filter(pid -> ProcessHandle.of(pid)
+                .map(ProcessHandle::isAlive).orElse(false)).toList(), "no container process outlived its shim");
+        assertFalse(groupDirs().contains(shim), "the dead shim's directory went at the restart");
+        var next = pod("r3");
+        assertNotEquals(shim, shimOf(next));
+        for (var p : pods) {
+            node.removePod(p.id());
+        }
+        node.removePod(next.id());
+        assertNothingLeft();
+    }
 }
