@@ -35,7 +35,16 @@ class SharedShimTest {
     private final ShimGroups groups = new ShimGroups(retired::add);
     private final List<FakeTaskService> launched = Collections.synchronizedList(new ArrayList<>());
 
+    /** A pod that joined its group's shim and started there, as RunPodSandbox leaves it. */
     private ShimGroups.Member join(String pod, ShimGroup group) throws Exception {
+        var member = joinStarting(pod, group);
+        member.create(pod, dir, List.of(), dev.bollard.daemon.shim.TaskIo.NONE);
+        member.start(pod, "");
+        return member;
+    }
+
+    /** A pod that joined its group's shim and has not started its infra task yet. */
+    private ShimGroups.Member joinStarting(String pod, ShimGroup group) throws Exception {
         return groups.join(pod, group, id -> {
             var shim = new FakeTaskService();
             launched.add(shim);
@@ -127,23 +136,26 @@ class SharedShimTest {
     }
 
     @Test
-    void startedPodsMakeRoomForTheNextStartsInTheSameShim() throws Exception {
+    void aPodStartsInAShimWhereNoOtherPodIsStarting() throws Exception {
         var group = new ShimGroup("runc/namespace/default", 10);
-        var a = join("a", group);
-        var b = join("b", group);
-        assertSame(a.shim(), b.shim());
-        var c = join("c", group);
-        assertNotSame(a.shim(), c.shim(), "two pods starting in a's shim: the third starts a shim of its own");
+        var a = joinStarting("a", group);
+        var b = joinStarting("b", group);
+        assertNotSame(a.shim(), b.shim(), "a is starting in its shim: b starts a shim of its own");
         a.create("a", dir, List.of(), dev.bollard.daemon.shim.TaskIo.NONE);
-        b.create("b", dir, List.of(), dev.bollard.daemon.shim.TaskIo.NONE);
         a.start("a", "");
+        var c = joinStarting("c", group);
+        assertSame(a.shim(), c.shim(), "a has started: c goes to its shim, not b's, where b is still starting");
+        var d = joinStarting("d", group);
+        assertEquals(3, launched.size(), "c starts in a's shim, b in its own: d starts a third");
+        d.shutdown(); // d's start failed: its shim goes with it, and its start no longer counts
+        b.create("b", dir, List.of(), dev.bollard.daemon.shim.TaskIo.NONE);
         b.start("b", "");
-        assertSame(a.shim(), join("d", group).shim(), "a and b started: d goes to their shim (fewest starting)");
-        assertEquals(2, launched.size());
+        assertSame(b.shim(), joinStarting("e", group).shim(), "b has started: its shim has room and no pod starting");
+        assertEquals(3, launched.size());
     }
 
     @Test
-    void podsStartingAtOnceSpreadOverShimsTwoAtATime() throws Exception {
+    void podsStartingAtOnceEachStartInAShimOfTheirOwn() throws Exception {
         var group = new ShimGroup("runc/namespace/default", 8);
         var starts = new AtomicInteger();
         var go = new CountDownLatch(1);
@@ -169,8 +181,8 @@ class SharedShimTest {
             t.join(Duration.ofSeconds(10));
         }
         assertEquals(8, members.size());
-        assertEquals(4, starts.get(), "the shim creates one task at a time: two starting pods per shim");
-        assertEquals(4, members.stream().map(ShimGroups.Member::shim).distinct().count());
+        assertEquals(8, starts.get(), "the shim creates one task at a time: one starting pod per shim");
+        assertEquals(8, members.stream().map(ShimGroups.Member::shim).distinct().count());
     }
 
     @Test
