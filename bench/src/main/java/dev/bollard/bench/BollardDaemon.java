@@ -22,14 +22,22 @@ final class BollardDaemon implements DaemonUnderTest {
     /** A --bollard-variant's name (null: plain Bollard) and its environment (BOLLARD_JAVA_OPTS, ...). */
     private final String variant;
     private final Map<String, String> env;
+    /** [runtimes.runc] pods_per_shim; 0: not set (the default, a shim per pod). */
+    private final int podsPerShim;
     private Path dist;
 
     BollardDaemon(Path checkout, List<String> command, String logLevel, String variant, Map<String, String> env) {
+        this(checkout, command, logLevel, variant, env, 0);
+    }
+
+    BollardDaemon(Path checkout, List<String> command, String logLevel, String variant, Map<String, String> env,
+                  int podsPerShim) {
         this.checkout = checkout;
         this.command = command;
         this.logLevel = logLevel;
         this.variant = variant;
         this.env = Map.copyOf(env);
+        this.podsPerShim = podsPerShim;
     }
 
     /** The same Bollard with {@code opts} added to its JVM flags (BOLLARD_JAVA_OPTS). */
@@ -108,7 +116,8 @@ final class BollardDaemon implements DaemonUnderTest {
                 write_default_config = false
                 %s""".formatted(DaemonUnderTest.toml(logLevel), DaemonUnderTest.toml(certsD),
                 DaemonUnderTest.toml(cniConf), DaemonUnderTest.toml(binDirs),
-                pods == null ? "" : "\n[runtime]\nsandbox_image = " + DaemonUnderTest.toml(pods.sandboxImage()) + "\n"));
+                (pods == null ? "" : "\n[runtime]\nsandbox_image = " + DaemonUnderTest.toml(pods.sandboxImage()) + "\n")
+                        + (podsPerShim > 0 ? "\n[runtimes.runc]\npods_per_shim = " + podsPerShim + "\n" : "")));
         Path socket = dir.resolve("bollard.sock");
         Path log = dir.resolve("bollard.log");
         var cmd = new java.util.ArrayList<>(command != null ? command

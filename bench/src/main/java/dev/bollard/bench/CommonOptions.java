@@ -73,6 +73,12 @@ final class CommonOptions {
                     + "variants alternate like runtimes.")
     java.util.List<String> bollardVariants = new java.util.ArrayList<>();
 
+    @Option(names = "--bollard-pods-per-shim", paramLabel = "N[,N...]", split = ",",
+            description = "Measure Bollard once per value, as Bollard-ppsN, with [runtimes.runc] pods_per_shim = N "
+                    + "(pods of a namespace share a shim, N at most each); e.g. 1,10,100. With --bollard-variant, "
+                    + "each variant once per value.")
+    java.util.List<Integer> podsPerShim = new java.util.ArrayList<>();
+
     java.util.List<String> runtimeNames() {
         return only != null ? java.util.List.of(only) : runtimes;
     }
@@ -85,8 +91,12 @@ final class CommonOptions {
             switch (r) {
                 case "bollard" -> {
                     var command = bollardClasspath == null ? null : bollardCommand();
+                    var perShim = podsPerShim.isEmpty() ? java.util.List.of(0) : podsPerShim;
                     if (bollardVariants.isEmpty()) {
-                        out.add(new BollardDaemon(bollardHome(), command, bollardLogLevel, null, java.util.Map.of()));
+                        for (int n : perShim) {
+                            out.add(new BollardDaemon(bollardHome(), command, bollardLogLevel,
+                                    n > 0 ? "pps" + n : null, java.util.Map.of(), n));
+                        }
                     }
                     for (String v : bollardVariants) {
                         int eq = v.indexOf('=');
@@ -105,8 +115,10 @@ final class CommonOptions {
                         env.put("BOLLARD_JAVA_OPTS", String.join(" ", flags));
                         // BOLLARD_CHECKOUT=<dir>: this variant runs that built checkout (two builds in one run)
                         String own = env.remove("BOLLARD_CHECKOUT");
-                        out.add(new BollardDaemon(own != null ? Path.of(own) : bollardHome(), command, bollardLogLevel,
-                                v.substring(0, eq), env));
+                        for (int n : perShim) {
+                            out.add(new BollardDaemon(own != null ? Path.of(own) : bollardHome(), command,
+                                    bollardLogLevel, v.substring(0, eq) + (n > 0 ? "-pps" + n : ""), env, n));
+                        }
                     }
                 }
                 case ContainerdDaemon.V16 -> out.add(ContainerdDaemon.debian12());

@@ -48,15 +48,31 @@ public record BollardConfig(Daemon daemon, Runtime runtime, Map<String, RuntimeH
      */
     public record RuntimeHandler(String name, String shim, String binaryName, Optional<Path> root,
                                  boolean systemdCgroup, boolean privilegedWithoutHostDevices, List<String> runtimeFlags,
-                                 Optional<Vm> vm) {
+                                 int podsPerShim, String shimGrouping, Optional<Vm> vm) {
         public RuntimeHandler {
             runtimeFlags = List.copyOf(runtimeFlags);
         }
 
+        /** A handler with one shim per pod and no VM settings. */
         public RuntimeHandler(String name, String shim, String binaryName, Optional<Path> root, boolean systemdCgroup,
                               boolean privilegedWithoutHostDevices, List<String> runtimeFlags) {
-            this(name, shim, binaryName, root, systemdCgroup, privilegedWithoutHostDevices, runtimeFlags,
-                    Optional.empty());
+            this(name, shim, binaryName, root, systemdCgroup, privilegedWithoutHostDevices, runtimeFlags, 1,
+                    "namespace", Optional.empty());
+        }
+
+        /** A VM handler: one shim per pod. */
+        public RuntimeHandler(String name, String shim, String binaryName, Optional<Path> root, boolean systemdCgroup,
+                              boolean privilegedWithoutHostDevices, List<String> runtimeFlags, Optional<Vm> vm) {
+            this(name, shim, binaryName, root, systemdCgroup, privilegedWithoutHostDevices, runtimeFlags, 1,
+                    "namespace", vm);
+        }
+
+        /** A handler whose pods may share shims, without VM settings. */
+        public RuntimeHandler(String name, String shim, String binaryName, Optional<Path> root, boolean systemdCgroup,
+                              boolean privilegedWithoutHostDevices, List<String> runtimeFlags, int podsPerShim,
+                              String shimGrouping) {
+            this(name, shim, binaryName, root, systemdCgroup, privilegedWithoutHostDevices, runtimeFlags, podsPerShim,
+                    shimGrouping, Optional.empty());
         }
     }
 

@@ -195,21 +195,41 @@ public final class ConfigLoader {
             return out;
         }
 
-        private static Map<String, BollardConfig.RuntimeHandler> handlers(Map<String, Map<String, Object>> tables,
-                                                                          Map<String, BollardConfig.Vm> vms) {
+        private Map<String, BollardConfig.RuntimeHandler> handlers(Map<String, Map<String, Object>> tables,
+                                                                   Map<String, BollardConfig.Vm> vms)
+                throws ConfigException {
             var handlers = new LinkedHashMap<String, BollardConfig.RuntimeHandler>();
-            tables.forEach((name, values) -> {
+            for (var table : tables.entrySet()) {
+                String name = table.getKey();
+                var values = table.getValue();
                 String root = (String) values.get("root");
-                handlers.put(name, new BollardConfig.RuntimeHandler(name,
-                        (String) values.get("shim"),
-                        (String) values.get("binary_name"),
+                long podsPerShim = (Long) values.get("pods_per_shim");
+                String binaryName = (String) values.get("binary_name");
+                String shim = (String) values.get("shim");
+                // runsc through the runc shim and the VM shim hold a sandbox (a gVisor kernel, a VM) per pod in
+                // their shim process: sharing it would share the sandbox. (Same tests as RuntimeHandlers' isRunsc
+                // and isVmShim, on the configured names.)
+                boolean perPodShim = Path.of(binaryName).getFileName().toString().startsWith("runsc")
+                        || Path.of(shim).getFileName().toString().startsWith("containerd-shim-bollard-vm");
+                if (podsPerShim > 1 && perPodShim) {
+                    throw error(List.of(ConfigSchema.RUNTIMES, name, "pods_per_shim"), ConfigSchema.RUNTIMES + "."
+                            + name + ".pods_per_shim: " + podsPerShim + " is not possible for this handler ("
+                            + (binaryName.contains("runsc") ? "runsc: gVisor" : "the VM shim")
+                            + " runs one sandbox per shim process); leave it at 1");
+                }
+                if (podsPerShim > 10_000) {
+                    throw error(List.of(ConfigSchema.RUNTIMES, name, "pods_per_shim"), ConfigSchema.RUNTIMES + "."
+                            + name + ".pods_per_shim: " + podsPerShim + " is more than 10000");
+                }
+                handlers.put(name, new BollardConfig.RuntimeHandler(name, shim, binaryName,
                         root.isEmpty() ? Optional.empty() : Optional.of(Path.of(root)),
                         (Boolean) values.get("systemd_cgroup"),
                         (Boolean) values.get("privileged_without_host_devices"),
                         java.util.Arrays.stream(((String) values.get("runtime_flags")).trim().split("\\s+"))
                                 .filter(f -> !f.isEmpty()).toList(),
+                        (int) podsPerShim, (String) values.get("shim_grouping"),
                         Optional.ofNullable(vms.get(name))));
-            });
+            }
             return handlers;
         }
 

@@ -91,7 +91,8 @@ public final class ConfigSchema {
                     Map.of()),
             new Section(RUNTIMES, true,
                     "RuntimeClass handlers: each [runtimes.<name>] is a handler kubelet may ask for by name.\n"
-                            + "Each runs through a containerd shim v2 binary, one shim process per pod.",
+                            + "Each runs through a containerd shim v2 binary: one shim process per pod, or per group of pods\n"
+                            + "(pods_per_shim).",
                     List.of(
                             string("shim", "containerd-shim-runc-v2",
                                     "The shim v2 binary: a name looked up on PATH, or an absolute path."),
@@ -128,7 +129,18 @@ public final class ConfigSchema {
                                     + "really boots the guest kernel (probed once per node, within "
                                     + VM_KVM_PROBE_SECONDS + " s: on a PVM host stock\nkernels hang there), tcg otherwise. "
                                     + "Status (verbose) and the handler's readiness say which, and why.",
-                                    "auto", "kvm", "tcg")),
+                                    "auto", "kvm", "tcg"),
+                            positiveInt("pods_per_shim", 1,
+                                    "Pods one shim process serves. 1: a shim per pod, as containerd runs them. N > 1: pods of a\n"
+                                            + "group (shim_grouping) share a shim, up to N each; the group's shim starts with its first\n"
+                                            + "pod and exits after its last is stopped. Saves most of a shim's memory per pod, but a\n"
+                                            + "shim that dies takes every container of its pods with it (all reported exited, 255).\n"
+                                            + "Refused above 1 for runsc (gVisor) and the VM shim: they keep a shim per pod."),
+                            string("shim_grouping", "namespace",
+                                    "Which pods share a shim when pods_per_shim > 1. namespace: pods of the same Kubernetes\n"
+                                            + "namespace; annotation: pods with the same bollard.dev/shim-group annotation (a pod\n"
+                                            + "without one gets a shim of its own). Either way the annotation, when set, names the group.",
+                                    "namespace", "annotation")),
                     defaultRuntimes()),
             new Section(REGISTRY, false, "Where images are pulled from.", List.of(
                     absolutePath("config_path", "/etc/bollard/certs.d",

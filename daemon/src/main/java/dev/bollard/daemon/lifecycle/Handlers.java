@@ -5,6 +5,7 @@ import dev.bollard.daemon.errors.FailedPreconditionException;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.runtime.RuntimeHandlers;
 import dev.bollard.daemon.sandbox.Sandbox;
+import dev.bollard.daemon.shim.ShimGroup;
 import dev.bollard.daemon.shim.ShimOptions;
 import dev.bollard.daemon.shim.TaskServices;
 
@@ -43,6 +44,16 @@ public final class Handlers {
         }
         return new ShimOptions(check.shim().orElseThrow(), check.binary().orElseThrow().toString(),
                 check.runtimeRoot(), handler.systemdCgroup(), handlers.vmEnvironment(handler, check.shim().get()));
+    }
+
+    /**
+     * Which shim the pod runs in: its own, or its group's when the handler shares shims ({@code pods_per_shim}).
+     */
+    public ShimGroup shimGroup(String handlerName, dev.bollard.api.cri.v1.PodSandboxConfig config) {
+        return handlers.get(handlerName)
+                .map(h -> ShimGroup.of(h.name(), h.podsPerShim(), h.shimGrouping(),
+                        config.getMetadata().getNamespace(), config.getAnnotationsMap()))
+                .orElse(ShimGroup.OWN);
     }
 
     /** How the default handler's shim runs (the leak scan's {@code shim delete} of bundles no record names). */

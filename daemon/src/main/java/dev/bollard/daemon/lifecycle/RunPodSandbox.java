@@ -208,7 +208,7 @@ public final class RunPodSandbox {
         AtomicFiles.write(bundle.resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8));
 
         long ts = System.nanoTime();
-        TaskService shim = handlers.tasks().start(id, bundle, shimOptions);
+        TaskService shim = handlers.tasks().start(id, bundle, shimOptions, handlers.shimGroup(handlerName, config));
         long shimNanos = System.nanoTime() - ts;
         undo.push(shim::shutdown);
         CrashPoints.hit("RunPodSandbox.afterShimStart");

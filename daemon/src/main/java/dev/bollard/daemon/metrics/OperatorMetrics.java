@@ -126,8 +126,10 @@ public final class OperatorMetrics {
                 .register(registry);
         GaugeWithCallback.builder()
                 .name("bollard_shims")
-                .help("Pod shims Bollard is connected to (one per pod whose shim has not been shut down).")
-                .callback(cb -> cb.call(sandboxes.list().stream().filter(s -> s.shim() != null).count()))
+                .help("Shims Bollard is connected to (one per pod whose shim has not been shut down, or per shared shim).")
+                .callback(cb -> cb.call(sandboxes.list().stream().map(s -> s.shim()).filter(java.util.Objects::nonNull)
+                        .map(t -> t instanceof dev.bollard.daemon.shim.ShimGroups.Member m ? m.shim() : t)
+                        .distinct().count()))
                 .register(registry);
     }
 

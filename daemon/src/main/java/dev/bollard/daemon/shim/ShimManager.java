@@ -10,9 +10,12 @@ import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.shim.ttrpc.TtrpcClient;
 import dev.bollard.daemon.shim.ttrpc.TtrpcHandler;
 import dev.bollard.daemon.shim.ttrpc.TtrpcServer;
+import dev.bollard.daemon.store.AtomicFiles;
+import dev.bollard.daemon.store.FileTrees;
 import io.netty.channel.epoll.EpollEventLoopGroup;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -24,7 +27,13 @@ import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Starts containerd shim v2 processes (one per pod), connects to them, and receives their task events.
+ * Starts containerd shim v2 processes (one per pod, or one per group of pods: {@link ShimGroup}), connects to them,
+ * and receives their task events.
+ *
+ * <p>A shared shim lives in a directory of its own, {@code <stateDir>/groups/<shim id>} (its working directory,
+ * with a minimal {@code config.json}, its {@code log} FIFO and {@code address}), so that it outlives whichever pod
+ * started it. Each of its pods' bundles holds {@code address} (the shim's, as for a pod's own shim) and
+ * {@value #GROUP_FILE} (the shim id, group and capacity), from which a restarted daemon finds the shim again.
  *
  * <p>What a shim needs (containerd-shim-runc-v2 1.6; see the tests):
  * <ul>
@@ -55,6 +64,8 @@ public final class ShimManager implements TaskServices, AutoCloseable {
      */
     public static final String PUBLISH_BINARY = "/bin/false";
     static final String RUNC_OPTIONS_TYPE = "containerd.runc.v1.Options";
+    /** In a pod's bundle: which shared shim the pod runs in. */
+    public static final String GROUP_FILE = "shim-group";
 
     private static final Log LOG = Log.get("shim");
 
@@ -63,6 +74,8 @@ public final class ShimManager implements TaskServices, AutoCloseable {
     private final Path eventsSocket;
     private final TtrpcServer eventsServer;
     private final EpollEventLoopGroup clientGroup;
+    private final Path groupsDir;
+    private final ShimGroups groups;
 
     /**
      * @param stateDir  where Bollard keeps its events socket ({@code events.sock}); created if missing. Its path also
@@ -82,6 +95,13 @@ public final class ShimManager implements TaskServices, AutoCloseable {
         this.eventsServer = TtrpcServer.start(eventsSocket, Map.of(EventRouter.SERVICE,
                 Map.of(EventRouter.METHOD, TtrpcHandler.of(ForwardRequest.parser(), router::forward))));
         this.clientGroup = new EpollEventLoopGroup(1);
+        this.groupsDir = this.stateDir.resolve("groups");
+        this.groups = new ShimGroups(this::retire);
+    }
+
+    /** The shared shims and their pods. */
+    public ShimGroups groups() {
+        return groups;
     }
 
     public String namespace() {
@@ -112,7 +132,9 @@ public final class ShimManager implements TaskServices, AutoCloseable {
             throw new NoSuchFileException(dir.resolve("config.json").toString(), null,
                     "cannot start the shim of pod " + podId + ": no OCI config in its bundle");
         }
-        List<Long> before = ShimCommand.shimDaemons(namespace, podId, address());
+        // No /proc scan on the way of every pod (only a failed start scans): a start that runs a new daemon writes
+        // its pid to shim.pid in the working directory; one that joins a running shim writes none.
+        long before = ShimCommand.ticksSinceBoot();
         Path logFifo = dir.resolve("log");
         boolean fifoExisted = Files.exists(logFifo);
         ShimLogPump pump = ShimLogPump.start(logFifo, podId);
@@ -132,7 +154,7 @@ public final class ShimManager implements TaskServices, AutoCloseable {
                 throw new IOException("cannot start the shim of pod " + podId + ": " + e.getMessage(), e);
             }
             Shim shim = open(podId, shimAddress, options, pump);
-            if (before.contains((long) shim.shimPid())) {
+            if (readPid(dir.resolve("shim.pid")) != shim.shimPid()) {
                 // Joined the pod's running shim: it writes its log to the FIFO of the bundle it started in, so
                 // this one would never get a writer.
                 pump.close();
@@ -155,7 +177,73 @@ public final class ShimManager implements TaskServices, AutoCloseable {
         }
     }
 
-    private void abandonStart(String podId, List<Long> before, ShimAddress address, ShimLogPump pump,
+    /**
+     * Starts the pod's task service in its group's shared shim (a new shim when the group has none with room), and
+     * records the membership in the pod's bundle; a group that is not shared gets {@link #start(String, Path,
+     * ShimOptions)}.
+     */
+    @Override
+    public TaskService start(String podId, Path bundle, ShimOptions options, ShimGroup group)
+            throws IOException, InterruptedException {
+        if (!group.shared()) {
+            return start(podId, bundle, options);
+        }
+        var member = groups.join(podId, group, shimId -> startShared(shimId, options));
+        try {
+            Path dir = bundle.toAbsolutePath();
+            var record = new com.google.gson.JsonObject();
+            record.addProperty("shim", member.shimId());
+            record.addProperty("group", group.key());
+            record.addProperty("capacity", group.capacity());
+            // shim-group before address: a bundle with an address and no membership is a shim of the pod's own
+            AtomicFiles.write(dir.resolve(GROUP_FILE), record.toString().getBytes(StandardCharsets.UTF_8));
+            AtomicFiles.write(dir.resolve("address"), Files.readAllBytes(groupDir(member.shimId()).resolve("address")));
+        } catch (IOException | RuntimeException e) {
+            member.shutdown();
+            throw e;
+        }
+        return member;
+    }
+
+    private Path groupDir(String shimId) {
+        return groupsDir.resolve(shimId);
+    }
+
+    /** A shared shim in a directory of its own, named {@code shimId} (the shim needs a config.json to start in). */
+    private Shim startShared(String shimId, ShimOptions options) throws IOException, InterruptedException {
+        Path dir = groupDir(shimId);
+        Files.createDirectories(dir);
+        try {
+            var spec = "{\"ociVersion\":\"1.0.2\",\"annotations\":{\"io.kubernetes.cri.sandbox-id\":\"" + shimId + "\"}}";
+            AtomicFiles.write(dir.resolve("config.json"), spec.getBytes(StandardCharsets.UTF_8));
+            return start(shimId, dir, options);
+        } catch (IOException | InterruptedException | RuntimeException e) {
+            FileTrees.deleteTree(dir);
+            throw e;
+        }
+    }
+
+    /** A shared shim's last pod left (and the shim was shut down, or had died): its directory goes. */
+    private void retire(String shimId) {
+        Path dir = groupDir(shimId);
+        removeStaleSocket(dir.resolve("address"));
+        try {
+            FileTrees.deleteTree(dir);
+        } catch (IOException e) {
+            LOG.warn("cannot remove a shared shim's directory", "dir", dir, "error", e.getMessage());
+        }
+        LOG.info("shared shim retired", "shim", shimId);
+    }
+
+    private static long readPid(Path pidFile) {
+        try {
+            return Long.parseLong(Files.readString(pidFile).strip());
+        } catch (IOException | NumberFormatException e) {
+            return 0;
+        }
+    }
+
+    private void abandonStart(String podId, long before, ShimAddress address, ShimLogPump pump,
                               Path createdFifo) throws IOException {
         killStarted(podId, before, address);
         // A dead shim's last words are on their way through the FIFO: give the reader a moment to see its EOF.
@@ -170,8 +258,29 @@ public final class ShimManager implements TaskServices, AutoCloseable {
      * Connects to a running shim from the bundle's {@code address} file (daemon restart recovery), and follows its
      * {@code log} FIFO again.
      */
-    public Shim connect(String podId, Path bundle, ShimOptions options) throws IOException {
+    public TaskService connect(String podId, Path bundle, ShimOptions options) throws IOException {
         Path dir = bundle.toAbsolutePath();
+        Path groupFile = dir.resolve(GROUP_FILE);
+        if (Files.exists(groupFile)) {
+            String shimId;
+            ShimGroup group;
+            try {
+                var record = com.google.gson.JsonParser.parseString(Files.readString(groupFile)).getAsJsonObject();
+                shimId = record.get("shim").getAsString();
+                group = new ShimGroup(record.get("group").getAsString(), record.get("capacity").getAsInt());
+                if (!shimId.matches("group-[0-9a-f]{32}")) {
+                    throw new IllegalArgumentException("shim id \"" + shimId + "\" is not one Bollard makes");
+                }
+            } catch (RuntimeException e) {
+                throw new IOException("cannot read the shared shim of pod " + podId + " from " + groupFile + ": "
+                        + e.getMessage(), e);
+            }
+            return groups.rejoin(podId, shimId, group, id -> connectOwn(id, groupDir(id), options));
+        }
+        return connectOwn(podId, dir, options);
+    }
+
+    private Shim connectOwn(String podId, Path dir, ShimOptions options) throws IOException {
         Path addressFile = dir.resolve("address");
         ShimAddress shimAddress;
         try {
@@ -285,10 +394,13 @@ public final class ShimManager implements TaskServices, AutoCloseable {
         return "; shim log: " + String.join(" | ", lines.subList(Math.max(0, lines.size() - 5), lines.size()));
     }
 
-    /** Kills the shim daemons for {@code podId} that appeared since {@code before} and removes their socket. */
-    private void killStarted(String podId, List<Long> before, ShimAddress address) {
+    /**
+     * Kills the shim daemons for {@code podId} that started since {@code before} (clock ticks since boot) and
+     * removes their socket; one running before (a start that joined it) is left alone.
+     */
+    private void killStarted(String podId, long before, ShimAddress address) {
         var started = new ArrayList<>(ShimCommand.shimDaemons(namespace, podId, address()));
-        started.removeAll(before);
+        started.removeIf(pid -> ShimCommand.startTicks(pid) < before);
         for (long pid : started) {
             ProcessHandle.of(pid).ifPresent(p -> {
                 p.destroyForcibly();
@@ -315,8 +427,9 @@ public final class ShimManager implements TaskServices, AutoCloseable {
      */
     public Map<Long, String> killStray(java.util.Set<String> knownIds) {
         var killed = new java.util.TreeMap<Long, String>();
+        var sharedShims = groups.shimIds(); // shared shims some recovered pod rejoined
         ShimCommand.shimDaemons(namespace, address()).forEach((pid, id) -> {
-            if (knownIds.contains(id)) {
+            if (knownIds.contains(id) || sharedShims.contains(id)) {
                 return;
             }
             ProcessHandle.of(pid).ifPresent(p -> {
@@ -329,12 +442,25 @@ public final class ShimManager implements TaskServices, AutoCloseable {
             });
             killed.put(pid, id);
         });
+        // Directories of shared shims no pod rejoined: their shim (if any) was just killed.
+        try (var dirs = Files.list(groupsDir)) {
+            for (Path dir : (Iterable<Path>) dirs::iterator) {
+                if (!sharedShims.contains(dir.getFileName().toString())) {
+                    retire(dir.getFileName().toString());
+                }
+            }
+        } catch (NoSuchFileException e) {
+            // no shared shim ever ran
+        } catch (IOException e) {
+            LOG.warn("cannot list shared shims' directories", "dir", groupsDir, "error", e.getMessage());
+        }
         return killed;
     }
 
     /** Stops the events server and closes all shim connections; the shims keep running. */
     @Override
     public void close() {
+        groups.closeAll();
         eventsServer.close();
         clientGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
     }

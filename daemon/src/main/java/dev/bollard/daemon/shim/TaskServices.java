@@ -10,6 +10,15 @@ public interface TaskServices {
     /** Starts the pod's task service on its bundle. */
     TaskService start(String podId, Path bundle, ShimOptions options) throws IOException, InterruptedException;
 
+    /**
+     * Starts the pod's task service in its {@code group}'s shim: a shared one when the group is, else one of its
+     * own (the default: services that cannot share).
+     */
+    default TaskService start(String podId, Path bundle, ShimOptions options, ShimGroup group)
+            throws IOException, InterruptedException {
+        return start(podId, bundle, options);
+    }
+
     /** Reconnects to the task service a previous daemon started for the pod. */
     TaskService connect(String podId, Path bundle, ShimOptions options) throws IOException;
 

@@ -194,6 +194,23 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void podsPerShimGroupsByNamespaceByDefaultAndIsRefusedWhereAShimHoldsOneSandbox() throws Exception {
+        var c = ConfigLoader.parse("[runtimes.runc]\npods_per_shim = 10\n[runtimes.crun]\npods_per_shim = 4\n"
+                + "shim_grouping = \"annotation\"\n", "t.toml");
+        assertEquals(10, c.runtimes().get("runc").podsPerShim());
+        assertEquals("namespace", c.runtimes().get("runc").shimGrouping());
+        assertEquals("annotation", c.runtimes().get("crun").shimGrouping());
+        assertEquals(1, c.runtimes().get("runsc").podsPerShim(), "one shim per pod by default");
+        assertEquals("b.toml:2: runtimes.runsc.pods_per_shim: 2 is not possible for this handler (runsc: gVisor runs "
+                + "one sandbox per shim process); leave it at 1", error("[runtimes.runsc]\npods_per_shim = 2\n"));
+        assertEquals("b.toml:3: runtimes.vm.pods_per_shim: 5 is not possible for this handler (the VM shim runs one "
+                + "sandbox per shim process); leave it at 1",
+                error("[runtimes.vm]\nshim = \"/opt/bollard/containerd-shim-bollard-vm-v2\"\npods_per_shim = 5\n"));
+        assertTrue(error("[runtimes.runc]\npods_per_shim = 0\n").contains("pods_per_shim"));
+        assertTrue(error("[runtimes.runc]\nshim_grouping = \"node\"\n").contains("shim_grouping"));
+    }
+
+    @Test
     void handlerNamesMustBeDnsLabels() {
         assertTrue(error("[runtimes.Kata_QEMU]\nshim = \"x\"\n")
                 .startsWith("b.toml:1: runtimes.Kata_QEMU: handler names must be DNS labels"));

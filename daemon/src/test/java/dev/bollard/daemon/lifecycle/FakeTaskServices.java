@@ -39,6 +39,31 @@ final class FakeTaskServices implements TaskServices {
         return shim;
     }
 
+    /** Shared shims (pods_per_shim > 1), as ShimManager keeps them; each shared shim is a FakeTaskService too. */
+    final List<String> retired = Collections.synchronizedList(new ArrayList<>());
+    final dev.bollard.daemon.shim.ShimGroups groups = new dev.bollard.daemon.shim.ShimGroups(retired::add);
+    /** Shared shims started, by shim id. */
+    final Map<String, FakeTaskService> shared = new ConcurrentHashMap<>();
+
+    @Override
+    public TaskService start(String podId, Path bundle, ShimOptions options, dev.bollard.daemon.shim.ShimGroup group)
+            throws IOException, InterruptedException {
+        if (!group.shared()) {
+            return start(podId, bundle, options);
+        }
+        var member = groups.join(podId, group, shimId -> {
+            if (failStart) {
+                throw new IOException("fake: the shim did not start");
+            }
+            var shim = new FakeTaskService();
+            shim.failing.addAll(failingInNewShims);
+            shared.put(shimId, shim);
+            return shim;
+        });
+        byPod.put(podId, (FakeTaskService) member.shim());
+        return member;
+    }
+
     @Override
     public TaskService connect(String podId, Path bundle, ShimOptions options) throws IOException {
         var shim = reachable.get(podId);

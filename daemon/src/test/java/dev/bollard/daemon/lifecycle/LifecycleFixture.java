@@ -51,6 +51,11 @@ final class LifecycleFixture {
 
     /** @param previous a fixture whose directories this one reopens, as a restarted daemon would */
     LifecycleFixture(Path dir, LifecycleFixture previous) throws Exception {
+        this(dir, previous, "");
+    }
+
+    /** @param handlerToml more keys of the fake handler's table, e.g. {@code pods_per_shim = 2} */
+    LifecycleFixture(Path dir, LifecycleFixture previous, String handlerToml) throws Exception {
         this.root = dir.resolve("root");
         this.state = dir.resolve("state");
         this.stores = Lifecycle.Stores.open(root, state, Clock.systemUTC());
@@ -60,7 +65,7 @@ final class LifecycleFixture {
                 [runtimes.fake]
                 shim = "/bin/true"
                 binary_name = "/bin/true"
-                """, "test");
+                """ + handlerToml, "test");
         var layout = new CgroupLayout(CgroupLayout.Mode.UNIFIED, List.of(), "/sys/fs/cgroup");
         var handlers = new RuntimeHandlers(config, CgroupDriver.CGROUPFS, layout, state.resolve("runtimes"));
         this.images = previous != null ? previous.images : new ImageManager(root.resolve("image"),

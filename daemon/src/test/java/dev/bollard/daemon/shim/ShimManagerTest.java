@@ -166,7 +166,7 @@ class ShimManagerTest {
 
         // Reconnecting (as after a daemon restart) finds the same shim from the bundle's address file.
         shim.close();
-        Shim pod = track(manager.connect(podId, podBundle, options));
+        Shim pod = track((Shim) manager.connect(podId, podBundle, options));
         assertEquals(shim.shimPid(), pod.shimPid());
 
         taskIds.add(podId);
