@@ -34,17 +34,22 @@ public final class Parallel {
                 }));
             }
             for (var f : futures) {
-                try {
-                    f.get();
-                } catch (ExecutionException e) {
-                    switch (e.getCause()) {
-                        case IOException io -> throw io;
-                        case InterruptedException ie -> throw ie;
-                        case RuntimeException re -> throw re;
-                        case Error err -> throw err;
-                        default -> throw new IOException(e.getCause());
-                    }
-                }
+                await(f);
+            }
+        }
+    }
+
+    /** The task's result, its failure rethrown as what the task threw (a checked cause other than these wrapped). */
+    static <T> T await(Future<T> task) throws IOException, InterruptedException {
+        try {
+            return task.get();
+        } catch (ExecutionException e) {
+            switch (e.getCause()) {
+                case IOException io -> throw io;
+                case InterruptedException ie -> throw ie;
+                case RuntimeException re -> throw re;
+                case Error err -> throw err;
+                default -> throw new IOException(e.getCause());
             }
         }
     }

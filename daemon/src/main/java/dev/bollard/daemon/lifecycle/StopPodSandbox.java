@@ -72,7 +72,7 @@ public final class StopPodSandbox {
         }
         if (networkDown != null) {
             try {
-                await(networkDown);
+                Parallel.await(networkDown);
             } catch (IOException e) { // kubelet retries the stop: the netns and the record of the network stay for it
                 var notReady = r;
                 sandboxes.update(sandbox, old -> notReady);
@@ -122,20 +122,6 @@ public final class StopPodSandbox {
         });
         Thread.ofVirtual().name("cni-del-" + sandbox.id()).start(task);
         return task;
-    }
-
-    private static void await(FutureTask<Void> task) throws IOException, InterruptedException {
-        try {
-            task.get();
-        } catch (ExecutionException e) {
-            switch (e.getCause()) {
-                case IOException io -> throw io;
-                case InterruptedException ie -> throw ie;
-                case RuntimeException re -> throw re;
-                case Error err -> throw err;
-                default -> throw new IOException(e.getCause());
-            }
-        }
     }
 
     /** Waits for the DEL even when interrupted (the interrupt is kept); its failure is the retry's to report. */

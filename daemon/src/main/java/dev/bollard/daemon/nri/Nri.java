@@ -191,26 +191,7 @@ public final class Nri implements NriHooks, AutoCloseable {
                 }
                 return;
             }
-            var trunk = new NriConnection.Trunk() {
-                @Override
-                public int read(ByteBuffer into) throws IOException {
-                    return channel.read(into);
-                }
-
-                @Override
-                public void write(ByteBuffer from) throws IOException {
-                    channel.write(from);
-                }
-
-                @Override
-                public void close() {
-                    try {
-                        channel.close();
-                    } catch (IOException ignored) {
-                        // gone anyway
-                    }
-                }
-            };
+            var trunk = NriConnection.Trunk.of(channel);
             Thread.ofVirtual().name("nri-connect").start(() -> connect(trunk, null, "", "", ""));
         }
     }

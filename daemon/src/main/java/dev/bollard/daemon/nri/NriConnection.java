@@ -51,6 +51,30 @@ public final class NriConnection implements AutoCloseable {
 
         @Override
         void close();
+
+        /** A connected socket as the trunk (a plugin that connected, or a plugin's side in tests). */
+        static Trunk of(java.nio.channels.SocketChannel channel) {
+            return new Trunk() {
+                @Override
+                public int read(ByteBuffer into) throws IOException {
+                    return channel.read(into);
+                }
+
+                @Override
+                public void write(ByteBuffer from) throws IOException {
+                    channel.write(from);
+                }
+
+                @Override
+                public void close() {
+                    try {
+                        channel.close();
+                    } catch (IOException ignored) {
+                        // closed either way
+                    }
+                }
+            };
+        }
     }
 
     private final Trunk trunk;

@@ -52,26 +52,7 @@ public final class TestNriPlugin implements AutoCloseable {
             throws IOException, InterruptedException {
         var channel = SocketChannel.open(StandardProtocolFamily.UNIX);
         channel.connect(UnixDomainSocketAddress.of(socket));
-        var trunk = new NriConnection.Trunk() {
-            @Override
-            public int read(ByteBuffer into) throws IOException {
-                return channel.read(into);
-            }
-
-            @Override
-            public void write(ByteBuffer from) throws IOException {
-                channel.write(from);
-            }
-
-            @Override
-            public void close() {
-                try {
-                    channel.close();
-                } catch (IOException ignored) {
-                    // closed
-                }
-            }
-        };
+        var trunk = NriConnection.Trunk.of(channel);
         Map<String, TtrpcHandler> methods = Map.of(
                 PLUGIN + "Configure", TtrpcHandler.of(ConfigureRequest.parser(), r -> {
                     configured.complete(r);
