@@ -6,6 +6,7 @@ import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.sandbox.Sandbox;
 import dev.bollard.daemon.sandbox.SandboxState;
 import dev.bollard.daemon.sandbox.SandboxStore;
+import dev.bollard.daemon.shim.ShimGroups;
 import dev.bollard.daemon.shim.ShimNotFoundException;
 import dev.bollard.daemon.shim.ShimOptions;
 import dev.bollard.daemon.shim.TaskService;
@@ -171,7 +172,12 @@ public final class SandboxRecovery {
         } catch (ShimNotFoundException e) {
             infra = null; // the shim runs but no longer knows the infra task
         } catch (IOException e) {
-            shim.close();
+            if (shim instanceof ShimGroups.Member member) {
+                // close() keeps a live shared shim's member: the pod would hold its place (and the shim) forever
+                member.abandon();
+            } else {
+                shim.close();
+            }
             shimGone(sandbox, bundle, options, e);
             return;
         }

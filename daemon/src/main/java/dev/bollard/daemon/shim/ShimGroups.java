@@ -402,6 +402,23 @@ public final class ShimGroups {
             }
         }
 
+        /**
+         * The pod leaves the shim without asking it to exit: a restarted daemon could not learn the state of the
+         * pod's infra task from it, but the group's other pods may still be rejoining it. When no pod is left in it,
+         * the connection closes and the shim takes no new pod; a shim no pod rejoined is killed and its files go
+         * after recovery ({@code ShimManager.killStray}), one with pods left is shut down with the last of them.
+         * Idempotent.
+         */
+        public void abandon() {
+            if (left) {
+                return;
+            }
+            left = true;
+            if (leave(group, podId, endStart())) {
+                group.shim.close();
+            }
+        }
+
         @Override
         public String toString() {
             return "ShimGroups.Member[pod=" + podId + ", shim=" + group.shimId + ", group=" + group.group.key() + "]";

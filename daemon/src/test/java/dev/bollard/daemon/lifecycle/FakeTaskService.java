@@ -34,6 +34,8 @@ final class FakeTaskService implements TaskService {
     final Set<String> failing = ConcurrentHashMap.newKeySet();
     /** Calls during which the shim process dies (SIGKILL): it answers nothing from then on. */
     final Set<String> dyingAt = ConcurrentHashMap.newKeySet();
+    /** Task IDs whose state call throws IOException (one pod's call failing in a shared shim). */
+    final Set<String> failingStateOf = ConcurrentHashMap.newKeySet();
     /** Task IDs whose process ignores every signal but SIGKILL. */
     final Set<String> ignoringSignals = ConcurrentHashMap.newKeySet();
     volatile boolean alive = true;
@@ -173,6 +175,9 @@ final class FakeTaskService implements TaskService {
     @Override
     public TaskState state(String id, String execId) throws IOException {
         call("state", id);
+        if (failingStateOf.contains(id)) {
+            throw new IOException("fake shim: state of " + id + " failed");
+        }
         var t = task(id);
         var exit = t.exit.getNow(null);
         return new TaskState(id, t.status, t.pid, exit == null ? 0 : exit.exitStatus(),

@@ -64,8 +64,24 @@ final class FakeTaskServices implements TaskServices {
         return member;
     }
 
+    /** The shared shim (an id of {@link #shared}) each pod rejoins after a "restart", as its shim-group file says. */
+    final Map<String, String> rejoining = new ConcurrentHashMap<>();
+
     @Override
     public TaskService connect(String podId, Path bundle, ShimOptions options) throws IOException {
+        String shimId = rejoining.get(podId);
+        if (shimId != null) {
+            var member = groups.rejoin(podId, shimId, new dev.bollard.daemon.shim.ShimGroup("fake/namespace/default",
+                    10), id -> {
+                var shim = shared.get(id);
+                if (shim == null) {
+                    throw new IOException("fake: no shared shim " + id + " answers");
+                }
+                return shim;
+            });
+            byPod.put(podId, (FakeTaskService) member.shim());
+            return member;
+        }
         var shim = reachable.get(podId);
         if (shim == null) {
             throw new IOException("fake: no shim answers for pod " + podId);

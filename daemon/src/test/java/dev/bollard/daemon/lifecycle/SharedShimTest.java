@@ -283,6 +283,59 @@ class SharedShimTest {
     }
 
     @Test
+    void aPodWhoseStateTheSharedShimCannotTellAfterARestartLeavesItAndTheShimStillGoesWithItsLastPod()
+            throws Exception {
+        var before = new LifecycleFixture(dir, null, "pods_per_shim = 10\n");
+        var pods = List.of(before.runPod("a"), before.runPod("b"), before.runPod("c"));
+        var shim = before.shimOf(pods.getFirst());
+        String shimId = before.tasks.shared.keySet().iterator().next();
+        assertEquals(Set.of(shimId), before.tasks.shared.keySet());
+        before.lifecycle.exitWatch().detach();
+
+        var after = new LifecycleFixture(dir, before, "pods_per_shim = 10\n");
+        after.tasks.shared.put(shimId, shim);
+        pods.forEach(p -> after.tasks.rejoining.put(p.id(), shimId));
+        var a = pods.getFirst().id();
+        shim.failingStateOf.add(a);
+        after.lifecycle.recover();
+        assertEquals(SandboxState.NOTREADY, after.lifecycle.sandboxes().get(a).record().state());
+        assertTrue(after.tasks.cleanedUp.contains(a), "shim delete on a's bundle: " + after.tasks.cleanedUp);
+        for (var p : pods.subList(1, 3)) {
+            assertEquals(SandboxState.READY, after.lifecycle.sandboxes().get(p.id()).record().state());
+        }
+        assertEquals(Map.of(shimId, Set.of(pods.get(1).id(), pods.get(2).id())), after.tasks.groups.members(),
+                "a has left the shared shim; b and c are still in it");
+        assertTrue(shim.isAlive());
+        assertEquals(0, shim.count("shutdown"), "b and c still run in it");
+
+        for (var p : pods) {
+            after.lifecycle.removePod().remove(p.id());
+        }
+        assertEquals(1, shim.count("shutdown"), "the shim shuts down with its last pod");
+        assertEquals(List.of(shimId), after.tasks.retired);
+        assertEquals(Map.of(), after.tasks.groups.members());
+        assertTrue(after.noPodFiles());
+    }
+
+    @Test
+    void aSharedShimWhoseOnlyPodLeftAtRecoveryIsNoLongerOfferedAndLeftToTheLeakScan() throws Exception {
+        var group = new ShimGroup("runc/namespace/default", 10);
+        var shim = new FakeTaskService();
+        var a = groups.rejoin("a", "group-1", group, id -> shim);
+        a.abandon();
+        a.abandon(); // idempotent
+        assertFalse(a.isAlive());
+        assertEquals(Set.of(), groups.shimIds(), "no pod in it: ShimManager.killStray kills it after recovery");
+        assertEquals(0, shim.count("shutdown"), "the group's other pods may still be rejoining it");
+        assertEquals(List.of(), retired, "its files stay until the leak scan");
+        assertEquals(1, shim.count("close"), "its connection closed");
+        var b = groups.rejoin("b", "group-1", group, id -> shim);
+        assertEquals(Map.of("group-1", Set.of("b")), groups.members(), "a pod rejoining later still finds it");
+        b.shutdown();
+        assertEquals(List.of("group-1"), retired);
+    }
+
+    @Test
     void aSharedPodIsAnOrdinaryTaskService() throws Exception {
         var f = new LifecycleFixture(dir, null, "pods_per_shim = 2\n");
         var a = f.runPod("a");
