@@ -5,10 +5,18 @@ import dev.bollard.api.cri.v1.ContainerState;
 import dev.bollard.api.cri.v1.ContainerStatsRequest;
 import dev.bollard.api.cri.v1.ContainerStatusRequest;
 import dev.bollard.api.cri.v1.ExecSyncRequest;
+import dev.bollard.api.cri.v1.IDMapping;
+import dev.bollard.api.cri.v1.LinuxContainerConfig;
+import dev.bollard.api.cri.v1.LinuxContainerSecurityContext;
+import dev.bollard.api.cri.v1.LinuxPodSandboxConfig;
+import dev.bollard.api.cri.v1.LinuxSandboxSecurityContext;
+import dev.bollard.api.cri.v1.NamespaceMode;
+import dev.bollard.api.cri.v1.NamespaceOption;
 import dev.bollard.api.cri.v1.PodSandboxConfig;
 import dev.bollard.api.cri.v1.PodSandboxState;
 import dev.bollard.api.cri.v1.PodSandboxStatus;
 import dev.bollard.api.cri.v1.PodSandboxStatusRequest;
+import dev.bollard.api.cri.v1.UserNamespace;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -32,7 +40,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Shim sharing on a real node ({@code pods_per_shim = 3}): pods of a namespace in one containerd-shim-runc-v2,
  * each pod's tasks, cgroups, network and exec its own; a daemon restart finds the shared shims and their pods; the
  * shim exits after its last pod; a shared shim killed under three pods ends all their containers (255, as a pod's
- * own killed shim does), each pod is removed with nothing left, and the group's next pod gets a new shim.
+ * own killed shim does), each pod is removed with nothing left, and the group's next pod gets a new shim; pods with
+ * user namespaces of their own (and one without) share a shim, each with its own mapping.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @LeakChecked
@@ -269,5 +278,58 @@ class SharedShimIntegrationTest {
         }
         node.removePod(next.id());
         assertNothingLeft();
+    }
+
+    @Test
+    void podsWithUserNamespacesShareAShimEachWithItsOwnMapping() throws Exception {
+        // as /var/lib and /run are: a pod's root (a host ID without rights) must reach the bundle
+        Files.setPosixFilePermissions(node.dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
+        var first = usernsPod("uns1", 200_000);
+        var second = usernsPod("uns2", 300_000);
+        var plain = pod("uns-plain");
+        String shim = shimOf(first);
+        assertEquals(shim, shimOf(second));
+        assertEquals(shim, shimOf(plain));
+
+        assertEquals("0 200000 65536", node.sh(first.container(), "cat /proc/self/uid_map").trim().replaceAll("\\s+", " "));
+        assertEquals("0 300000 65536", node.sh(second.container(), "cat /proc/self/gid_map").trim().replaceAll("\\s+", " "));
+        assertEquals("0 0 4294967295", node.sh(plain.container(), "cat /proc/self/uid_map").trim().replaceAll("\\s+", " "));
+        for (var p : List.of(first, second)) {
+            assertEquals("uid=0(root) gid=0(root) groups=0(root)\n", node.sh(p.container(), "id"));
+            assertEquals("ok\n", node.sh(p.container(), "touch /newfile && echo ok"), "root in the pod writes its rootfs");
+        }
+        // On the node, each pod's root is its own host ID, in a user namespace of its own.
+        assertTrue(Files.readString(Path.of("/proc", Integer.toString(pid(first.container())), "status"))
+                .contains("\nUid:\t200000\t"));
+        assertTrue(Files.readString(Path.of("/proc", Integer.toString(pid(second.container())), "status"))
+                .contains("\nUid:\t300000\t"));
+        var userNamespaces = new TreeSet<String>();
+        for (var p : List.of(first, second, plain)) {
+            userNamespaces.add(Files.readSymbolicLink(Path.of("/proc", Integer.toString(pid(p.container())), "ns", "user"))
+                    .toString());
+        }
+        assertEquals(3, userNamespaces.size(), "three user namespaces: " + userNamespaces);
+
+        node.removePod(first.id());
+        assertEquals("0 300000 65536", node.sh(second.container(), "cat /proc/self/uid_map").trim().replaceAll("\\s+", " "),
+                "the other pods run on in the shim");
+        node.removePod(second.id());
+        node.removePod(plain.id());
+        assertFalse(runningShims().contains(shim), "gone with its last pod: " + node.shimProcesses());
+        assertNothingLeft();
+    }
+
+    /** A pod in a user namespace of its own (KEP-127), root inside mapped to {@code hostId}. */
+    private Pod usernsPod(String name, int hostId) throws Exception {
+        var mapping = IDMapping.newBuilder().setHostId(hostId).setContainerId(0).setLength(65_536).build();
+        var ns = NamespaceOption.newBuilder().setUsernsOptions(UserNamespace.newBuilder().setMode(NamespaceMode.POD)
+                .addUids(mapping).addGids(mapping)).build();
+        var config = node.pod(name).setLinux(LinuxPodSandboxConfig.newBuilder().setSecurityContext(
+                LinuxSandboxSecurityContext.newBuilder().setNamespaceOptions(ns))).build();
+        String id = node.runPod(config);
+        String c = node.createAndStart(id, config, PodTestNode.container("sleeper", "sleep", "4242")
+                .setLinux(LinuxContainerConfig.newBuilder().setSecurityContext(
+                        LinuxContainerSecurityContext.newBuilder().setNamespaceOptions(ns))).build());
+        return new Pod(id, config, c);
     }
 }
