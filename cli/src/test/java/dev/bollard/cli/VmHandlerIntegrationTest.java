@@ -30,7 +30,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code [runtimes.vm]}. One VM boot: Status says the accelerator the node's KVM probe chose and why; the VM is
  * sized from the config, the pod's memory limit and its overhead; a container shows the guest kernel, ExecSync
  * returns exit codes, logs reach the host, stats come from the guest's cgroups, the pod's containers share its
- * hostname and IPC namespace (PID only when asked), the pod IP answers HTTP; removing the pod leaves no shim,
+ * hostname and IPC namespace (PID only when asked), a container over its memory limit ends OOMKilled, the pod IP
+ * answers HTTP; removing the pod leaves no shim,
  * qemu, virtiofsd, mount or VM state.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -166,6 +167,17 @@ class VmHandlerIntegrationTest {
         assertNotEquals(run(app, "readlink /proc/self/ns/pid"), run(peer, "readlink /proc/self/ns/pid"));
         assertTrue(run(app, "cat /proc/1/cmdline").contains("catatonit"), "app (pid: POD) sees the pod's init");
         assertTrue(run(peer, "cat /proc/1/cmdline").startsWith("sleep"), "peer (pid: CONTAINER) is its own pid 1");
+
+        // A container OOM-killed in the guest (its cgroup's memory.max) ends OOMKilled, as a runc pod's does: the
+        // agent sees the kill in memory.events, the shim publishes TaskOOM before the exit.
+        String hog = node.createAndStart(pod, podConfig, PodTestNode.container("hog", "sh", "-c",
+                "a=$(head -c 100000000 /dev/zero | tr '\\0' x); echo survived")
+                .setLinux(dev.bollard.api.cri.v1.LinuxContainerConfig.newBuilder().setResources(
+                        dev.bollard.api.cri.v1.LinuxContainerResources.newBuilder()
+                                .setMemoryLimitInBytes(16L << 20))).build());
+        var hogStatus = node.awaitExit(hog);
+        assertEquals(137, hogStatus.getExitCode(), hogStatus.toString());
+        assertEquals("OOMKilled", hogStatus.getReason(), hogStatus.toString());
 
         // The pod's IP is the guest's: the VM's NIC is joined to the CNI interface (tap + tc mirred).
         String ip = node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(pod).build())
