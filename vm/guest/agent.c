@@ -10,6 +10,7 @@
  *        4 STDOUT, 5 STDERR (guest->host, id = process handle; empty payload = end of stream)
  *        6 EXIT   (guest->host, id = process handle, payload = exit status in decimal, NUL-terminated)
  *        7 READY  (guest->host once, id 0, payload = kernel release, init uptime, agent uptime)
+ *        8 OOM    (guest->host, id = the container's init handle, payload = its cgroup's oom_kill count, decimal)
  * A process handle is a number the shim picks for each container init and exec process.
  *
  * Single-threaded: one poll loop over the port, a signalfd for SIGCHLD and the processes' pipes. crun runs to
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -36,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { F_REQUEST = 1, F_RESPONSE = 2, F_STDIN = 3, F_STDOUT = 4, F_STDERR = 5, F_EXIT = 6, F_READY = 7 };
+enum { F_REQUEST = 1, F_RESPONSE = 2, F_STDIN = 3, F_STDOUT = 4, F_STDERR = 5, F_EXIT = 6, F_READY = 7, F_OOM = 8 };
 enum { HEADER = 9, MAX_PAYLOAD = 1 << 20, MAX_FIELDS = 16, MAX_PROCS = 256 };
 
 #define CRUN "/usr/bin/crun"
@@ -55,9 +57,12 @@ struct proc {
     char *pending_in;   /* stdin bytes not yet written (the pipe was full) */
     size_t pending_len;
     int close_in;       /* close stdin once pending_in is written */
+    int oom_wd;         /* init: inotify watch on the cgroup's memory.events (0: none) */
+    unsigned long oom_seen; /* init: the oom_kill count last reported */
 };
 
 static int port = -1;
+static int inotify_fd = -1;
 static struct proc procs[MAX_PROCS];
 
 static void logf_(const char *fmt, ...) {
@@ -128,6 +133,7 @@ static void close_fd(int *fd) {
 }
 
 static void release(struct proc *p) {
+    if (p->oom_wd > 0) inotify_rm_watch(inotify_fd, p->oom_wd); /* EINVAL once the cgroup is gone: harmless */
     close_fd(&p->in_fd);
     close_fd(&p->out_fd);
     close_fd(&p->err_fd);
@@ -209,6 +215,7 @@ static void crun_error(const char *log, const char *what, int rc, char *msg, siz
 }
 
 static void flush_stdin(struct proc *p);
+static void watch_oom(struct proc *init);
 
 static int make_pipes(struct proc *p, int child[3]) {
     int in[2] = {-1, -1}, outp[2], errp[2];
@@ -268,6 +275,7 @@ static int launch(struct proc *p, const char *bundle, char *msg, size_t size) {
         snprintf(msg, size, "crun wrote no pid to %s", pidfile);
         return -1;
     }
+    if (p->is_init) watch_oom(p);
     flush_stdin(p);
     return 0;
 }
@@ -300,6 +308,54 @@ static void stat_key(const char *text, const char *key, char *out, size_t size) 
             size_t n = strcspn(l + k + 1, "\n");
             snprintf(out, size, "%.*s", (int) (n < size ? n : size - 1), l + k + 1);
             return;
+        }
+    }
+}
+
+/*
+ * Reports a container's OOM kills as containerd's shims do (one TaskOOM per kill seen): the kernel counts them in
+ * the cgroup's memory.events (oom_kill) when it sends the SIGKILL, so a check at the victim's reap is never early.
+ */
+static void check_oom(struct proc *init) {
+    char path[512], events[1024], count[32];
+    cgroup_file(path, sizeof path, init->id, "memory.events");
+    if (!read_file(path, events, sizeof events)) return;
+    stat_key(events, "oom_kill", count, sizeof count);
+    unsigned long n = strtoul(count, NULL, 10);
+    if (n <= init->oom_seen) return;
+    init->oom_seen = n;
+    char text[32];
+    int len = snprintf(text, sizeof text, "%lu", n);
+    send_frame(F_OOM, init->handle, text, (size_t) len + 1);
+}
+
+static struct proc *init_of(const char *id) {
+    for (int i = 0; i < MAX_PROCS; i++)
+        if (procs[i].used && procs[i].is_init && strcmp(procs[i].id, id) == 0) return &procs[i];
+    return NULL;
+}
+
+/* memory.events changes raise IN_MODIFY: a kill of any process in the container is reported while it runs on. */
+static void watch_oom(struct proc *init) {
+    char path[512], events[1024], count[32];
+    cgroup_file(path, sizeof path, init->id, "memory.events");
+    if (read_file(path, events, sizeof events)) {
+        stat_key(events, "oom_kill", count, sizeof count);
+        init->oom_seen = strtoul(count, NULL, 10);
+    }
+    int wd = inotify_fd < 0 ? -1 : inotify_add_watch(inotify_fd, path, IN_MODIFY);
+    if (wd < 0) logf_("cannot watch %s: %s", path, strerror(errno));
+    else init->oom_wd = wd;
+}
+
+static void oom_events(void) {
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n;
+    while ((n = read(inotify_fd, buf, sizeof buf)) > 0) {
+        for (char *e = buf; e < buf + n; e += sizeof(struct inotify_event) + ((struct inotify_event *) e)->len) {
+            int wd = ((struct inotify_event *) e)->wd;
+            for (int i = 0; i < MAX_PROCS; i++)
+                if (procs[i].used && procs[i].is_init && procs[i].oom_wd == wd) check_oom(&procs[i]);
         }
     }
 }
@@ -517,6 +573,9 @@ static void reap(void) {
             /* Whatever the process wrote is in its pipes now: send it before the exit. */
             if (p->out_fd >= 0) pump(p, &p->out_fd, F_STDOUT);
             if (p->err_fd >= 0) pump(p, &p->err_fd, F_STDERR);
+            /* An OOM kill is reported before the exit it caused, as subscribers expect. */
+            struct proc *init = init_of(p->id);
+            if (init) check_oom(init);
             int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
             char text[16];
             int len = snprintf(text, sizeof text, "%d", code);
@@ -536,6 +595,7 @@ int main(int argc, char **argv) {
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, NULL);
     int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     for (int tries = 0; (port = open(path, O_RDWR | O_CLOEXEC)) < 0; tries++) {
         if (tries == 100) {
             logf_("cannot open %s: %s", path, strerror(errno));
@@ -555,12 +615,13 @@ int main(int argc, char **argv) {
 
     static unsigned char in[HEADER + MAX_PAYLOAD];
     size_t have = 0;
-    struct pollfd fds[2 + 3 * MAX_PROCS];
-    struct { struct proc *p; int which; } owner[2 + 3 * MAX_PROCS];
+    struct pollfd fds[3 + 3 * MAX_PROCS];
+    struct { struct proc *p; int which; } owner[3 + 3 * MAX_PROCS];
     for (;;) {
         int nfds = 0;
         fds[nfds++] = (struct pollfd) {.fd = port, .events = POLLIN};
         fds[nfds++] = (struct pollfd) {.fd = sfd, .events = POLLIN};
+        fds[nfds++] = (struct pollfd) {.fd = inotify_fd, .events = POLLIN};
         for (int i = 0; i < MAX_PROCS; i++) {
             struct proc *p = &procs[i];
             if (!p->used) continue;
@@ -577,7 +638,8 @@ int main(int argc, char **argv) {
             while (read(sfd, &si, sizeof si) == sizeof si) {}
             reap();
         }
-        for (int i = 2; i < nfds; i++) {
+        if (fds[2].revents) oom_events();
+        for (int i = 3; i < nfds; i++) {
             if (!fds[i].revents) continue;
             struct proc *p = owner[i].p;
             if (!p->used) continue;

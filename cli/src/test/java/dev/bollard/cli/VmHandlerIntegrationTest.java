@@ -30,8 +30,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code [runtimes.vm]}. One VM boot: Status says the accelerator the node's KVM probe chose and why; the VM is
  * sized from the config, the pod's memory limit and its overhead; a container shows the guest kernel, ExecSync
  * returns exit codes, logs reach the host, stats come from the guest's cgroups, the pod's containers share its
- * hostname and IPC namespace (PID only when asked), the pod IP answers HTTP; removing the pod leaves no shim,
- * qemu, virtiofsd, mount or VM state.
+ * hostname and IPC namespace (PID only when asked), a container over its memory limit ends OOMKilled, the pod IP
+ * answers HTTP and the guest has the CNI interface's routes (an extra one included); removing the pod leaves no
+ * shim, qemu, virtiofsd, mount or VM state.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class VmHandlerIntegrationTest {
@@ -47,6 +48,14 @@ class VmHandlerIntegrationTest {
         guest = Path.of(output.strip().lines().reduce((a, b) -> b).orElseThrow());
         node = PodTestNode.start(dir -> {
             try {
+                // An extra CNI route (beside the default) that the guest must get too: the node's conflist is
+                // written before this function is asked for the TOML.
+                Path conflist = dir.resolve("cni/10-test.conflist");
+                String cni = Files.readString(conflist);
+                String routes = "\"routes\": [{\"dst\": \"0.0.0.0/0\"}]";
+                assertTrue(cni.contains(routes), cni);
+                Files.writeString(conflist, cni.replace(routes,
+                        "\"routes\": [{\"dst\": \"0.0.0.0/0\"}, {\"dst\": \"" + EXTRA_ROUTE + "\"}]"));
                 // kernel, initrd and memory from [runtimes.vm]: the launcher below sets none of them
                 return "\n[runtimes.vm]\nshim = \"" + vmShimLauncher(dir) + "\"\nkernel = \"" + guest.resolve("vmlinux")
                         + "\"\ninitrd = \"" + guest.resolve("initrd.img") + "\"\nmemory_mb = " + BASE_MEMORY_MB + "\n";
@@ -57,6 +66,7 @@ class VmHandlerIntegrationTest {
     }
 
     static final int BASE_MEMORY_MB = 160;
+    static final String EXTRA_ROUTE = "198.51.100.0/24";
     static final long POD_MEMORY_LIMIT = 128L << 20;
     static final long OVERHEAD_MEMORY = 64L << 20;
 
@@ -167,11 +177,28 @@ class VmHandlerIntegrationTest {
         assertTrue(run(app, "cat /proc/1/cmdline").contains("catatonit"), "app (pid: POD) sees the pod's init");
         assertTrue(run(peer, "cat /proc/1/cmdline").startsWith("sleep"), "peer (pid: CONTAINER) is its own pid 1");
 
+        // A container OOM-killed in the guest (its cgroup's memory.max) ends OOMKilled, as a runc pod's does: the
+        // agent sees the kill in memory.events, the shim publishes TaskOOM before the exit.
+        String hog = node.createAndStart(pod, podConfig, PodTestNode.container("hog", "sh", "-c",
+                "a=$(head -c 100000000 /dev/zero | tr '\\0' x); echo survived")
+                .setLinux(dev.bollard.api.cri.v1.LinuxContainerConfig.newBuilder().setResources(
+                        dev.bollard.api.cri.v1.LinuxContainerResources.newBuilder()
+                                .setMemoryLimitInBytes(16L << 20))).build());
+        var hogStatus = node.awaitExit(hog);
+        assertEquals(137, hogStatus.getExitCode(), hogStatus.toString());
+        assertEquals("OOMKilled", hogStatus.getReason(), hogStatus.toString());
+
         // The pod's IP is the guest's: the VM's NIC is joined to the CNI interface (tap + tc mirred).
         String ip = node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(pod).build())
                 .getStatus().getNetwork().getIp();
         String page = fetch(ip, 8080);
         assertTrue(page.contains("hello from a bollard pod"), "the pod at " + ip + ":8080 answered: " + page);
+        // Every IPv4 route of the CNI interface is the guest's too (the default and the conflist's extra one,
+        // both via the bridge's gateway).
+        String gateway = ip.substring(0, ip.lastIndexOf('.')) + ".1";
+        String routes = run(app, "ip route");
+        assertTrue(routes.contains("default via " + gateway + " dev eth0"), "the guest's routes: " + routes);
+        assertTrue(routes.contains(EXTRA_ROUTE + " via " + gateway + " dev eth0"), "the guest's routes: " + routes);
 
         node.removePod(pod);
         assertTrue(node.mountsUnderDir().isEmpty(), node.mountsUnderDir().toString());

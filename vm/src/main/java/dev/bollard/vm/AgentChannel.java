@@ -38,6 +38,9 @@ final class AgentChannel implements AutoCloseable {
 
         void exited(int handle, int status);
 
+        /** The kernel OOM-killed a process of the container whose init is {@code handle}. */
+        void oomKilled(int handle);
+
         /** The channel ended (the VM stopped or died); {@code expected} after {@link #close()}. */
         void closed(boolean expected, String reason);
     }
@@ -181,6 +184,7 @@ final class AgentChannel implements AutoCloseable {
                         }
                         listener.exited(frame.id(), status);
                     }
+                    case AgentFrame.OOM -> listener.oomKilled(frame.id());
                     default -> LOG.debug("agent frame of unknown type ignored", "type", frame.type());
                 }
             }

@@ -24,6 +24,7 @@ record AgentFrame(int type, int id, byte[] payload) {
     static final int STDERR = 5;
     static final int EXIT = 6;
     static final int READY = 7;
+    static final int OOM = 8;
 
     static final int HEADER_BYTES = 9;
     /** The agent's limit; a longer frame is a protocol error. */

@@ -22,13 +22,106 @@ import java.util.concurrent.TimeUnit;
  * @param netns   the pod's network namespace file
  * @param device  the CNI interface (the namespace's first interface with an IPv4 address other than lo)
  * @param address its IPv4 address with prefix length, e.g. 10.88.0.5/16
- * @param gateway the default route's gateway, or empty
+ * @param routes  the IPv4 routes of that interface in the namespace (main table), copied into the guest
  * @param mac     its MAC address, given to the guest's NIC
  */
-record PodNetwork(Path netns, String device, String address, String gateway, String mac) {
+record PodNetwork(Path netns, String device, String address, List<Route> routes, String mac) {
 
     private static final Log LOG = Log.get("vm-net");
     static final String TAP = "tap0";
+    /**
+     * Room for the routes on the kernel command line (x86's is 2048 bytes, the fixed arguments take ~150): a pod
+     * with more routes than fit fails to start, naming why, rather than running with some of them missing.
+     */
+    static final int MAX_ROUTE_ARGS_CHARS = 1500;
+
+    PodNetwork {
+        routes = List.copyOf(routes);
+    }
+
+    /**
+     * One IPv4 route of the pod's interface, as the guest's {@code ip route add} takes it ({@code dev eth0}).
+     *
+     * @param destination "default" or a prefix (a.b.c.d/n; a host route without /n)
+     * @param gateway     the next hop, or empty for a link route
+     * @param metric      the metric, or 0 for none
+     * @param source      the preferred source address, or empty
+     * @param onlink      whether the gateway is taken as on the link without a route to it (e.g. Calico's 169.254.1.1)
+     */
+    record Route(String destination, String gateway, long metric, String source, boolean onlink) {
+
+        private static final java.util.regex.Pattern IPV4 = java.util.regex.Pattern.compile(
+                "\\d{1,3}(\\.\\d{1,3}){3}");
+        private static final java.util.regex.Pattern DESTINATION = java.util.regex.Pattern.compile(
+                "default|\\d{1,3}(\\.\\d{1,3}){3}(/\\d{1,2})?");
+
+        Route {
+            if (!DESTINATION.matcher(destination).matches()) {
+                throw new IllegalArgumentException("route destination " + destination + " is not IPv4");
+            }
+            if (!gateway.isEmpty() && !IPV4.matcher(gateway).matches()) {
+                throw new IllegalArgumentException("route gateway " + gateway + " is not IPv4");
+            }
+            if (!source.isEmpty() && !IPV4.matcher(source).matches()) {
+                throw new IllegalArgumentException("route source " + source + " is not IPv4");
+            }
+            if (metric < 0) {
+                throw new IllegalArgumentException("route metric " + metric + " is negative");
+            }
+        }
+
+        /** {@code bollard.route=DST[,via=GW][,metric=N][,src=IP][,onlink]}: one kernel argument, no spaces. */
+        String kernelArg() {
+            var arg = new StringBuilder("bollard.route=").append(destination);
+            if (!gateway.isEmpty()) {
+                arg.append(",via=").append(gateway);
+            }
+            if (metric > 0) {
+                arg.append(",metric=").append(metric);
+            }
+            if (!source.isEmpty()) {
+                arg.append(",src=").append(source);
+            }
+            if (onlink) {
+                arg.append(",onlink");
+            }
+            return arg.toString();
+        }
+    }
+
+    /**
+     * The routes to copy from {@code ip -j -4 route show dev <device>} (the main table): every one but those the
+     * kernel made for the interface's own address (protocol kernel), which the guest's kernel makes too when
+     * /init adds the address. Link routes come first, so the gateways of the others are reachable when added.
+     */
+    static List<Route> routes(String ipRouteJson) {
+        var link = new ArrayList<Route>();
+        var viaGateway = new ArrayList<Route>();
+        for (JsonElement element : JsonParser.parseString(ipRouteJson).getAsJsonArray()) {
+            JsonObject r = element.getAsJsonObject();
+            if (r.has("protocol") && r.get("protocol").getAsString().equals("kernel")) {
+                continue;
+            }
+            if (r.has("type") && !r.get("type").getAsString().equals("unicast")) {
+                continue; // local, broadcast, blackhole...: not the interface's to carry
+            }
+            boolean onlink = false;
+            if (r.has("flags")) {
+                for (JsonElement flag : r.getAsJsonArray("flags")) {
+                    onlink |= flag.getAsString().equals("onlink");
+                }
+            }
+            var route = new Route(r.get("dst").getAsString(), text(r, "gateway"),
+                    r.has("metric") ? r.get("metric").getAsLong() : 0, text(r, "prefsrc"), onlink);
+            (route.gateway().isEmpty() ? link : viaGateway).add(route);
+        }
+        link.addAll(viaGateway);
+        return link;
+    }
+
+    private static String text(JsonObject o, String key) {
+        return o.has(key) ? o.get(key).getAsString() : "";
+    }
 
     /** Reads the pod's interface and joins a tap to it. Empty if the namespace has no IPv4 interface. */
     static Optional<PodNetwork> join(Path netns) throws IOException {
@@ -45,11 +138,19 @@ record PodNetwork(Path netns, String device, String address, String gateway, Str
                     continue;
                 }
                 String address = addr.get("local").getAsString() + "/" + addr.get("prefixlen").getAsInt();
-                JsonArray routes = JsonParser.parseString(run(netns, "ip", "-j", "-4", "route", "show", "default"))
-                        .getAsJsonArray();
-                String gateway = routes.isEmpty() || !routes.get(0).getAsJsonObject().has("gateway") ? ""
-                        : routes.get(0).getAsJsonObject().get("gateway").getAsString();
-                var network = new PodNetwork(netns, name, address, gateway, link.get("address").getAsString());
+                List<Route> routes;
+                try {
+                    routes = routes(run(netns, "ip", "-j", "-4", "route", "show", "dev", name));
+                } catch (IllegalArgumentException | IllegalStateException e) {
+                    throw new IOException("cannot read the routes of " + name + " in " + netns + ": " + e.getMessage(), e);
+                }
+                var network = new PodNetwork(netns, name, address, routes, link.get("address").getAsString());
+                String args = network.kernelArgs();
+                if (args.length() > MAX_ROUTE_ARGS_CHARS) {
+                    throw new IOException("the pod's interface " + name + " has " + routes.size() + " IPv4 routes, "
+                            + args.length() + " characters on the guest kernel's command line (at most "
+                            + MAX_ROUTE_ARGS_CHARS + ")");
+                }
                 network.connect();
                 return Optional.of(network);
             }
@@ -89,9 +190,11 @@ record PodNetwork(Path netns, String device, String address, String gateway, Str
         return List.of("nsenter", "--net=" + netns);
     }
 
-    /** Kernel arguments the guest's /init configures its NIC from. */
+    /** Kernel arguments the guest's /init configures its NIC from: the address, then the routes in order. */
     String kernelArgs() {
-        return "bollard.ip=" + address + (gateway.isEmpty() ? "" : " bollard.gw=" + gateway);
+        var args = new StringBuilder("bollard.ip=").append(address);
+        routes.forEach(r -> args.append(' ').append(r.kernelArg()));
+        return args.toString();
     }
 
     private static String run(Path netns, String... command) throws IOException {

@@ -12,6 +12,7 @@ import dev.bollard.api.containerd.events.TaskDelete;
 import dev.bollard.api.containerd.events.TaskExecAdded;
 import dev.bollard.api.containerd.events.TaskExecStarted;
 import dev.bollard.api.containerd.events.TaskExit;
+import dev.bollard.api.containerd.events.TaskOOM;
 import dev.bollard.api.containerd.events.TaskIO;
 import dev.bollard.api.containerd.events.TaskStart;
 import dev.bollard.api.containerd.task.v2.CloseIORequest;
@@ -267,6 +268,16 @@ final class TaskService implements AgentChannel.Listener {
         Proc proc = byHandle.get(handle);
         if (proc != null) {
             proc.exit(status);
+        }
+    }
+
+    /** As containerd's shims: a TaskOOM per kill, before the exit it caused (the agent sends them in that order). */
+    @Override
+    public void oomKilled(int handle) {
+        Proc proc = byHandle.get(handle);
+        if (proc != null) {
+            LOG.info("container OOM-killed in the guest", "id", proc.containerId);
+            events.publish("/tasks/oom", TaskOOM.newBuilder().setContainerId(proc.containerId).build());
         }
     }
 

@@ -2,6 +2,7 @@ package dev.bollard.vm;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import com.google.protobuf.Any;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.Empty;
@@ -10,6 +11,7 @@ import com.google.protobuf.MessageLite;
 import com.google.protobuf.Parser;
 import dev.bollard.api.containerd.cgroups.v2.Metrics;
 import dev.bollard.api.containerd.events.TaskExit;
+import dev.bollard.api.containerd.events.TaskOOM;
 import dev.bollard.api.containerd.services.events.v1.ForwardRequest;
 import dev.bollard.api.containerd.task.v2.ConnectRequest;
 import dev.bollard.api.containerd.task.v2.ConnectResponse;
@@ -263,6 +265,33 @@ class VmShimIntegrationTest {
 
     @Test
     @Order(6)
+    void aContainerOverItsMemoryLimitIsReportedOomBeforeItsExit() throws Exception {
+        String id = "hog-" + Long.toHexString(System.nanoTime());
+        Path bundle = bundle(id, List.of("sh", "-c", "a=$(head -c 100000000 /dev/zero | tr '\\0' x); echo survived"));
+        // linux.resources.memory.limit: 16 MiB, as Bollard writes a container's memory limit
+        var spec = JsonParser.parseString(Files.readString(bundle.resolve("config.json"))).getAsJsonObject();
+        var memory = new JsonObject();
+        memory.addProperty("limit", 16L << 20);
+        var resources = new JsonObject();
+        resources.add("memory", memory);
+        spec.getAsJsonObject("linux").add("resources", resources);
+        Files.writeString(bundle.resolve("config.json"), spec.toString());
+        var io = Stdio.make(id);
+        call("Create", CreateTaskRequest.newBuilder().setId(id).setBundle(bundle.toString())
+                .addRootfs(Mount.newBuilder().setType("bind").setSource(rootfsSource.toString()).addOptions("rbind"))
+                .setStdout(io.stdout.toString()).setStderr(io.stderr.toString()).build(), CreateTaskResponse.parser());
+        call("Start", StartRequest.newBuilder().setId(id).build(), StartResponse.parser());
+        assertEquals(137, call("Wait", WaitRequest.newBuilder().setId(id).build(), WaitResponse.parser()).getExitStatus());
+        // TaskOOM first, then the exit it caused (awaitTopic skips what comes before: an exit first would be lost)
+        var oom = TaskOOM.parseFrom(awaitTopic("/tasks/oom", id).getEvent().getValue());
+        assertEquals(id, oom.getContainerId());
+        assertEquals(137, TaskExit.parseFrom(awaitTopic("/tasks/exit", id).getEvent().getValue()).getExitStatus());
+        assertFalse(io.stdoutText().contains("survived"), io.stdoutText());
+        call("Delete", DeleteRequest.newBuilder().setId(id).build(), DeleteResponse.parser());
+    }
+
+    @Test
+    @Order(7)
     void killAContainerThenTheVmDyingIsEveryContainerExiting() throws Exception {
         String id = "app2-" + Long.toHexString(System.nanoTime());
         bundle(id, List.of("sleep", "3600"));
@@ -295,7 +324,7 @@ class VmShimIntegrationTest {
     }
 
     @Test
-    @Order(7)
+    @Order(8)
     void shutdownLeavesNothing() throws Exception {
         try {
             call("Shutdown", ShutdownRequest.newBuilder().setId(pod).build(), Empty.parser());
@@ -353,6 +382,7 @@ class VmShimIntegrationTest {
                     case "/tasks/start" -> "TaskStart";
                     case "/tasks/exit" -> "TaskExit";
                     case "/tasks/delete" -> "TaskDelete";
+                    case "/tasks/oom" -> "TaskOOM";
                     default -> "?";
                 }, e.getEvent().getTypeUrl());
                 assertEquals("bollard-test", e.getNamespace());
