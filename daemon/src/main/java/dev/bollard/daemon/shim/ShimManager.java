@@ -362,13 +362,22 @@ public final class ShimManager implements TaskServices, AutoCloseable {
 
     private static void removeStaleSocket(Path addressFile) {
         try {
-            Path socket = ShimAddress.parse(Files.readString(addressFile)).socket();
+            removeStaleSocketAt(Files.readString(addressFile));
+        } catch (IOException e) {
+            // No address file: nothing stale to remove.
+        }
+    }
+
+    /** Removes the socket a shim printed as its address, once nothing answers on it. */
+    private static void removeStaleSocketAt(String address) {
+        try {
+            Path socket = ShimAddress.parse(address).socket();
             if (UnixSockets.probe(socket) == UnixSockets.PathState.STALE_SOCKET) {
                 Files.deleteIfExists(socket);
                 LOG.info("stale shim socket removed", "socket", socket);
             }
         } catch (IOException | IllegalArgumentException e) {
-            // No address file or no socket: nothing stale to remove.
+            // no socket: nothing stale to remove
         }
     }
 
@@ -432,6 +441,15 @@ public final class ShimManager implements TaskServices, AutoCloseable {
             if (knownIds.contains(id) || sharedShims.contains(id)) {
                 return;
             }
+            // the shim runs in its bundle, which holds the address it serves: read it before the kill, since
+            // a killed shim leaves its socket file behind in /run/containerd/s
+            Path addressFile = Path.of("/proc", Long.toString(pid), "cwd", "address");
+            String address = null;
+            try {
+                address = Files.readString(addressFile);
+            } catch (IOException e) {
+                // no bundle, or not written yet: nothing to remove afterwards
+            }
             ProcessHandle.of(pid).ifPresent(p -> {
                 p.destroyForcibly();
                 try {
@@ -440,6 +458,9 @@ public final class ShimManager implements TaskServices, AutoCloseable {
                     LOG.warn("stray shim did not exit after SIGKILL", "id", id, "pid", pid);
                 }
             });
+            if (address != null) {
+                removeStaleSocketAt(address);
+            }
             killed.put(pid, id);
         });
         // Directories of shared shims no pod rejoined: their shim (if any) was just killed.

@@ -261,6 +261,20 @@ class ShimManagerTest {
     }
 
     @Test
+    void aStrayShimIsKilledAndItsSocketRemoved() throws Exception {
+        String podId = "stray-" + suffix;
+        Path bundle = bundle(podId, podId, List.of("sleep", "1000"), true);
+        Shim shim = track(manager.start(podId, bundle, options));
+        assertTrue(Files.exists(shim.socket()), "the shim serves its socket");
+        long shimPid = shim.shimPid();
+
+        var killed = manager.killStray(java.util.Set.of());
+        assertEquals(podId, killed.get(shimPid));
+        assertFalse(ProcessHandle.of(shimPid).map(ProcessHandle::isAlive).orElse(false), "the stray shim is gone");
+        assertFalse(Files.exists(shim.socket()), "its socket file is not left in " + shim.socket().getParent());
+    }
+
+    @Test
     void cleanupDeadAfterTheShimWasKilled() throws Exception {
         String podId = "dead-" + suffix;
         Path bundle = bundle(podId, podId, List.of("sleep", "1000"), true);
