@@ -143,9 +143,17 @@ final class ContainerdDaemon implements DaemonUnderTest {
                   disable_tcp_service = true
                   stream_server_address = "127.0.0.1"
                   stream_server_port = "0"
+
+                # NRI is on by default in 2.x, as users run it; its socket in the run's own directory, not the
+                # node's /var/run/nri/nri.sock (left behind at exit, and Bollard's NRI would refuse a live one)
+                [plugins."io.containerd.nri.v1.nri"]
+                  socket_path = %s
+                  plugin_path = %s
+                  plugin_config_path = %s
                 """.formatted(sandbox.isEmpty() ? ""
                         : "  [plugins.\"io.containerd.cri.v1.images\".pinned_images]\n    sandbox = " + sandbox,
-                q(certsD), q(cniBin), q(cniConf));
+                q(certsD), q(cniBin), q(cniConf), q(dir.resolve("nri.sock")), q(dir.resolve("nri-plugins")),
+                q(dir.resolve("nri-conf.d")));
         Files.writeString(config, t);
         Path log = dir.resolve("containerd.log");
         // containerd starts the shim it finds first on PATH: this containerd's own
