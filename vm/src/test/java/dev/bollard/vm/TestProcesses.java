@@ -66,6 +66,25 @@ final class TestProcesses {
         return Path.of(output.strip().lines().reduce((a, b) -> b).orElseThrow());
     }
 
+    /**
+     * The shim as containerd looks it up: {@code <work>/bin/containerd-shim-bollard-vm-v2}, a launcher running this
+     * JVM's class path with the guest's kernel, initrd and a state root under {@code work} in its environment (as
+     * bin/containerd-shim-bollard-vm-v2 sets them; containerd passes no settings). Returns the bin directory.
+     */
+    static Path shimLauncher(Path work, Path guest) throws IOException {
+        Path bin = Files.createDirectories(work.resolve("bin"));
+        String flags = "--enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -XX:+UseSerialGC";
+        Path shim = bin.resolve("containerd-shim-bollard-vm-v2");
+        Files.writeString(shim, "#!/bin/sh\n"
+                + "export BOLLARD_VM_KERNEL='" + guest.resolve("vmlinux") + "' BOLLARD_VM_INITRD='"
+                + guest.resolve("initrd.img") + "' BOLLARD_VM_STATE_ROOT='" + work.resolve("vmstate") + "'\n"
+                + "exec '" + ProcessHandle.current().info().command().orElseThrow() + "' " + flags
+                + " -Dbollard.vm.jvmFlags='" + flags + "' -cp '" + System.getProperty("java.class.path")
+                + "' dev.bollard.vm.Main \"$@\"\n");
+        Files.setPosixFilePermissions(shim, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        return bin;
+    }
+
     /** A test's work directory gone: what runs from it killed, what is mounted below it unmounted, then removed. */
     static void removeWorkDir(Path work) throws IOException {
         killAllMentioning(work.toString());

@@ -24,7 +24,6 @@ import org.junit.jupiter.api.Test;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.List;
@@ -77,17 +76,7 @@ class VmShimContainerdCriIntegrationTest {
     void containerdsCriPluginRunsAPodInAVm() throws Exception {
         Path guest = TestProcesses.guestImage();
         work = Files.createTempDirectory(Path.of("/tmp"), "vmshim-cri-");
-        Path bin = Files.createDirectories(work.resolve("bin"));
-        String flags = "--enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -XX:+UseSerialGC";
-        Path shim = bin.resolve("containerd-shim-bollard-vm-v2");
-        // containerd passes no settings: the shim's environment (as bin/containerd-shim-bollard-vm-v2 sets it)
-        Files.writeString(shim, "#!/bin/sh\n"
-                + "export BOLLARD_VM_KERNEL='" + guest.resolve("vmlinux") + "' BOLLARD_VM_INITRD='"
-                + guest.resolve("initrd.img") + "' BOLLARD_VM_STATE_ROOT='" + work.resolve("vmstate") + "'\n"
-                + "exec '" + ProcessHandle.current().info().command().orElseThrow() + "' " + flags
-                + " -Dbollard.vm.jvmFlags='" + flags + "' -cp '" + System.getProperty("java.class.path")
-                + "' dev.bollard.vm.Main \"$@\"\n");
-        Files.setPosixFilePermissions(shim, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path bin = TestProcesses.shimLauncher(work, guest);
 
         // a CNI network of this test's own
         int n = ThreadLocalRandom.current().nextInt(10, 250);

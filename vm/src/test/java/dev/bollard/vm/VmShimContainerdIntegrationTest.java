@@ -6,7 +6,6 @@ import org.junit.jupiter.api.Test;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -42,17 +41,7 @@ class VmShimContainerdIntegrationTest {
         Path guest = TestProcesses.guestImage();
         work = Files.createTempDirectory(Path.of("/tmp"), "vmshim-ctr-");
 
-        // The shim as containerd looks it up: containerd-shim-bollard-vm-v2 on PATH.
-        Path bin = Files.createDirectories(work.resolve("bin"));
-        String flags = "--enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -XX:+UseSerialGC";
-        Path shim = bin.resolve("containerd-shim-bollard-vm-v2");
-        Files.writeString(shim, "#!/bin/sh\n"
-                + "export BOLLARD_VM_KERNEL='" + guest.resolve("vmlinux") + "' BOLLARD_VM_INITRD='"
-                + guest.resolve("initrd.img") + "' BOLLARD_VM_STATE_ROOT='" + work.resolve("vmstate") + "'\n"
-                + "exec '" + ProcessHandle.current().info().command().orElseThrow() + "' " + flags
-                + " -Dbollard.vm.jvmFlags='" + flags + "' -cp '" + System.getProperty("java.class.path")
-                + "' dev.bollard.vm.Main \"$@\"\n");
-        Files.setPosixFilePermissions(shim, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path bin = TestProcesses.shimLauncher(work, guest);
         Path rootfs = work.resolve("busybox");
         for (String dir : List.of("bin", "proc", "dev", "sys", "etc")) {
             Files.createDirectories(rootfs.resolve(dir));
