@@ -78,7 +78,12 @@ public final class Cni {
         var w = warmUp;
         try {
             if (w != null && w != Thread.currentThread()) {
-                w.join();
+                if (w.isAlive()) {
+                    // kubelet's first Status comes while the plugins' first starts are still running (hundreds of
+                    // ms on a cold node): answer from the files and executables, as containerd does, rather than
+                    // wait; the next Status after the warm-up has the plugins' answers
+                    return filesStatus();
+                }
                 warmUp = null;
             }
             return currentStatus();
@@ -435,7 +440,22 @@ public final class Cni {
     // ---------------------------------------------------------------- loading and resolving
 
     /** The network to use, its version and that every plugin is there; else {@link NotReady} saying why. */
-    private Resolved resolve() throws NotReady, InterruptedException {
+    /** The status the configuration files and the plugins' executables alone give: no plugin is run. */
+    private NetworkStatus filesStatus() {
+        try {
+            Found f = found();
+            return NetworkStatus.ok(f.net.name(), "network " + f.net.name() + " from " + f.net.source()
+                    + " (plugin versions being checked)" + f.skipped);
+        } catch (NotReady e) {
+            return e.status;
+        }
+    }
+
+    /** The network the files configure and each of its plugins' executables, in order. */
+    private record Found(NetworkConfigList net, List<Path> binaries, String skipped) {
+    }
+
+    private Found found() throws NotReady {
         Loaded l = load();
         if (l.net == null) {
             throw new NotReady(l.problem);
@@ -452,6 +472,13 @@ public final class Cni {
             }
             binaries.add(binary.get());
         }
+        return new Found(net, binaries, l.skipped);
+    }
+
+    private Resolved resolve() throws NotReady, InterruptedException {
+        Found f = found();
+        NetworkConfigList net = f.net;
+        List<Path> binaries = f.binaries;
         List<Collection<String>> support = supportedVersions(net, binaries);
         Optional<String> version = CniVersions.choose(net, support);
         if (version.isEmpty()) {
@@ -468,7 +495,7 @@ public final class Cni {
             throw new NotReady(NetworkStatus.notReady("IncompatibleCniVersion", b.toString(),
                     Optional.of(net.name())));
         }
-        return new Resolved(net, version.get(), l.skipped);
+        return new Resolved(net, version.get(), f.skipped);
     }
 
     /**

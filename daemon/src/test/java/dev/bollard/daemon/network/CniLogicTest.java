@@ -200,7 +200,7 @@ class CniLogicTest {
                 "{\"name\":\"n10\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"bt-count\"}]}");
         var cni = new Cni(new CniConfig(conf, List.of(bin), dir.resolve("cache"), Duration.ofSeconds(10)));
         cni.warmUp();
-        NetworkStatus first = cni.status();
+        NetworkStatus first = statusAfterWarmUp(cni);
         assertTrue(first.ready(), first.toString());
         assertEquals(1, Files.readAllLines(asked).size(), "VERSION asked once, by the warm-up");
 
@@ -210,5 +210,61 @@ class CniLogicTest {
         NetworkStatus changed = cni.status();
         assertFalse(changed.ready(), "the change shows in the next Status: " + changed);
         assertEquals("IncompatibleCniVersion", changed.reason());
+    }
+
+    @Test
+    void statusDuringTheStartUpWarmUpRunsNoPluginAndLaterStatusesUseTheWarmUpsAnswers() throws Exception {
+        // VERSION blocks until the test lets it go: the warm-up is still running when Status comes
+        Path bin = Files.createDirectory(dir.resolve("bin"));
+        Path asked = dir.resolve("asked");
+        Path go = dir.resolve("go");
+        Path plugin = bin.resolve("bt-slow");
+        Files.writeString(plugin, """
+                #!/bin/sh
+                cat >/dev/null
+                case "$CNI_COMMAND" in
+                VERSION) echo v >> %s; while [ ! -e %s ]; do sleep 0.05; done
+                  echo '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}' ;;
+                esac
+                """.formatted(asked, go));
+        Files.setPosixFilePermissions(plugin, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path conf = Files.createDirectory(dir.resolve("net.d"));
+        Files.writeString(conf.resolve("10-n.conflist"),
+                "{\"name\":\"n10\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"bt-slow\"}]}");
+        var cni = new Cni(new CniConfig(conf, List.of(bin), dir.resolve("cache"), Duration.ofSeconds(30)));
+        cni.warmUp();
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!Files.exists(asked) && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        NetworkStatus during = cni.status();
+        assertTrue(during.ready(), during.toString());
+        assertEquals("network n10 from " + conf.resolve("10-n.conflist") + " (plugin versions being checked)",
+                during.message());
+        assertEquals(1, Files.readAllLines(asked).size(), "that Status started no plugin");
+
+        // a missing executable shows at once, warm-up or not
+        Files.writeString(conf.resolve("10-n.conflist"),
+                "{\"name\":\"n10\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"bt-none\"}]}");
+        assertEquals("PluginMissing", cni.status().reason());
+        Files.writeString(conf.resolve("10-n.conflist"),
+                "{\"name\":\"n10\",\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"bt-slow\"}]}");
+
+        Files.createFile(go);
+        NetworkStatus after = statusAfterWarmUp(cni);
+        assertTrue(after.ready(), after.toString());
+        assertFalse(after.message().contains("being checked"), after.message());
+        assertEquals(1, Files.readAllLines(asked).size(), "the warm-up's VERSION answer is the one used");
+    }
+
+    /** Status once the start-up's warm-up has ended (until then it answers from the files). */
+    private static NetworkStatus statusAfterWarmUp(Cni cni) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        NetworkStatus s = cni.status();
+        while (s.message().contains("(plugin versions being checked)") && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+            s = cni.status();
+        }
+        return s;
     }
 }
