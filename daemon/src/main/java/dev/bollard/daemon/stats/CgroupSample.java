@@ -46,7 +46,18 @@ public record CgroupSample(long wallNanos, long monoNanos, long cpuUsageNanos, l
     }
 
     public static CgroupSample read(String cgroupPath) {
-        return read(ROOT, cgroupPath);
+        return read(ROOT, NodeUnified.PATH.orElse(null), cgroupPath);
+    }
+
+    /** The node's unified tree, looked up once: a node's cgroup layout does not change while the daemon runs. */
+    private static final class NodeUnified {
+        static final java.util.Optional<Path> PATH = java.util.Optional.ofNullable(unified(ROOT));
+    }
+
+    /** {@code root} itself when it is a v2 tree, its {@code unified} child on a hybrid node, else null. */
+    static Path unified(Path root) {
+        return Files.exists(root.resolve("cgroup.controllers")) ? root
+                : Files.exists(root.resolve("unified").resolve("cgroup.controllers")) ? root.resolve("unified") : null;
     }
 
     /** Swap still available under the limit; -1 when unlimited or unknown (the CRI field is then left unset). */
@@ -55,9 +66,11 @@ public record CgroupSample(long wallNanos, long monoNanos, long cpuUsageNanos, l
     }
 
     static CgroupSample read(Path root, String cgroupPath) {
+        return read(root, unified(root), cgroupPath);
+    }
+
+    private static CgroupSample read(Path root, Path unified, String cgroupPath) {
         String rel = cgroupPath.startsWith("/") ? cgroupPath.substring(1) : cgroupPath;
-        Path unified = Files.exists(root.resolve("cgroup.controllers")) ? root
-                : Files.exists(root.resolve("unified").resolve("cgroup.controllers")) ? root.resolve("unified") : null;
         Path v2 = unified == root ? root.resolve(rel) : null;
         long wall = epochNanos();
         long mono = System.nanoTime();

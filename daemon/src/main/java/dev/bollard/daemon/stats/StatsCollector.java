@@ -34,15 +34,17 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Samples the cgroups of every running container and ready pod (and the containers' writable layers and the
- * pods' network counters) on an interval, so that stats calls answer from memory and CPU rates have two samples
- * to be computed from. It samples only while stats were asked for in the last {@link #IDLE_AFTER}; a call for
- * something not in the cache (a new container, or after an idle spell) samples it directly.
+ * Reads the cgroups of containers and pods (and the containers' writable layers and the pods' network counters)
+ * when a stats call asks for them, and keeps each reading for {@link #INTERVAL}: calls in between answer from
+ * memory, and a CPU rate is computed between a cgroup's reading and the one before it (so the first call for a
+ * container has none, as containerd's first has none). Reading on demand costs at most one reading of each
+ * cgroup an interval however often calls come, and nothing between calls: a timer that read every cgroup and pod
+ * each second cost 1.65× containerd's daemon CPU at kubelet's pace (docs/BENCHMARKS.md). A background loop only
+ * forgets what was removed.
  */
 public final class StatsCollector implements AutoCloseable {
 
     public static final Duration INTERVAL = Duration.ofSeconds(1);
-    public static final Duration IDLE_AFTER = Duration.ofMinutes(1);
     private static final Log LOG = Log.get("stats");
 
     /** One cgroup reading and the CPU rate since the reading before it (-1: unknown yet). */
@@ -63,7 +65,6 @@ public final class StatsCollector implements AutoCloseable {
     private final Map<String, Snapshot> cgroups = new ConcurrentHashMap<>();
     private final Map<String, Layer> layers = new ConcurrentHashMap<>();
     private final Map<String, Network> networks = new ConcurrentHashMap<>();
-    private volatile long lastCallNanos = System.nanoTime();
     private volatile GuestSource guest = GuestSource.NONE;
     private volatile boolean closed;
     private final Thread loop;
@@ -140,58 +141,55 @@ public final class StatsCollector implements AutoCloseable {
     private void run() {
         while (!closed) {
             try {
-                Thread.sleep(interval);
+                Thread.sleep(interval.multipliedBy(FORGET_EVERY));
             } catch (InterruptedException e) {
                 return;
             }
-            if (System.nanoTime() - lastCallNanos > IDLE_AFTER.toNanos()) {
-                continue;
-            }
             try {
-                tick();
+                forget();
             } catch (RuntimeException e) {
-                LOG.warn("stats sampling failed", "error", String.valueOf(e.getMessage()));
+                LOG.warn("stats housekeeping failed", "error", String.valueOf(e.getMessage()));
             }
         }
     }
 
-    /** Samples everything that runs now, and forgets what no longer does. */
-    void tick() {
-        var seenCgroups = new HashSet<String>();
-        var seenContainers = new HashSet<String>();
+    /** Intervals between two passes that drop the readings of removed or stopped containers and pods. */
+    static final int FORGET_EVERY = 10;
+
+    /** Drops the readings of what no longer runs (a stopped container's layer stays: it holds disk until removed). */
+    void forget() {
+        var live = new HashSet<String>();
+        var present = new HashSet<String>();
         for (var c : containers.list()) {
-            seenContainers.add(c.id());
-            if (c.state() != ContainerState.RUNNING) {
-                layer(c); // measured once per state: nothing writes to a layer whose container does not run
-                continue;
+            present.add(c.id());
+            if (c.state() == ContainerState.RUNNING) {
+                live.add(key(c));
             }
-            String path = key(c);
-            if (!path.isEmpty()) {
-                sample(path);
-                seenCgroups.add(path);
-            }
-            measureLayer(c);
         }
-        var seenPods = new HashSet<String>();
+        var ready = new HashSet<String>();
         for (var s : sandboxes.list()) {
-            if (!s.ready()) {
-                continue;
+            if (s.ready()) {
+                live.add(podKey(s));
+                ready.add(s.id());
             }
-            sample(podKey(s));
-            seenCgroups.add(podKey(s));
-            sampleNetwork(s);
-            seenPods.add(s.id());
         }
-        cgroups.keySet().retainAll(seenCgroups);
-        layers.keySet().retainAll(seenContainers);
-        networks.keySet().retainAll(seenPods);
+        cgroups.keySet().retainAll(live);
+        layers.keySet().retainAll(present);
+        networks.keySet().retainAll(ready);
     }
 
     private Snapshot sample(String cgroupPath) {
         var now = cgroupPath.startsWith(GUEST) ? readGuest(cgroupPath) : CgroupSample.read(cgroupPath);
         var prev = cgroups.get(cgroupPath);
-        long rate = prev == null ? -1 : StatsMath.nanoCores(prev.sample().cpuUsageNanos(), prev.sample().monoNanos(),
-                now.cpuUsageNanos(), now.monoNanos());
+        long rate;
+        if (prev == null) {
+            rate = -1;
+        } else if (now.monoNanos() - prev.sample().monoNanos() < interval.toNanos() / 2) {
+            rate = prev.nanoCores(); // two calls raced to read it: a rate over a few microseconds would be noise
+        } else {
+            rate = StatsMath.nanoCores(prev.sample().cpuUsageNanos(), prev.sample().monoNanos(), now.cpuUsageNanos(),
+                    now.monoNanos());
+        }
         var snap = new Snapshot(now, rate);
         cgroups.put(cgroupPath, snap);
         return snap;
@@ -214,10 +212,10 @@ public final class StatsCollector implements AutoCloseable {
         }
     }
 
-    /** The cached snapshot when fresh enough, else a reading now. */
+    /** The cached snapshot when read within the interval, else a reading now (its rate against the cached one). */
     private Snapshot current(String cgroupPath) {
         var snap = cgroups.get(cgroupPath);
-        if (snap == null || System.nanoTime() - snap.sample().monoNanos() > 3 * interval.toNanos()) {
+        if (snap == null || System.nanoTime() - snap.sample().monoNanos() >= interval.toNanos()) {
             snap = sample(cgroupPath);
         }
         return snap;
@@ -249,7 +247,6 @@ public final class StatsCollector implements AutoCloseable {
      * each holds disk until removed), summed from the same measurements ContainerStats reports.
      */
     public FilesystemUsage containerFilesystem() {
-        touch();
         long bytes = 0;
         long inodes = 0;
         for (var c : containers.list()) {
@@ -261,14 +258,9 @@ public final class StatsCollector implements AutoCloseable {
                 .setUsedBytes(u64(bytes)).setInodesUsed(u64(inodes)).build();
     }
 
-    private void touch() {
-        lastCallNanos = System.nanoTime();
-    }
-
     // ---- the CRI messages ----
 
     public ContainerStats containerStats(Container c) {
-        touch();
         var cfg = c.config();
         var b = ContainerStats.newBuilder().setAttributes(ContainerAttributes.newBuilder().setId(c.id())
                 .setMetadata(cfg.getMetadata()).putAllLabels(cfg.getLabelsMap())
@@ -299,7 +291,6 @@ public final class StatsCollector implements AutoCloseable {
     }
 
     public PodSandboxStats podStats(Sandbox s, List<Container> members) {
-        touch();
         var cfg = s.config();
         var linux = LinuxPodSandboxStats.newBuilder();
         if (s.ready()) {
