@@ -98,6 +98,7 @@ final class TaskService implements AgentChannel.Listener {
     private final Map<String, Container> containers = new ConcurrentHashMap<>();
     private final Map<Integer, Proc> byHandle = new ConcurrentHashMap<>();
     private final AtomicInteger handles = new AtomicInteger(1);
+    private volatile GuestPortForwards portForwards;
 
     private final class Container {
         final String id;
@@ -281,8 +282,47 @@ final class TaskService implements AgentChannel.Listener {
         }
     }
 
+    /** Serves CRI port-forwards into the guest on {@code socket} ({@link GuestPortForwards}). */
+    void servePortForwards(Path socket) throws IOException {
+        portForwards = GuestPortForwards.listen(socket, () -> {
+            Vm running = vm;
+            if (running == null || !running.isAlive()) {
+                throw new IOException("the pod's VM is not running");
+            }
+            return running.agent();
+        });
+    }
+
+    @Override
+    public void forwardData(int handle, byte[] data) {
+        var forwards = portForwards;
+        if (forwards != null) {
+            forwards.data(handle, data);
+        }
+    }
+
+    @Override
+    public void forwardAcked(int handle, long bytes) {
+        var forwards = portForwards;
+        if (forwards != null) {
+            forwards.acked(handle, bytes);
+        }
+    }
+
+    @Override
+    public void forwardClosed(int handle, String reason) {
+        var forwards = portForwards;
+        if (forwards != null) {
+            forwards.closedByAgent(handle, reason);
+        }
+    }
+
     @Override
     public void closed(boolean expected, String reason) {
+        var forwards = portForwards;
+        if (forwards != null) {
+            forwards.closeAll();
+        }
         if (expected) {
             return;
         }
@@ -654,6 +694,10 @@ final class TaskService implements AgentChannel.Listener {
 
     /** Stops the VM and removes what the shim made (the exit path of Shutdown and of signals). */
     void close() {
+        var forwards = portForwards;
+        if (forwards != null) {
+            forwards.close();
+        }
         for (Container c : List.copyOf(containers.values())) {
             unmountAll(c.mounts);
             if (c.mountedRootfs) {
