@@ -35,6 +35,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/inotify.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
@@ -672,6 +673,21 @@ static void handle_request(uint32_t rid, char *payload, size_t len) {
     } else if (!strcmp(op, "pids")) {
         NEED(1);
         op_pids(rid, f[1]);
+    } else if (!strcmp(op, "shm")) {
+        /* shm <bytes>: the pod's /dev/shm tmpfs, which its containers bind; mounted once */
+        NEED(1);
+        static int shm_mounted;
+        if (!shm_mounted) {
+            char opts[64];
+            snprintf(opts, sizeof opts, "mode=1777,size=%llu", strtoull(f[1], NULL, 10));
+            mkdir(STATE_DIR "/pod-shm", 0755);
+            if (mount("shm", STATE_DIR "/pod-shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0) {
+                respond(rid, "error", "mount the pod's shm tmpfs:", strerror(errno), NULL);
+                return;
+            }
+            shm_mounted = 1;
+        }
+        respond(rid, "ok", NULL);
     } else if (!strcmp(op, "pf-connect")) {
         /* pf-connect <forward handle> <port> */
         NEED(2);

@@ -424,6 +424,9 @@ final class TaskService implements AgentChannel.Listener {
                 bind(b.source(), target, b.readOnly());
                 mounted.add(target);
             }
+            if (rewritten.shmSource().isPresent()) {
+                ensureGuestShm(vm, Path.of(rewritten.shmSource().get()));
+            }
             Files.writeString(share.resolve("config.json"), GSON.toJson(rewritten.spec()));
             container = new Container(id, bundle, share, mountedRootfs, proc);
             container.mounts.addAll(mounted);
@@ -713,6 +716,27 @@ final class TaskService implements AgentChannel.Listener {
             network.ifPresent(PodNetwork::disconnect);
         }
         deleteTree(Vm.shareDir(stateDir));
+    }
+
+    /** Without a size to copy, the size Bollard gives a runc pod's /dev/shm. */
+    static final long DEFAULT_SHM_BYTES = 64L << 20;
+
+    /**
+     * The pod's /dev/shm in the guest: one tmpfs the pod's containers bind (the agent mounts it once; later calls
+     * answer at once), as large as the host tmpfs Bollard made for the pod, so a VM pod's /dev/shm is sized as a
+     * runc pod's.
+     */
+    private void ensureGuestShm(Vm vm, Path hostShm) throws IOException {
+        long bytes = DEFAULT_SHM_BYTES;
+        try {
+            var store = Files.getFileStore(hostShm);
+            if (store.type().equals("tmpfs") && store.getTotalSpace() > 0) {
+                bytes = store.getTotalSpace();
+            }
+        } catch (IOException e) {
+            LOG.debug("cannot size the pod's /dev/shm from the host's", "path", hostShm, "error", e.getMessage());
+        }
+        vm.agent().call(AGENT_TIMEOUT, "shm", Long.toString(bytes));
     }
 
     // --- helpers ------------------------------------------------------------------------------------------------
