@@ -66,6 +66,7 @@ class VmNetworkIntegrationTest {
         Path guest = Path.of(output.strip().lines().reduce((a, b) -> b).orElseThrow());
         node = PodTestNode.start(dir -> {
             try {
+                addIpv6InThePodsNamespace(dir);
                 return "\n[runtimes.vm]\nshim = \"" + VmHandlerIntegrationTest.vmShimLauncher(dir) + "\"\nkernel = \""
                         + guest.resolve("vmlinux") + "\"\ninitrd = \"" + guest.resolve("initrd.img") + "\"\n";
             } catch (IOException e) {
@@ -85,6 +86,38 @@ class VmNetworkIntegrationTest {
                 Integer.toString(HTTP_PORT), "-h", "/www").build());
         echo = node.createAndStart(pod, podConfig, PodTestNode.container("echo", "nc", "-ll", "-p",
                 Integer.toString(ECHO_PORT), "-e", "cat").build());
+    }
+
+    static final String POD_IP6 = "fd00:b011:a4d::5/64";
+    static final String ROUTE6 = "fd00:b011:beef::/48";
+    static final String GATEWAY6 = "fd00:b011:a4d::1";
+
+    /**
+     * IPv6 on the pod's CNI interface without the bridge plugin's IPv6 (which turns on IPv6 forwarding for the
+     * whole node): a test plugin chained after the bridge adds an address and a route inside the pod's network
+     * namespace only, and passes the bridge's result on. The node's conflist is written before the TOML is asked.
+     */
+    private static void addIpv6InThePodsNamespace(Path dir) throws IOException {
+        Path plugin = dir.resolve("cni-bin/ipv6-in-netns");
+        Files.writeString(plugin, """
+                #!/bin/sh
+                PATH=/usr/sbin:/usr/bin:/sbin:/bin
+                input=$(cat)
+                case "$CNI_COMMAND" in
+                  ADD)
+                    nsenter --net="$CNI_NETNS" ip -6 addr add %s dev "$CNI_IFNAME" nodad || exit 1
+                    nsenter --net="$CNI_NETNS" ip -6 route add %s via %s dev "$CNI_IFNAME" || exit 1
+                    echo "$input" | jq '.prevResult + {cniVersion: .cniVersion}' ;;
+                  VERSION) echo '{"cniVersion": "1.0.0", "supportedVersions": ["1.0.0"]}' ;;
+                esac
+                exit 0
+                """.formatted(POD_IP6, ROUTE6, GATEWAY6));
+        Files.setPosixFilePermissions(plugin, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path conflist = dir.resolve("cni/10-test.conflist");
+        String cni = Files.readString(conflist);
+        String portmap = "{\"type\": \"portmap\"";
+        assertTrue(cni.contains(portmap), cni);
+        Files.writeString(conflist, cni.replace(portmap, "{\"type\": \"ipv6-in-netns\"}, " + portmap));
     }
 
     @AfterAll
@@ -113,7 +146,8 @@ class VmNetworkIntegrationTest {
 
     @Test
     void portForwardReachesPortsListeningInTheGuest() throws Exception {
-        var request = PortForwardRequest.newBuilder().setPodSandboxId(pod).addPort(ECHO_PORT).build();
+        var request = PortForwardRequest.newBuilder().setPodSandboxId(pod).addPort(ECHO_PORT).addPort(HTTP_PORT)
+                .addPort(1).build();
         try (var spdy = client.portForwardSpdy(URI.create(node.rt().portForward(request).getUrl()));
              var pool = Executors.newVirtualThreadPerTaskExecutor()) {
             awaitListening(spdy, ECHO_PORT);
@@ -188,6 +222,16 @@ class VmNetworkIntegrationTest {
         } finally {
             node.removePod(runcPod);
         }
+    }
+
+    @Test
+    void theGuestHasTheCniInterfacesIpv6AddressAndRoutes() {
+        String addresses = run(web, "ip -6 addr show dev eth0");
+        assertTrue(addresses.contains("inet6 " + POD_IP6 + " scope global"), "the guest's addresses: " + addresses);
+        String routes = run(web, "ip -6 route");
+        assertTrue(routes.contains(ROUTE6 + " via " + GATEWAY6 + " dev eth0"), "the guest's routes: " + routes);
+        // and IPv4 as before
+        assertTrue(run(web, "ip route").contains("default via "), run(web, "ip route"));
     }
 
     private String ip(String podId) {
