@@ -11,6 +11,10 @@
  *        6 EXIT   (guest->host, id = process handle, payload = exit status in decimal, NUL-terminated)
  *        7 READY  (guest->host once, id 0, payload = kernel release, init uptime, agent uptime)
  *        8 OOM    (guest->host, id = the container's init handle, payload = its cgroup's oom_kill count, decimal)
+ *        (9, 10: reserved)
+ *        11 PF_DATA  (both ways, id = forward handle; bytes of a forwarded TCP connection; empty = that side's EOF)
+ *        12 PF_ACK   (both ways, id = forward handle, payload = bytes the receiver consumed, decimal)
+ *        13 PF_CLOSE (both ways, id = forward handle; the connection is gone; payload = the reason, may be empty)
  * A process handle is a number the shim picks for each container init and exec process.
  *
  * Single-threaded: one poll loop over the port, a signalfd for SIGCHLD and the processes' pipes. crun runs to
@@ -28,7 +32,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/inotify.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -38,8 +46,11 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { F_REQUEST = 1, F_RESPONSE = 2, F_STDIN = 3, F_STDOUT = 4, F_STDERR = 5, F_EXIT = 6, F_READY = 7, F_OOM = 8 };
+enum { F_REQUEST = 1, F_RESPONSE = 2, F_STDIN = 3, F_STDOUT = 4, F_STDERR = 5, F_EXIT = 6, F_READY = 7, F_OOM = 8,
+       F_PF_DATA = 11, F_PF_ACK = 12, F_PF_CLOSE = 13 };
 enum { HEADER = 9, MAX_PAYLOAD = 1 << 20, MAX_FIELDS = 16, MAX_PROCS = 256 };
+/* Port-forward: at most PF_WINDOW bytes in flight each way (the shim uses the same window), read in PF_CHUNKs. */
+enum { MAX_FWDS = 64, PF_WINDOW = 256 * 1024, PF_CHUNK = 64 * 1024 };
 
 #define CRUN "/usr/bin/crun"
 #define STATE_DIR "/run/bollard"
@@ -61,9 +72,23 @@ struct proc {
     unsigned long oom_seen; /* init: the oom_kill count last reported */
 };
 
+/* One forwarded TCP connection to a port in the guest (CRI PortForward through the shim). */
+struct fwd {
+    int used;
+    uint32_t handle;
+    int fd;
+    char *pending;      /* bytes from the host not yet written to the socket */
+    size_t pending_len;
+    int host_eof;       /* the host half-closed: shut the socket's write side once pending is written */
+    int write_shut;
+    int guest_eof;      /* the socket's EOF was sent to the host */
+    size_t unacked;     /* bytes sent to the host that it has not acknowledged yet */
+};
+
 static int port = -1;
 static int inotify_fd = -1;
 static struct proc procs[MAX_PROCS];
+static struct fwd fwds[MAX_FWDS];
 
 static void logf_(const char *fmt, ...) {
     va_list ap;
@@ -402,6 +427,150 @@ static void op_pids(uint32_t rid, const char *id) {
     respond(rid, "ok", procs_text, NULL);
 }
 
+/* ---- port-forward ---------------------------------------------------------------------------------------- */
+
+static struct fwd *find_fwd(uint32_t handle) {
+    for (int i = 0; i < MAX_FWDS; i++)
+        if (fwds[i].used && fwds[i].handle == handle) return &fwds[i];
+    return NULL;
+}
+
+static void fwd_release(struct fwd *f) {
+    close_fd(&f->fd);
+    free(f->pending);
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+}
+
+/* Ends the connection and tells the host why (an empty reason: both directions ended normally). */
+static void fwd_close(struct fwd *f, const char *reason) {
+    send_frame(F_PF_CLOSE, f->handle, reason, reason ? strlen(reason) : 0);
+    fwd_release(f);
+}
+
+static void fwd_done_if_ended(struct fwd *f) {
+    if (f->used && f->guest_eof && f->write_shut) fwd_close(f, NULL);
+}
+
+static void send_count(int type, uint32_t handle, size_t n) {
+    char text[32];
+    int len = snprintf(text, sizeof text, "%zu", n);
+    send_frame(type, handle, text, (size_t) len + 1);
+}
+
+/* Writes what the host sent; each write is acknowledged so the host may send more (its window). */
+static void fwd_flush(struct fwd *f) {
+    while (f->pending_len > 0) {
+        ssize_t n = write(f->fd, f->pending, f->pending_len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) return;
+            char reason[128];
+            snprintf(reason, sizeof reason, "write to the guest connection: %s", strerror(errno));
+            fwd_close(f, reason);
+            return;
+        }
+        memmove(f->pending, f->pending + n, f->pending_len - (size_t) n);
+        f->pending_len -= (size_t) n;
+        send_count(F_PF_ACK, f->handle, (size_t) n);
+    }
+    if (f->host_eof && !f->write_shut) {
+        shutdown(f->fd, SHUT_WR);
+        f->write_shut = 1;
+    }
+    fwd_done_if_ended(f);
+}
+
+/* Sends what the socket has, within the window; at its EOF an empty PF_DATA. */
+static void fwd_pump(struct fwd *f) {
+    static char buf[PF_CHUNK];
+    while (f->used && !f->guest_eof && f->unacked < PF_WINDOW) {
+        size_t room = PF_WINDOW - f->unacked;
+        ssize_t n = read(f->fd, buf, room < sizeof buf ? room : sizeof buf);
+        if (n > 0) {
+            send_frame(F_PF_DATA, f->handle, buf, (size_t) n);
+            f->unacked += (size_t) n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;
+        if (n < 0) {
+            char reason[128];
+            snprintf(reason, sizeof reason, "read from the guest connection: %s", strerror(errno));
+            fwd_close(f, reason);
+            return;
+        }
+        send_frame(F_PF_DATA, f->handle, NULL, 0);
+        f->guest_eof = 1;
+        fwd_done_if_ended(f);
+    }
+}
+
+/* Connects to the port on the guest's loopback (IPv4, then IPv6 as a Go dialer does); -1 with msg on failure. */
+static int connect_local(int tcp_port, char *msg, size_t size) {
+    struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t) tcp_port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t) tcp_port),
+                              .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    int first_errno = 0;
+    for (int family = 0; family < 2; family++) {
+        int fd = socket(family ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) { if (!first_errno) first_errno = errno; continue; }
+        int rc = family ? connect(fd, (struct sockaddr *) &v6, sizeof v6)
+                        : connect(fd, (struct sockaddr *) &v4, sizeof v4);
+        if (rc == 0) {
+            fcntl(fd, F_SETFL, O_NONBLOCK);
+            return fd;
+        }
+        if (!first_errno) first_errno = errno;
+        close(fd);
+    }
+    snprintf(msg, size, "connect to port %d in the guest: %s", tcp_port, strerror(first_errno));
+    return -1;
+}
+
+static void op_pf_connect(uint32_t rid, const char *handle_text, const char *port_text) {
+    static char msg[256];
+    uint32_t handle = (uint32_t) strtoul(handle_text, NULL, 10);
+    long tcp_port = strtol(port_text, NULL, 10);
+    if (tcp_port < 1 || tcp_port > 65535) { respond(rid, "error", "not a TCP port:", port_text, NULL); return; }
+    if (find_fwd(handle)) { respond(rid, "error", "forward handle already in use", NULL); return; }
+    struct fwd *f = NULL;
+    for (int i = 0; i < MAX_FWDS && !f; i++)
+        if (!fwds[i].used) f = &fwds[i];
+    if (!f) { respond(rid, "error", "too many forwarded connections", NULL); return; }
+    int fd = connect_local((int) tcp_port, msg, sizeof msg);
+    if (fd < 0) { respond(rid, "error", msg, NULL); return; }
+    memset(f, 0, sizeof *f);
+    f->used = 1;
+    f->handle = handle;
+    f->fd = fd;
+    respond(rid, "ok", NULL);
+}
+
+static void handle_pf_frame(int type, uint32_t handle, const char *payload, size_t len) {
+    struct fwd *f = find_fwd(handle);
+    if (!f) return; /* already closed here: the host hears (or heard) PF_CLOSE */
+    if (type == F_PF_CLOSE) {
+        fwd_release(f);
+    } else if (type == F_PF_ACK) {
+        char text[32];
+        snprintf(text, sizeof text, "%.*s", (int) (len < sizeof text ? len : sizeof text - 1), payload);
+        size_t n = strtoul(text, NULL, 10);
+        f->unacked = n > f->unacked ? 0 : f->unacked - n;
+    } else if (len == 0) {
+        f->host_eof = 1;
+        fwd_flush(f);
+    } else if (!f->host_eof) {
+        char *grown = realloc(f->pending, f->pending_len + len);
+        if (!grown) { fwd_close(f, "out of memory"); return; }
+        f->pending = grown;
+        memcpy(f->pending + f->pending_len, payload, len);
+        f->pending_len += len;
+        fwd_flush(f);
+    }
+}
+
 static void handle_request(uint32_t rid, char *payload, size_t len) {
     char *f[MAX_FIELDS] = {0};
     int n = 0;
@@ -504,6 +673,25 @@ static void handle_request(uint32_t rid, char *payload, size_t len) {
     } else if (!strcmp(op, "pids")) {
         NEED(1);
         op_pids(rid, f[1]);
+    } else if (!strcmp(op, "shm")) {
+        /* shm <bytes>: the pod's /dev/shm tmpfs, which its containers bind; mounted once */
+        NEED(1);
+        static int shm_mounted;
+        if (!shm_mounted) {
+            char opts[64];
+            snprintf(opts, sizeof opts, "mode=1777,size=%llu", strtoull(f[1], NULL, 10));
+            mkdir(STATE_DIR "/pod-shm", 0755);
+            if (mount("shm", STATE_DIR "/pod-shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0) {
+                respond(rid, "error", "mount the pod's shm tmpfs:", strerror(errno), NULL);
+                return;
+            }
+            shm_mounted = 1;
+        }
+        respond(rid, "ok", NULL);
+    } else if (!strcmp(op, "pf-connect")) {
+        /* pf-connect <forward handle> <port> */
+        NEED(2);
+        op_pf_connect(rid, f[1], f[2]);
     } else if (!strcmp(op, "shutdown")) {
         respond(rid, "ok", NULL);
         sync();
@@ -590,6 +778,7 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     mkdir(STATE_DIR, 0700);
     for (int i = 0; i < MAX_PROCS; i++) procs[i].in_fd = procs[i].out_fd = procs[i].err_fd = -1;
+    for (int i = 0; i < MAX_FWDS; i++) fwds[i].fd = -1;
     sigset_t chld;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
@@ -615,8 +804,8 @@ int main(int argc, char **argv) {
 
     static unsigned char in[HEADER + MAX_PAYLOAD];
     size_t have = 0;
-    struct pollfd fds[3 + 3 * MAX_PROCS];
-    struct { struct proc *p; int which; } owner[3 + 3 * MAX_PROCS];
+    struct pollfd fds[3 + 3 * MAX_PROCS + MAX_FWDS];
+    struct { struct proc *p; struct fwd *f; int which; } owner[3 + 3 * MAX_PROCS + MAX_FWDS];
     for (;;) {
         int nfds = 0;
         fds[nfds++] = (struct pollfd) {.fd = port, .events = POLLIN};
@@ -628,6 +817,15 @@ int main(int argc, char **argv) {
             if (p->out_fd >= 0) { owner[nfds].p = p; owner[nfds].which = 1; fds[nfds++] = (struct pollfd) {.fd = p->out_fd, .events = POLLIN}; }
             if (p->err_fd >= 0) { owner[nfds].p = p; owner[nfds].which = 2; fds[nfds++] = (struct pollfd) {.fd = p->err_fd, .events = POLLIN}; }
             if (p->in_fd >= 0 && p->pending_len > 0) { owner[nfds].p = p; owner[nfds].which = 0; fds[nfds++] = (struct pollfd) {.fd = p->in_fd, .events = POLLOUT}; }
+        }
+        for (int i = 0; i < MAX_FWDS; i++) {
+            struct fwd *f = &fwds[i];
+            if (!f->used) continue;
+            short events = (short) ((!f->guest_eof && f->unacked < PF_WINDOW ? POLLIN : 0)
+                                    | (f->pending_len > 0 ? POLLOUT : 0));
+            if (!events) continue;
+            owner[nfds].p = NULL; owner[nfds].f = f; owner[nfds].which = 3;
+            fds[nfds++] = (struct pollfd) {.fd = f->fd, .events = events};
         }
         if (poll(fds, (nfds_t) nfds, -1) < 0) {
             if (errno != EINTR) logf_("poll: %s", strerror(errno));
@@ -641,6 +839,12 @@ int main(int argc, char **argv) {
         if (fds[2].revents) oom_events();
         for (int i = 3; i < nfds; i++) {
             if (!fds[i].revents) continue;
+            if (owner[i].which == 3) {
+                struct fwd *f = owner[i].f;
+                if (f->used && f->fd == fds[i].fd && f->pending_len > 0) fwd_flush(f);
+                if (f->used && f->fd == fds[i].fd) fwd_pump(f);
+                continue;
+            }
             struct proc *p = owner[i].p;
             if (!p->used) continue;
             if (owner[i].which == 1 && p->out_fd == fds[i].fd) pump(p, &p->out_fd, F_STDOUT);
@@ -671,6 +875,8 @@ int main(int argc, char **argv) {
                     else handle_request(id, payload, len);
                 } else if (type == F_STDIN) {
                     handle_stdin(id, payload, len);
+                } else if (type == F_PF_DATA || type == F_PF_ACK || type == F_PF_CLOSE) {
+                    handle_pf_frame(type, id, payload, len);
                 }
                 memmove(in, in + HEADER + len, have - HEADER - len);
                 have -= HEADER + len;

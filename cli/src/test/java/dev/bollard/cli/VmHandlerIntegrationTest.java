@@ -74,7 +74,7 @@ class VmHandlerIntegrationTest {
      * What bin/containerd-shim-bollard-vm-v2 does, from this JVM's class path. No guest image beside it: the
      * configured kernel and initrd are what Bollard hands the shim.
      */
-    private Path vmShimLauncher(Path dir) throws IOException {
+    static Path vmShimLauncher(Path dir) throws IOException {
         Path bin = Files.createDirectories(dir.resolve("vmshim/bin"));
         Path launcher = bin.resolve("containerd-shim-bollard-vm-v2");
         String flags = "--enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -XX:+UseSerialGC";
@@ -246,7 +246,7 @@ class VmHandlerIntegrationTest {
     }
 
     /** The pod's VM shim, qemu and virtiofsd: their command lines name this node's directory. */
-    private static List<String> vmProcesses(Path dir) throws IOException {
+    static List<String> vmProcesses(Path dir) throws IOException {
         var out = new ArrayList<String>();
         try (var procs = Files.list(Path.of("/proc"))) {
             for (Path p : procs.filter(p -> p.getFileName().toString().matches("\\d+")).toList()) {

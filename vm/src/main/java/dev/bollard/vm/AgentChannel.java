@@ -43,6 +43,18 @@ final class AgentChannel implements AutoCloseable {
 
         /** The channel ended (the VM stopped or died); {@code expected} after {@link #close()}. */
         void closed(boolean expected, String reason);
+
+        /** Bytes from a forwarded connection in the guest; empty = its EOF. */
+        default void forwardData(int handle, byte[] data) {
+        }
+
+        /** The agent wrote {@code bytes} of what was sent on a forwarded connection. */
+        default void forwardAcked(int handle, long bytes) {
+        }
+
+        /** The agent ended a forwarded connection; {@code reason} is empty when both directions ended normally. */
+        default void forwardClosed(int handle, String reason) {
+        }
     }
 
     /** The agent's greeting: the guest kernel and when (seconds since guest boot) init and the agent ran. */
@@ -147,6 +159,21 @@ final class AgentChannel implements AutoCloseable {
         }
     }
 
+    /** Bytes for a forwarded connection (at most {@link AgentFrame#MAX_PAYLOAD}); empty = the host side's EOF. */
+    void forwardData(int handle, byte[] data) throws IOException {
+        send(new AgentFrame(AgentFrame.PF_DATA, handle, data));
+    }
+
+    /** Tells the agent that {@code bytes} of a forwarded connection's data were delivered (its window opens). */
+    void forwardAck(int handle, long bytes) throws IOException {
+        send(new AgentFrame(AgentFrame.PF_ACK, handle, AgentFrame.encodeFields(List.of(Long.toString(bytes)))));
+    }
+
+    /** Ends a forwarded connection in the guest (the host side is gone). */
+    void forwardClose(int handle) throws IOException {
+        send(new AgentFrame(AgentFrame.PF_CLOSE, handle, new byte[0]));
+    }
+
     private void send(AgentFrame frame) throws IOException {
         byte[] bytes = frame.encode();
         synchronized (out) {
@@ -185,6 +212,17 @@ final class AgentChannel implements AutoCloseable {
                         listener.exited(frame.id(), status);
                     }
                     case AgentFrame.OOM -> listener.oomKilled(frame.id());
+                    case AgentFrame.PF_DATA -> listener.forwardData(frame.id(), frame.payload());
+                    case AgentFrame.PF_ACK -> {
+                        List<String> f = frame.fields();
+                        try {
+                            listener.forwardAcked(frame.id(), Long.parseLong(f.isEmpty() ? "" : f.getFirst()));
+                        } catch (NumberFormatException e) {
+                            LOG.debug("PF_ACK without a count ignored", "handle", frame.id());
+                        }
+                    }
+                    case AgentFrame.PF_CLOSE -> listener.forwardClosed(frame.id(),
+                            String.join(" ", frame.fields()));
                     default -> LOG.debug("agent frame of unknown type ignored", "type", frame.type());
                 }
             }

@@ -25,6 +25,13 @@ record AgentFrame(int type, int id, byte[] payload) {
     static final int EXIT = 6;
     static final int READY = 7;
     static final int OOM = 8;
+    // 9 and 10 are reserved.
+    /** A forwarded TCP connection's bytes, both ways (id = forward handle); empty = that side's EOF. */
+    static final int PF_DATA = 11;
+    /** Bytes of PF_DATA the receiver consumed, decimal: the sender's window opens by that much. */
+    static final int PF_ACK = 12;
+    /** The forwarded connection is gone, both ways; the payload is the reason (empty: it ended normally). */
+    static final int PF_CLOSE = 13;
 
     static final int HEADER_BYTES = 9;
     /** The agent's limit; a longer frame is a protocol error. */

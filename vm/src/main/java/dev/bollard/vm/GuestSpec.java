@@ -16,6 +16,10 @@ import java.util.Set;
  *   <li>bind mounts from host paths are shared into the guest too: each becomes a {@link HostBind} the shim
  *       bind-mounts under the container's share (read-only ones read-only on the host as well), and the mount's
  *       source becomes the guest path of that share;</li>
+ *   <li>the pod's {@code /dev/shm} (a bind of the tmpfs Bollard made for the pod) becomes a bind of the pod's
+ *       tmpfs in the guest, {@link #GUEST_SHM}, so the pod's containers share memory in the guest's tmpfs (a
+ *       virtiofs share of the host's would not be one tmpfs for the guest); {@link Result#shmSource} is the host
+ *       tmpfs, whose size the guest's takes;</li>
  *   <li>the network namespace is dropped, so the pod's containers share the VM's network (the VM is the pod's
  *       network namespace); an IPC, UTS or PID namespace joined by path (the pod's, or a target container's for
  *       PID) is joined in the guest: a {@code /proc/<pid>/ns/<type>} path whose pid is a guest pid of this pod
@@ -33,9 +37,16 @@ final class GuestSpec {
     record HostBind(String source, String name, boolean readOnly) {
     }
 
-    /** @param networkNamespace the host network namespace the spec named (the pod's, from CNI), if any */
-    record Result(JsonObject spec, List<HostBind> binds, java.util.Optional<String> networkNamespace) {
+    /**
+     * @param networkNamespace the host network namespace the spec named (the pod's, from CNI), if any
+     * @param shmSource        the host source of the {@code /dev/shm} bind that now binds {@link #GUEST_SHM}
+     */
+    record Result(JsonObject spec, List<HostBind> binds, java.util.Optional<String> networkNamespace,
+                  java.util.Optional<String> shmSource) {
     }
+
+    /** The pod's /dev/shm tmpfs in the guest (the agent's {@code shm} operation mounts it). */
+    static final String GUEST_SHM = "/run/bollard/pod-shm";
 
     private static final Set<String> BIND_OPTIONS = Set.of("bind", "rbind");
 
@@ -69,11 +80,17 @@ final class GuestSpec {
             process.remove("selinuxLabel");
         }
         var binds = new ArrayList<HostBind>();
+        String shmSource = null;
         if (spec.has("mounts")) {
             int n = 0;
             for (JsonElement element : spec.getAsJsonArray("mounts")) {
                 JsonObject mount = element.getAsJsonObject();
                 if (!isBind(mount) || !mount.has("source")) {
+                    continue;
+                }
+                if (mount.has("destination") && mount.get("destination").getAsString().equals("/dev/shm")) {
+                    shmSource = mount.get("source").getAsString();
+                    mount.addProperty("source", GUEST_SHM);
                     continue;
                 }
                 String name = Integer.toString(n++);
@@ -120,7 +137,8 @@ final class GuestSpec {
                 }
             }
         }
-        return new Result(spec, List.copyOf(binds), java.util.Optional.ofNullable(netns));
+        return new Result(spec, List.copyOf(binds), java.util.Optional.ofNullable(netns),
+                java.util.Optional.ofNullable(shmSource));
     }
 
     static boolean isBind(JsonObject mount) {

@@ -250,6 +250,12 @@ public final class Main {
         var done = new CountDownLatch(1);
         var tasks = new TaskService(config, state, events, done::countDown);
         TtrpcServer server = TtrpcServer.start(state.resolve("shim.sock"), tasks.services());
+        try {
+            tasks.servePortForwards(state.resolve(GuestPortForwards.SOCKET));
+        } catch (IOException e) {
+            // e.g. a state root so long the socket path does not fit: the pod runs, port-forward fails
+            Logger.LOG.warn("no port-forward socket", "error", e.getMessage());
+        }
         Runtime.getRuntime().addShutdownHook(new Thread(done::countDown));
         Logger.LOG.info("shim serving", "socket", server.socket(), "pod", group, "namespace", args.namespace());
         done.await();

@@ -98,6 +98,7 @@ final class TaskService implements AgentChannel.Listener {
     private final Map<String, Container> containers = new ConcurrentHashMap<>();
     private final Map<Integer, Proc> byHandle = new ConcurrentHashMap<>();
     private final AtomicInteger handles = new AtomicInteger(1);
+    private volatile GuestPortForwards portForwards;
 
     private final class Container {
         final String id;
@@ -281,8 +282,47 @@ final class TaskService implements AgentChannel.Listener {
         }
     }
 
+    /** Serves CRI port-forwards into the guest on {@code socket} ({@link GuestPortForwards}). */
+    void servePortForwards(Path socket) throws IOException {
+        portForwards = GuestPortForwards.listen(socket, () -> {
+            Vm running = vm;
+            if (running == null || !running.isAlive()) {
+                throw new IOException("the pod's VM is not running");
+            }
+            return running.agent();
+        });
+    }
+
+    @Override
+    public void forwardData(int handle, byte[] data) {
+        var forwards = portForwards;
+        if (forwards != null) {
+            forwards.data(handle, data);
+        }
+    }
+
+    @Override
+    public void forwardAcked(int handle, long bytes) {
+        var forwards = portForwards;
+        if (forwards != null) {
+            forwards.acked(handle, bytes);
+        }
+    }
+
+    @Override
+    public void forwardClosed(int handle, String reason) {
+        var forwards = portForwards;
+        if (forwards != null) {
+            forwards.closedByAgent(handle, reason);
+        }
+    }
+
     @Override
     public void closed(boolean expected, String reason) {
+        var forwards = portForwards;
+        if (forwards != null) {
+            forwards.closeAll();
+        }
         if (expected) {
             return;
         }
@@ -383,6 +423,9 @@ final class TaskService implements AgentChannel.Listener {
                 }
                 bind(b.source(), target, b.readOnly());
                 mounted.add(target);
+            }
+            if (rewritten.shmSource().isPresent()) {
+                ensureGuestShm(vm, Path.of(rewritten.shmSource().get()));
             }
             Files.writeString(share.resolve("config.json"), GSON.toJson(rewritten.spec()));
             container = new Container(id, bundle, share, mountedRootfs, proc);
@@ -654,6 +697,10 @@ final class TaskService implements AgentChannel.Listener {
 
     /** Stops the VM and removes what the shim made (the exit path of Shutdown and of signals). */
     void close() {
+        var forwards = portForwards;
+        if (forwards != null) {
+            forwards.close();
+        }
         for (Container c : List.copyOf(containers.values())) {
             unmountAll(c.mounts);
             if (c.mountedRootfs) {
@@ -669,6 +716,27 @@ final class TaskService implements AgentChannel.Listener {
             network.ifPresent(PodNetwork::disconnect);
         }
         deleteTree(Vm.shareDir(stateDir));
+    }
+
+    /** Without a size to copy, the size Bollard gives a runc pod's /dev/shm. */
+    static final long DEFAULT_SHM_BYTES = 64L << 20;
+
+    /**
+     * The pod's /dev/shm in the guest: one tmpfs the pod's containers bind (the agent mounts it once; later calls
+     * answer at once), as large as the host tmpfs Bollard made for the pod, so a VM pod's /dev/shm is sized as a
+     * runc pod's.
+     */
+    private void ensureGuestShm(Vm vm, Path hostShm) throws IOException {
+        long bytes = DEFAULT_SHM_BYTES;
+        try {
+            var store = Files.getFileStore(hostShm);
+            if (store.type().equals("tmpfs") && store.getTotalSpace() > 0) {
+                bytes = store.getTotalSpace();
+            }
+        } catch (IOException e) {
+            LOG.debug("cannot size the pod's /dev/shm from the host's", "path", hostShm, "error", e.getMessage());
+        }
+        vm.agent().call(AGENT_TIMEOUT, "shm", Long.toString(bytes));
     }
 
     // --- helpers ------------------------------------------------------------------------------------------------

@@ -55,6 +55,24 @@ class GuestSpecTest {
         assertEquals("{\"kernel.shm_rmid_forced\":\"1\"}", linux.getAsJsonObject("sysctl").toString());
         assertFalse(linux.has("mountLabel"));
         assertEquals(java.util.Optional.of("/var/run/netns/cni-1"), result.networkNamespace());
+        assertEquals(java.util.Optional.empty(), result.shmSource(), "a tmpfs /dev/shm is no pod's shm");
+    }
+
+    @Test
+    void thePodsShmBindBecomesTheGuestsPodTmpfs() {
+        JsonObject host = JsonParser.parseString("""
+                {"root":{"path":"/x/rootfs"},"mounts":[
+                   {"destination":"/etc/hosts","type":"bind","source":"/pods/p/hosts","options":["rbind","ro"]},
+                   {"destination":"/dev/shm","type":"bind","source":"/pods/p/shm","options":["rbind","ro","nosuid"]}],
+                 "linux":{}}
+                """).getAsJsonObject();
+        var result = GuestSpec.rewrite(host, "c1", "/run/bollard/shared/c1");
+        assertEquals(java.util.Optional.of("/pods/p/shm"), result.shmSource());
+        assertEquals(List.of(new GuestSpec.HostBind("/pods/p/hosts", "0", true)), result.binds(),
+                "the host's shm tmpfs is not shared into the guest");
+        JsonObject shm = result.spec().getAsJsonArray("mounts").get(1).getAsJsonObject();
+        assertEquals(GuestSpec.GUEST_SHM, shm.get("source").getAsString());
+        assertEquals("[\"rbind\",\"ro\",\"nosuid\"]", shm.getAsJsonArray("options").toString());
     }
 
     @Test

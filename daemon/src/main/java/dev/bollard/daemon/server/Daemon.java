@@ -231,7 +231,8 @@ public final class Daemon implements AutoCloseable {
             images.holdPullsUntil(sandboxImageReady);
             var containerRpcs = new ContainerRpcs(lifecycle, images);
             var streamTokens = new StreamTokens(config.streaming().tokenTtl(), Clock.systemUTC());
-            var streamBackend = new ContainerStreams(lifecycle.execContainer(), sandboxes);
+            var streamBackend = new ContainerStreams(lifecycle.execContainer(), sandboxes,
+                    sandbox -> handlers.get(sandbox.record().runtimeHandler()).flatMap(h -> h.vm()).isPresent());
             streamingServer = new StreamingServer(config.streaming(), streamTokens, streamBackend);
             java.util.function.Supplier<java.net.URI> streamingBase = streamingServer::baseUrl;
             var streamingRpcs = new StreamingRpcs(containers, sandboxes, streamTokens, streamingBase);

@@ -11,6 +11,7 @@ import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.network.NetNs;
 import dev.bollard.daemon.sandbox.Sandbox;
 import dev.bollard.daemon.sandbox.SandboxStore;
+import dev.bollard.daemon.shim.GuestPortForward;
 import dev.bollard.daemon.shim.ShimException;
 
 import java.io.IOException;
@@ -52,12 +53,20 @@ public final class ContainerStreams implements StreamBackend {
 
     private final ExecContainer containers;
     private final SandboxStore sandboxes;
+    /** Whether a pod runs in a VM (its handler's shim is the VM shim): its ports are in the guest. */
+    private final java.util.function.Predicate<Sandbox> inGuest;
     /** stdin_once containers whose stdin a first attach already closed. */
     private final Set<String> stdinClosed = ConcurrentHashMap.newKeySet();
 
     public ContainerStreams(ExecContainer containers, SandboxStore sandboxes) {
+        this(containers, sandboxes, sandbox -> false);
+    }
+
+    public ContainerStreams(ExecContainer containers, SandboxStore sandboxes,
+                            java.util.function.Predicate<Sandbox> inGuest) {
         this.containers = containers;
         this.sandboxes = sandboxes;
+        this.inGuest = inGuest;
     }
 
     // ---- exec ----
@@ -377,6 +386,17 @@ public final class ContainerStreams implements StreamBackend {
         }
         String netns = sandbox.record().netns();
         try {
+            if (inGuest.test(sandbox)) {
+                // The pod's ports listen in its VM: the shim relays to the guest's loopback through its agent.
+                var task = sandbox.shim();
+                if (task instanceof dev.bollard.daemon.shim.ShimGroups.Member member) {
+                    task = member.shim();
+                }
+                if (!(task instanceof dev.bollard.daemon.shim.Shim shim)) {
+                    throw new StreamException("pod sandbox " + sandbox.id() + " has no running VM shim");
+                }
+                return GuestPortForward.connect(shim.socket(), port);
+            }
             if (netns.isEmpty()) {
                 return connectLocal(port); // a host-network pod: its localhost is the node's
             }
