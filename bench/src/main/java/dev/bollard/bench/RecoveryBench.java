@@ -38,7 +38,8 @@ import java.util.regex.Pattern;
 /**
  * Restart recovery time (issue 7; a benchmark, not a test): N pods with one sleeping container each, the daemon
  * SIGKILLed, started again on the same root and state; measured from the new process's start to its first
- * answered CRI Version, and what its own "recovery done" log line says (recovery's own time, and its time since
+ * answered CRI Version and to its first answered ListPodSandbox (which waits for recovery), and what its own
+ * "recovery done" log line says (recovery's own time, and its time since
  * the JVM started). Run by {@code bench/recovery.sh --pods N}; results in {@code bench/results/recovery-*.json}.
  */
 public final class RecoveryBench {
@@ -99,15 +100,20 @@ public final class RecoveryBench {
                 double versionMillis = (System.nanoTime() - t0) / 1e6;
                 var processStart = second.process().info().startInstant().orElse(started);
                 double versionSinceProcessStart = Duration.between(processStart, Instant.now()).toNanos() / 1e6;
-                var m = RECOVERY_DONE.matcher(Files.readString(second.log()));
-                if (!m.find()) {
-                    throw new IllegalStateException("no \"recovery done\" line in " + second.log());
-                }
                 int ready;
                 int running;
+                double listSinceProcessStart;
+                java.util.regex.Matcher m;
                 try (var c = new CriClient(second.endpoint(), 120)) {
+                    // Version and Status answer before recovery; ListPodSandbox waits for it (RecoveryGate): its
+                    // answer is the first with every pod's state right
                     ready = (int) c.runtime(s -> s.listPodSandbox(ListPodSandboxRequest.getDefaultInstance()))
                             .getItemsList().stream().filter(p -> p.getState() == PodSandboxState.SANDBOX_READY).count();
+                    listSinceProcessStart = Duration.between(processStart, Instant.now()).toNanos() / 1e6;
+                    m = RECOVERY_DONE.matcher(Files.readString(second.log()));
+                    if (!m.find()) {
+                        throw new IllegalStateException("no \"recovery done\" line in " + second.log());
+                    }
                     running = (int) c.runtime(s -> s.listContainers(ListContainersRequest.getDefaultInstance()))
                             .getContainersList().stream().filter(x -> x.getState() == ContainerState.CONTAINER_RUNNING)
                             .count();
@@ -120,6 +126,8 @@ public final class RecoveryBench {
                     System.out.printf("recovery done: %s ms after the JVM started%n", m.group(5));
                     System.out.printf("first answered Version: %.0f ms after the process started "
                             + "(%.0f ms after the launcher was run)%n", versionSinceProcessStart, versionMillis);
+                    System.out.printf("first answered ListPodSandbox (every pod's state right): %.0f ms after the "
+                            + "process started%n", listSinceProcessStart);
                     removePods(c, ids);
                 }
                 second.stop();
@@ -131,10 +139,11 @@ public final class RecoveryBench {
                         {"workload": "recovery", "version": "%s", "machine": %s, "pods": %d, "readyAfter": %d,
                          "runningAfter": %d, "recoveryMillis": %s, "recoveryDoneSinceJvmStartMillis": %s,
                          "firstVersionSinceProcessStartMillis": %.0f, "firstVersionSinceLaunchMillis": %.0f,
+                         "firstListPodSandboxSinceProcessStartMillis": %.0f,
                          "podsMillis": %s, "containersMillis": %s, "leakScanMillis": %s, "loadAverage": "%s"}
                         """.formatted(daemon.version(), "\"" + Runtime.getRuntime().availableProcessors() + " cpus\"",
                         pods, ready, running, m.group(4), m.group(5), versionSinceProcessStart, versionMillis,
-                        m.group(6), m.group(7), m.group(8), loadAverage()));
+                        listSinceProcessStart, m.group(6), m.group(7), m.group(8), loadAverage()));
                 System.out.println("results: " + json);
                 return ready == pods && running == pods ? 0 : 1;
             } finally {
