@@ -611,19 +611,58 @@ final class TaskService implements AgentChannel.Listener {
     private Empty update(UpdateTaskRequest request) throws TtrpcException, IOException {
         Container c = container(request.getId());
         String json = request.getResources().getValue().toStringUtf8();
+        String memoryLimit;
         try {
-            JsonParser.parseString(json).getAsJsonObject();
+            memoryLimit = memoryLimit(JsonParser.parseString(json).getAsJsonObject());
         } catch (JsonParseException | IllegalStateException e) {
             throw new TtrpcException(Code.INVALID_ARGUMENT, "update " + c.id + ": the resources are not a JSON object");
+        } catch (IllegalArgumentException e) {
+            throw new TtrpcException(Code.INVALID_ARGUMENT, "update " + c.id + ": " + e.getMessage());
         }
         Path file = c.share.resolve("resources.json");
         Files.writeString(file, json);
         try {
-            vm().agent().call(AGENT_TIMEOUT, "update", c.id, Vm.GUEST_SHARE + "/" + c.id + "/resources.json");
+            // a memory limit goes along for the agent's check against the usage (cgroup v2 takes any memory.max,
+            // and OOM-kills; v1 refuses a limit below the usage)
+            String guestFile = Vm.GUEST_SHARE + "/" + c.id + "/resources.json";
+            if (memoryLimit.isEmpty()) {
+                vm().agent().call(AGENT_TIMEOUT, "update", c.id, guestFile);
+            } else {
+                vm().agent().call(AGENT_TIMEOUT, "update", c.id, guestFile, memoryLimit);
+            }
         } finally {
             Files.deleteIfExists(file);
         }
         return Empty.getDefaultInstance();
+    }
+
+    /**
+     * {@code memory.limit} of OCI linux.resources in bytes when it sets one (positive), else empty.
+     *
+     * @throws IllegalArgumentException when memory is no object or its limit no whole number
+     */
+    static String memoryLimit(JsonObject resources) {
+        var memory = resources.get("memory");
+        if (memory == null || memory.isJsonNull()) {
+            return "";
+        }
+        if (!memory.isJsonObject()) {
+            throw new IllegalArgumentException("memory is not an object");
+        }
+        var limit = memory.getAsJsonObject().get("limit");
+        if (limit == null || limit.isJsonNull()) {
+            return "";
+        }
+        long bytes;
+        try {
+            if (!limit.isJsonPrimitive() || !limit.getAsJsonPrimitive().isNumber()) {
+                throw new NumberFormatException();
+            }
+            bytes = limit.getAsBigDecimal().longValueExact();
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new IllegalArgumentException("memory.limit is not a whole number: " + limit);
+        }
+        return bytes > 0 ? Long.toString(bytes) : "";
     }
 
     private ConnectResponse connect(ConnectRequest request) {
