@@ -63,6 +63,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
@@ -98,6 +99,8 @@ final class TaskService implements AgentChannel.Listener {
     private final Map<String, Container> containers = new ConcurrentHashMap<>();
     private final Map<Integer, Proc> byHandle = new ConcurrentHashMap<>();
     private final AtomicInteger handles = new AtomicInteger(1);
+    /** Numbers the resources files of updates (see {@link #update}). */
+    private final AtomicLong updates = new AtomicLong();
 
     private final class Container {
         final String id;
@@ -619,12 +622,15 @@ final class TaskService implements AgentChannel.Listener {
         } catch (IllegalArgumentException e) {
             throw new TtrpcException(Code.INVALID_ARGUMENT, "update " + c.id + ": " + e.getMessage());
         }
-        Path file = c.share.resolve("resources.json");
+        // A new name for every update: virtiofs (cache=auto) lets the guest keep a name's lookup for a second, and a
+        // file replaced under the same name within it was read as the previous update's (its values applied again).
+        String name = "resources-" + updates.getAndIncrement() + ".json";
+        Path file = c.share.resolve(name);
         Files.writeString(file, json);
         try {
             // a memory limit goes along for the agent's check against the usage (cgroup v2 takes any memory.max,
             // and OOM-kills; v1 refuses a limit below the usage)
-            String guestFile = Vm.GUEST_SHARE + "/" + c.id + "/resources.json";
+            String guestFile = Vm.GUEST_SHARE + "/" + c.id + "/" + name;
             if (memoryLimit.isEmpty()) {
                 vm().agent().call(AGENT_TIMEOUT, "update", c.id, guestFile);
             } else {
