@@ -571,6 +571,46 @@ static void handle_pf_frame(int type, uint32_t handle, const char *payload, size
     }
 }
 
+static int read_bytes(const char *id, const char *file, unsigned long long *value) {
+    char path[512], text[32];
+    cgroup_file(path, sizeof path, id, file);
+    if (!read_file(path, text, sizeof text)) return -1;
+    *value = strtoull(text, NULL, 10);
+    return 0;
+}
+
+/*
+ * Whether the container can take a memory limit now. cgroup v1 refuses a limit below the usage that reclaim cannot
+ * bring it under (EBUSY; runc says "unable to set memory limit to ..." and Bollard answers FAILED_PRECONDITION),
+ * but v2's memory.max takes any value and OOM-kills the container. So, as v1 does, reclaim first (memory.reclaim,
+ * kernel 5.19+), then refuse in runc's words if the usage still exceeds the limit. Returns 0 when it fits (or the
+ * cgroup cannot be read: crun update reports that), -1 with msg set otherwise.
+ */
+static int memory_limit_fits(const char *id, const char *limit_text, char *msg, size_t size) {
+    char *end;
+    errno = 0;
+    unsigned long long limit = strtoull(limit_text, &end, 10);
+    if (errno || *end) {
+        snprintf(msg, size, "invalid memory limit \"%s\"", limit_text);
+        return -1;
+    }
+    unsigned long long current, peak;
+    if (read_bytes(id, "memory.current", &current) != 0 || current <= limit) return 0;
+    char path[512], amount[32];
+    cgroup_file(path, sizeof path, id, "memory.reclaim");
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        int len = snprintf(amount, sizeof amount, "%llu", current - limit);
+        if (write(fd, amount, (size_t) len) < 0 && errno != EAGAIN) logf_("%s: %s", path, strerror(errno));
+        close(fd);
+    }
+    if (read_bytes(id, "memory.current", &current) != 0 || current <= limit) return 0;
+    if (read_bytes(id, "memory.peak", &peak) != 0) peak = current;
+    snprintf(msg, size, "unable to set memory limit to %llu (current usage: %llu, peak usage: %llu)", limit, current,
+             peak);
+    return -1;
+}
+
 static void handle_request(uint32_t rid, char *payload, size_t len) {
     char *f[MAX_FIELDS] = {0};
     int n = 0;
@@ -661,8 +701,12 @@ static void handle_request(uint32_t rid, char *payload, size_t len) {
         release(p);
         respond(rid, "ok", NULL);
     } else if (!strcmp(op, "update")) {
-        /* update <id> <resources.json> */
+        /* update <id> <resources.json> [<the memory limit it sets, bytes>] */
         NEED(2);
+        if (n > 3 && f[3][0] && memory_limit_fits(f[1], f[3], msg, sizeof msg) != 0) {
+            respond(rid, "error", msg, NULL);
+            return;
+        }
         char *argv[] = {CRUN, "update", "--resources", f[2], f[1], NULL};
         int rc = run(argv, -1, -1, -1, msg, sizeof msg);
         if (rc != 0) { respond(rid, "error", msg, NULL); return; }

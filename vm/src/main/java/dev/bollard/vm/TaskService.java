@@ -63,6 +63,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
@@ -99,6 +100,8 @@ final class TaskService implements AgentChannel.Listener {
     private final Map<Integer, Proc> byHandle = new ConcurrentHashMap<>();
     private final AtomicInteger handles = new AtomicInteger(1);
     private volatile GuestPortForwards portForwards;
+    /** Numbers the resources files of updates (see {@link #update}). */
+    private final AtomicLong updates = new AtomicLong();
 
     private final class Container {
         final String id;
@@ -654,19 +657,61 @@ final class TaskService implements AgentChannel.Listener {
     private Empty update(UpdateTaskRequest request) throws TtrpcException, IOException {
         Container c = container(request.getId());
         String json = request.getResources().getValue().toStringUtf8();
+        String memoryLimit;
         try {
-            JsonParser.parseString(json).getAsJsonObject();
+            memoryLimit = memoryLimit(JsonParser.parseString(json).getAsJsonObject());
         } catch (JsonParseException | IllegalStateException e) {
             throw new TtrpcException(Code.INVALID_ARGUMENT, "update " + c.id + ": the resources are not a JSON object");
+        } catch (IllegalArgumentException e) {
+            throw new TtrpcException(Code.INVALID_ARGUMENT, "update " + c.id + ": " + e.getMessage());
         }
-        Path file = c.share.resolve("resources.json");
+        // A new name for every update: virtiofs (cache=auto) lets the guest keep a name's lookup for a second, and a
+        // file replaced under the same name within it was read as the previous update's (its values applied again).
+        String name = "resources-" + updates.getAndIncrement() + ".json";
+        Path file = c.share.resolve(name);
         Files.writeString(file, json);
         try {
-            vm().agent().call(AGENT_TIMEOUT, "update", c.id, Vm.GUEST_SHARE + "/" + c.id + "/resources.json");
+            // a memory limit goes along for the agent's check against the usage (cgroup v2 takes any memory.max,
+            // and OOM-kills; v1 refuses a limit below the usage)
+            String guestFile = Vm.GUEST_SHARE + "/" + c.id + "/" + name;
+            if (memoryLimit.isEmpty()) {
+                vm().agent().call(AGENT_TIMEOUT, "update", c.id, guestFile);
+            } else {
+                vm().agent().call(AGENT_TIMEOUT, "update", c.id, guestFile, memoryLimit);
+            }
         } finally {
             Files.deleteIfExists(file);
         }
         return Empty.getDefaultInstance();
+    }
+
+    /**
+     * {@code memory.limit} of OCI linux.resources in bytes when it sets one (positive), else empty.
+     *
+     * @throws IllegalArgumentException when memory is no object or its limit no whole number
+     */
+    static String memoryLimit(JsonObject resources) {
+        var memory = resources.get("memory");
+        if (memory == null || memory.isJsonNull()) {
+            return "";
+        }
+        if (!memory.isJsonObject()) {
+            throw new IllegalArgumentException("memory is not an object");
+        }
+        var limit = memory.getAsJsonObject().get("limit");
+        if (limit == null || limit.isJsonNull()) {
+            return "";
+        }
+        long bytes;
+        try {
+            if (!limit.isJsonPrimitive() || !limit.getAsJsonPrimitive().isNumber()) {
+                throw new NumberFormatException();
+            }
+            bytes = limit.getAsBigDecimal().longValueExact();
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new IllegalArgumentException("memory.limit is not a whole number: " + limit);
+        }
+        return bytes > 0 ? Long.toString(bytes) : "";
     }
 
     private ConnectResponse connect(ConnectRequest request) {
