@@ -105,30 +105,33 @@ public final class RecoveryBench {
                 double listSinceProcessStart;
                 java.util.regex.Matcher m;
                 try (var c = new CriClient(second.endpoint(), 120)) {
-                    // Version and Status answer before recovery; ListPodSandbox waits for it (RecoveryGate): its
-                    // answer is the first with every pod's state right
-                    ready = (int) c.runtime(s -> s.listPodSandbox(ListPodSandboxRequest.getDefaultInstance()))
-                            .getItemsList().stream().filter(p -> p.getState() == PodSandboxState.SANDBOX_READY).count();
-                    listSinceProcessStart = Duration.between(processStart, Instant.now()).toNanos() / 1e6;
-                    m = RECOVERY_DONE.matcher(Files.readString(second.log()));
-                    if (!m.find()) {
-                        throw new IllegalStateException("no \"recovery done\" line in " + second.log());
+                    try {
+                        // Version and Status answer before recovery; ListPodSandbox waits for it (RecoveryGate): its
+                        // answer is the first with every pod's state right
+                        ready = (int) c.runtime(s -> s.listPodSandbox(ListPodSandboxRequest.getDefaultInstance()))
+                                .getItemsList().stream().filter(p -> p.getState() == PodSandboxState.SANDBOX_READY).count();
+                        listSinceProcessStart = Duration.between(processStart, Instant.now()).toNanos() / 1e6;
+                        m = RECOVERY_DONE.matcher(Files.readString(second.log()));
+                        if (!m.find()) {
+                            throw new IllegalStateException("no \"recovery done\" line in " + second.log());
+                        }
+                        running = (int) c.runtime(s -> s.listContainers(ListContainersRequest.getDefaultInstance()))
+                                .getContainersList().stream().filter(x -> x.getState() == ContainerState.CONTAINER_RUNNING)
+                                .count();
+                        System.out.printf("after the restart: %d of %d pods ready, %d containers running%n", ready, pods,
+                                running);
+                        System.out.printf("recovery: %s ms (daemon's own measure: reading records, reconnecting shims, "
+                                + "leak scan)%n", m.group(4));
+                        System.out.printf("  of which: pods %s ms, containers %s ms, leak scan %s ms%n", m.group(6),
+                                m.group(7), m.group(8));
+                        System.out.printf("recovery done: %s ms after the JVM started%n", m.group(5));
+                        System.out.printf("first answered Version: %.0f ms after the process started "
+                                + "(%.0f ms after the launcher was run)%n", versionSinceProcessStart, versionMillis);
+                        System.out.printf("first answered ListPodSandbox (every pod's state right): %.0f ms after the "
+                                + "process started%n", listSinceProcessStart);
+                    } finally {
+                        removePods(c, ids); // also when a check above failed: nothing left running
                     }
-                    running = (int) c.runtime(s -> s.listContainers(ListContainersRequest.getDefaultInstance()))
-                            .getContainersList().stream().filter(x -> x.getState() == ContainerState.CONTAINER_RUNNING)
-                            .count();
-                    System.out.printf("after the restart: %d of %d pods ready, %d containers running%n", ready, pods,
-                            running);
-                    System.out.printf("recovery: %s ms (daemon's own measure: reading records, reconnecting shims, "
-                            + "leak scan)%n", m.group(4));
-                    System.out.printf("  of which: pods %s ms, containers %s ms, leak scan %s ms%n", m.group(6),
-                            m.group(7), m.group(8));
-                    System.out.printf("recovery done: %s ms after the JVM started%n", m.group(5));
-                    System.out.printf("first answered Version: %.0f ms after the process started "
-                            + "(%.0f ms after the launcher was run)%n", versionSinceProcessStart, versionMillis);
-                    System.out.printf("first answered ListPodSandbox (every pod's state right): %.0f ms after the "
-                            + "process started%n", listSinceProcessStart);
-                    removePods(c, ids);
                 }
                 second.stop();
                 Files.createDirectories(resultsDir);
