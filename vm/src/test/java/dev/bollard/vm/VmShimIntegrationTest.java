@@ -13,6 +13,7 @@ import dev.bollard.api.containerd.cgroups.v2.Metrics;
 import dev.bollard.api.containerd.events.TaskExit;
 import dev.bollard.api.containerd.events.TaskOOM;
 import dev.bollard.api.containerd.services.events.v1.ForwardRequest;
+import dev.bollard.api.containerd.task.v2.CloseIORequest;
 import dev.bollard.api.containerd.task.v2.ConnectRequest;
 import dev.bollard.api.containerd.task.v2.ConnectResponse;
 import dev.bollard.api.containerd.task.v2.CreateTaskRequest;
@@ -228,6 +229,8 @@ class VmShimIntegrationTest {
         var started = call("Start", StartRequest.newBuilder().setId(pod).setExecId("exec1").build(), StartResponse.parser());
         assertTrue(started.getPid() > 0);
         writer.get(60, TimeUnit.SECONDS);
+        // The shim holds the FIFO until CloseIO (as containerd's runc shim): the writer's close alone is no EOF.
+        call("CloseIO", CloseIORequest.newBuilder().setId(pod).setExecId("exec1").setStdin(true).build(), Empty.parser());
         var waited = call("Wait", WaitRequest.newBuilder().setId(pod).setExecId("exec1").build(), WaitResponse.parser());
         assertEquals(7, waited.getExitStatus());
         assertEquals(List.of("exec-out", "through-stdin"), io.stdoutText().lines().toList());
