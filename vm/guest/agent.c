@@ -314,17 +314,30 @@ static int launch(struct proc *p, const char *bundle, char *msg, size_t size) {
     }
     char logarg[600];
     snprintf(logarg, sizeof logarg, "--log=file:%s", log);
-    char *console_arg = p->tty ? "--console-socket" : NULL; /* argv ends here without a terminal */
-    int rc;
+    /* Options before the container id: crun takes what follows it as arguments (exec: the command). */
+    char *argv[16];
+    int argc = 0;
+    argv[argc++] = CRUN;
+    argv[argc++] = logarg;
     if (p->is_init) {
-        char *argv[] = {CRUN, logarg, "create", "--bundle", (char *) bundle, "--pid-file", pidfile, p->id,
-                        console_arg, console, NULL};
-        rc = run(argv, child[0], child[1], child[2], NULL, 0);
+        argv[argc++] = "create";
+        argv[argc++] = "--bundle";
+        argv[argc++] = (char *) bundle;
     } else {
-        char *argv[] = {CRUN, logarg, "exec", "--detach", "--pid-file", pidfile, "--process", p->process_file,
-                        p->id, console_arg, console, NULL};
-        rc = run(argv, child[0], child[1], child[2], NULL, 0);
+        argv[argc++] = "exec";
+        argv[argc++] = "--detach";
+        argv[argc++] = "--process";
+        argv[argc++] = p->process_file;
     }
+    argv[argc++] = "--pid-file";
+    argv[argc++] = pidfile;
+    if (p->tty) {
+        argv[argc++] = "--console-socket";
+        argv[argc++] = console;
+    }
+    argv[argc++] = p->id;
+    argv[argc] = NULL;
+    int rc = run(argv, child[0], child[1], child[2], NULL, 0);
     close_fd(&child[0]);
     close_fd(&child[1]);
     close_fd(&child[2]);

@@ -105,9 +105,17 @@ class VmStreamingIntegrationTest {
                 }
             }
         } finally {
-            node.close();
+            try {
+                node.close();
+            } finally {
+                // A failed removal must not leave this class's VM running on the shared node: stop what is ours
+                // (its command line names our directory), then fail.
+                List<String> left = vmProcesses(dir);
+                left.forEach(p -> ProcessHandle.of(Long.parseLong(p.substring(0, p.indexOf(':'))))
+                        .ifPresent(ProcessHandle::destroyForcibly));
+                assertEquals(List.of(), left, "shim, qemu or virtiofsd left");
+            }
         }
-        assertEquals(List.of(), vmProcesses(dir), "shim, qemu or virtiofsd left");
     }
 
     private URI execUrl(boolean tty, boolean stdin, String... cmd) {

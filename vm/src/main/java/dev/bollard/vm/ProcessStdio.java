@@ -32,7 +32,6 @@ final class ProcessStdio {
 
     private final Sink stdout;
     private final Sink stderr;
-    private volatile Thread stdinPump;
     private FileChannel stdinHold; // guarded by this
     private InputStream stdinReader; // guarded by this; the pump's once started
 
@@ -82,7 +81,7 @@ final class ProcessStdio {
         if (reader == null) {
             return;
         }
-        stdinPump = IO_THREADS.name("vm-stdin-" + what).start(() -> {
+        IO_THREADS.name("vm-stdin-" + what).start(() -> {
             try (InputStream in = reader) {
                 byte[] buffer = new byte[32 * 1024];
                 int n;
@@ -108,7 +107,11 @@ final class ProcessStdio {
         }
     }
 
-    /** Ends both output streams (what is queued is still written) and releases the stdin FIFO. */
+    /**
+     * Ends both output streams (what is queued is still written) and releases the stdin FIFO: the copy ends when
+     * the last client's writer closes. Its thread is never interrupted: a FIFO read does not answer an interrupt,
+     * and a write to the agent's socket channel from an interrupted thread closes the channel, the whole VM's.
+     */
     void close() {
         stdout.offer(END);
         stderr.offer(END);
@@ -122,10 +125,6 @@ final class ProcessStdio {
                 }
                 stdinReader = null;
             }
-        }
-        Thread pump = stdinPump;
-        if (pump != null) {
-            pump.interrupt();
         }
     }
 

@@ -21,9 +21,12 @@ class ProcessStdioTest {
     private static final class Recorder implements ProcessStdio.StdinTarget {
         private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         final CompletableFuture<String> closed = new CompletableFuture<>();
+        volatile boolean sentInterrupted;
 
         @Override
         public synchronized void stdin(byte[] data, int length) {
+            // a socket channel written from an interrupted thread is closed: the agent's, for the whole VM
+            sentInterrupted |= Thread.currentThread().isInterrupted();
             if (length == 0) {
                 closed.complete(text());
             } else {
@@ -100,5 +103,20 @@ class ProcessStdioTest {
         } finally {
             stdio.close();
         }
+    }
+
+    @Test
+    void closingSendsTheEndFromAThreadThatWasNotInterrupted(@TempDir Path dir) throws Exception {
+        Path fifo = dir.resolve("stdin");
+        Syscalls.mkfifo(fifo, 0600);
+        var stdio = new ProcessStdio("c3", "", "");
+        var agent = new Recorder();
+        stdio.holdStdin(fifo.toString());
+        stdio.startStdin(agent, "c3");
+        write(fifo, "x");
+        agent.awaitText("x");
+        stdio.close(); // the process was deleted: the copy ends (no writer is left)
+        assertEquals("x", agent.closed.get(60, TimeUnit.SECONDS));
+        assertFalse(agent.sentInterrupted, "the stdin copy wrote to the agent from an interrupted thread");
     }
 }
