@@ -16,6 +16,8 @@
  *        12 PF_ACK   (both ways, id = forward handle, payload = bytes the receiver consumed, decimal)
  *        13 PF_CLOSE (both ways, id = forward handle; the connection is gone; payload = the reason, may be empty)
  * A process handle is a number the shim picks for each container init and exec process.
+ * A terminal process (create/exec with tty 1) gets a pty from crun (--console-socket: crun sends the master over a
+ * unix socket we listen on); its output is the master's, sent as STDOUT, and STDIN goes into the master.
  *
  * Single-threaded: one poll loop over the port, a signalfd for SIGCHLD and the processes' pipes. crun runs to
  * completion inside a request (create/start/exec/kill/delete are quick); a container's own processes are
@@ -38,11 +40,15 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/reboot.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +74,10 @@ struct proc {
     char *pending_in;   /* stdin bytes not yet written (the pipe was full) */
     size_t pending_len;
     int close_in;       /* close stdin once pending_in is written */
+    int tty;            /* a terminal process: in_fd/out_fd are dups of pty_fd, the pty's master */
+    int pty_fd;
+    unsigned short rows, cols; /* the size asked for before the pty existed (0: none) */
+    char last_in;       /* the last byte written to a terminal's input (a partial line needs two VEOFs) */
     int oom_wd;         /* init: inotify watch on the cgroup's memory.events (0: none) */
     unsigned long oom_seen; /* init: the oom_kill count last reported */
 };
@@ -162,10 +172,11 @@ static void release(struct proc *p) {
     close_fd(&p->in_fd);
     close_fd(&p->out_fd);
     close_fd(&p->err_fd);
+    close_fd(&p->pty_fd);
     free(p->pending_in);
     if (p->process_file[0]) unlink(p->process_file);
     memset(p, 0, sizeof *p);
-    p->in_fd = p->out_fd = p->err_fd = -1;
+    p->in_fd = p->out_fd = p->err_fd = p->pty_fd = -1;
 }
 
 static char *read_file(const char *path, char *buf, size_t size) {
@@ -263,6 +274,51 @@ static pid_t read_pid(const char *file) {
     return (pid_t) atoi(buf);
 }
 
+/* The socket crun connects to with --console-socket; listening before crun runs, so the connection queues. */
+static int console_listen(const char *path, char *msg, size_t size) {
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+    unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *) &addr, sizeof addr) < 0 || listen(fd, 1) < 0) {
+        snprintf(msg, size, "console socket %s: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* After crun returned: its queued connection carries the pty master as SCM_RIGHTS. */
+static int console_receive(int listener, char *msg, size_t size) {
+    int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+    if (conn < 0) {
+        snprintf(msg, size, "crun sent no terminal: %s", strerror(errno));
+        return -1;
+    }
+    char data[256];
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } control;
+    struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                       .msg_controllen = sizeof control.buf};
+    ssize_t n;
+    while ((n = recvmsg(conn, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {}
+    close(conn);
+    struct cmsghdr *c = n < 0 ? NULL : CMSG_FIRSTHDR(&m);
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+        snprintf(msg, size, "crun's console socket message had no file descriptor");
+        return -1;
+    }
+    int master;
+    memcpy(&master, CMSG_DATA(c), sizeof master);
+    return master;
+}
+
+static void set_size(struct proc *p) {
+    if (p->pty_fd < 0 || p->rows == 0 || p->cols == 0) return;
+    struct winsize ws = {.ws_row = p->rows, .ws_col = p->cols};
+    if (ioctl(p->pty_fd, TIOCSWINSZ, &ws) < 0) logf_("resize %u: %s", p->handle, strerror(errno));
+}
+
 /* Starts p (crun create for an init process, crun exec --detach for an exec); fills p->pid or msg. */
 static int launch(struct proc *p, const char *bundle, char *msg, size_t size) {
     char log[512], pidfile[512];
@@ -270,29 +326,72 @@ static int launch(struct proc *p, const char *bundle, char *msg, size_t size) {
     snprintf(pidfile, sizeof pidfile, STATE_DIR "/proc-%u.pid", p->handle);
     unlink(log);
     unlink(pidfile);
-    int child[3];
-    if (make_pipes(p, child) < 0) {
+    int child[3] = {-1, -1, -1};
+    char console[512];
+    int listener = -1;
+    snprintf(console, sizeof console, STATE_DIR "/console-%u.sock", p->handle);
+    if (p->tty) {
+        /* crun gives the process the pty's slave as stdio; crun's own stdio stays /dev/null. */
+        if ((listener = console_listen(console, msg, size)) < 0) return -1;
+    } else if (make_pipes(p, child) < 0) {
         snprintf(msg, size, "pipe: %s", strerror(errno));
         return -1;
     }
     char logarg[600];
     snprintf(logarg, sizeof logarg, "--log=file:%s", log);
-    int rc;
+    /* Options before the container id: crun takes what follows it as arguments (exec: the command). */
+    char *argv[16];
+    int argc = 0;
+    argv[argc++] = CRUN;
+    argv[argc++] = logarg;
     if (p->is_init) {
-        char *argv[] = {CRUN, logarg, "create", "--bundle", (char *) bundle, "--pid-file", pidfile, p->id, NULL};
-        rc = run(argv, child[0], child[1], child[2], NULL, 0);
+        argv[argc++] = "create";
+        argv[argc++] = "--bundle";
+        argv[argc++] = (char *) bundle;
     } else {
-        char *argv[] = {CRUN, logarg, "exec", "--detach", "--pid-file", pidfile, "--process", p->process_file,
-                        p->id, NULL};
-        rc = run(argv, child[0], child[1], child[2], NULL, 0);
+        argv[argc++] = "exec";
+        argv[argc++] = "--detach";
+        argv[argc++] = "--process";
+        argv[argc++] = p->process_file;
     }
+    argv[argc++] = "--pid-file";
+    argv[argc++] = pidfile;
+    if (p->tty) {
+        argv[argc++] = "--console-socket";
+        argv[argc++] = console;
+    }
+    argv[argc++] = p->id;
+    argv[argc] = NULL;
+    int rc = run(argv, child[0], child[1], child[2], NULL, 0);
     close_fd(&child[0]);
     close_fd(&child[1]);
     close_fd(&child[2]);
-    if (rc != 0) {
-        crun_error(log, p->is_init ? "create" : "exec", rc, msg, size);
-        close_fd(&p->in_fd); close_fd(&p->out_fd); close_fd(&p->err_fd);
+    int no_console = rc == 0 && p->tty && (p->pty_fd = console_receive(listener, msg, size)) < 0;
+    if (listener >= 0) {
+        close(listener);
+        unlink(console);
+    }
+    if (no_console) {
+        /* crun made the process but we have no terminal for it: undo it rather than leave it unreachable */
+        pid_t orphan = read_pid(pidfile);
+        if (p->is_init) {
+            char *argv[] = {CRUN, "delete", "--force", p->id, NULL};
+            run(argv, -1, -1, -1, NULL, 0);
+        } else if (orphan > 0) {
+            kill(orphan, SIGKILL);
+        }
+        unlink(pidfile);
+    }
+    if (rc != 0 || no_console) {
+        if (rc != 0) crun_error(log, p->is_init ? "create" : "exec", rc, msg, size);
+        close_fd(&p->in_fd); close_fd(&p->out_fd); close_fd(&p->err_fd); close_fd(&p->pty_fd);
         return -1;
+    }
+    if (p->tty) {
+        fcntl(p->pty_fd, F_SETFL, O_NONBLOCK); /* shared by the dups */
+        p->out_fd = fcntl(p->pty_fd, F_DUPFD_CLOEXEC, 0);
+        if (p->want_stdin) p->in_fd = fcntl(p->pty_fd, F_DUPFD_CLOEXEC, 0);
+        set_size(p);
     }
     p->pid = read_pid(pidfile);
     unlink(pidfile);
@@ -313,7 +412,7 @@ static struct proc *new_proc(uint32_t handle, const char *id) {
             p->used = 1;
             p->handle = handle;
             snprintf(p->id, sizeof p->id, "%s", id);
-            p->in_fd = p->out_fd = p->err_fd = -1;
+            p->in_fd = p->out_fd = p->err_fd = p->pty_fd = -1;
             return p;
         }
     }
@@ -631,13 +730,14 @@ static void handle_request(uint32_t rid, char *payload, size_t len) {
         uname(&u);
         respond(rid, "ok", u.release, NULL);
     } else if (!strcmp(op, "create") || !strcmp(op, "exec")) {
-        /* create <handle> <id> <bundle> <stdin 0|1>  |  exec <handle> <id> <process.json> <stdin 0|1> */
+        /* create <handle> <id> <bundle> <stdin 0|1> [<tty 0|1>]  |  exec <handle> <id> <process.json> <stdin> [<tty>] */
         NEED(4);
         uint32_t handle = (uint32_t) strtoul(f[1], NULL, 10);
         if (find(handle)) { respond(rid, "error", "process handle already in use", NULL); return; }
         struct proc *p = new_proc(handle, f[2]);
         if (!p) { respond(rid, "error", "too many processes", NULL); return; }
         p->want_stdin = f[4][0] == '1';
+        p->tty = n > 5 && f[5][0] == '1';
         if (!strcmp(op, "exec")) {
             snprintf(p->process_file, sizeof p->process_file, "%s", f[3]);
             respond(rid, "ok", NULL); /* started by "start" */
@@ -700,6 +800,21 @@ static void handle_request(uint32_t rid, char *payload, size_t len) {
         }
         release(p);
         respond(rid, "ok", NULL);
+    } else if (!strcmp(op, "resize")) {
+        /* resize <handle> <rows> <cols>: before the pty exists (an exec not started yet) it is kept for it */
+        NEED(3);
+        struct proc *p = find((uint32_t) strtoul(f[1], NULL, 10));
+        if (!p) { respond(rid, "error", "no such process", NULL); return; }
+        if (!p->tty) { respond(rid, "error", "not a terminal process", NULL); return; }
+        unsigned long rows = strtoul(f[2], NULL, 10), cols = strtoul(f[3], NULL, 10);
+        if (rows == 0 || cols == 0 || rows > 0xffff || cols > 0xffff) {
+            respond(rid, "error", "bad terminal size", NULL);
+            return;
+        }
+        p->rows = (unsigned short) rows;
+        p->cols = (unsigned short) cols;
+        set_size(p);
+        respond(rid, "ok", NULL);
     } else if (!strcmp(op, "update")) {
         /* update <id> <resources.json> [<the memory limit it sets, bytes>] */
         NEED(2);
@@ -746,6 +861,19 @@ static void handle_request(uint32_t rid, char *payload, size_t len) {
 #undef NEED
 }
 
+/*
+ * Closing a terminal's input: closing our end of the master would not end the reader's input (the slave sees
+ * no EOF while the master is open; hanging up would SIGHUP the process), so, as a user would, type VEOF when the
+ * line discipline is canonical: once to end a partial line, once more for the reader to see end of input.
+ */
+static void end_terminal_input(struct proc *p) {
+    struct termios t;
+    if (tcgetattr(p->in_fd, &t) < 0 || !(t.c_lflag & ICANON)) return;
+    char eof[2] = {(char) t.c_cc[VEOF], (char) t.c_cc[VEOF]};
+    int partial = p->last_in != 0 && p->last_in != '\n' && p->last_in != '\r' && p->last_in != (char) t.c_cc[VEOF];
+    if (write(p->in_fd, eof, partial ? 2 : 1) < 0) logf_("VEOF into %u's terminal: %s", p->handle, strerror(errno));
+}
+
 static void flush_stdin(struct proc *p) {
     while (p->pending_len > 0 && p->in_fd >= 0) {
         ssize_t n = write(p->in_fd, p->pending_in, p->pending_len);
@@ -755,10 +883,14 @@ static void flush_stdin(struct proc *p) {
             p->pending_len = 0; /* EPIPE: the process closed its stdin */
             break;
         }
+        if (n > 0) p->last_in = p->pending_in[n - 1];
         memmove(p->pending_in, p->pending_in + n, p->pending_len - (size_t) n);
         p->pending_len -= (size_t) n;
     }
-    if (p->pending_len == 0 && p->close_in) close_fd(&p->in_fd);
+    if (p->pending_len == 0 && p->close_in) {
+        if (p->tty && p->in_fd >= 0) end_terminal_input(p);
+        close_fd(&p->in_fd);
+    }
 }
 
 static void handle_stdin(uint32_t handle, const char *data, size_t len) {
@@ -821,7 +953,7 @@ int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : "/dev/virtio-ports/bollard.agent";
     signal(SIGPIPE, SIG_IGN);
     mkdir(STATE_DIR, 0700);
-    for (int i = 0; i < MAX_PROCS; i++) procs[i].in_fd = procs[i].out_fd = procs[i].err_fd = -1;
+    for (int i = 0; i < MAX_PROCS; i++) procs[i].in_fd = procs[i].out_fd = procs[i].err_fd = procs[i].pty_fd = -1;
     for (int i = 0; i < MAX_FWDS; i++) fwds[i].fd = -1;
     sigset_t chld;
     sigemptyset(&chld);

@@ -129,6 +129,7 @@ final class TaskService implements AgentChannel.Listener {
         final String stdin;
         final String stdout;
         final String stderr;
+        final boolean terminal;
         final ProcessStdio stdio;
         final CompletableFuture<Void> exited = new CompletableFuture<>();
         int pid;
@@ -138,14 +139,20 @@ final class TaskService implements AgentChannel.Listener {
         boolean starting;
         boolean exitPending;
 
-        Proc(String containerId, String execId, String stdin, String stdout, String stderr) {
+        Proc(String containerId, String execId, String stdin, String stdout, String stderr, boolean terminal) {
             this.containerId = containerId;
             this.execId = execId;
             this.handle = handles.getAndIncrement();
             this.stdin = stdin;
             this.stdout = stdout;
             this.stderr = stderr;
+            this.terminal = terminal;
             this.stdio = new ProcessStdio(containerId, stdout, stderr);
+        }
+
+        /** Copies the held stdin FIFO (if any) to the process in the guest, through the agent. */
+        void startStdin(AgentChannel agent) {
+            stdio.startStdin((data, length) -> agent.stdin(handle, data, length), eventId());
         }
 
         String eventId() {
@@ -368,8 +375,8 @@ final class TaskService implements AgentChannel.Listener {
 
     private CreateTaskResponse create(CreateTaskRequest request) throws TtrpcException, IOException {
         String id = validId(request.getId(), "container id");
-        if (request.getTerminal()) {
-            throw new TtrpcException(Code.FAILED_PRECONDITION, "terminal processes are not supported by the vm runtime yet");
+        if (request.getTerminal() && !request.getStderr().isEmpty()) {
+            throw new TtrpcException(Code.INVALID_ARGUMENT, "create " + id + ": a terminal has no separate stderr");
         }
         if (!request.getCheckpoint().isEmpty()) {
             throw new TtrpcException(Code.UNIMPLEMENTED, "the vm runtime cannot restore checkpoints");
@@ -387,7 +394,11 @@ final class TaskService implements AgentChannel.Listener {
         var rewritten = GuestSpec.rewrite(hostSpec, id, guestBundle, this::isGuestPid, sandboxPid(hostSpec, id));
         Vm vm = vm(rewritten.networkNamespace(),
                 hostSpec.has("annotations") ? hostSpec.getAsJsonObject("annotations") : new JsonObject());
-        var proc = new Proc(id, "", request.getStdin(), request.getStdout(), request.getStderr());
+        // crun asks for a console socket exactly when the spec says terminal: keep the two in step.
+        if (rewritten.spec().has("process")) {
+            rewritten.spec().getAsJsonObject("process").addProperty("terminal", request.getTerminal());
+        }
+        var proc = new Proc(id, "", request.getStdin(), request.getStdout(), request.getStderr(), request.getTerminal());
         Container container = null;
         boolean mountedRootfs = false;
         var mounted = new ArrayList<Path>();
@@ -434,12 +445,13 @@ final class TaskService implements AgentChannel.Listener {
             container = new Container(id, bundle, share, mountedRootfs, proc);
             container.mounts.addAll(mounted);
             byHandle.put(proc.handle, proc);
+            proc.stdio.holdStdin(request.getStdin());
             List<String> answer = vm.agent().call(AGENT_TIMEOUT, "create", Integer.toString(proc.handle), id,
-                    guestBundle, request.getStdin().isEmpty() ? "0" : "1");
+                    guestBundle, request.getStdin().isEmpty() ? "0" : "1", request.getTerminal() ? "1" : "0");
             synchronized (proc) {
                 proc.pid = Integer.parseInt(answer.getFirst());
             }
-            proc.stdio.startStdin(request.getStdin(), vm.agent(), proc.handle);
+            proc.startStdin(vm.agent());
             containers.put(id, container);
         } catch (TtrpcException | IOException | RuntimeException e) {
             byHandle.remove(proc.handle);
@@ -588,8 +600,8 @@ final class TaskService implements AgentChannel.Listener {
     private Empty exec(ExecProcessRequest request) throws TtrpcException, IOException {
         Container c = container(request.getId());
         String execId = validId(request.getExecId(), "exec id");
-        if (request.getTerminal()) {
-            throw new TtrpcException(Code.FAILED_PRECONDITION, "terminal processes are not supported by the vm runtime yet");
+        if (request.getTerminal() && !request.getStderr().isEmpty()) {
+            throw new TtrpcException(Code.INVALID_ARGUMENT, "exec " + execId + ": a terminal has no separate stderr");
         }
         JsonObject process;
         try {
@@ -599,8 +611,9 @@ final class TaskService implements AgentChannel.Listener {
         }
         process.remove("apparmorProfile");
         process.remove("selinuxLabel");
-        process.addProperty("terminal", false);
-        var proc = new Proc(c.id, execId, request.getStdin(), request.getStdout(), request.getStderr());
+        process.addProperty("terminal", request.getTerminal());
+        var proc = new Proc(c.id, execId, request.getStdin(), request.getStdout(), request.getStderr(),
+                request.getTerminal());
         if (c.execs.putIfAbsent(execId, proc) != null) {
             proc.stdio.close();
             throw new TtrpcException(Code.ALREADY_EXISTS, "exec " + execId + " of container " + c.id + " already exists");
@@ -609,9 +622,11 @@ final class TaskService implements AgentChannel.Listener {
         try {
             Files.writeString(c.share.resolve(file), GSON.toJson(process));
             byHandle.put(proc.handle, proc);
+            proc.stdio.holdStdin(request.getStdin());
             vm().agent().call(AGENT_TIMEOUT, "exec", Integer.toString(proc.handle), c.id,
-                    Vm.GUEST_SHARE + "/" + c.id + "/" + file, request.getStdin().isEmpty() ? "0" : "1");
-            proc.stdio.startStdin(request.getStdin(), vm().agent(), proc.handle);
+                    Vm.GUEST_SHARE + "/" + c.id + "/" + file, request.getStdin().isEmpty() ? "0" : "1",
+                    request.getTerminal() ? "1" : "0");
+            proc.startStdin(vm().agent());
         } catch (TtrpcException | IOException | RuntimeException e) {
             c.execs.remove(execId);
             byHandle.remove(proc.handle);
@@ -623,15 +638,27 @@ final class TaskService implements AgentChannel.Listener {
         return Empty.getDefaultInstance();
     }
 
-    private Empty resizePty(ResizePtyRequest request) throws TtrpcException {
-        process(container(request.getId()), request.getExecId());
-        return Empty.getDefaultInstance(); // no terminals yet, so nothing to resize
+    /** TIOCSWINSZ on the process's pty in the guest; a process without a terminal has nothing to resize (as runc's). */
+    private Empty resizePty(ResizePtyRequest request) throws TtrpcException, IOException {
+        Proc proc = process(container(request.getId()), request.getExecId());
+        if (!proc.terminal) {
+            return Empty.getDefaultInstance();
+        }
+        if (request.getWidth() <= 0 || request.getHeight() <= 0 || request.getWidth() > 0xffff
+                || request.getHeight() > 0xffff) {
+            throw new TtrpcException(Code.INVALID_ARGUMENT, "resize " + describe(proc) + ": bad terminal size "
+                    + request.getWidth() + "x" + request.getHeight());
+        }
+        vm().agent().call(AGENT_TIMEOUT, "resize", Integer.toString(proc.handle),
+                Integer.toString(request.getHeight()), Integer.toString(request.getWidth()));
+        return Empty.getDefaultInstance();
     }
 
-    private Empty closeIo(CloseIORequest request) throws TtrpcException, IOException {
+    /** Releases the shim's hold on the stdin FIFO: the process's stdin ends after what the clients wrote. */
+    private Empty closeIo(CloseIORequest request) throws TtrpcException {
         Proc proc = process(container(request.getId()), request.getExecId());
         if (request.getStdin()) {
-            vm().agent().stdin(proc.handle, new byte[0], 0);
+            proc.stdio.closeStdin();
         }
         return Empty.getDefaultInstance();
     }

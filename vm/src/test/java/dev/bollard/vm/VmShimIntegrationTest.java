@@ -13,6 +13,7 @@ import dev.bollard.api.containerd.cgroups.v2.Metrics;
 import dev.bollard.api.containerd.events.TaskExit;
 import dev.bollard.api.containerd.events.TaskOOM;
 import dev.bollard.api.containerd.services.events.v1.ForwardRequest;
+import dev.bollard.api.containerd.task.v2.CloseIORequest;
 import dev.bollard.api.containerd.task.v2.ConnectRequest;
 import dev.bollard.api.containerd.task.v2.ConnectResponse;
 import dev.bollard.api.containerd.task.v2.CreateTaskRequest;
@@ -23,6 +24,7 @@ import dev.bollard.api.containerd.task.v2.ExecProcessRequest;
 import dev.bollard.api.containerd.task.v2.KillRequest;
 import dev.bollard.api.containerd.task.v2.PidsRequest;
 import dev.bollard.api.containerd.task.v2.PidsResponse;
+import dev.bollard.api.containerd.task.v2.ResizePtyRequest;
 import dev.bollard.api.containerd.task.v2.ShutdownRequest;
 import dev.bollard.api.containerd.task.v2.StartRequest;
 import dev.bollard.api.containerd.task.v2.StartResponse;
@@ -228,10 +230,43 @@ class VmShimIntegrationTest {
         var started = call("Start", StartRequest.newBuilder().setId(pod).setExecId("exec1").build(), StartResponse.parser());
         assertTrue(started.getPid() > 0);
         writer.get(60, TimeUnit.SECONDS);
+        // The shim holds the FIFO until CloseIO (as containerd's runc shim): the writer's close alone is no EOF.
+        call("CloseIO", CloseIORequest.newBuilder().setId(pod).setExecId("exec1").setStdin(true).build(), Empty.parser());
         var waited = call("Wait", WaitRequest.newBuilder().setId(pod).setExecId("exec1").build(), WaitResponse.parser());
         assertEquals(7, waited.getExitStatus());
         assertEquals(List.of("exec-out", "through-stdin"), io.stdoutText().lines().toList());
         call("Delete", DeleteRequest.newBuilder().setId(pod).setExecId("exec1").build(), DeleteResponse.parser());
+    }
+
+    @Test
+    @Order(3)
+    void aTerminalExecGetsAPtySizedBeforeItsStart() throws Exception {
+        Path out = work.resolve("tty1.stdout");
+        Syscalls.mkfifo(out, 0600);
+        var text = Stdio.read(out);
+        var spec = new JsonObject();
+        spec.add("args", strings(List.of("sh", "-c", "tty; stty size; exit 6")));
+        spec.add("env", strings(List.of("PATH=/bin")));
+        spec.addProperty("cwd", "/");
+        var user = new JsonObject();
+        user.addProperty("uid", 0);
+        user.addProperty("gid", 0);
+        spec.add("user", user);
+        call("Exec", ExecProcessRequest.newBuilder().setId(pod).setExecId("tty1").setTerminal(true)
+                .setStdout(out.toString())
+                .setSpec(Any.newBuilder().setTypeUrl("types.containerd.io/opencontainers/runtime-spec/1/Process")
+                        .setValue(ByteString.copyFromUtf8(spec.toString()))).build(), Empty.parser());
+        // A size given before the start is the pty's from its first instruction (the agent keeps it till then).
+        call("ResizePty", ResizePtyRequest.newBuilder().setId(pod).setExecId("tty1").setWidth(90).setHeight(20)
+                .build(), Empty.parser());
+        call("Start", StartRequest.newBuilder().setId(pod).setExecId("tty1").build(), StartResponse.parser());
+        var waited = call("Wait", WaitRequest.newBuilder().setId(pod).setExecId("tty1").build(), WaitResponse.parser());
+        assertEquals(6, waited.getExitStatus());
+        String printed = text.get(60, TimeUnit.SECONDS);
+        assertTrue(printed.startsWith("/dev/pts/") && printed.endsWith("\r\n20 90\r\n"), printed);
+        call("Delete", DeleteRequest.newBuilder().setId(pod).setExecId("tty1").build(), DeleteResponse.parser());
+        // A process without a terminal has nothing to resize: no error (as runc's shim).
+        call("ResizePty", ResizePtyRequest.newBuilder().setId(pod).setWidth(80).setHeight(24).build(), Empty.parser());
     }
 
     @Test
@@ -452,6 +487,9 @@ class VmShimIntegrationTest {
         var mounts = new JsonArray();
         mounts.add(mount("/proc", "proc", "proc", List.of()));
         mounts.add(mount("/dev", "tmpfs", "tmpfs", List.of("nosuid", "mode=755")));
+        // a terminal's pty comes from the container's own devpts (crun links /dev/ptmx to it)
+        mounts.add(mount("/dev/pts", "devpts", "devpts",
+                List.of("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620")));
         mounts.add(mount("/sys", "sysfs", "sysfs", List.of("nosuid", "noexec", "nodev", "ro")));
         mounts.add(mount("/etc/from-host", "bind", hostFile.toString(), List.of("rbind", "ro")));
         spec.add("mounts", mounts);
