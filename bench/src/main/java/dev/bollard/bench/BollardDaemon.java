@@ -84,6 +84,7 @@ final class BollardDaemon implements DaemonUnderTest {
                 Files.copy(l, dist.resolve("cli/target/lib").resolve(l.getFileName()), StandardCopyOption.COPY_ATTRIBUTES);
             }
         }
+        aotCache(ws);
         // one unmeasured start and stop: bin/bollard's JVM writes its AOT cache (or CDS archive) at exit, as on a
         // node's first start; assembling a cache takes a while on a busy machine, so the stop waits for it
         Running r = start(ws, ws.path(name().toLowerCase() + "-prime"), certsD, null);
@@ -92,6 +93,35 @@ final class BollardDaemon implements DaemonUnderTest {
         System.out.printf("%s: first start and stop (archives made at exit) took %.1f s to stop%n", name(),
                 (System.nanoTime() - t0) / 1e9);
         Workspace.removeTree(r.dir());
+    }
+
+    /**
+     * The daemon's AOT cache trained at build time ({@code scripts/aot-train.sh}), which bin/bollard starts from
+     * while it is newer than the jars: copied with its time when the checkout has one, else trained here for the
+     * copy (about a minute) when the checkout can train one and this variant would use it. A checkout from before
+     * the cache has neither, and runs as it always did.
+     */
+    private void aotCache(Workspace ws) throws IOException, InterruptedException {
+        Path cache = checkout.resolve("cli/target/bollard-daemon.aot");
+        String archive = env.getOrDefault("BOLLARD_ARCHIVE", "auto");
+        if (!archive.equals("auto") && !archive.equals("aot")) {
+            return;
+        }
+        if (Files.isRegularFile(cache)) {
+            Files.copy(cache, dist.resolve("cli/target/bollard-daemon.aot"), StandardCopyOption.COPY_ATTRIBUTES);
+            System.out.printf("%s: AOT cache from %s%n", name(), cache);
+            return;
+        }
+        Path train = checkout.resolve("scripts/aot-train.sh");
+        if (Files.isExecutable(train)) {
+            long t0 = System.nanoTime();
+            Path log = ws.path(name().toLowerCase() + "-aot-train.log");
+            Process p = ws.start(List.of(train.toString(), dist.toString()), log, Map.of());
+            p.waitFor();
+            boolean made = Files.isRegularFile(dist.resolve("cli/target/bollard-daemon.aot"));
+            System.out.printf("%s: AOT cache %s in %.1f s (%s)%n", name(), made ? "trained" : "NOT trained",
+                    (System.nanoTime() - t0) / 1e9, made ? "scripts/aot-train.sh" : Files.readString(log).strip());
+        }
     }
 
     @Override
