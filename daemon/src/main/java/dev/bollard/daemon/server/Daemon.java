@@ -256,11 +256,12 @@ public final class Daemon implements AutoCloseable {
             var collector = statsCollector;
             var containerEvents = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT);
             server = CriServer.start(d.socket(), List.of(
-                    new RuntimeServiceImpl(info, new PodSandboxRpcs(lifecycle, containerRpcs), containerRpcs,
+                    RuntimeServiceImpl.withListBytesReused(new RuntimeServiceImpl(info,
+                            new PodSandboxRpcs(lifecycle, containerRpcs), containerRpcs,
                             new StatsRpcs(statsCollector,
                                     containers, sandboxes, containerRpcs,
                                     containerEvents),
-                            streamingRpcs),
+                            streamingRpcs)),
                     new ImageServiceImpl(new ImageRpcs(images,
                             () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors);
             long recoveryStart = System.nanoTime();
