@@ -86,11 +86,14 @@ public final class Daemon implements AutoCloseable {
     private final ContainerEvents containerEvents;
     /** Stops the store timings reaching the metrics; a no-op when metrics are off. */
     private final AutoCloseable storeTimings;
+    private final HeapShrink heapShrink;
 
     private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images,
                    ShimManager shims, Lifecycle lifecycle, MetricsServer metricsServer,
                    StreamTokens streamTokens, ContainerStreams streamBackend, StreamingServer streamingServer,
-                   StatsCollector statsCollector, ContainerEvents containerEvents, AutoCloseable storeTimings) {
+                   StatsCollector statsCollector, ContainerEvents containerEvents, AutoCloseable storeTimings,
+                   HeapShrink heapShrink) {
+        this.heapShrink = heapShrink;
         this.metricsServer = metricsServer;
         this.streamingServer = streamingServer;
         this.streamTokens = streamTokens;
@@ -235,7 +238,8 @@ public final class Daemon implements AutoCloseable {
             streamingServer = new StreamingServer(config.streaming(), streamTokens, streamBackend);
             java.util.function.Supplier<java.net.URI> streamingBase = streamingServer::baseUrl;
             var streamingRpcs = new StreamingRpcs(containers, sandboxes, streamTokens, streamingBase);
-            List<io.grpc.ServerInterceptor> interceptors = List.of(gate);
+            var heapShrink = HeapShrink.forThisJvm();
+            List<io.grpc.ServerInterceptor> interceptors = List.of(heapShrink.interceptor(), gate);
             if (metrics != null) {
                 metrics.observe(sandboxes, containers);
                 images.pullObserver(new ImageManager.PullObserver() {
@@ -249,7 +253,7 @@ public final class Daemon implements AutoCloseable {
                         metrics.imagePullFailed();
                     }
                 });
-                interceptors = List.of(new MetricsInterceptor(metrics), gate);
+                interceptors = List.of(new MetricsInterceptor(metrics), heapShrink.interceptor(), gate);
             }
             statsCollector = new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL);
             statsCollector.guestSource(new dev.bollard.daemon.stats.ShimGuestStats(sandboxes, handlers));
@@ -314,8 +318,10 @@ public final class Daemon implements AutoCloseable {
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
             sandboxImage.prepare(sandboxImageReady);
+            heapShrink.start();
             return new Daemon(config, server, lockChannel, lock, images, shims, lifecycle, metricsServer,
-                    streamTokens, streamBackend, streamingServer, statsCollector, containerEvents, storeTimings);
+                    streamTokens, streamBackend, streamingServer, statsCollector, containerEvents, storeTimings,
+                    heapShrink);
         } catch (StartupException e) {
             gate.fail();
             closeServer(server);
@@ -369,6 +375,7 @@ public final class Daemon implements AutoCloseable {
         SystemdNotify.stopping();
         containerEvents.close(); // event streams never end by themselves: the graceful shutdown would wait them out
         server.close();
+        heapShrink.close();
         closeNri(); // plugins told to shut down, pre-installed ones stopped, the NRI socket removed
         // Before the managers detach: open exec sessions are aborted while their processes can still be killed.
         closeQuietly(streamingServer);
