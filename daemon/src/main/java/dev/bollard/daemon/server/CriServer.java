@@ -54,6 +54,17 @@ public final class CriServer implements AutoCloseable {
     /** @param interceptors run inside the call log (so they see every call), e.g. the operator metrics' timer */
     public static CriServer start(Path socket, List<BindableService> services, List<ServerInterceptor> interceptors)
             throws IOException {
+        return start(socket, services, interceptors, method -> false);
+    }
+
+    /**
+     * @param onEventLoop asked as each call starts, with its full method name: whether the rest of the call (the
+     *                    handler and the reply) runs on the connection's event loop instead of hopping to a virtual
+     *                    thread. Only for calls that never block (answers from memory); the call's start (method
+     *                    lookup, interceptors) still runs on a virtual thread.
+     */
+    public static CriServer start(Path socket, List<BindableService> services, List<ServerInterceptor> interceptors,
+                                  java.util.function.Predicate<String> onEventLoop) throws IOException {
         if (!Epoll.isAvailable()) {
             throw new IOException("Netty epoll transport unavailable: " + Epoll.unavailabilityCause());
         }
@@ -69,6 +80,14 @@ public final class CriServer implements AutoCloseable {
                 .bossEventLoopGroup(boss)
                 .workerEventLoopGroup(workers)
                 .executor(executor)
+                .callExecutor(new io.grpc.ServerCallExecutorSupplier() {
+                    @Override
+                    public <Q, A> java.util.concurrent.Executor getExecutor(io.grpc.ServerCall<Q, A> call,
+                                                                            io.grpc.Metadata headers) {
+                        // null: the default executor (a virtual thread per call)
+                        return onEventLoop.test(call.getMethodDescriptor().getFullMethodName()) ? Runnable::run : null;
+                    }
+                })
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES);
         for (var service : services) {
             var all = new java.util.ArrayList<ServerInterceptor>(interceptors);

@@ -88,6 +88,19 @@ public final class Daemon implements AutoCloseable {
     private final AutoCloseable storeTimings;
     private final HeapShrink heapShrink;
 
+    /**
+     * Calls answered from memory without blocking (the List and status messages are kept ready, see cri): once
+     * recovery is done they run on the connection's event loop, saving a hop to a virtual thread and back.
+     * PodSandboxStatus verbose reads the pod's config.json, a small local file.
+     */
+    /** {@code -Dbollard.cri.eventLoopCalls=false} keeps every call on virtual threads (to compare, or to rule it out). */
+    private static final boolean EVENT_LOOP_CALLS =
+            Boolean.parseBoolean(System.getProperty("bollard.cri.eventLoopCalls", "true"));
+
+    static final java.util.Set<String> ANSWERED_FROM_MEMORY = java.util.Set.of(
+            "runtime.v1.RuntimeService/ListContainers", "runtime.v1.RuntimeService/ListPodSandbox",
+            "runtime.v1.RuntimeService/ContainerStatus", "runtime.v1.RuntimeService/PodSandboxStatus");
+
     private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images,
                    ShimManager shims, Lifecycle lifecycle, MetricsServer metricsServer,
                    StreamTokens streamTokens, ContainerStreams streamBackend, StreamingServer streamingServer,
@@ -267,7 +280,8 @@ public final class Daemon implements AutoCloseable {
                                     containerEvents),
                             streamingRpcs)),
                     new ImageServiceImpl(new ImageRpcs(images,
-                            () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors);
+                            () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors,
+                    method -> EVENT_LOOP_CALLS && gate.isOpen() && ANSWERED_FROM_MEMORY.contains(method));
             long recoveryStart = System.nanoTime();
             long[] phases = recover(lifecycle);
             long scanStart = System.nanoTime();
