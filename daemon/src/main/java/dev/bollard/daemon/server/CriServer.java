@@ -80,14 +80,7 @@ public final class CriServer implements AutoCloseable {
                 .bossEventLoopGroup(boss)
                 .workerEventLoopGroup(workers)
                 .executor(executor)
-                .callExecutor(new io.grpc.ServerCallExecutorSupplier() {
-                    @Override
-                    public <Q, A> java.util.concurrent.Executor getExecutor(io.grpc.ServerCall<Q, A> call,
-                                                                            io.grpc.Metadata headers) {
-                        // null: the default executor (a virtual thread per call)
-                        return onEventLoop.test(call.getMethodDescriptor().getFullMethodName()) ? Runnable::run : null;
-                    }
-                })
+                .callExecutor(onEventLoop(onEventLoop))
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES);
         for (var service : services) {
             var all = new java.util.ArrayList<ServerInterceptor>(interceptors);
@@ -108,6 +101,21 @@ public final class CriServer implements AutoCloseable {
             throw e instanceof IOException io ? io : new IOException(e.getMessage(), e);
         }
         return new CriServer(socket, server, boss, workers, executor);
+    }
+
+    /**
+     * The calls' executor: the calling thread (the event loop that delivers the call's messages) for a method
+     * {@code onEventLoop} names, else null (the default: a virtual thread). gRPC switches executors after the call's
+     * start, so a request whose message was already queued behind it still runs on the virtual thread.
+     */
+    static io.grpc.ServerCallExecutorSupplier onEventLoop(java.util.function.Predicate<String> onEventLoop) {
+        return new io.grpc.ServerCallExecutorSupplier() {
+            @Override
+            public <Q, A> java.util.concurrent.Executor getExecutor(io.grpc.ServerCall<Q, A> call,
+                                                                    io.grpc.Metadata headers) {
+                return onEventLoop.test(call.getMethodDescriptor().getFullMethodName()) ? Runnable::run : null;
+            }
+        };
     }
 
     public Path socket() {
