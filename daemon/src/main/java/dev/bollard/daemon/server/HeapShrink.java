@@ -56,11 +56,10 @@ public final class HeapShrink implements AutoCloseable {
 
     /** The daemon's: its JVM's heap, {@code System.gc()} then {@code malloc_trim(0)}, real time. */
     public static HeapShrink forThisJvm() {
-        var trim = mallocTrim();
         var runtime = Runtime.getRuntime(); // totalMemory is the committed heap, without loading JMX at start
         return new HeapShrink(runtime::totalMemory, () -> {
             System.gc();
-            trim.ifPresent(HeapShrink::trim);
+            MallocTrim.HANDLE.ifPresent(HeapShrink::trim);
         }, System::nanoTime);
     }
 
@@ -150,6 +149,11 @@ public final class HeapShrink implements AutoCloseable {
         if (checker != null) {
             checker.interrupt();
         }
+    }
+
+    /** Linked at the first shrink, not at start (a downcall handle costs class generation). */
+    private static final class MallocTrim {
+        static final Optional<MethodHandle> HANDLE = mallocTrim();
     }
 
     private static Optional<MethodHandle> mallocTrim() {
