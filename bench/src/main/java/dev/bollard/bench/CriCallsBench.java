@@ -61,6 +61,10 @@ final class CriCallsBench implements Callable<Integer> {
                     + "compiled every call's path (default: ${DEFAULT-VALUE}).")
     double warmupSeconds;
 
+    @Option(names = "--settle-ms", defaultValue = "2000",
+            description = "Idle time after the calls before each daemon's RSS is read (default: ${DEFAULT-VALUE}).")
+    long settleMs;
+
     @Option(names = "--rewarm-seconds", defaultValue = "1",
             description = "Unmeasured seconds of the same load right before each measurement (default: ${DEFAULT-VALUE}).")
     double rewarmSeconds;
@@ -103,6 +107,8 @@ final class CriCallsBench implements Callable<Integer> {
     }
 
     private PodRig rig;
+    /** Each daemon's RSS in bytes, --settle-ms after the last measured call. */
+    private final Map<String, Double> rssAfterCalls = new LinkedHashMap<>();
 
     @Override
     public Integer call() throws Exception {
@@ -150,6 +156,13 @@ final class CriCallsBench implements Callable<Integer> {
                                 r.errors() == 0 ? "" : "  " + r.errors() + " errors: " + r.firstError());
                     }
                 }
+                // what the burst of calls left behind: read once every daemon has been idle for --settle-ms
+                Thread.sleep(settleMs);
+                for (String n : names) {
+                    rssAfterCalls.put(n, (double) Proc.rssBytes(rig.run(n).pid()));
+                }
+                System.out.println("daemon RSS " + settleMs + " ms after the calls (MB): " + rssAfterCalls.entrySet()
+                        .stream().map(e -> e.getKey() + " " + String.format("%.1f", e.getValue() / 1e6)).toList());
                 if (statsContainers > 0) {
                     for (String n : names) {
                         addContainers(n, started.get(n), containers.get(n));
@@ -191,6 +204,7 @@ final class CriCallsBench implements Callable<Integer> {
                         "ListContainerStats", "no filter"));
                 method.put("order", "per call, the runtimes alternate; the order flips from one call to the next");
                 method.put("statsContainers", statsContainers);
+                method.put("rssAfterCalls", "each daemon's RSS " + settleMs + " ms after the last measured call");
                 method.put("statsSeconds", statsSeconds);
                 method.put("statsPacedSeconds", statsPacedSeconds);
                 method.put("daemonCpu", "utime + stime of /proc/<pid>/stat, before and after");
@@ -403,6 +417,13 @@ final class CriCallsBench implements Callable<Integer> {
                 }
                 rows.add(new Report.Row(call + " " + m.label(), m.format(), vals));
             }
+        }
+        if (!rssAfterCalls.isEmpty()) {
+            var vals = new LinkedHashMap<String, Double>();
+            for (String n : names) {
+                vals.put(n, rssAfterCalls.getOrDefault(n, Double.NaN) / 1e6);
+            }
+            rows.add(new Report.Row("daemon RSS %d ms after the calls (MB)".formatted(settleMs), "%.1f", vals));
         }
         for (String mode : List.of("back-to-back", "1 call/s")) {
             if (costs.stream().noneMatch(c -> c.mode().equals(mode))) {

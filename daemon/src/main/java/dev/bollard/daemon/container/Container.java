@@ -83,6 +83,17 @@ public final class Container {
         return criMemo;
     }
 
+    /** As {@link #criMemo()}, for this one's item of a List answer. */
+    private volatile Object criListMemo;
+
+    public Object criListMemo() {
+        return criListMemo;
+    }
+
+    public void criListMemo(Object memo) {
+        criListMemo = memo;
+    }
+
     public void criMemo(Object memo) {
         criMemo = memo;
     }

@@ -119,8 +119,18 @@ public final class ContainerRpcs {
         return RemoveContainerResponse.getDefaultInstance();
     }
 
-    ListContainersResponse list(ListContainersRequest request) {
-        return ListContainersResponse.newBuilder().addAllContainers(matching(request.getFilter())).build();
+    /** The last ListContainers answer (see {@link LastAnswer}). */
+    private final LastAnswer<ContainerFilter, ListContainersResponse> lastList = new LastAnswer<>();
+
+    /**
+     * The containers the filter matches; the last answer again while no container, record or image changed since,
+     * else built from each container's kept item ({@link #item}).
+     */
+    public ListContainersResponse list(ListContainersRequest request) {
+        long version = containers.version(); // both read before anything the answer is built from
+        long imagesVersion = images.version();
+        return lastList.answer(request.getFilter(), version, imagesVersion,
+                () -> ListContainersResponse.newBuilder().addAllContainers(matching(request.getFilter())).build());
     }
 
     void stream(StreamContainersRequest request, StreamObserver<StreamContainersResponse> observer) {
@@ -142,12 +152,29 @@ public final class ContainerRpcs {
                 .toList();
     }
 
+    /** A container's List item and what it was built from (the record by identity, the image by value). */
+    private record ItemMemo(dev.bollard.daemon.container.ContainerRecord record, java.util.Optional<ImageRecord> image,
+                            Container item) {
+    }
+
+    /** The container's List item, built again only when its record or its image changed (the config never does). */
     private Container item(dev.bollard.daemon.container.Container c) {
         var r = c.record();
         var image = images.resolve(r.imageId());
+        if (c.criListMemo() instanceof ItemMemo m && m.record() == r && m.image().equals(image)) {
+            return m.item();
+        }
+        var item = build(c, r, image);
+        c.criListMemo(new ItemMemo(r, image, item));
+        return item;
+    }
+
+    private static Container build(dev.bollard.daemon.container.Container c,
+                                   dev.bollard.daemon.container.ContainerRecord r,
+                                   java.util.Optional<ImageRecord> image) {
         return Container.newBuilder().setId(c.id()).setPodSandboxId(r.sandboxId()).setMetadata(c.config().getMetadata())
-                .setImage(imageSpec(c, image)).setImageRef(imageRef(c, image)).setImageId(r.imageId()).setState(state(c))
-                .setCreatedAt(r.createdAt()).putAllLabels(c.config().getLabelsMap())
+                .setImage(imageSpec(c, image)).setImageRef(imageRef(c, image)).setImageId(r.imageId())
+                .setState(state(r.state())).setCreatedAt(r.createdAt()).putAllLabels(c.config().getLabelsMap())
                 .putAllAnnotations(c.config().getAnnotationsMap()).build();
     }
 
@@ -236,7 +263,11 @@ public final class ContainerRpcs {
     }
 
     static ContainerState state(dev.bollard.daemon.container.Container c) {
-        return switch (c.state()) {
+        return state(c.state());
+    }
+
+    private static ContainerState state(dev.bollard.daemon.container.ContainerState s) {
+        return switch (s) {
             case CREATED -> ContainerState.CONTAINER_CREATED;
             case RUNNING -> ContainerState.CONTAINER_RUNNING;
             case EXITED -> ContainerState.CONTAINER_EXITED;

@@ -97,8 +97,14 @@ public final class PodSandboxRpcs {
         return response.build();
     }
 
-    ListPodSandboxResponse list(ListPodSandboxRequest request) {
-        return ListPodSandboxResponse.newBuilder().addAllItems(matching(request.getFilter())).build();
+    /** The last ListPodSandbox answer (see {@link LastAnswer}). */
+    private final LastAnswer<PodSandboxFilter, ListPodSandboxResponse> lastList = new LastAnswer<>();
+
+    /** The pods the filter matches; the last answer again while no pod or record changed since. */
+    public ListPodSandboxResponse list(ListPodSandboxRequest request) {
+        long version = sandboxes.version(); // read before anything the answer is built from
+        return lastList.answer(request.getFilter(), version, 0,
+                () -> ListPodSandboxResponse.newBuilder().addAllItems(matching(request.getFilter())).build());
     }
 
     void stream(StreamPodSandboxesRequest request, StreamObserver<StreamPodSandboxesResponse> observer) {
@@ -119,11 +125,22 @@ public final class PodSandboxRpcs {
                 .toList();
     }
 
+    /** A pod's List item and the record it was built from. */
+    private record ItemMemo(dev.bollard.daemon.sandbox.SandboxRecord record, PodSandbox item) {
+    }
+
+    /** The pod's List item, built again only when its record changed (the config never does). */
     private static PodSandbox item(Sandbox s) {
+        var r = s.record();
+        if (s.criListMemo() instanceof ItemMemo m && m.record() == r) {
+            return m.item();
+        }
         var c = s.config();
-        return PodSandbox.newBuilder().setId(s.id()).setMetadata(c.getMetadata()).setState(state(s))
-                .setCreatedAt(s.record().createdAt()).putAllLabels(c.getLabelsMap())
-                .putAllAnnotations(c.getAnnotationsMap()).setRuntimeHandler(s.record().runtimeHandler()).build();
+        var item = PodSandbox.newBuilder().setId(s.id()).setMetadata(c.getMetadata()).setState(state(r))
+                .setCreatedAt(r.createdAt()).putAllLabels(c.getLabelsMap())
+                .putAllAnnotations(c.getAnnotationsMap()).setRuntimeHandler(r.runtimeHandler()).build();
+        s.criListMemo(new ItemMemo(r, item));
+        return item;
     }
 
     static PodSandboxState state(Sandbox s) {

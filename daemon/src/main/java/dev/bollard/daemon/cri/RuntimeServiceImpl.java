@@ -24,6 +24,16 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
         this.streaming = streaming;
     }
 
+    /**
+     * ListContainers and ListPodSandbox answer the same message again while nothing changed ({@link LastAnswer}):
+     * their responses go through a {@link LastBytesMarshaller}, which then sends the bytes it serialized last time.
+     */
+    public static io.grpc.BindableService withListBytesReused(RuntimeServiceImpl service) {
+        return () -> LastBytesMarshaller.wrap(service.bindService(), java.util.Set.of(
+                RuntimeServiceGrpc.getListContainersMethod().getFullMethodName(),
+                RuntimeServiceGrpc.getListPodSandboxMethod().getFullMethodName()));
+    }
+
     @Override
     public void version(VersionRequest request, StreamObserver<VersionResponse> observer) {
         Calls.unary(observer, () -> info.version(request));

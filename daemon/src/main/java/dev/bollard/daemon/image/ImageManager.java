@@ -637,6 +637,16 @@ public final class ImageManager implements AutoCloseable {
     }
 
     private volatile Set<String> pinnedReferences = Set.of();
+    /** Bumped after each change of the pinned references (they change what {@link #resolve} answers). */
+    private final java.util.concurrent.atomic.AtomicLong pinsVersion = new java.util.concurrent.atomic.AtomicLong();
+
+    /**
+     * Counts every change of what {@link #resolve} and {@link #list} answer (records, references, pins): an answer
+     * built from images at version N is still right while this reads N. Read it before resolving.
+     */
+    public long version() {
+        return images.version() + pinsVersion.get();
+    }
 
     /**
      * Reports the image under {@code reference} as pinned (the sandbox image), as containerd does: kubelet's image
@@ -646,6 +656,7 @@ public final class ImageManager implements AutoCloseable {
         var normalized = new HashSet<>(pinnedReferences);
         normalized.add(ImageReference.parse(reference).withoutTag().toString());
         pinnedReferences = Set.copyOf(normalized);
+        pinsVersion.incrementAndGet();
     }
 
     private ImageRecord withPins(ImageRecord r) {

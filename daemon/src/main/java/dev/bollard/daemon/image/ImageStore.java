@@ -35,6 +35,8 @@ public final class ImageStore {
     private final Clock clock;
     private final Map<String, ImageRecord> byId = new ConcurrentHashMap<>();
     private final Map<String, String> idByRef = new ConcurrentHashMap<>();
+    /** Bumped after every change of a record or reference is visible (see {@link #version()}). */
+    private final java.util.concurrent.atomic.AtomicLong version = new java.util.concurrent.atomic.AtomicLong();
 
     public ImageStore(Path dir, Clock clock) throws IOException {
         this.dir = dir;
@@ -82,6 +84,12 @@ public final class ImageStore {
         byId.put(r.id(), r);
         r.repoTags().forEach(t -> idByRef.put(t, r.id()));
         r.repoDigests().forEach(d -> idByRef.put(d, r.id()));
+        version.incrementAndGet();
+    }
+
+    /** Counts the changes to records and references: an answer built from them at version N is right while it reads N. */
+    public long version() {
+        return version.get();
     }
 
     public Collection<ImageRecord> list() {
@@ -176,6 +184,7 @@ public final class ImageStore {
         byId.remove(r.id());
         r.repoTags().forEach(t -> idByRef.remove(t, r.id()));
         r.repoDigests().forEach(d -> idByRef.remove(d, r.id()));
+        version.incrementAndGet();
     }
 
     private void write(ImageRecord r) throws IOException {

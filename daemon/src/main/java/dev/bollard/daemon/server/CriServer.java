@@ -54,6 +54,17 @@ public final class CriServer implements AutoCloseable {
     /** @param interceptors run inside the call log (so they see every call), e.g. the operator metrics' timer */
     public static CriServer start(Path socket, List<BindableService> services, List<ServerInterceptor> interceptors)
             throws IOException {
+        return start(socket, services, interceptors, method -> false);
+    }
+
+    /**
+     * @param onEventLoop asked as each call starts, with its full method name: whether the rest of the call (the
+     *                    handler and the reply) runs on the connection's event loop instead of hopping to a virtual
+     *                    thread. Only for calls that never block (answers from memory); the call's start (method
+     *                    lookup, interceptors) still runs on a virtual thread.
+     */
+    public static CriServer start(Path socket, List<BindableService> services, List<ServerInterceptor> interceptors,
+                                  java.util.function.Predicate<String> onEventLoop) throws IOException {
         if (!Epoll.isAvailable()) {
             throw new IOException("Netty epoll transport unavailable: " + Epoll.unavailabilityCause());
         }
@@ -69,6 +80,7 @@ public final class CriServer implements AutoCloseable {
                 .bossEventLoopGroup(boss)
                 .workerEventLoopGroup(workers)
                 .executor(executor)
+                .callExecutor(onEventLoop(onEventLoop))
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES);
         for (var service : services) {
             var all = new java.util.ArrayList<ServerInterceptor>(interceptors);
@@ -89,6 +101,21 @@ public final class CriServer implements AutoCloseable {
             throw e instanceof IOException io ? io : new IOException(e.getMessage(), e);
         }
         return new CriServer(socket, server, boss, workers, executor);
+    }
+
+    /**
+     * The calls' executor: the calling thread (the event loop that delivers the call's messages) for a method
+     * {@code onEventLoop} names, else null (the default: a virtual thread). gRPC switches executors after the call's
+     * start, so a request whose message was already queued behind it still runs on the virtual thread.
+     */
+    static io.grpc.ServerCallExecutorSupplier onEventLoop(java.util.function.Predicate<String> onEventLoop) {
+        return new io.grpc.ServerCallExecutorSupplier() {
+            @Override
+            public <Q, A> java.util.concurrent.Executor getExecutor(io.grpc.ServerCall<Q, A> call,
+                                                                    io.grpc.Metadata headers) {
+                return onEventLoop.test(call.getMethodDescriptor().getFullMethodName()) ? Runnable::run : null;
+            }
+        };
     }
 
     public Path socket() {

@@ -86,11 +86,27 @@ public final class Daemon implements AutoCloseable {
     private final ContainerEvents containerEvents;
     /** Stops the store timings reaching the metrics; a no-op when metrics are off. */
     private final AutoCloseable storeTimings;
+    private final HeapShrink heapShrink;
+
+    /**
+     * Calls answered from memory without blocking (the List and status messages are kept ready, see cri): once
+     * recovery is done they run on the connection's event loop, saving a hop to a virtual thread and back.
+     * PodSandboxStatus verbose reads the pod's config.json, a small local file.
+     */
+    /** {@code -Dbollard.cri.eventLoopCalls=false} keeps every call on virtual threads (to compare, or to rule it out). */
+    private static final boolean EVENT_LOOP_CALLS =
+            Boolean.parseBoolean(System.getProperty("bollard.cri.eventLoopCalls", "true"));
+
+    static final java.util.Set<String> ANSWERED_FROM_MEMORY = java.util.Set.of(
+            "runtime.v1.RuntimeService/ListContainers", "runtime.v1.RuntimeService/ListPodSandbox",
+            "runtime.v1.RuntimeService/ContainerStatus", "runtime.v1.RuntimeService/PodSandboxStatus");
 
     private Daemon(BollardConfig config, CriServer server, FileChannel lockChannel, FileLock lock, ImageManager images,
                    ShimManager shims, Lifecycle lifecycle, MetricsServer metricsServer,
                    StreamTokens streamTokens, ContainerStreams streamBackend, StreamingServer streamingServer,
-                   StatsCollector statsCollector, ContainerEvents containerEvents, AutoCloseable storeTimings) {
+                   StatsCollector statsCollector, ContainerEvents containerEvents, AutoCloseable storeTimings,
+                   HeapShrink heapShrink) {
+        this.heapShrink = heapShrink;
         this.metricsServer = metricsServer;
         this.streamingServer = streamingServer;
         this.streamTokens = streamTokens;
@@ -236,7 +252,8 @@ public final class Daemon implements AutoCloseable {
             streamingServer = new StreamingServer(config.streaming(), streamTokens, streamBackend);
             java.util.function.Supplier<java.net.URI> streamingBase = streamingServer::baseUrl;
             var streamingRpcs = new StreamingRpcs(containers, sandboxes, streamTokens, streamingBase);
-            List<io.grpc.ServerInterceptor> interceptors = List.of(gate);
+            var heapShrink = HeapShrink.forThisJvm();
+            List<io.grpc.ServerInterceptor> interceptors = List.of(heapShrink.interceptor(), gate);
             if (metrics != null) {
                 metrics.observe(sandboxes, containers);
                 images.pullObserver(new ImageManager.PullObserver() {
@@ -250,20 +267,22 @@ public final class Daemon implements AutoCloseable {
                         metrics.imagePullFailed();
                     }
                 });
-                interceptors = List.of(new MetricsInterceptor(metrics), gate);
+                interceptors = List.of(new MetricsInterceptor(metrics), heapShrink.interceptor(), gate);
             }
             statsCollector = new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL);
             statsCollector.guestSource(new dev.bollard.daemon.stats.ShimGuestStats(sandboxes, handlers));
             var collector = statsCollector;
             var containerEvents = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT);
             server = CriServer.start(d.socket(), List.of(
-                    new RuntimeServiceImpl(info, new PodSandboxRpcs(lifecycle, containerRpcs), containerRpcs,
+                    RuntimeServiceImpl.withListBytesReused(new RuntimeServiceImpl(info,
+                            new PodSandboxRpcs(lifecycle, containerRpcs), containerRpcs,
                             new StatsRpcs(statsCollector,
                                     containers, sandboxes, containerRpcs,
                                     containerEvents),
-                            streamingRpcs),
+                            streamingRpcs)),
                     new ImageServiceImpl(new ImageRpcs(images,
-                            () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors);
+                            () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors,
+                    method -> EVENT_LOOP_CALLS && gate.isOpen() && ANSWERED_FROM_MEMORY.contains(method));
             long recoveryStart = System.nanoTime();
             long[] phases = recover(lifecycle);
             long scanStart = System.nanoTime();
@@ -314,8 +333,10 @@ public final class Daemon implements AutoCloseable {
                     "state", d.state(), "cgroupDriver", cgroupDriver, "cgroupLayout", layout.mode(),
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
             sandboxImage.prepare(sandboxImageReady);
+            heapShrink.start();
             return new Daemon(config, server, lockChannel, lock, images, shims, lifecycle, metricsServer,
-                    streamTokens, streamBackend, streamingServer, statsCollector, containerEvents, storeTimings);
+                    streamTokens, streamBackend, streamingServer, statsCollector, containerEvents, storeTimings,
+                    heapShrink);
         } catch (StartupException e) {
             gate.fail();
             closeServer(server);
@@ -369,6 +390,7 @@ public final class Daemon implements AutoCloseable {
         SystemdNotify.stopping();
         containerEvents.close(); // event streams never end by themselves: the graceful shutdown would wait them out
         server.close();
+        heapShrink.close();
         closeNri(); // plugins told to shut down, pre-installed ones stopped, the NRI socket removed
         // Before the managers detach: open exec sessions are aborted while their processes can still be killed.
         closeQuietly(streamingServer);

@@ -26,6 +26,11 @@ final class RecoveryGate implements ServerInterceptor {
         recovered.complete(null);
     }
 
+    /** Whether recovery is done and calls pass without waiting. */
+    boolean isOpen() {
+        return recovered.isDone() && !recovered.isCompletedExceptionally();
+    }
+
     void fail() {
         recovered.completeExceptionally(new IllegalStateException("recovery failed"));
     }

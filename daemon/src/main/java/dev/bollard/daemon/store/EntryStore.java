@@ -34,6 +34,11 @@ public abstract class EntryStore<E, R, V> {
     private final NameRegistry names = new NameRegistry();
     protected final IdIndex<E> byId;
     private volatile Listener<? super E, ? super V> listener = (e, v) -> { };
+    /**
+     * Counts every change a List call could show (an entry made visible or removed, a record replaced), bumped
+     * after the change is visible: an answer built at version N stays right while the version reads N.
+     */
+    private final java.util.concurrent.atomic.AtomicLong version = new java.util.concurrent.atomic.AtomicLong();
 
     protected EntryStore(String kind, Log log, RecordStore<R> records) {
         this.kind = kind;
@@ -119,6 +124,11 @@ public abstract class EntryStore<E, R, V> {
         return List.copyOf(byId.values());
     }
 
+    /** See {@link #version}: read it before reading the entries an answer is built from. */
+    public long version() {
+        return version.get();
+    }
+
     /** What {@link #ifPresentLocked} runs. */
     @FunctionalInterface
     public interface LockedAction<E> {
@@ -182,6 +192,7 @@ public abstract class EntryStore<E, R, V> {
     public void index(E entry) {
         indexed(entry);
         byId.put(id(entry), entry);
+        version.incrementAndGet();
     }
 
     /**
@@ -197,6 +208,7 @@ public abstract class EntryStore<E, R, V> {
             byId.remove(id(entry));
             forgotten(entry);
             names.release(name(entry), id(entry));
+            version.incrementAndGet();
         } finally {
             lock.unlock();
         }
@@ -225,6 +237,7 @@ public abstract class EntryStore<E, R, V> {
                 log.error("cannot persist " + kind + " record", e, "id", id(entry));
             }
             setRecord(entry, to);
+            version.incrementAndGet();
             return to;
         } finally {
             lock.unlock();
@@ -239,6 +252,7 @@ public abstract class EntryStore<E, R, V> {
             var to = fn.apply(record(entry));
             checkTransition(record(entry), to);
             setRecord(entry, to);
+            version.incrementAndGet();
         } finally {
             lock.unlock();
         }
