@@ -15,8 +15,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -42,10 +40,7 @@ class VmHandlerIntegrationTest {
 
     @BeforeAll
     void start() throws Exception {
-        var build = new ProcessBuilder("../vm/guest/build.sh").redirectErrorStream(true).start();
-        String output = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, build.waitFor(), output);
-        guest = Path.of(output.strip().lines().reduce((a, b) -> b).orElseThrow());
+        guest = VmTestNodes.buildGuest();
         node = PodTestNode.start(dir -> {
             try {
                 // An extra CNI route (beside the default) that the guest must get too: the node's conflist is
@@ -57,8 +52,7 @@ class VmHandlerIntegrationTest {
                 Files.writeString(conflist, cni.replace(routes,
                         "\"routes\": [{\"dst\": \"0.0.0.0/0\"}, {\"dst\": \"" + EXTRA_ROUTE + "\"}]"));
                 // kernel, initrd and memory from [runtimes.vm]: the launcher below sets none of them
-                return "\n[runtimes.vm]\nshim = \"" + vmShimLauncher(dir) + "\"\nkernel = \"" + guest.resolve("vmlinux")
-                        + "\"\ninitrd = \"" + guest.resolve("initrd.img") + "\"\nmemory_mb = " + BASE_MEMORY_MB + "\n";
+                return VmTestNodes.vmRuntimeToml(dir, guest, "memory_mb = " + BASE_MEMORY_MB + "\n");
             } catch (IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }
@@ -70,29 +64,12 @@ class VmHandlerIntegrationTest {
     static final long POD_MEMORY_LIMIT = 128L << 20;
     static final long OVERHEAD_MEMORY = 64L << 20;
 
-    /**
-     * What bin/containerd-shim-bollard-vm-v2 does, from this JVM's class path. No guest image beside it: the
-     * configured kernel and initrd are what Bollard hands the shim.
-     */
-    static Path vmShimLauncher(Path dir) throws IOException {
-        Path bin = Files.createDirectories(dir.resolve("vmshim/bin"));
-        Path launcher = bin.resolve("containerd-shim-bollard-vm-v2");
-        String flags = "--enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -XX:+UseSerialGC";
-        Files.writeString(launcher, "#!/bin/sh\n"
-                + "export BOLLARD_VM_STATE_ROOT='" + dir.resolve("vmstate") + "'\n"
-                + "exec '" + ProcessHandle.current().info().command().orElseThrow() + "' " + flags
-                + " -Dbollard.vm.jvmFlags='" + flags + "' -cp '" + System.getProperty("java.class.path")
-                + "' dev.bollard.vm.Main \"$@\"\n");
-        Files.setPosixFilePermissions(launcher, PosixFilePermissions.fromString("rwxr-xr-x"));
-        return launcher;
-    }
-
     @AfterAll
     void stop() throws Exception {
         if (node != null) {
             Path dir = node.dir;
             node.close();
-            assertEquals(List.of(), vmProcesses(dir), "shim, qemu or virtiofsd left");
+            assertEquals(List.of(), VmTestNodes.vmProcesses(dir), "shim, qemu or virtiofsd left");
         }
     }
 
@@ -123,7 +100,7 @@ class VmHandlerIntegrationTest {
                 .setRuntimeHandler("vm").build()).getPodSandboxId();
         assertEquals("vm", node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(pod)
                 .build()).getStatus().getRuntimeHandler());
-        List<String> vm = vmProcesses(node.dir);
+        List<String> vm = VmTestNodes.vmProcesses(node.dir);
         assertTrue(vm.stream().anyMatch(p -> p.contains("qemu-system")), "the pod's VM: " + vm);
 
         String app = node.createAndStart(pod, podConfig, PodTestNode.container("app", "sh", "-c",
@@ -202,7 +179,7 @@ class VmHandlerIntegrationTest {
         // The pod's IP is the guest's: the VM's NIC is joined to the CNI interface (tap + tc mirred).
         String ip = node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(pod).build())
                 .getStatus().getNetwork().getIp();
-        String page = fetch(ip, 8080);
+        String page = VmTestNodes.fetch(ip, 8080);
         assertTrue(page.contains("hello from a bollard pod"), "the pod at " + ip + ":8080 answered: " + page);
         // Every IPv4 route of the CNI interface is the guest's too (the default and the conflist's extra one,
         // both via the bridge's gateway).
@@ -213,7 +190,7 @@ class VmHandlerIntegrationTest {
 
         node.removePod(pod);
         assertTrue(node.mountsUnderDir().isEmpty(), node.mountsUnderDir().toString());
-        assertEquals(List.of(), vmProcesses(node.dir), "shim, qemu or virtiofsd left after removing the pod");
+        assertEquals(List.of(), VmTestNodes.vmProcesses(node.dir), "shim, qemu or virtiofsd left after removing the pod");
         try (var left = Files.list(Files.createDirectories(node.dir.resolve("vmstate")))) {
             assertEquals(List.of(), left.toList(), "VM state left");
         }
@@ -227,40 +204,4 @@ class VmHandlerIntegrationTest {
         return r.getStdout().toStringUtf8();
     }
 
-    /** An HTTP GET from the host to the pod's address (polling until httpd in the guest listens). */
-    private static String fetch(String ip, int port) throws Exception {
-        IOException last = null;
-        for (int i = 0; i < 100; i++) {
-            try (var s = new java.net.Socket()) {
-                s.connect(new java.net.InetSocketAddress(ip, port), 2000);
-                s.setSoTimeout(10000);
-                s.getOutputStream().write(("GET /index.html HTTP/1.0\r\nHost: " + ip + "\r\n\r\n")
-                        .getBytes(StandardCharsets.US_ASCII));
-                return new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            } catch (IOException e) {
-                last = e;
-                Thread.sleep(200);
-            }
-        }
-        throw new AssertionError("no HTTP answer from " + ip + ":" + port, last);
-    }
-
-    /** The pod's VM shim, qemu and virtiofsd: their command lines name this node's directory. */
-    static List<String> vmProcesses(Path dir) throws IOException {
-        var out = new ArrayList<String>();
-        try (var procs = Files.list(Path.of("/proc"))) {
-            for (Path p : procs.filter(p -> p.getFileName().toString().matches("\\d+")).toList()) {
-                try {
-                    String cmd = new String(Files.readAllBytes(p.resolve("cmdline"))).replace('\0', ' ');
-                    if ((cmd.contains("qemu-system") || cmd.contains("virtiofsd") || cmd.contains("dev.bollard.vm.Main"))
-                            && cmd.contains(dir.toString())) {
-                        out.add(p.getFileName() + ": " + cmd.substring(0, Math.min(200, cmd.length())));
-                    }
-                } catch (IOException ignored) {
-                    // the process ended meanwhile
-                }
-            }
-        }
-        return out;
-    }
 }

@@ -61,15 +61,11 @@ class VmNetworkIntegrationTest {
 
     @BeforeAll
     void start() throws Exception {
-        var build = new ProcessBuilder("../vm/guest/build.sh").redirectErrorStream(true).start();
-        String output = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, build.waitFor(), output);
-        Path guest = Path.of(output.strip().lines().reduce((a, b) -> b).orElseThrow());
+        Path guest = VmTestNodes.buildGuest();
         node = PodTestNode.start(dir -> {
             try {
                 addIpv6InThePodsNamespace(dir);
-                return "\n[runtimes.vm]\nshim = \"" + VmHandlerIntegrationTest.vmShimLauncher(dir) + "\"\nkernel = \""
-                        + guest.resolve("vmlinux") + "\"\ninitrd = \"" + guest.resolve("initrd.img") + "\"\n";
+                return VmTestNodes.vmRuntimeToml(dir, guest, "");
             } catch (IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }
@@ -134,14 +130,14 @@ class VmNetworkIntegrationTest {
             if (pod != null) {
                 node.removePod(pod);
                 assertEquals(List.of(), node.mountsUnderDir(), "mounts left after removing the pod");
-                assertEquals(List.of(), VmHandlerIntegrationTest.vmProcesses(dir), "shim, qemu or virtiofsd left");
+                assertEquals(List.of(), VmTestNodes.vmProcesses(dir), "shim, qemu or virtiofsd left");
                 try (var left = Files.list(Files.createDirectories(dir.resolve("vmstate")))) {
                     assertEquals(List.of(), left.toList(), "VM state left");
                 }
             }
         } finally {
             node.close();
-            assertEquals(List.of(), VmHandlerIntegrationTest.vmProcesses(dir), "shim, qemu or virtiofsd left");
+            assertEquals(List.of(), VmTestNodes.vmProcesses(dir), "shim, qemu or virtiofsd left");
         }
     }
 

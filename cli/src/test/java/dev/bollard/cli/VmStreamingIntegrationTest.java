@@ -24,8 +24,6 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -53,14 +51,10 @@ class VmStreamingIntegrationTest {
 
     @BeforeAll
     void start() throws Exception {
-        var build = new ProcessBuilder("../vm/guest/build.sh").redirectErrorStream(true).start();
-        String output = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, build.waitFor(), output);
-        Path guest = Path.of(output.strip().lines().reduce((a, b) -> b).orElseThrow());
+        Path guest = VmTestNodes.buildGuest();
         node = PodTestNode.start(dir -> {
             try {
-                return "\n[runtimes.vm]\nshim = \"" + vmShimLauncher(dir) + "\"\nkernel = \"" + guest.resolve("vmlinux")
-                        + "\"\ninitrd = \"" + guest.resolve("initrd.img") + "\"\n";
+                return VmTestNodes.vmRuntimeToml(dir, guest, "");
             } catch (IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }
@@ -70,20 +64,6 @@ class VmStreamingIntegrationTest {
         pod = node.rt().runPodSandbox(RunPodSandboxRequest.newBuilder().setConfig(podConfig)
                 .setRuntimeHandler("vm").build()).getPodSandboxId();
         sleeper = node.createAndStart(pod, podConfig, PodTestNode.container("sleeper", "sleep", "100000").build());
-    }
-
-    /** What bin/containerd-shim-bollard-vm-v2 does, from this JVM's class path (as VmHandlerIntegrationTest). */
-    private static Path vmShimLauncher(Path dir) throws IOException {
-        Path bin = Files.createDirectories(dir.resolve("vmshim/bin"));
-        Path launcher = bin.resolve("containerd-shim-bollard-vm-v2");
-        String flags = "--enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -XX:+UseSerialGC";
-        Files.writeString(launcher, "#!/bin/sh\n"
-                + "export BOLLARD_VM_STATE_ROOT='" + dir.resolve("vmstate") + "'\n"
-                + "exec '" + ProcessHandle.current().info().command().orElseThrow() + "' " + flags
-                + " -Dbollard.vm.jvmFlags='" + flags + "' -cp '" + System.getProperty("java.class.path")
-                + "' dev.bollard.vm.Main \"$@\"\n");
-        Files.setPosixFilePermissions(launcher, PosixFilePermissions.fromString("rwxr-xr-x"));
-        return launcher;
     }
 
     @AfterAll
@@ -99,7 +79,7 @@ class VmStreamingIntegrationTest {
             if (pod != null) {
                 node.removePod(pod);
                 assertEquals(List.of(), node.mountsUnderDir(), "mounts left after removing the pod");
-                assertEquals(List.of(), vmProcesses(dir), "shim, qemu or virtiofsd left after removing the pod");
+                assertEquals(List.of(), VmTestNodes.vmProcesses(dir), "shim, qemu or virtiofsd left after removing the pod");
                 try (var left = Files.list(Files.createDirectories(dir.resolve("vmstate")))) {
                     assertEquals(List.of(), left.toList(), "VM state left");
                 }
@@ -110,7 +90,7 @@ class VmStreamingIntegrationTest {
             } finally {
                 // A failed removal must not leave this class's VM running on the shared node: stop what is ours
                 // (its command line names our directory), then fail.
-                List<String> left = vmProcesses(dir);
+                List<String> left = VmTestNodes.vmProcesses(dir);
                 left.forEach(p -> ProcessHandle.of(Long.parseLong(p.substring(0, p.indexOf(':'))))
                         .ifPresent(ProcessHandle::destroyForcibly));
                 assertEquals(List.of(), left, "shim, qemu or virtiofsd left");
@@ -228,22 +208,4 @@ class VmStreamingIntegrationTest {
         assertEquals(ContainerState.CONTAINER_RUNNING, node.status(shell).getState());
     }
 
-    /** The pod's VM shim, qemu and virtiofsd: their command lines name this node's directory. */
-    private static List<String> vmProcesses(Path dir) throws IOException {
-        var out = new ArrayList<String>();
-        try (var procs = Files.list(Path.of("/proc"))) {
-            for (Path p : procs.filter(p -> p.getFileName().toString().matches("\\d+")).toList()) {
-                try {
-                    String cmd = new String(Files.readAllBytes(p.resolve("cmdline"))).replace('\0', ' ');
-                    if ((cmd.contains("qemu-system") || cmd.contains("virtiofsd") || cmd.contains("dev.bollard.vm.Main"))
-                            && cmd.contains(dir.toString())) {
-                        out.add(p.getFileName() + ": " + cmd.substring(0, Math.min(200, cmd.length())));
-                    }
-                } catch (IOException ignored) {
-                    // the process ended meanwhile
-                }
-            }
-        }
-        return out;
-    }
 }

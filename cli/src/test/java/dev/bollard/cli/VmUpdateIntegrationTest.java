@@ -31,7 +31,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -72,14 +71,10 @@ class VmUpdateIntegrationTest {
 
     @BeforeAll
     void start() throws Exception {
-        var build = new ProcessBuilder("../vm/guest/build.sh").redirectErrorStream(true).start();
-        String output = new String(build.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, build.waitFor(), output);
-        guest = Path.of(output.strip().lines().reduce((a, b) -> b).orElseThrow());
+        guest = VmTestNodes.buildGuest();
         node = PodTestNode.start(dir -> {
             try {
-                return "\n[runtimes.vm]\nshim = \"" + vmShimLauncher(dir) + "\"\nkernel = \"" + guest.resolve("vmlinux")
-                        + "\"\ninitrd = \"" + guest.resolve("initrd.img") + "\"\nmemory_mb = 224\n";
+                return VmTestNodes.vmRuntimeToml(dir, guest, "memory_mb = 224\n");
             } catch (IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }
@@ -104,26 +99,12 @@ class VmUpdateIntegrationTest {
                 "127.0.0.1:9090", "-h", "/www").build());
     }
 
-    /** What bin/containerd-shim-bollard-vm-v2 does, from this JVM's class path (as VmHandlerIntegrationTest). */
-    private Path vmShimLauncher(Path dir) throws IOException {
-        Path bin = Files.createDirectories(dir.resolve("vmshim/bin"));
-        Path launcher = bin.resolve("containerd-shim-bollard-vm-v2");
-        String flags = "--enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -XX:+UseSerialGC";
-        Files.writeString(launcher, "#!/bin/sh\n"
-                + "export BOLLARD_VM_STATE_ROOT='" + dir.resolve("vmstate") + "'\n"
-                + "exec '" + ProcessHandle.current().info().command().orElseThrow() + "' " + flags
-                + " -Dbollard.vm.jvmFlags='" + flags + "' -cp '" + System.getProperty("java.class.path")
-                + "' dev.bollard.vm.Main \"$@\"\n");
-        Files.setPosixFilePermissions(launcher, PosixFilePermissions.fromString("rwxr-xr-x"));
-        return launcher;
-    }
-
     @AfterAll
     void stop() throws Exception {
         if (node != null) {
             Path dir = node.dir;
             node.close();
-            assertEquals(List.of(), vmProcesses(dir), "shim, qemu or virtiofsd left");
+            assertEquals(List.of(), VmTestNodes.vmProcesses(dir), "shim, qemu or virtiofsd left");
         }
     }
 
@@ -200,7 +181,7 @@ class VmUpdateIntegrationTest {
     void theHostReachesThePodIpAndThePodsContainersTalkOverLocalhost() throws Exception {
         String ip = node.rt().podSandboxStatus(PodSandboxStatusRequest.newBuilder().setPodSandboxId(pod).build())
                 .getStatus().getNetwork().getIp();
-        String page = fetch(ip, 8080);
+        String page = VmTestNodes.fetch(ip, 8080);
         assertTrue(page.contains("hello from a bollard pod"), "the pod at " + ip + ":8080 answered: " + page);
         // local's httpd listens on the guest's 127.0.0.1 only: app reaches it, as containers of one pod do
         String viaLoopback = "";
@@ -309,17 +290,17 @@ class VmUpdateIntegrationTest {
     @Test
     @Order(100)
     void stopAndRemoveLeaveNoVmTapNetnsMountOrShim() throws Exception {
-        assertTrue(vmProcesses(node.dir).stream().anyMatch(p -> p.contains("qemu-system")), vmProcesses(node.dir).toString());
+        assertTrue(VmTestNodes.vmProcesses(node.dir).stream().anyMatch(p -> p.contains("qemu-system")), VmTestNodes.vmProcesses(node.dir).toString());
         assertTrue(links(netns).contains("tap0"), "the VM's tap in the pod's netns " + netns + ": " + links(netns));
 
         node.rt().stopPodSandbox(StopPodSandboxRequest.newBuilder().setPodSandboxId(pod).build());
         // stopped: the VM is down (qemu, virtiofsd) and the pod's network with its tap is gone
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (vmProcesses(node.dir).stream().anyMatch(p -> p.contains("qemu-system") || p.contains("virtiofsd"))
+        while (VmTestNodes.vmProcesses(node.dir).stream().anyMatch(p -> p.contains("qemu-system") || p.contains("virtiofsd"))
                 && System.nanoTime() < deadline) {
             Thread.sleep(200);
         }
-        assertEquals(List.of(), vmProcesses(node.dir).stream()
+        assertEquals(List.of(), VmTestNodes.vmProcesses(node.dir).stream()
                 .filter(p -> p.contains("qemu-system") || p.contains("virtiofsd")).toList(), "the VM after stop");
         assertFalse(links(netns).contains("tap0"), "tap after stop: " + links(netns));
 
@@ -327,7 +308,7 @@ class VmUpdateIntegrationTest {
         assertFalse(Files.exists(Path.of(netns)), "the pod's netns " + netns);
         assertEquals(List.of(), node.mountsUnderDir());
         assertEquals(List.of(), node.shimProcesses());
-        assertEquals(List.of(), vmProcesses(node.dir), "shim, qemu or virtiofsd left after removing the pod");
+        assertEquals(List.of(), VmTestNodes.vmProcesses(node.dir), "shim, qemu or virtiofsd left after removing the pod");
         try (var left = Files.list(Files.createDirectories(node.dir.resolve("vmstate")))) {
             assertEquals(List.of(), left.toList(), "VM state left");
         }
@@ -379,40 +360,4 @@ class VmUpdateIntegrationTest {
         return r.getStdout().toStringUtf8();
     }
 
-    /** An HTTP GET from the host to the pod's address (polling until httpd in the guest listens). */
-    private static String fetch(String ip, int port) throws Exception {
-        IOException last = null;
-        for (int i = 0; i < 100; i++) {
-            try (var s = new java.net.Socket()) {
-                s.connect(new java.net.InetSocketAddress(ip, port), 2000);
-                s.setSoTimeout(10000);
-                s.getOutputStream().write(("GET /index.html HTTP/1.0\r\nHost: " + ip + "\r\n\r\n")
-                        .getBytes(StandardCharsets.US_ASCII));
-                return new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            } catch (IOException e) {
-                last = e;
-                Thread.sleep(200);
-            }
-        }
-        throw new AssertionError("no HTTP answer from " + ip + ":" + port, last);
-    }
-
-    /** The pod's VM shim, qemu and virtiofsd: their command lines name this node's directory. */
-    private static List<String> vmProcesses(Path dir) throws IOException {
-        var out = new ArrayList<String>();
-        try (var procs = Files.list(Path.of("/proc"))) {
-            for (Path p : procs.filter(p -> p.getFileName().toString().matches("\\d+")).toList()) {
-                try {
-                    String cmd = new String(Files.readAllBytes(p.resolve("cmdline"))).replace('\0', ' ');
-                    if ((cmd.contains("qemu-system") || cmd.contains("virtiofsd") || cmd.contains("dev.bollard.vm.Main"))
-                            && cmd.contains(dir.toString())) {
-                        out.add(p.getFileName() + ": " + cmd.substring(0, Math.min(200, cmd.length())));
-                    }
-                } catch (IOException ignored) {
-                    // the process ended meanwhile
-                }
-            }
-        }
-        return out;
-    }
 }
