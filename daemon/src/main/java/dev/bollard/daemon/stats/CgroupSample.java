@@ -3,8 +3,6 @@ package dev.bollard.daemon.stats;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.Map;
 
 /**
  * One reading of a cgroup's counters. Each value is -1 when the node does not have it. cgroup v1 files are read
@@ -77,7 +75,7 @@ public record CgroupSample(long wallNanos, long monoNanos, long cpuUsageNanos, l
 
         long cpu = number(root.resolve("cpuacct").resolve(rel).resolve("cpuacct.usage"));
         if (cpu < 0 && v2 != null) {
-            long usec = stat(v2.resolve("cpu.stat")).getOrDefault("usage_usec", -1L);
+            long usec = statValues(v2.resolve("cpu.stat"), "usage_usec")[0];
             cpu = usec < 0 ? -1 : usec * 1000;
         }
 
@@ -85,33 +83,35 @@ public record CgroupSample(long wallNanos, long monoNanos, long cpuUsageNanos, l
         long swap = -1, swapLimit = -1;
         Path v1mem = root.resolve("memory").resolve(rel);
         if (Files.isDirectory(v1mem)) {
-            var st = stat(v1mem.resolve("memory.stat"));
+            // total_swap, total_inactive_file, total_rss, total_pgfault, total_pgmajfault
+            long[] st = statValues(v1mem.resolve("memory.stat"), "total_swap", "total_inactive_file", "total_rss",
+                    "total_pgfault", "total_pgmajfault");
             usage = number(v1mem.resolve("memory.usage_in_bytes"));
             limit = number(v1mem.resolve("memory.limit_in_bytes"));
             // memsw files exist only with swap accounting on; they count memory and swap together. memory.stat's
             // total_swap is exact where memsw - usage is off by the per-CPU charge batches (256 KiB each).
             long memsw = number(v1mem.resolve("memory.memsw.usage_in_bytes"));
             if (memsw >= 0 && usage >= 0) {
-                swap = st.getOrDefault("total_swap", Math.max(0, memsw - usage));
+                swap = st[0] >= 0 ? st[0] : Math.max(0, memsw - usage);
                 long memswLimit = number(v1mem.resolve("memory.memsw.limit_in_bytes"));
                 if (memswLimit >= 0 && memswLimit < StatsMath.UNLIMITED && limit >= 0 && limit < StatsMath.UNLIMITED) {
                     swapLimit = Math.max(0, memswLimit - limit);
                 }
             }
-            inactive = st.getOrDefault("total_inactive_file", -1L);
-            rss = st.getOrDefault("total_rss", -1L);
-            faults = st.getOrDefault("total_pgfault", -1L);
-            major = st.getOrDefault("total_pgmajfault", -1L);
+            inactive = st[1];
+            rss = st[2];
+            faults = st[3];
+            major = st[4];
         } else if (v2 != null && Files.exists(v2.resolve("memory.current"))) {
-            var st = stat(v2.resolve("memory.stat"));
+            long[] st = statValues(v2.resolve("memory.stat"), "inactive_file", "anon", "pgfault", "pgmajfault");
             usage = number(v2.resolve("memory.current"));
             limit = number(v2.resolve("memory.max")); // "max" reads as -1: no limit
             swap = number(v2.resolve("memory.swap.current"));
             swapLimit = swap < 0 ? -1 : number(v2.resolve("memory.swap.max"));
-            inactive = st.getOrDefault("inactive_file", -1L);
-            rss = st.getOrDefault("anon", -1L);
-            faults = st.getOrDefault("pgfault", -1L);
-            major = st.getOrDefault("pgmajfault", -1L);
+            inactive = st[0];
+            rss = st[1];
+            faults = st[2];
+            major = st[3];
         } else {
             usage = limit = inactive = rss = faults = major = -1;
         }
@@ -171,23 +171,73 @@ public record CgroupSample(long wallNanos, long monoNanos, long cpuUsageNanos, l
         }
     }
 
-    /** A flat-keyed file ({@code key value} lines), as memory.stat and cpu.stat are. */
-    static Map<String, Long> stat(Path file) {
-        var out = new HashMap<String, Long>();
+    /**
+     * The values of {@code keys} in a flat-keyed file ({@code key value} lines, as memory.stat and cpu.stat are), in
+     * their order; -1 for a key the file lacks or whose value is not a number, and for all when the file is missing.
+     * Scanned as bytes for the few keys wanted: memory.stat has some 35 lines, read for every container a stats call
+     * asks for.
+     */
+    static long[] statValues(Path file, String... keys) {
+        long[] out = new long[keys.length];
+        java.util.Arrays.fill(out, -1);
+        byte[] b;
         try {
-            for (String line : Files.readAllLines(file)) {
-                int sp = line.indexOf(' ');
-                if (sp > 0) {
-                    try {
-                        out.put(line.substring(0, sp), Long.parseLong(line.substring(sp + 1).trim()));
-                    } catch (NumberFormatException ignored) {
-                        // not a counter
-                    }
-                }
-            }
+            b = Files.readAllBytes(file);
         } catch (IOException e) {
             return out;
         }
+        int found = 0;
+        for (int i = 0; i < b.length && found < keys.length; ) {
+            int sp = i;
+            while (sp < b.length && b[sp] != ' ' && b[sp] != '\n') {
+                sp++;
+            }
+            int eol = sp;
+            while (eol < b.length && b[eol] != '\n') {
+                eol++;
+            }
+            for (int k = 0; k < keys.length; k++) {
+                if (out[k] < 0 && keyIs(b, i, sp, keys[k])) {
+                    out[k] = digits(b, sp + 1, eol);
+                    found++;
+                    break;
+                }
+            }
+            i = eol + 1;
+        }
         return out;
+    }
+
+    private static boolean keyIs(byte[] b, int from, int to, String key) {
+        if (to - from != key.length()) {
+            return false;
+        }
+        for (int j = 0; j < key.length(); j++) {
+            if (b[from + j] != key.charAt(j)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The decimal number in b[from, to), surrounding blanks ignored; -1 when it is anything else. */
+    private static long digits(byte[] b, int from, int to) {
+        while (from < to && (b[from] == ' ' || b[from] == '\t')) {
+            from++;
+        }
+        while (to > from && (b[to - 1] == ' ' || b[to - 1] == '\t' || b[to - 1] == '\r')) {
+            to--;
+        }
+        if (from == to) {
+            return -1;
+        }
+        long v = 0;
+        for (int j = from; j < to; j++) {
+            if (b[j] < '0' || b[j] > '9' || v > (Long.MAX_VALUE - (b[j] - '0')) / 10) {
+                return -1; // not a number, or past a long (as Long.parseLong refuses it)
+            }
+            v = v * 10 + (b[j] - '0');
+        }
+        return v;
     }
 }

@@ -204,4 +204,17 @@ class StatsMathTest {
         collector.close();
         assertFalse(collector.sampling(), "close waits for the sampling thread to end");
     }
+
+    @Test
+    void statValuesFindTheWantedKeysInAnyOrderAndMarkWhatIsMissingOrNotANumber(@TempDir Path tmp) throws Exception {
+        Path stat = tmp.resolve("memory.stat");
+        java.nio.file.Files.writeString(stat, "cache 4096\nrss 8192\ntotal_rss 12288\nhierarchical_memory_limit "
+                + "9223372036854771712\nodd x1\ntotal_pgfault 77 \nhuge 99999999999999999999\n");
+        assertEquals(java.util.List.of(77L, 12288L, -1L, -1L, 9223372036854771712L, -1L, 4096L),
+                java.util.Arrays.stream(CgroupSample.statValues(stat, "total_pgfault", "total_rss", "total_swap", "odd",
+                        "hierarchical_memory_limit", "huge", "cache")).boxed().toList());
+        assertEquals(-1, CgroupSample.statValues(stat, "rs")[0], "a prefix of a key is not the key");
+        assertEquals(java.util.List.of(-1L, -1L), java.util.Arrays.stream(CgroupSample.statValues(
+                tmp.resolve("missing"), "a", "b")).boxed().toList());
+    }
 }
