@@ -93,7 +93,9 @@ public final class ContainerRecovery {
                 rootfs = new Rootfs(r.lowerDirs().stream().map(Path::of).toList(),
                         layout.containerDir(r.id()).resolve("rootfs"));
                 Path view = IdMappedMounts.layersView(layout.containerBundle(r.id()));
-                if (MountInfo.fsTypeAt(view).isPresent()) {
+                // only a pod with a user namespace has the view's directory; asking mountinfo (every line of it)
+                // for each of a node's containers made recovery quadratic in the pods
+                if (Files.isDirectory(view) && MountInfo.fsTypeAt(view).isPresent()) {
                     rootfs = rootfs.viewedThrough(view); // a container of a pod with a user namespace
                 }
             } catch (IllegalArgumentException e) {
