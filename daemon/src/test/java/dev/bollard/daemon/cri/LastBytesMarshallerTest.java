@@ -9,12 +9,8 @@ import dev.bollard.api.cri.v1.RuntimeServiceGrpc;
 import dev.bollard.api.cri.v1.VersionRequest;
 import dev.bollard.api.cri.v1.VersionResponse;
 import dev.bollard.daemon.server.CriServer;
-import io.grpc.ManagedChannel;
-import io.grpc.netty.NettyChannelBuilder;
+import dev.bollard.daemon.server.TestCriSocket;
 import io.grpc.stub.StreamObserver;
-import io.netty.channel.epoll.EpollDomainSocketChannel;
-import io.netty.channel.epoll.EpollEventLoopGroup;
-import io.netty.channel.unix.DomainSocketAddress;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -22,7 +18,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -34,20 +29,12 @@ class LastBytesMarshallerTest {
     @TempDir
     Path dir;
 
-    private CriServer server;
-    private EpollEventLoopGroup group;
-    private ManagedChannel channel;
+    private TestCriSocket cri;
 
     @AfterEach
     void close() {
-        if (channel != null) {
-            channel.shutdownNow();
-        }
-        if (group != null) {
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
-        }
-        if (server != null) {
-            server.close();
+        if (cri != null) {
+            cri.close();
         }
     }
 
@@ -97,11 +84,9 @@ class LastBytesMarshallerTest {
         var names = Set.of(RuntimeServiceGrpc.getListPodSandboxMethod().getFullMethodName(),
                 RuntimeServiceGrpc.getListContainersMethod().getFullMethodName());
         Path socket = dir.resolve("cri.sock");
-        server = CriServer.start(socket, List.of(() -> LastBytesMarshaller.wrap(service.bindService(), names)));
-        group = new EpollEventLoopGroup(1);
-        channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(socket.toString()))
-                .channelType(EpollDomainSocketChannel.class).eventLoopGroup(group).usePlaintext().build();
-        var stub = RuntimeServiceGrpc.newBlockingStub(channel);
+        cri = TestCriSocket.connect(socket,
+                CriServer.start(socket, List.of(() -> LastBytesMarshaller.wrap(service.bindService(), names))));
+        var stub = cri.runtime();
 
         assertEquals("test", stub.version(VersionRequest.getDefaultInstance()).getRuntimeName());
         assertEquals(pods("a"), stub.listPodSandbox(ListPodSandboxRequest.getDefaultInstance()));

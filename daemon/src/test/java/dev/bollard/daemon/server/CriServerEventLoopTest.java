@@ -6,19 +6,13 @@ import dev.bollard.api.cri.v1.PodSandbox;
 import dev.bollard.api.cri.v1.RuntimeServiceGrpc;
 import dev.bollard.api.cri.v1.VersionRequest;
 import dev.bollard.api.cri.v1.VersionResponse;
-import io.grpc.ManagedChannel;
-import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
-import io.netty.channel.epoll.EpollDomainSocketChannel;
-import io.netty.channel.epoll.EpollEventLoopGroup;
-import io.netty.channel.unix.DomainSocketAddress;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -73,20 +67,12 @@ class CriServerEventLoopTest {
     @TempDir
     Path dir;
 
-    private CriServer server;
-    private EpollEventLoopGroup group;
-    private ManagedChannel channel;
+    private TestCriSocket cri;
 
     @AfterEach
     void close() {
-        if (channel != null) {
-            channel.shutdownNow();
-        }
-        if (group != null) {
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
-        }
-        if (server != null) {
-            server.close();
+        if (cri != null) {
+            cri.close();
         }
     }
 
@@ -111,12 +97,9 @@ class CriServerEventLoopTest {
         };
         var allowed = new AtomicBoolean(false);
         Path socket = dir.resolve("cri.sock");
-        server = CriServer.start(socket, List.of(service), List.of(),
-                method -> allowed.get() && method.equals("runtime.v1.RuntimeService/ListPodSandbox"));
-        group = new EpollEventLoopGroup(1);
-        channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(socket.toString()))
-                .channelType(EpollDomainSocketChannel.class).eventLoopGroup(group).usePlaintext().build();
-        var stub = RuntimeServiceGrpc.newBlockingStub(channel);
+        cri = TestCriSocket.connect(socket, CriServer.start(socket, List.of(service), List.of(),
+                method -> allowed.get() && method.equals("runtime.v1.RuntimeService/ListPodSandbox")));
+        var stub = cri.runtime();
 
         assertEquals("p", stub.listPodSandbox(ListPodSandboxRequest.getDefaultInstance()).getItems(0).getId());
         assertTrue(listThread.get().isVirtual(), "not allowed yet (recovery running): a virtual thread");

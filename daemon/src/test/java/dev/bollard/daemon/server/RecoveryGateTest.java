@@ -6,14 +6,9 @@ import dev.bollard.api.cri.v1.PodSandbox;
 import dev.bollard.api.cri.v1.RuntimeServiceGrpc;
 import dev.bollard.api.cri.v1.VersionRequest;
 import dev.bollard.api.cri.v1.VersionResponse;
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
-import io.netty.channel.epoll.EpollDomainSocketChannel;
-import io.netty.channel.epoll.EpollEventLoopGroup;
-import io.netty.channel.unix.DomainSocketAddress;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,9 +29,7 @@ class RecoveryGateTest {
     @TempDir
     Path dir;
 
-    private CriServer server;
-    private EpollEventLoopGroup group;
-    private ManagedChannel channel;
+    private TestCriSocket cri;
     /** What the fake ListPodSandbox lists: the pods "recovery" has loaded. */
     private volatile List<PodSandbox> pods = List.of();
 
@@ -55,23 +48,14 @@ class RecoveryGateTest {
             }
         };
         Path socket = dir.resolve("cri.sock");
-        server = CriServer.start(socket, List.of(service), List.of(gate));
-        group = new EpollEventLoopGroup(1);
-        channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(socket.toString()))
-                .channelType(EpollDomainSocketChannel.class).eventLoopGroup(group).usePlaintext().build();
-        return RuntimeServiceGrpc.newBlockingStub(channel);
+        cri = TestCriSocket.connect(socket, CriServer.start(socket, List.of(service), List.of(gate)));
+        return cri.runtime();
     }
 
     @AfterEach
     void close() {
-        if (channel != null) {
-            channel.shutdownNow();
-        }
-        if (group != null) {
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
-        }
-        if (server != null) {
-            server.close();
+        if (cri != null) {
+            cri.close();
         }
     }
 
