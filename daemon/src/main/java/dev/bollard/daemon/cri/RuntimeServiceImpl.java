@@ -70,6 +70,12 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
 
     @Override
     public void podSandboxStatus(PodSandboxStatusRequest request, StreamObserver<PodSandboxStatusResponse> observer) {
+        if (request.getVerbose()) {
+            // the verbose info reads the pod's spec from disk: not on the event loop, where status calls run once
+            // recovery is done (CriServer.onEventLoop)
+            Thread.ofVirtual().name("pod-status-verbose").start(() -> Calls.unary(observer, () -> pods.status(request)));
+            return;
+        }
         Calls.unary(observer, () -> pods.status(request));
     }
 
