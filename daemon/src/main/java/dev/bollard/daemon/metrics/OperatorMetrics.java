@@ -128,7 +128,7 @@ public final class OperatorMetrics {
                 .name("bollard_shims")
                 .help("Shims Bollard is connected to (one per pod whose shim has not been shut down, or per shared shim).")
                 .callback(cb -> cb.call(sandboxes.list().stream().map(s -> s.shim()).filter(java.util.Objects::nonNull)
-                        .map(t -> t instanceof dev.bollard.daemon.shim.ShimGroups.Member m ? m.shim() : t)
+                        .map(dev.bollard.daemon.shim.ShimGroups.Member::processOf)
                         .distinct().count()))
                 .register(registry);
     }

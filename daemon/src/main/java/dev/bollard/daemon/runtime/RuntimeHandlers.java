@@ -56,6 +56,14 @@ public final class RuntimeHandlers {
         return Optional.ofNullable(handlers.get(name.isEmpty() ? defaultName : name));
     }
 
+    /**
+     * Whether the handler's pods run in a VM (its table has the VM settings, which only a VM shim's takes): their
+     * containers' cgroups and ports are in the guest, not on the host.
+     */
+    public boolean runsInVm(String name) {
+        return get(name).flatMap(h -> h.vm()).isPresent();
+    }
+
     public List<HandlerStatus> statuses() {
         return handlers.values().stream().map(this::check).toList();
     }

@@ -88,15 +88,15 @@ public final class Daemon implements AutoCloseable {
     private final AutoCloseable storeTimings;
     private final HeapShrink heapShrink;
 
-    /**
-     * Calls answered from memory without blocking (the List and status messages are kept ready, see cri): once
-     * recovery is done they run on the connection's event loop, saving a hop to a virtual thread and back.
-     * PodSandboxStatus verbose reads the pod's config.json, a small local file.
-     */
     /** {@code -Dbollard.cri.eventLoopCalls=false} keeps every call on virtual threads (to compare, or to rule it out). */
     private static final boolean EVENT_LOOP_CALLS =
             Boolean.parseBoolean(System.getProperty("bollard.cri.eventLoopCalls", "true"));
 
+    /**
+     * Calls answered from memory without blocking (the List and status messages are kept ready, see cri): once
+     * recovery is done they run on the connection's event loop, saving a hop to a virtual thread and back. A verbose
+     * PodSandboxStatus, which reads the pod's spec from disk, hands itself to a virtual thread (RuntimeServiceImpl).
+     */
     static final java.util.Set<String> ANSWERED_FROM_MEMORY = java.util.Set.of(
             "runtime.v1.RuntimeService/ListContainers", "runtime.v1.RuntimeService/ListPodSandbox",
             "runtime.v1.RuntimeService/ContainerStatus", "runtime.v1.RuntimeService/PodSandboxStatus");
@@ -248,7 +248,7 @@ public final class Daemon implements AutoCloseable {
             var containerRpcs = new ContainerRpcs(lifecycle, images);
             var streamTokens = new StreamTokens(config.streaming().tokenTtl(), Clock.systemUTC());
             var streamBackend = new ContainerStreams(lifecycle.execContainer(), sandboxes,
-                    sandbox -> handlers.get(sandbox.record().runtimeHandler()).flatMap(h -> h.vm()).isPresent());
+                    sandbox -> handlers.runsInVm(sandbox.record().runtimeHandler()));
             streamingServer = new StreamingServer(config.streaming(), streamTokens, streamBackend);
             java.util.function.Supplier<java.net.URI> streamingBase = streamingServer::baseUrl;
             var streamingRpcs = new StreamingRpcs(containers, sandboxes, streamTokens, streamingBase);

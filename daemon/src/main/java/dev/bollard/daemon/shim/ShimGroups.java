@@ -290,6 +290,11 @@ public final class ShimGroups {
             return group.shim;
         }
 
+        /** The connection to the shim process behind a pod's task service: a member's shared shim, else itself. */
+        public static TaskService processOf(TaskService task) {
+            return task instanceof Member m ? m.shim() : task;
+        }
+
         @Override
         public int create(String id, Path bundle, List<Mount> rootfs, TaskIo io, Path checkpoint) throws IOException {
             return group.shim.create(id, bundle, rootfs, io, checkpoint);

@@ -27,7 +27,7 @@ public final class ShimGuestStats implements StatsCollector.GuestSource {
     @Override
     public boolean isGuest(String podId) {
         var pod = sandboxes.byFullId(podId);
-        return pod != null && handlers.get(pod.record().runtimeHandler()).flatMap(h -> h.vm()).isPresent();
+        return pod != null && handlers.runsInVm(pod.record().runtimeHandler());
     }
 
     @Override

@@ -388,11 +388,8 @@ public final class ContainerStreams implements StreamBackend {
         try {
             if (inGuest.test(sandbox)) {
                 // The pod's ports listen in its VM: the shim relays to the guest's loopback through its agent.
-                var task = sandbox.shim();
-                if (task instanceof dev.bollard.daemon.shim.ShimGroups.Member member) {
-                    task = member.shim();
-                }
-                if (!(task instanceof dev.bollard.daemon.shim.Shim shim)) {
+                if (!(dev.bollard.daemon.shim.ShimGroups.Member.processOf(sandbox.shim())
+                        instanceof dev.bollard.daemon.shim.Shim shim)) {
                     throw new StreamException("pod sandbox " + sandbox.id() + " has no running VM shim");
                 }
                 return GuestPortForward.connect(shim.socket(), port);
