@@ -27,6 +27,9 @@ public final class ImageVolumes {
 
     private static final Log LOG = Log.get("container");
 
+    /** The bundle directory the image volumes are mounted under, one directory each. */
+    public static final String DIR = "volumes";
+
     /** One mounted image volume: the mount point in the bundle and the snapshots under it (kept through GC). */
     public record Mounted(Path mountPoint, Path source, List<Path> lowers) {
     }
@@ -56,7 +59,7 @@ public final class ImageVolumes {
     public static Prepared mount(ContainerConfig config, ImageManager images, Path bundle) throws IOException {
         var builder = config.toBuilder();
         var mounted = new ArrayList<Mounted>();
-        Path dir = bundle.resolve("volumes");
+        Path dir = bundle.resolve(DIR);
         try {
             for (int i = 0; i < config.getMountsCount(); i++) {
                 Mount m = config.getMounts(i);
@@ -144,7 +147,7 @@ public final class ImageVolumes {
 
     /** Unmounts every image volume of the bundle (idempotent: nothing mounted is no error). */
     private static void unmount(Path bundle) throws IOException {
-        Path dir = bundle.resolve("volumes");
+        Path dir = bundle.resolve(DIR);
         if (Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
             MountInfo.unmountBelow(dir);
         }

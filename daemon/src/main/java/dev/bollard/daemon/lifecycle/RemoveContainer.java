@@ -44,9 +44,10 @@ public final class RemoveContainer {
                 sandboxes.find(c.record().sandboxId()).map(Sandbox::shim)
                         .ifPresent(shim -> Tasks.deleteQuietly(shim, c.id()));
             }
-            // A shim that died (or was killed) before deleting the task leaves the rootfs mounted: unmount it here
-            // rather than leak it (FileTrees refuses to delete through a mount).
-            Tasks.unmountLeftovers(layout.containerBundle(c.id()));
+            // A shim that died (or was killed) before deleting the task leaves the rootfs mounted, and Bollard's own
+            // image volumes and idmapped mounts are still there: unmount them here rather than leak them (FileTrees
+            // refuses to delete through a mount). A statx per place a mount can be; mountinfo only if one is.
+            Tasks.unmountContainerLeftovers(layout.containerBundle(c.id()));
             CrashPoints.hit("RemoveContainer.afterTaskDelete");
             // The root dir first: the bundle (state dir) going is what tells a restart the removal had begun. Each is
             // one rename into the trash; the trees are deleted off the call.

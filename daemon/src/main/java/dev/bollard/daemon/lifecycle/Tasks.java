@@ -1,6 +1,9 @@
 package dev.bollard.daemon.lifecycle;
 
+import dev.bollard.daemon.container.IdMappedMounts;
+import dev.bollard.daemon.container.ImageVolumes;
 import dev.bollard.daemon.linux.MountInfo;
+import dev.bollard.daemon.linux.Syscalls;
 import dev.bollard.daemon.log.Log;
 import dev.bollard.daemon.shim.ShimNotFoundException;
 import dev.bollard.daemon.shim.ShimOptions;
@@ -10,6 +13,9 @@ import dev.bollard.daemon.shim.TaskState;
 import dev.bollard.daemon.store.FileTrees;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -87,6 +93,52 @@ final class Tasks {
             }
             Thread.sleep(5);
         }
+    }
+
+    /**
+     * {@link #unmountLeftovers} for a container's bundle, reading mountinfo only when something is mounted there:
+     * every mount under a bundle is at a place known in advance — the rootfs the shim mounts, the image volumes
+     * ({@link ImageVolumes#DIR}) and idmapped mounts ({@link IdMappedMounts#DIR}) Bollard makes, one directory
+     * each — and each is asked with one statx. mountinfo grows with the node's pods; reading it whole on every
+     * RemoveContainer made the call slower the busier the node. A mount below one of those places hangs off a
+     * mount at it, which the check sees. When the kernel cannot say (before 5.8), mountinfo is read as before.
+     *
+     * @return whether mountinfo was read (something was mounted, or the kernel could not tell)
+     */
+    static boolean unmountContainerLeftovers(Path bundle) throws IOException {
+        if (anyMountAt(bundle.resolve("rootfs")) || anyMountIn(bundle.resolve(ImageVolumes.DIR))
+                || anyMountIn(bundle.resolve(IdMappedMounts.DIR))) {
+            unmountLeftovers(bundle);
+            return true;
+        }
+        return false;
+    }
+
+    /** A mount point at {@code path}, or no way to tell. */
+    private static boolean anyMountAt(Path path) throws IOException {
+        var root = Syscalls.mountRoot(path);
+        return root == Syscalls.MountRoot.YES || root == Syscalls.MountRoot.UNKNOWN;
+    }
+
+    /** A mount point at a directory in {@code dir} (or {@code dir} itself), or no way to tell. */
+    private static boolean anyMountIn(Path dir) throws IOException {
+        var root = Syscalls.mountRoot(dir);
+        if (root == Syscalls.MountRoot.MISSING) {
+            return false; // the common case: a container without image volumes or idmapped mounts
+        }
+        if (root != Syscalls.MountRoot.NO) {
+            return true;
+        }
+        try (var entries = Files.newDirectoryStream(dir)) {
+            for (Path p : entries) {
+                if (anyMountAt(p)) {
+                    return true;
+                }
+            }
+        } catch (NoSuchFileException | NotDirectoryException e) {
+            return false;
+        }
+        return false;
     }
 
     static void unmountLeftovers(Path dir) throws IOException {

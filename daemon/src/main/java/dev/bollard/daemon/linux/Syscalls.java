@@ -158,6 +158,8 @@ public final class Syscalls {
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
     private static final MethodHandle UMOUNT2 = handle("umount2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle STATFS = handle("statfs", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle STATX = handle("statx",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
     private static final MethodHandle OPEN_TREE = handle("open_tree",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle MOUNT_SETATTR = handle("mount_setattr",
@@ -387,6 +389,39 @@ public final class Syscalls {
             int rc = (int) STATFS.invokeExact(errno, cstr(arena, path), buf);
             check(rc, errno, "statfs", path);
             return buf.get(JAVA_LONG, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** statx's STATX_ATTR_MOUNT_ROOT (Linux 5.8): the path is the root of a mount. */
+    private static final long STATX_ATTR_MOUNT_ROOT = 0x2000;
+    private static final int AT_NO_AUTOMOUNT = 0x800;
+    /** sizeof(struct statx); stx_attributes at 8, stx_attributes_mask at 56. */
+    private static final long STATX_BYTES = 256;
+
+    /** What statx says of a path being a mount point. */
+    public enum MountRoot { YES, NO, MISSING, UNKNOWN }
+
+    /**
+     * Whether {@code path} (not followed if a symlink) is the root of a mount, in one statx(2) where mountinfo would
+     * be read whole: also true for a bind mount of the same file system, which a st_dev comparison would miss.
+     * {@link MountRoot#UNKNOWN} when the kernel does not report the attribute (before 5.8).
+     */
+    public static MountRoot mountRoot(Path path) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            var buf = arena.allocate(STATX_BYTES, 8);
+            int rc = (int) STATX.invokeExact(errno, AT_FDCWD, cstr(arena, path), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
+                    0, buf);
+            if (rc != 0 && errnoOf(errno) == ENOENT) {
+                return MountRoot.MISSING;
+            }
+            check(rc, errno, "statx", path);
+            if ((buf.get(JAVA_LONG, 56) & STATX_ATTR_MOUNT_ROOT) == 0) {
+                return MountRoot.UNKNOWN;
+            }
+            return (buf.get(JAVA_LONG, 8) & STATX_ATTR_MOUNT_ROOT) != 0 ? MountRoot.YES : MountRoot.NO;
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -137,4 +137,27 @@ class SyscallsTest {
         var e = assertThrows(Syscalls.ErrnoException.class, () -> Syscalls.statfsType(dir.resolve("gone")));
         assertTrue(e.getMessage().startsWith("statfs " + dir.resolve("gone")), e.getMessage());
     }
+
+    @Test
+    void mountRootTellsAMountPointEvenABindOfTheSameFileSystem(@TempDir Path dir) throws IOException {
+        Path plain = Files.createDirectory(dir.resolve("plain"));
+        Path tmpfs = Files.createDirectory(dir.resolve("tmpfs"));
+        Path bind = Files.createDirectory(dir.resolve("bind"));
+        assertEquals(Syscalls.MountRoot.NO, Syscalls.mountRoot(plain));
+        assertEquals(Syscalls.MountRoot.MISSING, Syscalls.mountRoot(dir.resolve("gone")));
+        Syscalls.mount("tmpfs", tmpfs, "tmpfs", 0, "size=1m");
+        try {
+            Syscalls.mount(plain.toString(), bind, null, Syscalls.MS_BIND, null); // same st_dev as its parent
+            try {
+                assertEquals(Syscalls.MountRoot.YES, Syscalls.mountRoot(tmpfs));
+                assertEquals(Syscalls.MountRoot.YES, Syscalls.mountRoot(bind));
+                assertEquals(Syscalls.MountRoot.NO, Syscalls.mountRoot(dir));
+            } finally {
+                Syscalls.umount2(bind, 0);
+            }
+        } finally {
+            Syscalls.umount2(tmpfs, 0);
+        }
+        assertEquals(Syscalls.MountRoot.NO, Syscalls.mountRoot(bind));
+    }
 }
