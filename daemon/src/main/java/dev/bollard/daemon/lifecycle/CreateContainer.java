@@ -140,7 +140,9 @@ public final class CreateContainer {
                 rootfs = IdMappedMounts.rootfs(rootfs, bundle, usernsFile, userns.get());
                 IdMappedMounts.volumes(spec, volumes.config(), bundle, usernsFile);
             }
-            AtomicFiles.write(bundle.resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8));
+            // A new file in the new bundle: nothing reads it before the record exists, which is the commit point.
+            AtomicFiles.writeNew(bundle.resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8),
+                    "files");
             // A crash before the record leaves directories no record owns: the start-up scan removes them.
             CrashPoints.hit("CreateContainer.afterBundle");
             String logPath = "";

@@ -58,6 +58,30 @@ public final class AtomicFiles {
     }
 
     /**
+     * Writes a file that must not exist yet, in a directory nothing reads before the write's caller commits it
+     * elsewhere (a new container's {@code config.json}, before its record): the content fsynced, but no temporary
+     * file, no rename and no fsync of the directory. A reader never sees it half-written because none looks before
+     * the commit; a crash before the commit leaves a directory no record owns, which the start-up scan removes. The
+     * directory entry is made durable by the commit's own fsyncs, which come after it on the same file system: a
+     * journaling file system (ext4, xfs) commits its metadata changes in order. Saves one of the two fsyncs (about a
+     * millisecond each on a virtual disk) and the rename of {@link #write}.
+     *
+     * @param store the store the write's duration is reported under ({@link StoreTimings})
+     */
+    public static void writeNew(Path target, byte[] content, String store) throws IOException {
+        long start = System.nanoTime();
+        try (var ch = FileChannel.open(target, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+                PosixFilePermissions.asFileAttribute(Modes.PRIVATE_FILE))) {
+            var buf = ByteBuffer.wrap(content);
+            while (buf.hasRemaining()) {
+                ch.write(buf);
+            }
+            ch.force(true);
+        }
+        StoreTimings.observe(target, store, "write", start);
+    }
+
+    /**
      * Removes the temporary files that writes of another (dead) process left in {@code dir}: a daemon killed between
      * creating one and renaming it. This process's own, possibly in flight, stay.
      *

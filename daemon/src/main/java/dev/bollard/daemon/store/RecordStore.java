@@ -2,7 +2,6 @@ package dev.bollard.daemon.store;
 
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
-import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import dev.bollard.daemon.content.Digest;
@@ -41,12 +40,16 @@ public final class RecordStore<T> {
     }
 
     public void put(String id, T record) throws IOException {
-        String body = GSON.toJson(record);
-        var envelope = new JsonObject();
-        envelope.addProperty("schema", schema);
-        envelope.addProperty("sha256", Digest.sha256(body.getBytes(StandardCharsets.UTF_8)).toString());
-        envelope.add("record", JsonParser.parseString(body));
-        AtomicFiles.write(file(id), GSON.toJson(envelope).getBytes(StandardCharsets.UTF_8), name());
+        byte[] body = GSON.toJson(record).getBytes(StandardCharsets.UTF_8);
+        // The envelope around the record's bytes as they are: parsing them back into a tree only to print it again
+        // (what Gson's own envelope would need) cost a parse and a print of every record written.
+        byte[] head = ("{\"schema\":" + schema + ",\"sha256\":\"" + Digest.sha256(body) + "\",\"record\":")
+                .getBytes(StandardCharsets.UTF_8);
+        byte[] file = new byte[head.length + body.length + 1];
+        System.arraycopy(head, 0, file, 0, head.length);
+        System.arraycopy(body, 0, file, head.length, body.length);
+        file[file.length - 1] = '}';
+        AtomicFiles.write(file(id), file, name());
     }
 
     public void delete(String id) throws IOException {
