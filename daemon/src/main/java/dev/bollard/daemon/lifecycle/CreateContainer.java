@@ -39,6 +39,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -140,9 +141,10 @@ public final class CreateContainer {
                 rootfs = IdMappedMounts.rootfs(rootfs, bundle, usernsFile, userns.get());
                 IdMappedMounts.volumes(spec, volumes.config(), bundle, usernsFile);
             }
-            // A new file in the new bundle: nothing reads it before the record exists, which is the commit point.
-            AtomicFiles.writeNew(bundle.resolve("config.json"), spec.toString().getBytes(StandardCharsets.UTF_8),
-                    "files");
+            // A new file in the new bundle: nothing reads it before the record exists, which is the commit point;
+            // the record's write makes it durable first, in the same journal commit as the record's own data.
+            Path specFile = bundle.resolve("config.json");
+            AtomicFiles.writeNew(specFile, spec.toString().getBytes(StandardCharsets.UTF_8));
             // A crash before the record leaves directories no record owns: the start-up scan removes them.
             CrashPoints.hit("CreateContainer.afterBundle");
             String logPath = "";
@@ -160,7 +162,7 @@ public final class CreateContainer {
                             .toList())
                     .build();
             var c = new Container(record, config, spec, rootfs, stopSignal);
-            insertInPod(sandbox, c);
+            insertInPod(sandbox, c, specFile);
             CrashPoints.hit("CreateContainer.afterRecord");
             LOG.info("container created", "id", id, "pod", sandbox.id(), "name", config.getMetadata().getName(),
                     "image", image.id());
@@ -185,7 +187,7 @@ public final class CreateContainer {
      * a pod removed or stopped while the bundle was being made (a slow read) takes no container. Otherwise the
      * removal has already listed the pod's containers and this one would outlive its pod.
      */
-    private void insertInPod(Sandbox sandbox, Container c) throws IOException {
+    private void insertInPod(Sandbox sandbox, Container c, Path specFile) throws IOException {
         sandbox.lock().lock();
         try {
             if (sandbox.removed()) {
@@ -197,7 +199,7 @@ public final class CreateContainer {
                         + c.config().getMetadata().getName() + " was being created; a container can only be created "
                         + "in a ready pod");
             }
-            containers.insert(c);
+            containers.insert(c, List.of(specFile));
         } finally {
             sandbox.lock().unlock();
         }

@@ -183,6 +183,19 @@ public abstract class EntryStore<E, R, V> {
         records.put(id, record);
     }
 
+    /** {@link #writeRecord} that commits files written for the entry with it ({@link AtomicFiles#writeNew}). */
+    protected void writeRecord(String id, R record, java.util.List<Path> durableFirst) throws IOException {
+        records.put(id, record, durableFirst);
+    }
+
+    /**
+     * Whether {@link #remove} makes the record's deletion durable before it returns (a directory fsync). A store
+     * whose start-up recovers from a removed record coming back after a power loss may say no.
+     */
+    protected boolean removalDurable() {
+        return true;
+    }
+
     /** Deletes a record whose entry never became visible (a failed run or create, an orphan). */
     public void deleteRecord(String id) throws IOException {
         records.delete(id);
@@ -203,7 +216,7 @@ public abstract class EntryStore<E, R, V> {
         var lock = lock(entry);
         lock.lock();
         try {
-            records.delete(id(entry));
+            records.delete(id(entry), removalDurable());
             markRemoved(entry);
             byId.remove(id(entry));
             forgotten(entry);

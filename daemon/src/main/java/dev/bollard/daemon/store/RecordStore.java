@@ -40,6 +40,11 @@ public final class RecordStore<T> {
     }
 
     public void put(String id, T record) throws IOException {
+        put(id, record, List.of());
+    }
+
+    /** {@link #put} that makes {@code durableFirst} durable before the record (see {@link AtomicFiles#write}). */
+    public void put(String id, T record, List<Path> durableFirst) throws IOException {
         byte[] body = GSON.toJson(record).getBytes(StandardCharsets.UTF_8);
         // The envelope around the record's bytes as they are: parsing them back into a tree only to print it again
         // (what Gson's own envelope would need) cost a parse and a print of every record written.
@@ -49,14 +54,25 @@ public final class RecordStore<T> {
         System.arraycopy(head, 0, file, 0, head.length);
         System.arraycopy(body, 0, file, head.length, body.length);
         file[file.length - 1] = '}';
-        AtomicFiles.write(file(id), file, name());
+        AtomicFiles.write(file(id), file, name(), durableFirst);
     }
 
     public void delete(String id) throws IOException {
+        delete(id, true);
+    }
+
+    /**
+     * @param durable whether the removal is durable on return (the directory fsynced). Without it, the file system's
+     *                next journal commit makes it so: the next record written, or ext4's commit interval (5 s).
+     *                Only for a record whose coming back after a power loss the start-up recovers from.
+     */
+    public void delete(String id, boolean durable) throws IOException {
         long start = System.nanoTime();
         Path f = file(id);
         if (Files.deleteIfExists(f)) {
-            AtomicFiles.fsyncDirectory(dir);
+            if (durable) {
+                AtomicFiles.fsyncDirectory(dir);
+            }
             StoreTimings.observe(f, name(), "delete", start);
         }
     }

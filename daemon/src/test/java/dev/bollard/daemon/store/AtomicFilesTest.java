@@ -40,4 +40,32 @@ class AtomicFilesTest {
             assertEquals(List.of(target), files.toList());
         }
     }
+
+    @Test
+    void aNewFileIsWrittenInPlacePrivateAndNeverOverAnExistingOne() throws Exception {
+        Path spec = dir.resolve("config.json");
+        AtomicFiles.writeNew(spec, "{}".getBytes());
+        assertEquals("{}", Files.readString(spec));
+        assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(spec)));
+        org.junit.jupiter.api.Assertions.assertThrows(java.nio.file.FileAlreadyExistsException.class,
+                () -> AtomicFiles.writeNew(spec, "{\"other\":1}".getBytes()));
+        assertEquals("{}", Files.readString(spec));
+    }
+
+    /** The files a commit carries are made durable before it: one that cannot be fails the commit, which is not made. */
+    @Test
+    void aCommitWhoseCarriedFileCannotBeSyncedIsNotMade() throws Exception {
+        Path spec = dir.resolve("config.json");
+        AtomicFiles.writeNew(spec, "{}".getBytes());
+        Path record = dir.resolve("r.json");
+        AtomicFiles.write(record, "one".getBytes(), "files", List.of(spec));
+        assertEquals("one", Files.readString(record));
+
+        org.junit.jupiter.api.Assertions.assertThrows(java.nio.file.NoSuchFileException.class,
+                () -> AtomicFiles.write(record, "two".getBytes(), "files", List.of(dir.resolve("gone.json"))));
+        assertEquals("one", Files.readString(record), "the record is not replaced");
+        try (var files = Files.list(dir)) {
+            assertEquals(java.util.Set.of(spec, record), java.util.Set.copyOf(files.toList()), "no temporary left");
+        }
+    }
 }

@@ -28,6 +28,10 @@ class RecordStoreTest {
         store.delete("a");
         store.delete("a");
         assertEquals(List.of(new Item("b", 2, List.of())), store.loadAll());
+        store.put("c", new Item("c", 4, List.of()));
+        store.delete("c", false); // not synced: gone all the same
+        store.delete("c", false);
+        assertEquals(List.of(new Item("b", 2, List.of())), store.loadAll());
         try (var files = Files.list(dir.resolve("items"))) {
             assertEquals(List.of("b.json"), files.map(p -> p.getFileName().toString()).toList(), "no temp file left");
         }
