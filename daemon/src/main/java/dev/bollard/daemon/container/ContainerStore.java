@@ -49,10 +49,13 @@ public final class ContainerStore extends EntryStore<Container, ContainerRecord,
 
     /**
      * {@link #insert} that also commits the container's files written without fsync ({@code config.json}): they
-     * are durable before the record is.
+     * are durable before the record is. The record's rename is not fsynced: a container created but never started
+     * is all a power loss can take (StartContainer's fsynced record write commits the create with it, the journal
+     * being in order), and after the reboot nothing needs it — its directories go with the start-up scan, and
+     * kubelet creates its containers again.
      */
     public void insert(Container c, List<Path> durableFirst) throws IOException {
-        writeRecord(c.id(), c.record(), durableFirst);
+        writeRecord(c.id(), c.record(), durableFirst, true);
         index(c);
     }
 

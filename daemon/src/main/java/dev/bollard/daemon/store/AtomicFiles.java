@@ -28,12 +28,12 @@ public final class AtomicFiles {
 
     /** Writes {@code target} with mode 0644, for files that other programs read (a CNI configuration). */
     public static void writeReadable(Path target, byte[] content) throws IOException {
-        write(target, content, "files", PosixFilePermissions.fromString("rw-r--r--"), List.of());
+        write(target, content, "files", PosixFilePermissions.fromString("rw-r--r--"), List.of(), true);
     }
 
     /** @param store the store the write's duration is reported under ({@link StoreTimings}) */
     public static void write(Path target, byte[] content, String store) throws IOException {
-        write(target, content, store, Modes.PRIVATE_FILE, List.of());
+        write(target, content, store, Modes.PRIVATE_FILE, List.of(), true);
     }
 
     /**
@@ -43,11 +43,22 @@ public final class AtomicFiles {
      * commit of its own, about a millisecond on a virtual disk). They are durable before the rename that commits.
      */
     public static void write(Path target, byte[] content, String store, List<Path> durableFirst) throws IOException {
-        write(target, content, store, Modes.PRIVATE_FILE, durableFirst);
+        write(target, content, store, Modes.PRIVATE_FILE, durableFirst, true);
+    }
+
+    /**
+     * {@link #write} of a new file whose loss at a power loss is harmless, so the directory is not fsynced after the
+     * rename (about a millisecond: a journal commit of its own). The content is still fsynced before the rename, so
+     * after a power loss the file is there whole or not at all, never empty or torn; and the next fsynced write on
+     * the same file system (or ext4's commit interval) makes the rename durable too, the journal being in order.
+     */
+    public static void writeUnlessPowerFails(Path target, byte[] content, String store, List<Path> durableFirst)
+            throws IOException {
+        write(target, content, store, Modes.PRIVATE_FILE, durableFirst, false);
     }
 
     private static void write(Path target, byte[] content, String store, Set<PosixFilePermission> mode,
-                              List<Path> durableFirst) throws IOException {
+                              List<Path> durableFirst, boolean syncDirectory) throws IOException {
         long start = System.nanoTime();
         Path dir = target.toAbsolutePath().getParent();
         Path tmp = dir.resolve("." + target.getFileName() + ".tmp-" + ProcessHandle.current().pid());
@@ -69,7 +80,9 @@ public final class AtomicFiles {
             throw e;
         }
         Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        fsyncDirectory(dir);
+        if (syncDirectory) {
+            fsyncDirectory(dir);
+        }
         StoreTimings.observe(target, store, "write", start);
     }
 

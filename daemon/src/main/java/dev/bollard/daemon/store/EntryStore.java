@@ -183,9 +183,12 @@ public abstract class EntryStore<E, R, V> {
         records.put(id, record);
     }
 
-    /** {@link #writeRecord} that commits files written for the entry with it ({@link AtomicFiles#writeNew}). */
-    protected void writeRecord(String id, R record, java.util.List<Path> durableFirst) throws IOException {
-        records.put(id, record, durableFirst);
+    /**
+     * {@link #writeRecord} that commits files written for the entry with it ({@link AtomicFiles#writeNew}), and
+     * whose loss at a power loss may be harmless ({@link RecordStore#put(String, Object, List, boolean)}).
+     */
+    protected void writeRecord(String id, R record, List<Path> durableFirst, boolean lossHarmless) throws IOException {
+        records.put(id, record, durableFirst, lossHarmless);
     }
 
     /**

@@ -40,11 +40,16 @@ public final class RecordStore<T> {
     }
 
     public void put(String id, T record) throws IOException {
-        put(id, record, List.of());
+        put(id, record, List.of(), false);
     }
 
-    /** {@link #put} that makes {@code durableFirst} durable before the record (see {@link AtomicFiles#write}). */
-    public void put(String id, T record, List<Path> durableFirst) throws IOException {
+    /**
+     * {@link #put} that makes {@code durableFirst} durable before the record (see {@link AtomicFiles#write}).
+     *
+     * @param lossHarmless whether the record's loss at a power loss is harmless (a new record that nothing after a
+     *                     reboot needs): then its rename is not fsynced ({@link AtomicFiles#writeUnlessPowerFails})
+     */
+    public void put(String id, T record, List<Path> durableFirst, boolean lossHarmless) throws IOException {
         byte[] body = GSON.toJson(record).getBytes(StandardCharsets.UTF_8);
         // The envelope around the record's bytes as they are: parsing them back into a tree only to print it again
         // (what Gson's own envelope would need) cost a parse and a print of every record written.
@@ -54,7 +59,11 @@ public final class RecordStore<T> {
         System.arraycopy(head, 0, file, 0, head.length);
         System.arraycopy(body, 0, file, head.length, body.length);
         file[file.length - 1] = '}';
-        AtomicFiles.write(file(id), file, name(), durableFirst);
+        if (lossHarmless) {
+            AtomicFiles.writeUnlessPowerFails(file(id), file, name(), durableFirst);
+        } else {
+            AtomicFiles.write(file(id), file, name(), durableFirst);
+        }
     }
 
     public void delete(String id) throws IOException {

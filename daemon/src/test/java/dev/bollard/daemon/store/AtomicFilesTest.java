@@ -58,11 +58,14 @@ class AtomicFilesTest {
         Path spec = dir.resolve("config.json");
         AtomicFiles.writeNew(spec, "{}".getBytes());
         Path record = dir.resolve("r.json");
-        AtomicFiles.write(record, "one".getBytes(), "files", List.of(spec));
+        AtomicFiles.writeUnlessPowerFails(record, "one".getBytes(), "files", List.of(spec));
         assertEquals("one", Files.readString(record));
 
         org.junit.jupiter.api.Assertions.assertThrows(java.nio.file.NoSuchFileException.class,
                 () -> AtomicFiles.write(record, "two".getBytes(), "files", List.of(dir.resolve("gone.json"))));
+        assertEquals("one", Files.readString(record), "the record is not replaced");
+        org.junit.jupiter.api.Assertions.assertThrows(java.nio.file.NoSuchFileException.class,
+                () -> AtomicFiles.writeUnlessPowerFails(record, "two".getBytes(), "files", List.of(dir.resolve("gone.json"))));
         assertEquals("one", Files.readString(record), "the record is not replaced");
         try (var files = Files.list(dir)) {
             assertEquals(java.util.Set.of(spec, record), java.util.Set.copyOf(files.toList()), "no temporary left");
