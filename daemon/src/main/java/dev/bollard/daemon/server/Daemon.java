@@ -233,6 +233,7 @@ public final class Daemon implements AutoCloseable {
             List<io.grpc.ServerInterceptor> interceptors = metrics == null
                     ? List.of(heapShrink.interceptor(), gate)
                     : List.of(new MetricsInterceptor(metrics), heapShrink.interceptor(), gate);
+            // (the image services without their stores: only their method sets are served until late.bind below)
             server = CriServer.start(d.socket(), List.of(
                     late.serve(RuntimeServiceImpl.versionAndStatusOnly(info), RecoveryGate.OPEN),
                     late.serve(new ImageServiceImpl(null), java.util.Set.of()),
