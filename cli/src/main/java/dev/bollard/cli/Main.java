@@ -48,6 +48,7 @@ public final class Main {
     /** Runs one command line and returns its exit code; a CLI error is one line on stderr. */
     public static int run(String... args) {
         if (args.length > 0 && args[0].equals("daemon")) {
+            dev.bollard.daemon.server.StartupWarmUp.begin(); // beside the start's own work: see there
             // The daemon's few options by hand: picocli's model of even this one command (annotations read through
             // reflection proxies) took a quarter of a daemon start's CPU. Anything unusual (--help, a typo) goes
             // to picocli below for its usage and messages.

@@ -25,6 +25,14 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
     }
 
     /**
+     * The service before the pods, containers, stats and streaming are wired: for its method set and its Version and
+     * Status handlers (the daemon serves these first, see server.LateServices); any other method must not be called.
+     */
+    public static io.grpc.BindableService versionAndStatusOnly(RuntimeInfoRpcs info) {
+        return withListBytesReused(new RuntimeServiceImpl(info, null, null, null, null));
+    }
+
+    /**
      * ListContainers and ListPodSandbox answer the same message again while nothing changed ({@link LastAnswer}):
      * their responses go through a {@link LastBytesMarshaller}, which then sends the bytes it serialized last time.
      */

@@ -82,11 +82,17 @@ public final class Log {
      * about it once per connection. Harmless, and noise on every CRI connection, so it is silenced.
      */
     public static void quietNettyBootstrap() {
-        NETTY_BOOTSTRAP.setLevel(Level.SEVERE);
+        NettyBootstrapLogger.LOGGER.setLevel(Level.SEVERE);
     }
 
-    /** Held strongly: java.util.logging forgets the level of a logger nobody references. */
-    private static final java.util.logging.Logger NETTY_BOOTSTRAP = java.util.logging.Logger.getLogger("io.netty.bootstrap");
+    /**
+     * Held strongly: java.util.logging forgets the level of a logger nobody references. In a holder of its own, so
+     * that the first Log does not start java.util.logging (its start searches every jar of the class path for a
+     * backend: tens of ms, done on StartupWarmUp's thread during a daemon start).
+     */
+    private static final class NettyBootstrapLogger {
+        static final java.util.logging.Logger LOGGER = java.util.logging.Logger.getLogger("io.netty.bootstrap");
+    }
 
     private static void bridgeJul(LogLevel level) {
         var root = LogManager.getLogManager().getLogger("");

@@ -179,6 +179,7 @@ public final class Daemon implements AutoCloseable {
         StatsCollector statsCollector = null;
         CriServer server = null;
         var gate = new RecoveryGate();
+        var late = new LateServices();
         AutoCloseable storeTimings = () -> { };
         try {
             created.directory("socket directory", d.socket().getParent());
@@ -223,6 +224,21 @@ public final class Daemon implements AutoCloseable {
                 Files.deleteIfExists(d.socket());
                 LOG.info("removed stale socket", "path", d.socket());
             }
+            // The socket is served as soon as Version and Status can answer (the configuration, the root locked,
+            // the handlers and CNI known): the image store, the records, the shim manager and the lifecycle are
+            // wired while it already answers (LateServices), then the pods and containers of the last run are
+            // recovered; every call but Version and Status waits for both (RecoveryGate). What the first calls do not
+            // need (the streaming server, metrics HTTP, image housekeeping) starts after.
+            var heapShrink = HeapShrink.forThisJvm();
+            List<io.grpc.ServerInterceptor> interceptors = metrics == null
+                    ? List.of(heapShrink.interceptor(), gate)
+                    : List.of(new MetricsInterceptor(metrics), heapShrink.interceptor(), gate);
+            // (the image services without their stores: only their method sets are served until late.bind below)
+            server = CriServer.start(d.socket(), List.of(
+                    late.serve(RuntimeServiceImpl.versionAndStatusOnly(info), RecoveryGate.OPEN),
+                    late.serve(new ImageServiceImpl(null), java.util.Set.of()),
+                    late.serve(new ImagesAdminService(null), java.util.Set.of())), interceptors,
+                    method -> EVENT_LOOP_CALLS && gate.isOpen() && ANSWERED_FROM_MEMORY.contains(method));
             var reg = config.registry();
             images = new ImageManager(d.root().resolve("image"), new HostsConfig(reg.configPath()),
                     RegistryClient.Options.defaults().withProgressTimeout(Duration.ofSeconds(reg.pullProgressTimeoutSeconds())),
@@ -239,9 +255,6 @@ public final class Daemon implements AutoCloseable {
                     InfraImage.of(sandboxImage, images), config.runtime().maxLogLineBytes());
             var sandboxes = lifecycle.sandboxes();
             var containers = lifecycle.containers();
-            // The socket is served before recovery: Version and Status answer at once, every other call waits for it
-            // (RecoveryGate). What the first calls do not need (the streaming server, metrics HTTP, image
-            // housekeeping) starts after.
             // the pause image before any pull can fill the disk; imported once the start cannot fail any more
             var sandboxImageReady = new java.util.concurrent.CompletableFuture<Void>();
             images.holdPullsUntil(sandboxImageReady);
@@ -252,8 +265,6 @@ public final class Daemon implements AutoCloseable {
             streamingServer = new StreamingServer(config.streaming(), streamTokens, streamBackend);
             java.util.function.Supplier<java.net.URI> streamingBase = streamingServer::baseUrl;
             var streamingRpcs = new StreamingRpcs(containers, sandboxes, streamTokens, streamingBase);
-            var heapShrink = HeapShrink.forThisJvm();
-            List<io.grpc.ServerInterceptor> interceptors = List.of(heapShrink.interceptor(), gate);
             if (metrics != null) {
                 metrics.observe(sandboxes, containers);
                 images.pullObserver(new ImageManager.PullObserver() {
@@ -267,13 +278,12 @@ public final class Daemon implements AutoCloseable {
                         metrics.imagePullFailed();
                     }
                 });
-                interceptors = List.of(new MetricsInterceptor(metrics), heapShrink.interceptor(), gate);
             }
             statsCollector = new StatsCollector(d.root(), containers, sandboxes, StatsCollector.INTERVAL);
             statsCollector.guestSource(new dev.bollard.daemon.stats.ShimGuestStats(sandboxes, handlers));
             var collector = statsCollector;
             var containerEvents = new ContainerEvents(ContainerEvents.DEFAULT_BUFFER, ContainerEvents.DEFAULT_STALL_LIMIT);
-            server = CriServer.start(d.socket(), List.of(
+            late.bind(List.of(
                     RuntimeServiceImpl.withListBytesReused(new RuntimeServiceImpl(info,
                             new PodSandboxRpcs(lifecycle, containerRpcs), containerRpcs,
                             new StatsRpcs(statsCollector,
@@ -281,8 +291,7 @@ public final class Daemon implements AutoCloseable {
                                     containerEvents),
                             streamingRpcs)),
                     new ImageServiceImpl(new ImageRpcs(images,
-                            () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors,
-                    method -> EVENT_LOOP_CALLS && gate.isOpen() && ANSWERED_FROM_MEMORY.contains(method));
+                            () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)));
             long recoveryStart = System.nanoTime();
             long[] phases = recover(lifecycle);
             long scanStart = System.nanoTime();
@@ -339,6 +348,7 @@ public final class Daemon implements AutoCloseable {
                     heapShrink);
         } catch (StartupException e) {
             gate.fail();
+            late.fail();
             closeServer(server);
             closeQuietly(streamingServer);
             closeQuietly(storeTimings);
@@ -348,6 +358,7 @@ public final class Daemon implements AutoCloseable {
             throw e;
         } catch (IOException | RuntimeException e) {
             gate.fail();
+            late.fail();
             closeServer(server);
             closeQuietly(streamingServer);
             closeQuietly(storeTimings);

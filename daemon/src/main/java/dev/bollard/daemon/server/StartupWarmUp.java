@@ -1,0 +1,39 @@
+package dev.bollard.daemon.server;
+
+import dev.bollard.api.cri.v1.ImageServiceGrpc;
+import dev.bollard.api.cri.v1.RuntimeServiceGrpc;
+import io.netty.channel.epoll.Epoll;
+
+/**
+ * Class initialisation every daemon start needs, begun on a second thread as the process starts, while the main
+ * thread reads the configuration, locks the root and opens the stores: the first lookup of a service or resource
+ * that misses (java.util.logging's backend search) opens every jar of the class path; Netty's epoll transport loads
+ * its native library; the CRI services' method descriptors initialise the message classes they name (the CRI proto
+ * file's descriptor and ~280 default instances). A thread that reaches one of them while this one is at it waits
+ * for it instead of doing it again, so nothing is done twice and the main thread's path is shorter by what ran
+ * beside it (docs/BENCHMARKS.md, "Branch startup").
+ *
+ * <p>In the order the start meets them, so that the two threads enter each chain of static initialisers at the same
+ * end. Nothing here can fail the start: whatever fails is done again, and reported, where it is needed.
+ */
+public final class StartupWarmUp {
+
+    private StartupWarmUp() {
+    }
+
+    /** Starts the warm-up thread; returns at once. */
+    public static Thread begin() {
+        return Thread.ofPlatform().daemon().name("startup-warm-up").start(StartupWarmUp::run);
+    }
+
+    static void run() {
+        try {
+            java.util.logging.LogManager.getLogManager();
+            Epoll.isAvailable();
+            RuntimeServiceGrpc.getServiceDescriptor();
+            ImageServiceGrpc.getServiceDescriptor();
+        } catch (RuntimeException | LinkageError e) {
+            // the start meets the same failure where it needs the class, and reports it there
+        }
+    }
+}
