@@ -484,8 +484,7 @@ public final class Daemon implements AutoCloseable {
     }
 
     private static long sinceProcessStart() {
-        return ProcessHandle.current().info().startInstant()
-                .map(t -> java.time.Duration.between(t, java.time.Instant.now()).toMillis()).orElse(-1L);
+        return dev.bollard.daemon.linux.ProcessClock.millisSinceStart(ProcessHandle.current().pid());
     }
 
     private static UnixSockets.PathState probe(Path socket) throws StartupException {

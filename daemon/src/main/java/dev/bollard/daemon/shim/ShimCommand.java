@@ -141,30 +141,6 @@ final class ShimCommand {
         return found;
     }
 
-    /** Linux's USER_HZ: the unit of /proc's clock ticks (100 on every architecture Debian ships). */
-    private static final long USER_HZ = 100;
-
-    /** Clock ticks since boot now, from /proc/uptime (10 ms resolution); 0 when unreadable. */
-    static long ticksSinceBoot() {
-        try {
-            String uptime = Files.readString(Path.of("/proc/uptime")).strip();
-            return (long) (Double.parseDouble(uptime.substring(0, uptime.indexOf(' '))) * USER_HZ);
-        } catch (IOException | RuntimeException e) {
-            return 0;
-        }
-    }
-
-    /** When the process started, in clock ticks since boot (/proc/<pid>/stat field 22); MAX_VALUE when gone. */
-    static long startTicks(long pid) {
-        try {
-            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-            String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-            return Long.parseLong(fields[19]); // field 22; fields[0] is field 3 (state)
-        } catch (IOException | RuntimeException e) {
-            return Long.MAX_VALUE;
-        }
-    }
-
     private static boolean flag(List<String> argv, String flag, String value) {
         int i = argv.indexOf(flag);
         return i >= 0 && i + 1 < argv.size() && argv.get(i + 1).equals(value);

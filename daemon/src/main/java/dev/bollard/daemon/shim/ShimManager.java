@@ -134,7 +134,7 @@ public final class ShimManager implements TaskServices, AutoCloseable {
         }
         // No /proc scan on the way of every pod (only a failed start scans): a start that runs a new daemon writes
         // its pid to shim.pid in the working directory; one that joins a running shim writes none.
-        long before = ShimCommand.ticksSinceBoot();
+        long before = dev.bollard.daemon.linux.ProcessClock.ticksSinceBoot();
         Path logFifo = dir.resolve("log");
         boolean fifoExisted = Files.exists(logFifo);
         ShimLogPump pump = ShimLogPump.start(logFifo, podId);
@@ -409,7 +409,7 @@ public final class ShimManager implements TaskServices, AutoCloseable {
      */
     private void killStarted(String podId, long before, ShimAddress address) {
         var started = new ArrayList<>(ShimCommand.shimDaemons(namespace, podId, address()));
-        started.removeIf(pid -> ShimCommand.startTicks(pid) < before);
+        started.removeIf(pid -> dev.bollard.daemon.linux.ProcessClock.startTicks(pid) < before);
         for (long pid : started) {
             ProcessHandle.of(pid).ifPresent(p -> {
                 p.destroyForcibly();
