@@ -1,15 +1,12 @@
 package dev.bollard.daemon.server;
 
 import dev.bollard.api.cri.v1.ListPodSandboxRequest;
-import dev.bollard.api.cri.v1.ListPodSandboxResponse;
 import dev.bollard.api.cri.v1.PodSandbox;
 import dev.bollard.api.cri.v1.RuntimeServiceGrpc;
 import dev.bollard.api.cri.v1.VersionRequest;
-import dev.bollard.api.cri.v1.VersionResponse;
 import io.grpc.BindableService;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.stub.StreamObserver;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -35,19 +32,7 @@ class LateServicesTest {
 
     /** A RuntimeService whose Version names {@code name} and whose ListPodSandbox lists one pod named {@code name}. */
     private static BindableService runtime(String name) {
-        return new RuntimeServiceGrpc.RuntimeServiceImplBase() {
-            @Override
-            public void version(VersionRequest request, StreamObserver<VersionResponse> observer) {
-                observer.onNext(VersionResponse.newBuilder().setRuntimeName(name).build());
-                observer.onCompleted();
-            }
-
-            @Override
-            public void listPodSandbox(ListPodSandboxRequest request, StreamObserver<ListPodSandboxResponse> observer) {
-                observer.onNext(ListPodSandboxResponse.newBuilder().addItems(PodSandbox.newBuilder().setId(name)).build());
-                observer.onCompleted();
-            }
-        };
+        return new VersionAndPodsService(name, () -> List.of(PodSandbox.newBuilder().setId(name).build()));
     }
 
     private RuntimeServiceGrpc.RuntimeServiceBlockingStub serve(LateServices late) throws Exception {

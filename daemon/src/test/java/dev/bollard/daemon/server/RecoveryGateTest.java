@@ -1,14 +1,11 @@
 package dev.bollard.daemon.server;
 
 import dev.bollard.api.cri.v1.ListPodSandboxRequest;
-import dev.bollard.api.cri.v1.ListPodSandboxResponse;
 import dev.bollard.api.cri.v1.PodSandbox;
 import dev.bollard.api.cri.v1.RuntimeServiceGrpc;
 import dev.bollard.api.cri.v1.VersionRequest;
-import dev.bollard.api.cri.v1.VersionResponse;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.stub.StreamObserver;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,19 +31,7 @@ class RecoveryGateTest {
     private volatile List<PodSandbox> pods = List.of();
 
     private RuntimeServiceGrpc.RuntimeServiceBlockingStub serve(RecoveryGate gate) throws Exception {
-        var service = new RuntimeServiceGrpc.RuntimeServiceImplBase() {
-            @Override
-            public void version(VersionRequest request, StreamObserver<VersionResponse> observer) {
-                observer.onNext(VersionResponse.newBuilder().setRuntimeName("test").build());
-                observer.onCompleted();
-            }
-
-            @Override
-            public void listPodSandbox(ListPodSandboxRequest request, StreamObserver<ListPodSandboxResponse> observer) {
-                observer.onNext(ListPodSandboxResponse.newBuilder().addAllItems(pods).build());
-                observer.onCompleted();
-            }
-        };
+        var service = new VersionAndPodsService("test", () -> pods);
         Path socket = dir.resolve("cri.sock");
         cri = TestCriSocket.connect(socket, CriServer.start(socket, List.of(service), List.of(gate)));
         return cri.runtime();
