@@ -203,7 +203,8 @@ public final class Daemon implements AutoCloseable {
                 storeTimings = metrics.observeStores(d.root(), d.state());
             }
             var layout = CgroupLayout.detect();
-            var handlers = new RuntimeHandlers(config, cgroupDriver, layout, d.state().resolve("runtimes"));
+            var handlers = new RuntimeHandlers(config, cgroupDriver, layout, d.state().resolve("runtimes"),
+                    d.root().resolve("runtime-features.json"));
             var podCidrs = new PodCidrs(d.root().resolve("pod-cidr"));
             var cniSettings = config.cni();
             if (cniSettings.writeDefaultConfig()) {
@@ -217,6 +218,11 @@ public final class Daemon implements AutoCloseable {
                     d.root().resolve("cni").resolve("cache"), Duration.ofSeconds(cniSettings.pluginTimeoutSeconds())));
             cni.warmUp(); // the first Status finds the plugins' VERSION answers cached
             handlers.warmUp(); // and runc's features
+            // the costly static initializers of the first Status and the first pod, off those calls
+            FirstCallsWarmUp.start(List.of(dev.bollard.api.cri.v1.CriApiProto.class,
+                            com.google.protobuf.util.JsonFormat.class, dev.bollard.daemon.linux.Syscalls.class),
+                    List.of(() -> dev.bollard.daemon.store.ProtoJson.toJson(
+                            dev.bollard.api.cri.v1.PodSandboxConfig.getDefaultInstance())));
             var info = new RuntimeInfoRpcs(config, handlers, cgroupDriver, layout, podCidrs, cni);
 
             if (staleSocket) {

@@ -1,0 +1,45 @@
+package dev.bollard.daemon.server;
+
+import dev.bollard.daemon.log.Log;
+
+import java.util.List;
+
+/**
+ * One-time work the first calls after a start would each do on their own time, done at start on a virtual thread
+ * instead. The AOT cache holds these classes loaded and linked, but their static initializers still run in each new
+ * JVM, and some are costly (measured with {@code -Xlog:class+load,class+init} in the cold bench's first calls, 2 cores
+ * under load): the CRI protobuf file descriptor, built by the first message with a map field (the first Status
+ * waited 75 ms for it), protobuf's JSON printer and its well-known types (the first RunPodSandbox's record, ~20 ms),
+ * and {@code Syscalls}, whose FFM downcall handles spin their stubs at run time (the first RunPodSandbox, ~190 ms).
+ * A call that arrives while a class is still being initialized waits for that initialization (the JVM's class init
+ * lock) instead of doing it again, so it is never worse off than without the warm-up.
+ */
+final class FirstCallsWarmUp {
+
+    private static final Log LOG = Log.get("daemon");
+
+    private FirstCallsWarmUp() {
+    }
+
+    /** Initializes {@code classes}, in order, then runs {@code tasks}, on a virtual thread started now. */
+    static Thread start(List<Class<?>> classes, List<Runnable> tasks) {
+        return Thread.ofVirtual().name("first-calls-warm-up").start(() -> {
+            long t0 = System.nanoTime();
+            for (Class<?> c : classes) {
+                try {
+                    Class.forName(c.getName(), true, c.getClassLoader());
+                } catch (ClassNotFoundException | LinkageError e) {
+                    LOG.debug("first-calls warm-up: class not initialized", "class", c.getName(), "error", e.toString());
+                }
+            }
+            for (Runnable task : tasks) {
+                try {
+                    task.run();
+                } catch (RuntimeException e) {
+                    LOG.debug("first-calls warm-up: task failed", "error", e.toString());
+                }
+            }
+            LOG.debug("first-calls warm-up done", "millis", (System.nanoTime() - t0) / 1_000_000);
+        });
+    }
+}
