@@ -26,10 +26,15 @@ final class FirstCallsWarmUp {
         return Thread.ofVirtual().name("first-calls-warm-up").start(() -> {
             long t0 = System.nanoTime();
             for (Class<?> c : classes) {
+                long c0 = System.nanoTime();
                 try {
                     Class.forName(c.getName(), true, c.getClassLoader());
                 } catch (ClassNotFoundException | LinkageError e) {
                     LOG.debug("first-calls warm-up: class not initialized", "class", c.getName(), "error", e.toString());
+                }
+                if (LOG.isDebug()) {
+                    LOG.debug("first-calls warm-up: initialized", "class", c.getSimpleName(),
+                            "millis", (System.nanoTime() - c0) / 1_000_000);
                 }
             }
             for (Runnable task : tasks) {
