@@ -220,7 +220,7 @@ public final class Daemon implements AutoCloseable {
             handlers.warmUp(); // and runc's features
             // the costly static initializers of the first Status and the first pod, off those calls
             FirstCallsWarmUp.start(List.of(dev.bollard.api.cri.v1.CriApiProto.class,
-                            com.google.protobuf.util.JsonFormat.class, dev.bollard.daemon.linux.Syscalls.class),
+                            com.google.protobuf.util.JsonFormat.class),
                     List.of(() -> dev.bollard.daemon.store.ProtoJson.toJson(
                             dev.bollard.api.cri.v1.PodSandboxConfig.getDefaultInstance())));
             var info = new RuntimeInfoRpcs(config, handlers, cgroupDriver, layout, podCidrs, cni);

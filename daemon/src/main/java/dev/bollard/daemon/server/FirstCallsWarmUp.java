@@ -9,8 +9,9 @@ import java.util.List;
  * instead. The AOT cache holds these classes loaded and linked, but their static initializers still run in each new
  * JVM, and some are costly (measured with {@code -Xlog:class+load,class+init} in the cold bench's first calls, 2 cores
  * under load): the CRI protobuf file descriptor, built by the first message with a map field (the first Status
- * waited 75 ms for it), protobuf's JSON printer and its well-known types (the first RunPodSandbox's record, ~20 ms),
- * and {@code Syscalls}, whose FFM downcall handles spin their stubs at run time (the first RunPodSandbox, ~190 ms).
+ * waited 75 ms for it), protobuf's JSON printer and its well-known types (the first RunPodSandbox's record, ~20 ms).
+ * (The FFM downcall stubs of {@code linux.Syscalls}, ~190 ms of the first RunPodSandbox when that class linked them
+ * all at once, are not warmed here: on 2 cores the work delayed the socket; each is now linked at its first use.)
  * A call that arrives while a class is still being initialized waits for that initialization (the JVM's class init
  * lock) instead of doing it again, so it is never worse off than without the warm-up.
  */
