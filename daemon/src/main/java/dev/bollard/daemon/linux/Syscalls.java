@@ -252,6 +252,25 @@ public final class Syscalls {
     private Syscalls() {
     }
 
+    /**
+     * Links every downcall handle now, those a pod's start needs first (the daemon runs this on a virtual thread once
+     * its socket is served): a call that needs a handle meanwhile links it itself, or waits for the link under way,
+     * so the first RunPodSandbox and this share the work across cores instead of the call doing all of it.
+     */
+    public static void linkAll() {
+        for (Class<?> holder : java.util.List.of(Unshare.class, Open.class, Close.class, Mount.class, Setns.class,
+                Umount2.class, Mkfifo.class, Statfs.class, Openat.class, Mkdirat.class, Read.class, Write.class,
+                EpollCreate1.class, EpollCtl.class, EpollWait.class, Geteuid.class, Chmod.class, Lchown.class,
+                Symlink.class, Mknod.class, Utimensat.class, Lsetxattr.class, Lgetxattr.class, OpenTree.class,
+                MountSetattr.class, MoveMount.class)) {
+            try {
+                Class.forName(holder.getName(), true, holder.getClassLoader());
+            } catch (ClassNotFoundException | LinkageError e) {
+                // a function this libc lacks: the call that needs it fails as it always did
+            }
+        }
+    }
+
     private static MethodHandle handle(String name, FunctionDescriptor fd) {
         var symbol = LINKER.defaultLookup().find(name)
                 .orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));

@@ -289,6 +289,8 @@ public final class Daemon implements AutoCloseable {
                     new ImageServiceImpl(new ImageRpcs(images,
                             () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors,
                     method -> EVENT_LOOP_CALLS && gate.isOpen() && ANSWERED_FROM_MEMORY.contains(method));
+            // the FFM stubs of the first pod's syscalls, linked beside the first calls rather than before the socket
+            FirstCallsWarmUp.start(List.of(), List.of(dev.bollard.daemon.linux.Syscalls::linkAll));
             long recoveryStart = System.nanoTime();
             long[] phases = recover(lifecycle);
             long scanStart = System.nanoTime();

@@ -137,4 +137,11 @@ class SyscallsTest {
         var e = assertThrows(Syscalls.ErrnoException.class, () -> Syscalls.statfsType(dir.resolve("gone")));
         assertTrue(e.getMessage().startsWith("statfs " + dir.resolve("gone")), e.getMessage());
     }
+
+    @Test
+    void linkingEveryHandleAheadLeavesTheCallsWorking() throws Exception {
+        Syscalls.linkAll();
+        Syscalls.linkAll(); // again: nothing left to link, nothing fails
+        assertEquals(Files.getAttribute(Path.of("/proc/self"), "unix:uid"), Syscalls.geteuid(), "geteuid through its handle");
+    }
 }
