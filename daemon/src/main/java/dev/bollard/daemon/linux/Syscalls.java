@@ -254,7 +254,7 @@ public final class Syscalls {
 
     /**
      * Links every downcall handle now, those a pod's start needs first (the daemon runs this on a virtual thread once
-     * its socket is served): a call that needs a handle meanwhile links it itself, or waits for the link under way,
+     * its recovery gate opens): a call that needs a handle meanwhile links it itself, or waits for the link under way,
      * so the first RunPodSandbox and this share the work across cores instead of the call doing all of it.
      */
     public static void linkAll() {

@@ -289,8 +289,6 @@ public final class Daemon implements AutoCloseable {
                     new ImageServiceImpl(new ImageRpcs(images,
                             () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors,
                     method -> EVENT_LOOP_CALLS && gate.isOpen() && ANSWERED_FROM_MEMORY.contains(method));
-            // the FFM stubs of the first pod's syscalls, linked beside the first calls rather than before the socket
-            FirstCallsWarmUp.start(List.of(), List.of(dev.bollard.daemon.linux.Syscalls::linkAll));
             long recoveryStart = System.nanoTime();
             long[] phases = recover(lifecycle);
             long scanStart = System.nanoTime();
@@ -314,6 +312,9 @@ public final class Daemon implements AutoCloseable {
                 nri.start();
             }
             gate.open();
+            // the FFM stubs of the first pod's syscalls: linked beside the first calls (a RunPodSandbox could not run
+            // before the gate opened) rather than before the socket, where on 2 cores they delayed it
+            FirstCallsWarmUp.start(List.of(), List.of(dev.bollard.daemon.linux.Syscalls::linkAll));
             // After recovery: garbage collection must see the snapshots the recovered containers use.
             images.startHousekeeping();
             streamingServer.start();

@@ -11,8 +11,9 @@ import java.util.List;
  * under load): the CRI protobuf file descriptor, built by the first message with a map field (the first Status
  * waited 75 ms for it), protobuf's JSON printer and its well-known types (the first RunPodSandbox's record, ~20 ms).
  * The FFM downcall stubs of {@code linux.Syscalls} (~190 ms of the first RunPodSandbox when that class linked them
- * all at once) are linked by a second warm-up started once the socket is served: before it, on 2 cores, the work
- * delayed the socket; each handle has a holder of its own, so the first pod links what the warm-up has not yet.
+ * all at once) are linked by a second warm-up started when the recovery gate opens (no RunPodSandbox runs before):
+ * before the socket, on 2 cores, the work delayed it; each handle has a holder of its own, so the first pod links
+ * what the warm-up has not yet.
  * A call that arrives while a class is still being initialized waits for that initialization (the JVM's class init
  * lock) instead of doing it again, so it is never worse off than without the warm-up.
  */
