@@ -218,11 +218,6 @@ public final class Daemon implements AutoCloseable {
                     d.root().resolve("cni").resolve("cache"), Duration.ofSeconds(cniSettings.pluginTimeoutSeconds())));
             cni.warmUp(); // the first Status finds the plugins' VERSION answers cached
             handlers.warmUp(); // and runc's features
-            // the costly static initializers of the first Status and the first pod, off those calls
-            FirstCallsWarmUp.start(List.of(dev.bollard.api.cri.v1.CriApiProto.class,
-                            com.google.protobuf.util.JsonFormat.class),
-                    List.of(() -> dev.bollard.daemon.store.ProtoJson.toJson(
-                            dev.bollard.api.cri.v1.PodSandboxConfig.getDefaultInstance())));
             var info = new RuntimeInfoRpcs(config, handlers, cgroupDriver, layout, podCidrs, cni);
 
             if (staleSocket) {
@@ -289,6 +284,12 @@ public final class Daemon implements AutoCloseable {
                     new ImageServiceImpl(new ImageRpcs(images,
                             () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors,
                     method -> EVENT_LOOP_CALLS && gate.isOpen() && ANSWERED_FROM_MEMORY.contains(method));
+            // the costly static initializers of the first Status and the first pod, off those calls; started only
+            // now: before the socket, on 2 cores, they delayed the first Version answer
+            FirstCallsWarmUp.start(List.of(dev.bollard.api.cri.v1.CriApiProto.class,
+                            com.google.protobuf.util.JsonFormat.class),
+                    List.of(() -> dev.bollard.daemon.store.ProtoJson.toJson(
+                            dev.bollard.api.cri.v1.PodSandboxConfig.getDefaultInstance())));
             long recoveryStart = System.nanoTime();
             long[] phases = recover(lifecycle);
             long scanStart = System.nanoTime();
