@@ -43,6 +43,9 @@ public final class RuntimeInfoRpcs {
     private final CgroupLayout cgroupLayout;
     private final PodCidrs podCidrs;
     private final Cni cni;
+    /** Run once, at the end of the first Status (see {@link #afterFirstStatus}); null: nothing to run. */
+    private final java.util.concurrent.atomic.AtomicReference<Runnable> afterFirstStatus =
+            new java.util.concurrent.atomic.AtomicReference<>();
 
     public RuntimeInfoRpcs(BollardConfig config, RuntimeHandlers handlers, CgroupDriver cgroupDriver,
                            CgroupLayout cgroupLayout, PodCidrs podCidrs, Cni cni) {
@@ -52,6 +55,15 @@ public final class RuntimeInfoRpcs {
         this.cgroupDriver = cgroupDriver;
         this.cgroupLayout = cgroupLayout;
         this.podCidrs = podCidrs;
+    }
+
+    /**
+     * {@code work} runs once, when the first Status has its answer: kubelet's first call after a node boots, which
+     * a RunPodSandbox follows. What only the pods need is prepared from there, not at start, so a daemon nobody
+     * calls yet neither spends it nor holds its memory.
+     */
+    public void afterFirstStatus(Runnable work) {
+        afterFirstStatus.set(work);
     }
 
     VersionResponse version(VersionRequest request) {
@@ -94,7 +106,12 @@ public final class RuntimeInfoRpcs {
             response.putInfo("handlerChecks", handlersJson(checks).toString());
             response.putInfo("node", nodeJson().toString());
         }
-        return response.build();
+        var built = response.build();
+        var once = afterFirstStatus.getAndSet(null);
+        if (once != null) {
+            once.run();
+        }
+        return built;
     }
 
     RuntimeConfigResponse runtimeConfig(RuntimeConfigRequest request) {

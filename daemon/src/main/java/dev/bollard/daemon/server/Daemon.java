@@ -219,6 +219,14 @@ public final class Daemon implements AutoCloseable {
             cni.warmUp(); // the first Status finds the plugins' VERSION answers cached
             handlers.warmUp(); // and runc's features
             var info = new RuntimeInfoRpcs(config, handlers, cgroupDriver, layout, podCidrs, cni);
+            // What the first pod would spend on static initializers (protobuf's JSON printer, the FFM stubs of the
+            // syscalls), prepared on a virtual thread once kubelet's first Status is answered, while kubelet moves
+            // on to RunPodSandbox: not at start, where on 2 cores it delayed the first Version answer, nor for a
+            // daemon nobody calls yet (its idle memory)
+            info.afterFirstStatus(() -> FirstCallsWarmUp.start(List.of(com.google.protobuf.util.JsonFormat.class),
+                    List.of(() -> dev.bollard.daemon.store.ProtoJson.toJson(
+                            dev.bollard.api.cri.v1.PodSandboxConfig.getDefaultInstance()),
+                            dev.bollard.daemon.linux.Syscalls::linkAll)));
 
             if (staleSocket) {
                 Files.deleteIfExists(d.socket());
@@ -284,12 +292,6 @@ public final class Daemon implements AutoCloseable {
                     new ImageServiceImpl(new ImageRpcs(images,
                             () -> List.of(collector.containerFilesystem()))), new ImagesAdminService(images)), interceptors,
                     method -> EVENT_LOOP_CALLS && gate.isOpen() && ANSWERED_FROM_MEMORY.contains(method));
-            // the costly static initializers of the first Status and the first pod, off those calls; started only
-            // now: before the socket, on 2 cores, they delayed the first Version answer
-            FirstCallsWarmUp.start(List.of(dev.bollard.api.cri.v1.CriApiProto.class,
-                            com.google.protobuf.util.JsonFormat.class),
-                    List.of(() -> dev.bollard.daemon.store.ProtoJson.toJson(
-                            dev.bollard.api.cri.v1.PodSandboxConfig.getDefaultInstance())));
             long recoveryStart = System.nanoTime();
             long[] phases = recover(lifecycle);
             long scanStart = System.nanoTime();
@@ -313,9 +315,6 @@ public final class Daemon implements AutoCloseable {
                 nri.start();
             }
             gate.open();
-            // the FFM stubs of the first pod's syscalls: linked beside the first calls (a RunPodSandbox could not run
-            // before the gate opened) rather than before the socket, where on 2 cores they delayed it
-            FirstCallsWarmUp.start(List.of(), List.of(dev.bollard.daemon.linux.Syscalls::linkAll));
             // After recovery: garbage collection must see the snapshots the recovered containers use.
             images.startHousekeeping();
             streamingServer.start();

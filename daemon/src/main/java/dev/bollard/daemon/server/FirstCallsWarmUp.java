@@ -5,17 +5,16 @@ import dev.bollard.daemon.log.Log;
 import java.util.List;
 
 /**
- * One-time work the first calls after a start would each do on their own time, done at start on a virtual thread
- * instead. The AOT cache holds these classes loaded and linked, but their static initializers still run in each new
- * JVM, and some are costly (measured with {@code -Xlog:class+load,class+init} in the cold bench's first calls, 2 cores
- * under load): the CRI protobuf file descriptor, built by the first message with a map field (the first Status
- * waited 75 ms for it), protobuf's JSON printer and its well-known types (the first RunPodSandbox's record, ~20 ms).
- * The FFM downcall stubs of {@code linux.Syscalls} (~190 ms of the first RunPodSandbox when that class linked them
- * all at once) are linked by a second warm-up started when the recovery gate opens (no RunPodSandbox runs before):
- * before the socket, on 2 cores, the work delayed it; each handle has a holder of its own, so the first pod links
- * what the warm-up has not yet.
- * A call that arrives while a class is still being initialized waits for that initialization (the JVM's class init
- * lock) instead of doing it again, so it is never worse off than without the warm-up.
+ * One-time work the first pod after a start would do on its own time, done on a virtual thread instead, started
+ * when kubelet's first Status has its answer ({@code RuntimeInfoRpcs.afterFirstStatus}), while kubelet moves on to
+ * RunPodSandbox. The AOT cache holds these classes loaded and linked, but their static initializers still run in each
+ * new JVM, and some are costly (measured with {@code -Xlog:class+load,class+init} in the cold bench's first calls, 2
+ * cores under load): the FFM downcall stubs of {@code linux.Syscalls} (~190 ms of the first RunPodSandbox when that
+ * class linked all of them at once; now each has a holder, so the pod links what the warm-up has not yet), protobuf's
+ * JSON printer and its well-known types (the first RunPodSandbox's record, ~20 ms). Started at daemon start instead,
+ * on 2 cores, the same work delayed the first Version answer and raised the idle daemon's memory by ~20 MB. A call
+ * that arrives while a class is still being initialized waits for that initialization (the JVM's class init lock)
+ * instead of doing it again, so it is never worse off than without the warm-up.
  */
 final class FirstCallsWarmUp {
 
