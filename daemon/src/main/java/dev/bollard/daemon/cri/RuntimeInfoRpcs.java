@@ -43,6 +43,9 @@ public final class RuntimeInfoRpcs {
     private final CgroupLayout cgroupLayout;
     private final PodCidrs podCidrs;
     private final Cni cni;
+    /** Run once, at the end of the first Version (see {@link #afterFirstVersion}); null: nothing to run. */
+    private final java.util.concurrent.atomic.AtomicReference<Runnable> afterFirstVersion =
+            new java.util.concurrent.atomic.AtomicReference<>();
     /** Run once, at the end of the first Status (see {@link #afterFirstStatus}); null: nothing to run. */
     private final java.util.concurrent.atomic.AtomicReference<Runnable> afterFirstStatus =
             new java.util.concurrent.atomic.AtomicReference<>();
@@ -66,13 +69,23 @@ public final class RuntimeInfoRpcs {
         afterFirstStatus.set(work);
     }
 
+    /** {@code work} runs once, when the first Version has its answer: kubelet asks Version, then Status. */
+    public void afterFirstVersion(Runnable work) {
+        afterFirstVersion.set(work);
+    }
+
     VersionResponse version(VersionRequest request) {
-        return VersionResponse.newBuilder()
+        var built = VersionResponse.newBuilder()
                 .setVersion(BollardVersion.KUBELET_API_VERSION)
                 .setRuntimeName(BollardVersion.RUNTIME_NAME)
                 .setRuntimeVersion(BollardVersion.version())
                 .setRuntimeApiVersion(BollardVersion.CRI_API_VERSION)
                 .build();
+        var once = afterFirstVersion.getAndSet(null);
+        if (once != null) {
+            once.run();
+        }
+        return built;
     }
 
     StatusResponse status(StatusRequest request) {

@@ -223,6 +223,10 @@ public final class Daemon implements AutoCloseable {
             // syscalls), prepared on a virtual thread once kubelet's first Status is answered, while kubelet moves
             // on to RunPodSandbox: not at start, where on 2 cores it delayed the first Version answer, nor for a
             // daemon nobody calls yet (its idle memory)
+            // the CRI protobuf descriptor, which the first Status builds (its answer has a map field), on a virtual
+            // thread once Version, kubelet's call before it, has its answer
+            info.afterFirstVersion(() -> FirstCallsWarmUp.start(List.of(dev.bollard.api.cri.v1.CriApiProto.class),
+                    List.of()));
             info.afterFirstStatus(() -> FirstCallsWarmUp.start(List.of(com.google.protobuf.util.JsonFormat.class),
                     List.of(() -> dev.bollard.daemon.store.ProtoJson.toJson(
                             dev.bollard.api.cri.v1.PodSandboxConfig.getDefaultInstance()),

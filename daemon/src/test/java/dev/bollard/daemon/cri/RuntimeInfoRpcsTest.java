@@ -30,10 +30,15 @@ class RuntimeInfoRpcsTest {
         var info = new RuntimeInfoRpcs(config, new RuntimeHandlers(config, CgroupDriver.CGROUPFS, layout,
                 dir.resolve("runtimes")), CgroupDriver.CGROUPFS, layout, new PodCidrs(dir.resolve("pod-cidr")), cni);
         var runs = new AtomicInteger();
+        var versions = new AtomicInteger();
         info.afterFirstStatus(runs::incrementAndGet);
+        info.afterFirstVersion(versions::incrementAndGet);
         assertEquals(0, runs.get(), "nothing at start: a daemon nobody calls spends nothing");
         info.version(dev.bollard.api.cri.v1.VersionRequest.getDefaultInstance());
         assertEquals(0, runs.get(), "Version is no Status");
+        assertEquals(1, versions.get());
+        info.version(dev.bollard.api.cri.v1.VersionRequest.getDefaultInstance());
+        assertEquals(1, versions.get(), "once");
         info.status(StatusRequest.getDefaultInstance());
         assertEquals(1, runs.get());
         info.status(StatusRequest.getDefaultInstance());
