@@ -219,14 +219,14 @@ public final class Daemon implements AutoCloseable {
             cni.warmUp(); // the first Status finds the plugins' VERSION answers cached
             handlers.warmUp(); // and runc's features
             var info = new RuntimeInfoRpcs(config, handlers, cgroupDriver, layout, podCidrs, cni);
-            // What the first pod would spend on static initializers (protobuf's JSON printer, the FFM stubs of the
-            // syscalls), prepared on a virtual thread once kubelet's first Status is answered, while kubelet moves
-            // on to RunPodSandbox: not at start, where on 2 cores it delayed the first Version answer, nor for a
-            // daemon nobody calls yet (its idle memory)
-            // the CRI protobuf descriptor, which the first Status builds (its answer has a map field), on a virtual
-            // thread once Version, kubelet's call before it, has its answer
+            // The CRI protobuf descriptor, which the first Status builds (its answer has a map field), on a virtual
+            // thread once Version, kubelet's call before it, has its answer. Not at start: on 2 cores the warm-ups
+            // there delayed the first Version answer, and a daemon nobody calls yet would hold their memory.
             info.afterFirstVersion(() -> FirstCallsWarmUp.start(List.of(dev.bollard.api.cri.v1.CriApiProto.class),
                     List.of()));
+            // What the first pod would spend on static initializers (protobuf's JSON printer, the FFM stubs of the
+            // syscalls), on a virtual thread once kubelet's first Status is answered, while kubelet moves on to
+            // RunPodSandbox
             info.afterFirstStatus(() -> FirstCallsWarmUp.start(List.of(com.google.protobuf.util.JsonFormat.class),
                     List.of(() -> dev.bollard.daemon.store.ProtoJson.toJson(
                             dev.bollard.api.cri.v1.PodSandboxConfig.getDefaultInstance()),
