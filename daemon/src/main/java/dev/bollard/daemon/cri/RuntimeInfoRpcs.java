@@ -43,6 +43,12 @@ public final class RuntimeInfoRpcs {
     private final CgroupLayout cgroupLayout;
     private final PodCidrs podCidrs;
     private final Cni cni;
+    /** Run once, at the end of the first Version (see {@link #afterFirstVersion}); null: nothing to run. */
+    private final java.util.concurrent.atomic.AtomicReference<Runnable> afterFirstVersion =
+            new java.util.concurrent.atomic.AtomicReference<>();
+    /** Run once, at the end of the first Status (see {@link #afterFirstStatus}); null: nothing to run. */
+    private final java.util.concurrent.atomic.AtomicReference<Runnable> afterFirstStatus =
+            new java.util.concurrent.atomic.AtomicReference<>();
 
     public RuntimeInfoRpcs(BollardConfig config, RuntimeHandlers handlers, CgroupDriver cgroupDriver,
                            CgroupLayout cgroupLayout, PodCidrs podCidrs, Cni cni) {
@@ -54,13 +60,32 @@ public final class RuntimeInfoRpcs {
         this.podCidrs = podCidrs;
     }
 
+    /**
+     * {@code work} runs once, when the first Status has its answer: kubelet's first call after a node boots, which
+     * a RunPodSandbox follows. What only the pods need is prepared from there, not at start, so a daemon nobody
+     * calls yet neither spends it nor holds its memory.
+     */
+    public void afterFirstStatus(Runnable work) {
+        afterFirstStatus.set(work);
+    }
+
+    /** {@code work} runs once, when the first Version has its answer: kubelet asks Version, then Status. */
+    public void afterFirstVersion(Runnable work) {
+        afterFirstVersion.set(work);
+    }
+
     VersionResponse version(VersionRequest request) {
-        return VersionResponse.newBuilder()
+        var built = VersionResponse.newBuilder()
                 .setVersion(BollardVersion.KUBELET_API_VERSION)
                 .setRuntimeName(BollardVersion.RUNTIME_NAME)
                 .setRuntimeVersion(BollardVersion.version())
                 .setRuntimeApiVersion(BollardVersion.CRI_API_VERSION)
                 .build();
+        var once = afterFirstVersion.getAndSet(null);
+        if (once != null) {
+            once.run();
+        }
+        return built;
     }
 
     StatusResponse status(StatusRequest request) {
@@ -94,7 +119,12 @@ public final class RuntimeInfoRpcs {
             response.putInfo("handlerChecks", handlersJson(checks).toString());
             response.putInfo("node", nodeJson().toString());
         }
-        return response.build();
+        var built = response.build();
+        var once = afterFirstStatus.getAndSet(null);
+        if (once != null) {
+            once.run();
+        }
+        return built;
     }
 
     RuntimeConfigResponse runtimeConfig(RuntimeConfigRequest request) {

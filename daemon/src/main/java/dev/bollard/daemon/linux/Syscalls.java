@@ -144,46 +144,102 @@ public final class Syscalls {
     private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
     private static final MemoryLayout TIMESPEC = MemoryLayout.structLayout(JAVA_LONG, JAVA_LONG);
 
-    private static final MethodHandle MKNOD = handle("mknod", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG));
-    private static final MethodHandle LSETXATTR = handle("lsetxattr",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle LGETXATTR = handle("lgetxattr",
-            FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG));
-    private static final MethodHandle LCHOWN = handle("lchown", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-    private static final MethodHandle CHMOD = handle("chmod", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle SYMLINK = handle("symlink", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle UTIMENSAT = handle("utimensat",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-    private static final MethodHandle MOUNT = handle("mount",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
-    private static final MethodHandle UMOUNT2 = handle("umount2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle STATFS = handle("statfs", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle STATX = handle("statx",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
-    private static final MethodHandle OPEN_TREE = handle("open_tree",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle MOUNT_SETATTR = handle("mount_setattr",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle MOVE_MOUNT = handle("move_mount",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle UNSHARE = handle("unshare", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle SETNS = handle("setns", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle OPEN = LINKER.downcallHandle(LINKER.defaultLookup().find("open").orElseThrow(),
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
-            Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle OPENAT = LINKER.downcallHandle(LINKER.defaultLookup().find("openat").orElseThrow(),
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
-            Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(3));
-    private static final MethodHandle MKDIRAT = handle("mkdirat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle CLOSE = handle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle MKFIFO = handle("mkfifo", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle READ = handle("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle WRITE = handle("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle EPOLL_CREATE1 = handle("epoll_create1", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle EPOLL_CTL = handle("epoll_ctl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-    private static final MethodHandle EPOLL_WAIT = handle("epoll_wait",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    // One holder class per downcall handle: the JVM links a handle (and spins its stub, several ms each, which the
+    // AOT cache does not keep) when its holder is first used, so a call pays only for the functions it uses instead
+    // of every caller paying for all of them at once (the first RunPodSandbox spent ~190 ms in this class's
+    // initializer under load). Static finals in the holders stay constants to the JIT.
+    private static final class Mknod {
+        static final MethodHandle HANDLE = handle("mknod", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG));
+    }
+    private static final class Lsetxattr {
+        static final MethodHandle HANDLE = handle("lsetxattr",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT));
+    }
+    private static final class Lgetxattr {
+        static final MethodHandle HANDLE = handle("lgetxattr",
+                FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG));
+    }
+    private static final class Lchown {
+        static final MethodHandle HANDLE = handle("lchown", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    }
+    private static final class Chmod {
+        static final MethodHandle HANDLE = handle("chmod", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    }
+    private static final class Symlink {
+        static final MethodHandle HANDLE = handle("symlink", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    }
+    private static final class Utimensat {
+        static final MethodHandle HANDLE = handle("utimensat",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+    }
+    private static final class Mount {
+        static final MethodHandle HANDLE = handle("mount",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+    }
+    private static final class Umount2 {
+        static final MethodHandle HANDLE = handle("umount2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    }
+    private static final class Statfs {
+        static final MethodHandle HANDLE = handle("statfs", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    }
+    private static final class Statx {
+        static final MethodHandle HANDLE = handle("statx",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
+    }
+    private static final class OpenTree {
+        static final MethodHandle HANDLE = handle("open_tree",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    }
+    private static final class MountSetattr {
+        static final MethodHandle HANDLE = handle("mount_setattr",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG));
+    }
+    private static final class MoveMount {
+        static final MethodHandle HANDLE = handle("move_mount",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT));
+    }
+    private static final class Unshare {
+        static final MethodHandle HANDLE = handle("unshare", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    }
+    private static final class Setns {
+        static final MethodHandle HANDLE = handle("setns", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    }
+    private static final class Open {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(LINKER.defaultLookup().find("open").orElseThrow(),
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+                Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(2));
+    }
+    private static final class Openat {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(LINKER.defaultLookup().find("openat").orElseThrow(),
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+                Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(3));
+    }
+    private static final class Mkdirat {
+        static final MethodHandle HANDLE = handle("mkdirat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    }
+    private static final class Close {
+        static final MethodHandle HANDLE = handle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    }
+    private static final class Mkfifo {
+        static final MethodHandle HANDLE = handle("mkfifo", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    }
+    private static final class Read {
+        static final MethodHandle HANDLE = handle("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    }
+    private static final class Write {
+        static final MethodHandle HANDLE = handle("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    }
+    private static final class EpollCreate1 {
+        static final MethodHandle HANDLE = handle("epoll_create1", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    }
+    private static final class EpollCtl {
+        static final MethodHandle HANDLE = handle("epoll_ctl",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    }
+    private static final class EpollWait {
+        static final MethodHandle HANDLE = handle("epoll_wait",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    }
     /** struct epoll_event is packed on x86_64 (12 bytes), naturally aligned elsewhere (16 bytes). */
     private static final boolean EPOLL_PACKED = switch (System.getProperty("os.arch")) {
         case "amd64", "x86_64" -> true;
@@ -192,10 +248,31 @@ public final class Syscalls {
     private static final long EPOLL_EVENT_SIZE = EPOLL_PACKED ? 12 : 16;
     private static final long EPOLL_DATA_OFFSET = EPOLL_PACKED ? 4 : 8;
     private static final ValueLayout.OfLong EPOLL_DATA = JAVA_LONG.withByteAlignment(EPOLL_PACKED ? 4 : 8);
-    private static final MethodHandle GETEUID = LINKER.downcallHandle(
-            LINKER.defaultLookup().find("geteuid").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
+    private static final class Geteuid {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(
+                LINKER.defaultLookup().find("geteuid").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
+    }
 
     private Syscalls() {
+    }
+
+    /**
+     * Links every downcall handle now, those a pod's start needs first (the daemon runs this on a virtual thread once
+     * its recovery gate opens): a call that needs a handle meanwhile links it itself, or waits for the link under way,
+     * so the first RunPodSandbox and this share the work across cores instead of the call doing all of it.
+     */
+    public static void linkAll() {
+        for (Class<?> holder : java.util.List.of(Unshare.class, Open.class, Close.class, Mount.class, Setns.class,
+                Umount2.class, Mkfifo.class, Statfs.class, Openat.class, Mkdirat.class, Read.class, Write.class,
+                EpollCreate1.class, EpollCtl.class, EpollWait.class, Geteuid.class, Chmod.class, Lchown.class,
+                Symlink.class, Mknod.class, Utimensat.class, Lsetxattr.class, Lgetxattr.class, OpenTree.class,
+                MountSetattr.class, MoveMount.class, Statx.class)) {
+            try {
+                Class.forName(holder.getName(), true, holder.getClassLoader());
+            } catch (ClassNotFoundException | LinkageError e) {
+                // a function this libc lacks: the call that needs it fails as it always did
+            }
+        }
     }
 
     private static MethodHandle handle(String name, FunctionDescriptor fd) {
@@ -221,7 +298,7 @@ public final class Syscalls {
     public static void mknod(Path path, int mode, int major, int minor) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int rc = (int) MKNOD.invokeExact(errno, cstr(arena, path), mode, makedev(major, minor));
+            int rc = (int) Mknod.HANDLE.invokeExact(errno, cstr(arena, path), mode, makedev(major, minor));
             check(rc, errno, "mknod", path);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -233,7 +310,7 @@ public final class Syscalls {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
             var v = value.length == 0 ? arena.allocate(1) : arena.allocateFrom(ValueLayout.JAVA_BYTE, value);
-            int rc = (int) LSETXATTR.invokeExact(errno, cstr(arena, path), cstrOrNull(arena, name), v,
+            int rc = (int) Lsetxattr.HANDLE.invokeExact(errno, cstr(arena, path), cstrOrNull(arena, name), v,
                     (long) value.length, 0);
             check(rc, errno, "lsetxattr", path + " " + name);
         } catch (Throwable t) {
@@ -249,13 +326,13 @@ public final class Syscalls {
             var n = cstrOrNull(arena, name);
             // Ask for the size, then read; retry if it grew in between (ERANGE).
             for (int attempt = 0; attempt < 4; attempt++) {
-                long size = (long) LGETXATTR.invokeExact(errno, p, n, MemorySegment.NULL, 0L);
+                long size = (long) Lgetxattr.HANDLE.invokeExact(errno, p, n, MemorySegment.NULL, 0L);
                 if (size < 0 && errnoOf(errno) == ENODATA) {
                     return Optional.empty();
                 }
                 check(size, errno, "lgetxattr", path + " " + name);
                 var buf = arena.allocate(Math.max(size, 1));
-                long got = (long) LGETXATTR.invokeExact(errno, p, n, buf, size);
+                long got = (long) Lgetxattr.HANDLE.invokeExact(errno, p, n, buf, size);
                 if (got < 0 && errnoOf(errno) == ERANGE) {
                     continue;
                 }
@@ -275,7 +352,7 @@ public final class Syscalls {
     public static void lchown(Path path, int uid, int gid) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int rc = (int) LCHOWN.invokeExact(errno, cstr(arena, path), uid, gid);
+            int rc = (int) Lchown.HANDLE.invokeExact(errno, cstr(arena, path), uid, gid);
             check(rc, errno, "lchown", path);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -289,7 +366,7 @@ public final class Syscalls {
     public static void chmod(Path path, int mode) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int rc = (int) CHMOD.invokeExact(errno, cstr(arena, path), mode & 07777);
+            int rc = (int) Chmod.HANDLE.invokeExact(errno, cstr(arena, path), mode & 07777);
             check(rc, errno, "chmod", path);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -300,7 +377,7 @@ public final class Syscalls {
     public static void symlink(String target, Path link) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int rc = (int) SYMLINK.invokeExact(errno, cstrOrNull(arena, target), cstr(arena, link));
+            int rc = (int) Symlink.HANDLE.invokeExact(errno, cstrOrNull(arena, target), cstr(arena, link));
             check(rc, errno, "symlink", link);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -316,7 +393,7 @@ public final class Syscalls {
             times.setAtIndex(JAVA_LONG, 1, atime.getNano());
             times.setAtIndex(JAVA_LONG, 2, mtime.getEpochSecond());
             times.setAtIndex(JAVA_LONG, 3, mtime.getNano());
-            int rc = (int) UTIMENSAT.invokeExact(errno, AT_FDCWD, cstr(arena, path), times, AT_SYMLINK_NOFOLLOW);
+            int rc = (int) Utimensat.HANDLE.invokeExact(errno, AT_FDCWD, cstr(arena, path), times, AT_SYMLINK_NOFOLLOW);
             check(rc, errno, "utimensat", path);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -327,7 +404,7 @@ public final class Syscalls {
     public static void mount(String source, Path target, String fstype, long flags, String data) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int rc = (int) MOUNT.invokeExact(errno, cstrOrNull(arena, source), cstr(arena, target),
+            int rc = (int) Mount.HANDLE.invokeExact(errno, cstrOrNull(arena, source), cstr(arena, target),
                     cstrOrNull(arena, fstype), flags, cstrOrNull(arena, data));
             check(rc, errno, "mount", target);
         } catch (Throwable t) {
@@ -345,28 +422,28 @@ public final class Syscalls {
     public static void idmappedBind(Path source, Path target, Path usernsFile) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int userns = (int) OPEN.invokeExact(errno, cstr(arena, usernsFile), O_RDONLY_CLOEXEC, 0);
+            int userns = (int) Open.HANDLE.invokeExact(errno, cstr(arena, usernsFile), O_RDONLY_CLOEXEC, 0);
             check(userns, errno, "open", usernsFile);
             int tree = -1;
             try {
-                tree = (int) OPEN_TREE.invokeExact(errno, AT_FDCWD, cstr(arena, source),
+                tree = (int) OpenTree.HANDLE.invokeExact(errno, AT_FDCWD, cstr(arena, source),
                         OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
                 check(tree, errno, "open_tree", source);
                 var attr = arena.allocate(MOUNT_ATTR);
                 attr.set(JAVA_LONG, 0, MOUNT_ATTR_IDMAP);
                 attr.set(JAVA_LONG, 24, userns);
-                int rc = (int) MOUNT_SETATTR.invokeExact(errno, tree, arena.allocateFrom(""),
+                int rc = (int) MountSetattr.HANDLE.invokeExact(errno, tree, arena.allocateFrom(""),
                         AT_EMPTY_PATH | AT_RECURSIVE, attr, MOUNT_ATTR.byteSize());
                 check(rc, errno, "mount_setattr(MOUNT_ATTR_IDMAP)", source);
-                rc = (int) MOVE_MOUNT.invokeExact(errno, tree, arena.allocateFrom(""), AT_FDCWD, cstr(arena, target),
+                rc = (int) MoveMount.HANDLE.invokeExact(errno, tree, arena.allocateFrom(""), AT_FDCWD, cstr(arena, target),
                         MOVE_MOUNT_F_EMPTY_PATH);
                 check(rc, errno, "move_mount", target);
             } finally {
                 // the detached tree goes with its last fd; once moved it stays mounted
                 if (tree >= 0) {
-                    int ignored = (int) CLOSE.invokeExact(errno, tree);
+                    int ignored = (int) Close.HANDLE.invokeExact(errno, tree);
                 }
-                int ignored = (int) CLOSE.invokeExact(errno, userns);
+                int ignored = (int) Close.HANDLE.invokeExact(errno, userns);
             }
         } catch (Throwable t) {
             throw rethrow(t);
@@ -386,7 +463,7 @@ public final class Syscalls {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
             var buf = arena.allocate(STATFS_BYTES, 8);
-            int rc = (int) STATFS.invokeExact(errno, cstr(arena, path), buf);
+            int rc = (int) Statfs.HANDLE.invokeExact(errno, cstr(arena, path), buf);
             check(rc, errno, "statfs", path);
             return buf.get(JAVA_LONG, 0);
         } catch (Throwable t) {
@@ -412,7 +489,7 @@ public final class Syscalls {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
             var buf = arena.allocate(STATX_BYTES, 8);
-            int rc = (int) STATX.invokeExact(errno, AT_FDCWD, cstr(arena, path), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
+            int rc = (int) Statx.HANDLE.invokeExact(errno, AT_FDCWD, cstr(arena, path), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
                     0, buf);
             if (rc != 0 && errnoOf(errno) == ENOENT) {
                 return MountRoot.MISSING;
@@ -431,7 +508,7 @@ public final class Syscalls {
     public static void umount2(Path target, int flags) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int rc = (int) UMOUNT2.invokeExact(errno, cstr(arena, target), flags);
+            int rc = (int) Umount2.HANDLE.invokeExact(errno, cstr(arena, target), flags);
             check(rc, errno, "umount2", target);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -445,7 +522,7 @@ public final class Syscalls {
     public static void unshare(int flags) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int rc = (int) UNSHARE.invokeExact(errno, flags);
+            int rc = (int) Unshare.HANDLE.invokeExact(errno, flags);
             check(rc, errno, "unshare", "0x" + Integer.toHexString(flags));
         } catch (Throwable t) {
             throw rethrow(t);
@@ -456,7 +533,7 @@ public final class Syscalls {
     public static void mkfifo(Path path, int mode) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int rc = (int) MKFIFO.invokeExact(errno, cstr(arena, path), mode & 07777);
+            int rc = (int) Mkfifo.HANDLE.invokeExact(errno, cstr(arena, path), mode & 07777);
             check(rc, errno, "mkfifo", path);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -467,13 +544,13 @@ public final class Syscalls {
     public static void setns(Path nsPath, int nstype) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int fd = (int) OPEN.invokeExact(errno, cstr(arena, nsPath), O_RDONLY_CLOEXEC, 0);
+            int fd = (int) Open.HANDLE.invokeExact(errno, cstr(arena, nsPath), O_RDONLY_CLOEXEC, 0);
             check(fd, errno, "open", nsPath);
             try {
-                int rc = (int) SETNS.invokeExact(errno, fd, nstype);
+                int rc = (int) Setns.HANDLE.invokeExact(errno, fd, nstype);
                 check(rc, errno, "setns", nsPath);
             } finally {
-                int ignored = (int) CLOSE.invokeExact(errno, fd);
+                int ignored = (int) Close.HANDLE.invokeExact(errno, fd);
             }
         } catch (Throwable t) {
             throw rethrow(t);
@@ -484,7 +561,7 @@ public final class Syscalls {
     public static int open(Path path, int flags) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int fd = (int) OPEN.invokeExact(errno, cstr(arena, path), flags, 0);
+            int fd = (int) Open.HANDLE.invokeExact(errno, cstr(arena, path), flags, 0);
             check(fd, errno, "open", path);
             return fd;
         } catch (Throwable t) {
@@ -499,7 +576,7 @@ public final class Syscalls {
     public static int openat(int dirFd, String name, int flags, int mode, Object shown) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int fd = (int) OPENAT.invokeExact(errno, dirFd, cstrOrNull(arena, name), flags, mode);
+            int fd = (int) Openat.HANDLE.invokeExact(errno, dirFd, cstrOrNull(arena, name), flags, mode);
             check(fd, errno, "open", shown);
             return fd;
         } catch (Throwable t) {
@@ -511,7 +588,7 @@ public final class Syscalls {
     public static void mkdirat(int dirFd, String name, int mode, Object shown) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int rc = (int) MKDIRAT.invokeExact(errno, dirFd, cstrOrNull(arena, name), mode);
+            int rc = (int) Mkdirat.HANDLE.invokeExact(errno, dirFd, cstrOrNull(arena, name), mode);
             check(rc, errno, "mkdir", shown);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -522,7 +599,7 @@ public final class Syscalls {
     public static void close(int fd) throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int rc = (int) CLOSE.invokeExact(errno, fd);
+            int rc = (int) Close.HANDLE.invokeExact(errno, fd);
             if (rc < 0 && errnoOf(errno) != EINTR) {
                 check(rc, errno, "close", "fd " + fd);
             }
@@ -533,12 +610,12 @@ public final class Syscalls {
 
     /** read(2) into {@code buf}: the byte count, 0 at end of file, -1 when a non-blocking fd has nothing (EAGAIN). */
     public static long read(int fd, MemorySegment buf) throws IOException {
-        return transfer(READ, "read", fd, buf);
+        return transfer(Read.HANDLE, "read", fd, buf);
     }
 
     /** write(2) from {@code buf}: the byte count written, -1 when a non-blocking fd is full (EAGAIN). */
     public static long write(int fd, MemorySegment buf) throws IOException {
-        return transfer(WRITE, "write", fd, buf);
+        return transfer(Write.HANDLE, "write", fd, buf);
     }
 
     /** read(2) or write(2) of the whole segment: retried on EINTR, -1 on EAGAIN, any other errno thrown. */
@@ -567,7 +644,7 @@ public final class Syscalls {
     public static int epollCreate() throws IOException {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
-            int fd = (int) EPOLL_CREATE1.invokeExact(errno, O_CLOEXEC);
+            int fd = (int) EpollCreate1.HANDLE.invokeExact(errno, O_CLOEXEC);
             check(fd, errno, "epoll_create1", "");
             return fd;
         } catch (Throwable t) {
@@ -582,7 +659,7 @@ public final class Syscalls {
             var event = arena.allocate(EPOLL_EVENT_SIZE, 8);
             event.set(JAVA_INT, 0, events);
             event.set(EPOLL_DATA, EPOLL_DATA_OFFSET, data);
-            int rc = (int) EPOLL_CTL.invokeExact(errno, epfd, op, fd, event);
+            int rc = (int) EpollCtl.HANDLE.invokeExact(errno, epfd, op, fd, event);
             check(rc, errno, "epoll_ctl", "fd " + fd);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -598,7 +675,7 @@ public final class Syscalls {
         try (var arena = Arena.ofConfined()) {
             var errno = arena.allocate(CAPTURE);
             var buf = arena.allocate(EPOLL_EVENT_SIZE * max, 8);
-            int n = (int) EPOLL_WAIT.invokeExact(errno, epfd, buf, max, timeoutMillis);
+            int n = (int) EpollWait.HANDLE.invokeExact(errno, epfd, buf, max, timeoutMillis);
             if (n < 0 && errnoOf(errno) == EINTR) {
                 return 0;
             }
@@ -615,7 +692,7 @@ public final class Syscalls {
 
     public static int geteuid() {
         try {
-            return (int) GETEUID.invokeExact();
+            return (int) Geteuid.HANDLE.invokeExact();
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }

@@ -22,20 +22,39 @@ import java.util.function.Function;
  */
 public final class RuntimeHandlers {
 
+    private static final dev.bollard.daemon.log.Log LOG = dev.bollard.daemon.log.Log.get("daemon");
+
     private final Map<String, BollardConfig.RuntimeHandler> handlers;
     private final String defaultName;
     private final CgroupDriver cgroupDriver;
     private final CgroupLayout layout;
     private final Function<String, Optional<Path>> lookup;
     private final Path launcherDir;
+    /** runc's answers kept across restarts; null: asked once per daemon, kept nowhere */
+    private final RuncFeaturesCache featuresCache;
 
     /** @param launcherDir where runtime launchers Bollard writes for this node live (see {@link #hybridLauncher}) */
     public RuntimeHandlers(BollardConfig config, CgroupDriver cgroupDriver, CgroupLayout layout, Path launcherDir) {
-        this(config, cgroupDriver, layout, Executables::find, launcherDir);
+        this(config, cgroupDriver, layout, Executables::find, launcherDir, null);
+    }
+
+    /**
+     * @param featuresFile where runc's features answers are kept across daemon restarts ({@link RuncFeaturesCache}),
+     *                     in the root: a node's reboot keeps them
+     */
+    public RuntimeHandlers(BollardConfig config, CgroupDriver cgroupDriver, CgroupLayout layout, Path launcherDir,
+                           Path featuresFile) {
+        this(config, cgroupDriver, layout, Executables::find, launcherDir, featuresFile);
     }
 
     RuntimeHandlers(BollardConfig config, CgroupDriver cgroupDriver, CgroupLayout layout,
                     Function<String, Optional<Path>> lookup, Path launcherDir) {
+        this(config, cgroupDriver, layout, lookup, launcherDir, null);
+    }
+
+    RuntimeHandlers(BollardConfig config, CgroupDriver cgroupDriver, CgroupLayout layout,
+                    Function<String, Optional<Path>> lookup, Path launcherDir, Path featuresFile) {
+        this.featuresCache = featuresFile == null ? null : new RuncFeaturesCache(featuresFile);
         this.launcherDir = launcherDir;
         this.handlers = config.runtimes();
         this.defaultName = config.runtime().defaultRuntime();
@@ -259,12 +278,16 @@ public final class RuntimeHandlers {
     private final Map<Path, Features> featuresByBinary = new java.util.concurrent.ConcurrentHashMap<>();
 
     /**
-     * Asks every handler's runtime for its features (runc: {@code runc features}) on a virtual thread now, at daemon
-     * start: kubelet's first Status reports them, and would otherwise start runc itself. A Status arriving meanwhile
-     * waits for the query under way (one per binary) rather than starting another.
+     * Asks every handler's runtime for its features (runc: {@code runc features}, or the answer kept from an earlier
+     * start for the same binary and kernel) on a virtual thread now, at daemon start: kubelet's first Status reports
+     * them, and would otherwise start runc itself. A Status arriving meanwhile waits for the query under way (one per
+     * binary) rather than starting another.
      */
     public void warmUp() {
-        Thread.ofVirtual().name("runtime-features").start(() -> names().forEach(this::features));
+        Thread.ofVirtual().name("runtime-features").start(() -> {
+            statuses(); // the launchers the checks write (state is empty after a reboot), off the first Status
+            names().forEach(this::features);
+        });
     }
 
     public Features features(String handlerName) {
@@ -283,29 +306,51 @@ public final class RuntimeHandlers {
         if (!name.startsWith("runc")) {
             return Features.NONE;
         }
-        return featuresByBinary.computeIfAbsent(binary.get(), RuntimeHandlers::queryRuncFeatures);
+        return featuresByBinary.computeIfAbsent(binary.get(), this::runcFeatures);
     }
 
-    private static Features queryRuncFeatures(Path runc) {
+    /** From the answer kept for this very binary if there is one, else from runc (and then kept). */
+    private Features runcFeatures(Path runc) {
+        if (featuresCache == null) {
+            return queryRuncFeatures(runc).orElse(Features.NONE);
+        }
+        var id = RuncFeaturesCache.BinaryIdentity.of(runc);
+        var kept = id.flatMap(featuresCache::lookup);
+        if (kept.isPresent()) {
+            return kept.get();
+        }
+        var asked = queryRuncFeatures(runc);
+        if (asked.isPresent() && id.isPresent()) {
+            try {
+                featuresCache.store(id.get(), asked.get());
+            } catch (IOException e) {
+                LOG.warn("cannot keep runc's features for the next start", "binary", runc, "error", e.getMessage());
+            }
+        }
+        return asked.orElse(Features.NONE);
+    }
+
+    /** runc's answer; empty when runc failed or timed out (not kept: the next start asks again). */
+    private static Optional<Features> queryRuncFeatures(Path runc) {
         try {
             var p = new ProcessBuilder(runc.toString(), "features").redirectErrorStream(false)
                     .redirectError(ProcessBuilder.Redirect.DISCARD).start();
             byte[] out = p.getInputStream().readAllBytes();
             if (!p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS) || p.exitValue() != 0) {
                 p.destroyForcibly();
-                return Features.NONE;
+                return Optional.empty();
             }
             var json = com.google.gson.JsonParser.parseString(new String(out, StandardCharsets.UTF_8)).getAsJsonObject();
             boolean rro = contains(json.getAsJsonArray("mountOptions"), "rro") && kernelAtLeast(5, 12);
             var linux = json.getAsJsonObject("linux");
             boolean userns = linux != null && contains(linux.getAsJsonArray("namespaces"), "user")
                     && kernelAtLeast(5, 19);
-            return new Features(rro, userns);
+            return Optional.of(new Features(rro, userns));
         } catch (IOException | RuntimeException e) {
-            return Features.NONE;
+            return Optional.empty();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return Features.NONE;
+            return Optional.empty();
         }
     }
 
@@ -425,7 +470,8 @@ public final class RuntimeHandlers {
         return writeLauncher(launcherDir.resolve(runtime.getFileName() + "-hybrid"), script);
     }
 
-    private Path writeLauncher(Path launcher, String script) throws IOException {
+    /** Synchronized: the start's warm-up and a Status may check a handler at the same time (one temporary file). */
+    private synchronized Path writeLauncher(Path launcher, String script) throws IOException {
         if (!Files.exists(launcher) || !Files.readString(launcher).equals(script)) {
             Files.createDirectories(launcherDir);
             AtomicFiles.write(launcher, script.getBytes(StandardCharsets.UTF_8));

@@ -160,4 +160,11 @@ class SyscallsTest {
         }
         assertEquals(Syscalls.MountRoot.NO, Syscalls.mountRoot(bind));
     }
+
+    @Test
+    void linkingEveryHandleAheadLeavesTheCallsWorking() throws Exception {
+        Syscalls.linkAll();
+        Syscalls.linkAll(); // again: nothing left to link, nothing fails
+        assertEquals(Files.getAttribute(Path.of("/proc/self"), "unix:uid"), Syscalls.geteuid(), "geteuid through its handle");
+    }
 }

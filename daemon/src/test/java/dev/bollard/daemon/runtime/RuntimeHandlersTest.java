@@ -74,6 +74,53 @@ class RuntimeHandlersTest {
     }
 
     @Test
+    void aRestartedDaemonAnswersFromTheKeptFeaturesUntilRuncChanges(@TempDir Path bin, @TempDir Path root)
+            throws Exception {
+        Path asked = bin.resolve("asked");
+        Path runc = bin.resolve("runc");
+        String answer = "echo '{\"mountOptions\":[\"ro\",\"rro\"],\"linux\":{\"namespaces\":[\"user\"]}}'\n";
+        java.nio.file.Files.writeString(runc, "#!/bin/sh\necho x >> " + asked + "\n" + answer);
+        java.nio.file.Files.setPosixFilePermissions(runc, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path kept = root.resolve("runtime-features.json");
+        boolean modern = RuntimeHandlers.kernelAtLeast(5, 19);
+        var expected = new RuntimeHandlers.Features(modern, modern);
+        var config = ConfigLoader.parse("", "t");
+        java.util.function.Supplier<RuntimeHandlers> daemonStart = () -> new RuntimeHandlers(config,
+                CgroupDriver.CGROUPFS, UNIFIED, name -> name.equals("runc") ? Optional.of(runc) : Optional.empty(),
+                launchers, kept);
+
+        assertEquals(expected, daemonStart.get().features("runc"));
+        assertEquals(1, java.nio.file.Files.readAllLines(asked).size(), "the first start asks runc");
+        assertEquals(expected, daemonStart.get().features("runc"));
+        assertEquals(1, java.nio.file.Files.readAllLines(asked).size(), "a restart answers from the kept answer");
+
+        // runc upgraded in place: now it reports neither feature; the next start must not answer from the old entry
+        java.nio.file.Files.writeString(runc, "#!/bin/sh\necho x >> " + asked
+                + "\necho '{\"mountOptions\":[\"ro\"],\"linux\":{\"namespaces\":[\"pid\"]}}'\n");
+        assertEquals(RuntimeHandlers.Features.NONE, daemonStart.get().features("runc"));
+        assertEquals(2, java.nio.file.Files.readAllLines(asked).size(), "a changed binary is asked again");
+
+        // a torn or foreign file is a miss, never an error
+        java.nio.file.Files.writeString(kept, "{not json");
+        assertEquals(RuntimeHandlers.Features.NONE, daemonStart.get().features("runc"));
+        assertEquals(3, java.nio.file.Files.readAllLines(asked).size());
+        assertEquals(RuntimeHandlers.Features.NONE, daemonStart.get().features("runc"));
+        assertEquals(3, java.nio.file.Files.readAllLines(asked).size(), "and rewritten whole");
+    }
+
+    @Test
+    void aFailedQueryIsNotKept(@TempDir Path bin, @TempDir Path root) throws Exception {
+        Path runc = bin.resolve("runc");
+        java.nio.file.Files.writeString(runc, "#!/bin/sh\nexit 1\n");
+        java.nio.file.Files.setPosixFilePermissions(runc, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path kept = root.resolve("runtime-features.json");
+        var h = new RuntimeHandlers(ConfigLoader.parse("", "t"), CgroupDriver.CGROUPFS, UNIFIED,
+                name -> name.equals("runc") ? Optional.of(runc) : Optional.empty(), launchers, kept);
+        assertEquals(RuntimeHandlers.Features.NONE, h.features("runc"));
+        assertFalse(java.nio.file.Files.exists(kept), "runc failed: the next start asks again");
+    }
+
+    @Test
     void missingPiecesAreNamed() throws Exception {
         var h = handlers("", UNIFIED, Set.of("runc"));
         var runc = h.statuses().getFirst();
