@@ -2,6 +2,7 @@ package dev.bollard.daemon.server;
 
 import dev.bollard.api.cri.v1.ImageServiceGrpc;
 import dev.bollard.api.cri.v1.RuntimeServiceGrpc;
+import dev.bollard.daemon.linux.Syscalls;
 import io.netty.channel.epoll.Epoll;
 
 /**
@@ -9,9 +10,10 @@ import io.netty.channel.epoll.Epoll;
  * thread reads the configuration, locks the root and opens the stores: the first lookup of a service or resource
  * that misses (java.util.logging's backend search) opens every jar of the class path; Netty's epoll transport loads
  * its native library; the CRI services' method descriptors initialise the message classes they name (the CRI proto
- * file's descriptor and ~280 default instances). A thread that reaches one of them while this one is at it waits
- * for it instead of doing it again, so nothing is done twice and the main thread's path is shorter by what ran
- * beside it (docs/BENCHMARKS.md, "Branch startup").
+ * file's descriptor and ~280 default instances); the libc downcalls ({@link Syscalls}) are linked. A thread that
+ * reaches one of them while this one is at it waits for it instead of doing it again, so nothing is done twice and
+ * the main thread's path is shorter by what ran beside it (docs/BENCHMARKS.md, "Branch startup", "Branch
+ * recovery").
  *
  * <p>In the order the start meets them, so that the two threads enter each chain of static initialisers at the same
  * end. Nothing here can fail the start: whatever fails is done again, and reported, where it is needed.
@@ -32,6 +34,11 @@ public final class StartupWarmUp {
             Epoll.isAvailable();
             RuntimeServiceGrpc.getServiceDescriptor();
             ImageServiceGrpc.getServiceDescriptor();
+            // last, as the start meets it last: restart recovery's first container log reopened (or the first
+            // mount) links ~35 libc downcalls, 50-100 ms that every recovering thread would wait for
+            java.lang.invoke.MethodHandles.lookup().ensureInitialized(Syscalls.class);
+        } catch (IllegalAccessException e) {
+            // not reachable: the class is public
         } catch (RuntimeException | LinkageError e) {
             // the start meets the same failure where it needs the class, and reports it there
         }
