@@ -2,7 +2,10 @@ package dev.bollard.daemon.server;
 
 import dev.bollard.api.cri.v1.ImageServiceGrpc;
 import dev.bollard.api.cri.v1.RuntimeServiceGrpc;
+import dev.bollard.api.cri.v1.ContainerConfig;
+import dev.bollard.api.cri.v1.PodSandboxConfig;
 import dev.bollard.daemon.linux.Syscalls;
+import dev.bollard.daemon.store.ProtoJson;
 import io.netty.channel.epoll.Epoll;
 
 /**
@@ -10,7 +13,8 @@ import io.netty.channel.epoll.Epoll;
  * thread reads the configuration, locks the root and opens the stores: the first lookup of a service or resource
  * that misses (java.util.logging's backend search) opens every jar of the class path; Netty's epoll transport loads
  * its native library; the CRI services' method descriptors initialise the message classes they name (the CRI proto
- * file's descriptor and ~280 default instances); the libc downcalls ({@link Syscalls}) are linked. A thread that
+ * file's descriptor and ~280 default instances); the libc downcalls ({@link Syscalls}) are
+ * linked and protobuf JSON's parser made ready (a restart's recovery parses every record's config). A thread that
  * reaches one of them while this one is at it waits for it instead of doing it again, so nothing is done twice and
  * the main thread's path is shorter by what ran beside it (docs/BENCHMARKS.md, "Branch startup", "Branch
  * recovery").
@@ -37,8 +41,12 @@ public final class StartupWarmUp {
             // last, as the start meets it last: restart recovery's first container log reopened (or the first
             // mount) links ~35 libc downcalls, 50-100 ms that every recovering thread would wait for
             java.lang.invoke.MethodHandles.lookup().ensureInitialized(Syscalls.class);
-        } catch (IllegalAccessException e) {
-            // not reachable: the class is public
+            // and the records' configs parsed from protobuf JSON: the CRI proto file's full descriptor (the
+            // services' marshallers need only the default instances) and JsonFormat's parser
+            ProtoJson.fromJson(new com.google.gson.JsonObject(), PodSandboxConfig.newBuilder());
+            ProtoJson.fromJson(new com.google.gson.JsonObject(), ContainerConfig.newBuilder());
+        } catch (IllegalAccessException | com.google.protobuf.InvalidProtocolBufferException e) {
+            // not reachable: the class is public, the JSON empty
         } catch (RuntimeException | LinkageError e) {
             // the start meets the same failure where it needs the class, and reports it there
         }
