@@ -51,8 +51,9 @@ import java.util.concurrent.TimeUnit;
  * profiles), made at build time by {@code scripts/aot-train.sh}. A cache is only as good as the run that trained it:
  * one from a bare start and stop holds none of the pod path's classes or profiles (the earlier finding that AOT
  * slowed pod cycles came from such a cache). So this run makes the calls kubelet makes after a node boots, with real
- * runc and CNI: Version, Status, an image import and the image calls, pods with a container from scratch, pod
- * lifecycles without containers, container lifecycles in one pod, the status, list and stats calls and ExecSync.
+ * runc and CNI: a restart's recovery (of pods with a container that a first, SIGKILLed daemon left), Version, Status,
+ * an image import and the image calls, pods with a container from scratch, pod lifecycles without containers,
+ * container lifecycles in one pod, the status, list and stats calls and ExecSync.
  *
  * <p>Everything lives in a temporary directory (socket, root, state, CNI configuration with a bridge and subnet of
  * its own, host-local addresses); at the end, on success or failure, every pod is stopped and removed through the
@@ -67,8 +68,8 @@ public final class AotTraining {
     static final String IMAGE = "bollard.local/aot-training:busybox";
 
     /** How many of each; enough calls for the profiles of the hot paths, short enough for a build (~10 s). */
-    record Rounds(int podsWithContainer, int podCycles, int containerCycles) {
-        static final Rounds DEFAULT = new Rounds(3, 6, 10);
+    record Rounds(int podsWithContainer, int podCycles, int containerCycles, int podsToRecover) {
+        static final Rounds DEFAULT = new Rounds(3, 6, 10, 3);
     }
 
     private final Path dir;
@@ -122,6 +123,7 @@ public final class AotTraining {
         var cmd = new ArrayList<>(daemonCommand);
         cmd.addAll(List.of("daemon", "--socket", socket.toString(), "--root", dir.resolve("root").toString(),
                 "--state", dir.resolve("state").toString(), "--config", config.toString()));
+        seedPodsToRecover(cmd, env, socket);
         Path log = dir.resolve("daemon.log");
         var pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().putAll(env);
@@ -154,6 +156,38 @@ public final class AotTraining {
             System.err.println("aot-training: daemon log:\n" + text);
         }
         return daemon.exitValue();
+    }
+
+    /**
+     * Pods for the training daemon to recover, so that the cache holds a restart's path too (records read, shims
+     * reconnected, logs resumed: otherwise interpreted code while a node's pods wait): a first daemon, which writes
+     * no cache, runs them and is SIGKILLed; their shims keep running, and the training daemon, started on the same
+     * root, recovers them and removes them with the rest at its end.
+     */
+    private void seedPodsToRecover(List<String> cmd, Map<String, String> env, Path socket) throws Exception {
+        if (rounds.podsToRecover() == 0) {
+            return;
+        }
+        Path log = dir.resolve("seed-daemon.log");
+        var pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+        pb.environment().putAll(env);
+        pb.environment().put("BOLLARD_ARCHIVE", "none");
+        pb.environment().remove("BOLLARD_AOT_OUTPUT");
+        Process seed = pb.start();
+        try {
+            awaitSocket(seed, socket, log);
+            try (var c = new CriClient(socket.toString(), 120)) {
+                c.images(s -> s.import_(ImportRequest.newBuilder()
+                        .setPath(dir.resolve("image/busybox.tar").toString()).build()));
+                for (int i = 0; i < rounds.podsToRecover(); i++) {
+                    var podConfig = podConfig("recovered-" + i);
+                    createAndStart(c, runPod(c, podConfig), podConfig, "recovered-" + i);
+                }
+            }
+        } finally {
+            seed.destroyForcibly().waitFor(); // SIGKILL, as a crash: the pods and their shims stay
+            Files.deleteIfExists(socket); // so that the training daemon's socket is awaited, not this one's
+        }
     }
 
     private Path writeConfig() throws IOException {

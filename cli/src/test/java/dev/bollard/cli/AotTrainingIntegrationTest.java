@@ -37,11 +37,13 @@ class AotTrainingIntegrationTest {
             Path trainDir = Files.createDirectories(dir.resolve("train"));
             LeakCheckExtension.track(trainDir);
             var outcome = AotTraining.run(javaCommand(classPath, "-XX:AOTCacheOutput=" + cache), Map.of(),
-                    new AotTraining.Rounds(1, 1, 2), trainDir);
+                    new AotTraining.Rounds(1, 1, 2, 1), trainDir);
 
             assertEquals(143, outcome.daemonExit(), "an orderly shutdown on SIGTERM");
             assertTrue(Files.size(cache) > 1 << 20, "a cache was written at the daemon's exit");
             String trainingLog = Files.readString(trainDir.resolve("daemon.log"));
+            assertTrue(trainingLog.contains("msg=\"recovery done\" pods=1 containers=1 "),
+                    "the training daemon recovered the pod a SIGKILLed first daemon left: " + trainingLog);
             LeakCheckExtension.daemonClosed(trainDir);
             var ids = LeftoverScan.loggedIds(trainDir);
             assertFalse(ids.isEmpty(), "the training made pods and containers: " + trainingLog);

@@ -30,12 +30,14 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Rebuilds the containers from their records after a daemon restart, once {@link SandboxRecovery} has run: config
- * from the record, spec from the bundle's {@code config.json}, the rootfs from the recorded lower dirs, the name
- * reserved again. A running container whose task still runs gets its log pump back on its existing FIFOs (what the
+ * Rebuilds the containers from their records after a daemon restart, each pod's on the pod's thread once
+ * {@link SandboxRecovery} has reconciled that pod: config from the record, spec from the bundle's
+ * {@code config.json}, the rootfs from the recorded lower dirs, the name reserved again. A running container whose task still runs gets its log pump back on its existing FIFOs (what the
  * pipe held while nobody read is logged, nothing lost) and its exit watched again; one whose task ended meanwhile is
  * recorded with the exit the shim reports, and its task deleted; one whose task the shim no longer knows, or whose
  * shim is gone, is recorded as exited 255 (reason Unknown). A record whose pod no longer exists is an orphan: its
@@ -64,54 +66,36 @@ public final class ContainerRecovery {
         this.clock = clock;
     }
 
-    /** @throws IOException naming the file when a record is corrupt (the daemon then refuses to start) */
-    public void recover() throws IOException, InterruptedException {
-        var loaded = new ArrayList<Map.Entry<Container, Sandbox>>();
+    /**
+     * Every container record, by the id of its pod, in record order: read before the pods are reconciled, so that
+     * each pod's containers can be recovered right after it ({@link #recoverPod}).
+     */
+    public Map<String, List<ContainerRecord>> loadByPod() throws IOException {
+        var byPod = new ConcurrentHashMap<String, List<ContainerRecord>>();
         for (var r : containers.loadAll()) {
-            var sandbox = sandboxes.find(r.sandboxId());
-            if (sandbox.isEmpty()) {
-                removeOrphan(r);
-                continue;
+            byPod.computeIfAbsent(r.sandboxId(), k -> new ArrayList<>()).add(r);
+        }
+        return byPod;
+    }
+
+    /**
+     * Recovers the containers of one pod, once {@link SandboxRecovery} has reconciled it (taking them out of
+     * {@code byPod}); a pod recovery removed (a rolled back or finished removal) leaves them orphans.
+     *
+     * @throws IOException naming the file when a record is corrupt (the daemon then refuses to start)
+     */
+    public void recoverPod(String podId, Map<String, List<ContainerRecord>> byPod)
+            throws IOException, InterruptedException {
+        var records = byPod.remove(podId);
+        if (records == null) {
+            return;
+        }
+        var loaded = new ArrayList<Map.Entry<Container, Sandbox>>();
+        for (var r : records) {
+            var c = load(r);
+            if (c != null) {
+                loaded.add(Map.entry(c, sandboxes.find(r.sandboxId()).orElseThrow()));
             }
-            if (!Files.isDirectory(layout.containerBundle(r.id()))) {
-                // The bundle exists from before the record until RemoveContainer deletes it: the last daemon died
-                // removing this container, after its task was gone.
-                LOG.warn("completing the removal of a container the daemon died removing", "id", r.id());
-                removeOrphan(r);
-                continue;
-            }
-            Path recordFile = containers.recordDir().resolve(r.id() + ".json");
-            ContainerConfig config;
-            try {
-                config = ProtoJson.fromJson(r.config(), ContainerConfig.newBuilder());
-            } catch (InvalidProtocolBufferException e) {
-                throw new IOException("record " + recordFile + " is corrupt: its container config does not parse: "
-                        + e.getMessage(), e);
-            }
-            Rootfs rootfs;
-            try {
-                rootfs = new Rootfs(r.lowerDirs().stream().map(Path::of).toList(),
-                        layout.containerDir(r.id()).resolve("rootfs"));
-                Path view = IdMappedMounts.layersView(layout.containerBundle(r.id()));
-                // only a pod with a user namespace has the view's directory; asking mountinfo (every line of it)
-                // for each of a node's containers made recovery quadratic in the pods
-                if (Files.isDirectory(view) && MountInfo.fsTypeAt(view).isPresent()) {
-                    rootfs = rootfs.viewedThrough(view); // a container of a pod with a user namespace
-                }
-            } catch (IllegalArgumentException e) {
-                throw new IOException("record " + recordFile + " is corrupt: it names no rootfs lower dirs", e);
-            }
-            var holder = containers.reserveName(r.name(), r.id());
-            if (holder.isPresent()) {
-                throw new IOException("records of containers " + holder.get() + " and " + r.id()
-                        + " both hold the name \"" + r.name() + "\" (in " + containers.recordDir() + ")");
-            }
-            var c = new Container(r, config, readSpec(r), rootfs, r.stopSignal());
-            if (!r.resources().isEmpty()) {
-                c.resources(ProtoJson.fromJson(r.resources(), LinuxContainerResources.newBuilder()));
-            }
-            containers.index(c);
-            loaded.add(Map.entry(c, sandbox.get()));
         }
         // Each container waits on its pod's shim: in parallel, as the pods are.
         Parallel.each(loaded, e -> {
@@ -127,7 +111,63 @@ public final class ContainerRecovery {
                 c.lock().unlock();
             }
         });
+    }
+
+    /** After every pod's {@link #recoverPod}: the records whose pod no longer exists, and unfinished creates. */
+    public void finish(Map<String, List<ContainerRecord>> byPod) {
+        for (var records : byPod.values()) {
+            records.forEach(this::removeOrphan);
+        }
+        byPod.clear();
         unmountIdmapLeftovers();
+    }
+
+    /** The container of a record indexed (its name reserved again); null for an orphan, which is removed. */
+    private Container load(ContainerRecord r) throws IOException {
+        var sandbox = sandboxes.find(r.sandboxId());
+        if (sandbox.isEmpty()) {
+            removeOrphan(r);
+            return null;
+        }
+        if (!Files.isDirectory(layout.containerBundle(r.id()))) {
+            // The bundle exists from before the record until RemoveContainer deletes it: the last daemon died
+            // removing this container, after its task was gone.
+            LOG.warn("completing the removal of a container the daemon died removing", "id", r.id());
+            removeOrphan(r);
+            return null;
+        }
+        Path recordFile = containers.recordDir().resolve(r.id() + ".json");
+        ContainerConfig config;
+        try {
+            config = ProtoJson.fromJson(r.config(), ContainerConfig.newBuilder());
+        } catch (InvalidProtocolBufferException e) {
+            throw new IOException("record " + recordFile + " is corrupt: its container config does not parse: "
+                    + e.getMessage(), e);
+        }
+        Rootfs rootfs;
+        try {
+            rootfs = new Rootfs(r.lowerDirs().stream().map(Path::of).toList(),
+                    layout.containerDir(r.id()).resolve("rootfs"));
+            Path view = IdMappedMounts.layersView(layout.containerBundle(r.id()));
+            // only a pod with a user namespace has the view's directory; asking mountinfo (every line of it)
+            // for each of a node's containers made recovery quadratic in the pods
+            if (Files.isDirectory(view) && MountInfo.fsTypeAt(view).isPresent()) {
+                rootfs = rootfs.viewedThrough(view); // a container of a pod with a user namespace
+            }
+        } catch (IllegalArgumentException e) {
+            throw new IOException("record " + recordFile + " is corrupt: it names no rootfs lower dirs", e);
+        }
+        var holder = containers.reserveName(r.name(), r.id());
+        if (holder.isPresent()) {
+            throw new IOException("records of containers " + holder.get() + " and " + r.id()
+                    + " both hold the name \"" + r.name() + "\" (in " + containers.recordDir() + ")");
+        }
+        var c = new Container(r, config, readSpec(r), rootfs, r.stopSignal());
+        if (!r.resources().isEmpty()) {
+            c.resources(ProtoJson.fromJson(r.resources(), LinuxContainerResources.newBuilder()));
+        }
+        containers.index(c);
+        return c;
     }
 
     /**

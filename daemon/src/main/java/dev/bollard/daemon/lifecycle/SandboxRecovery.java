@@ -24,7 +24,7 @@ import java.util.List;
  * ready pod's shim reconnected (from its bundle's {@code address} file) and asked whether the infra task still
  * runs: then the pod stays READY and its infra exit is watched again; otherwise it becomes NOTREADY. A shim that
  * does not answer is cleaned up as dead ({@code shim delete}). The network stays as recorded, so a later stop still
- * runs CNI DEL and unpins the netns. Containers are recovered afterwards ({@link ContainerRecovery}).
+ * runs CNI DEL and unpins the netns. Each pod's containers are recovered right after it ({@link ContainerRecovery}).
  */
 public final class SandboxRecovery {
 
@@ -46,10 +46,14 @@ public final class SandboxRecovery {
     }
 
     /**
+     * Every pod reconciled, each on its own thread; then, on that thread once its reconciliation is done (its lock
+     * released), {@code afterPod} with the pod's id: its containers are recovered there, without waiting for the
+     * slowest pod.
+     *
      * @throws IOException naming the file when a record is corrupt: the daemon then refuses to start rather than
      *                     forget a pod whose resources would leak
      */
-    public void recover() throws IOException, InterruptedException {
+    public void recover(Parallel.Body<String> afterPod) throws IOException, InterruptedException {
         var loaded = new ArrayList<Sandbox>();
         for (var r : sandboxes.loadAll()) {
             PodSandboxConfig config;
@@ -91,6 +95,7 @@ public final class SandboxRecovery {
             } finally {
                 sandbox.lock().unlock();
             }
+            afterPod.run(r.id());
         });
     }
 

@@ -259,6 +259,12 @@ public final class Daemon implements AutoCloseable {
                     reg.maxConcurrentDownloads(), Clock.systemUTC());
             // The stores and the exit handling first: the shims report their tasks' exits to it.
             var stores = Lifecycle.Stores.open(d.root(), d.state(), Clock.systemUTC());
+            if (hasEntries(stores.layout().sandboxRecords())) {
+                // A restart with pods to recover: their containers' log reopens and mounts need libc downcalls, each
+                // linked at its first use (Syscalls' holders); linked here beside the wiring instead of on the
+                // recovering threads. Not on a fresh start, where linking them all delayed the first answer.
+                Thread.ofVirtual().name("recovery-warm-up").start(dev.bollard.daemon.linux.Syscalls::linkAll);
+            }
             shims = new ShimManager(d.state().resolve("shim"), SHIM_NAMESPACE, stores.exits());
             var node = NodeProfile.detect();
             var specs = new SpecBuilder(node);
@@ -494,6 +500,14 @@ public final class Daemon implements AutoCloseable {
         } catch (RuntimeException e) {
             LOG.warn("the leak scan failed", "error", e.toString());
             return 0;
+        }
+    }
+
+    private static boolean hasEntries(Path dir) {
+        try (var entries = Files.list(dir)) {
+            return entries.findAny().isPresent();
+        } catch (IOException e) {
+            return false; // the load that follows reports what is wrong with the directory
         }
     }
 

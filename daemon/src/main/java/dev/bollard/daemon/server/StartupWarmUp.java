@@ -2,6 +2,9 @@ package dev.bollard.daemon.server;
 
 import dev.bollard.api.cri.v1.ImageServiceGrpc;
 import dev.bollard.api.cri.v1.RuntimeServiceGrpc;
+import dev.bollard.api.cri.v1.ContainerConfig;
+import dev.bollard.api.cri.v1.PodSandboxConfig;
+import dev.bollard.daemon.store.ProtoJson;
 import io.netty.channel.epoll.Epoll;
 
 /**
@@ -9,9 +12,12 @@ import io.netty.channel.epoll.Epoll;
  * thread reads the configuration, locks the root and opens the stores: the first lookup of a service or resource
  * that misses (java.util.logging's backend search) opens every jar of the class path; Netty's epoll transport loads
  * its native library; the CRI services' method descriptors initialise the message classes they name (the CRI proto
- * file's descriptor and ~280 default instances). A thread that reaches one of them while this one is at it waits
- * for it instead of doing it again, so nothing is done twice and the main thread's path is shorter by what ran
- * beside it (docs/BENCHMARKS.md, "Branch startup").
+ * file's descriptor and ~280 default instances); protobuf JSON's parser is made ready (a restart's recovery parses
+ * every record's config). The libc downcalls of {@code linux.Syscalls} are not linked here: each is linked at its
+ * first use, and a restart with pods to recover links them all beside the wiring (Daemon). A thread that
+ * reaches one of them while this one is at it waits for it instead of doing it again, so nothing is done twice and
+ * the main thread's path is shorter by what ran beside it (docs/BENCHMARKS.md, "Branch startup", "Branch
+ * recovery").
  *
  * <p>In the order the start meets them, so that the two threads enter each chain of static initialisers at the same
  * end. Nothing here can fail the start: whatever fails is done again, and reported, where it is needed.
@@ -32,6 +38,12 @@ public final class StartupWarmUp {
             Epoll.isAvailable();
             RuntimeServiceGrpc.getServiceDescriptor();
             ImageServiceGrpc.getServiceDescriptor();
+            // and the records' configs parsed from protobuf JSON: the CRI proto file's full descriptor (the
+            // services' marshallers need only the default instances) and JsonFormat's parser
+            ProtoJson.fromJson(new com.google.gson.JsonObject(), PodSandboxConfig.newBuilder());
+            ProtoJson.fromJson(new com.google.gson.JsonObject(), ContainerConfig.newBuilder());
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            // not reachable: the JSON is empty
         } catch (RuntimeException | LinkageError e) {
             // the start meets the same failure where it needs the class, and reports it there
         }

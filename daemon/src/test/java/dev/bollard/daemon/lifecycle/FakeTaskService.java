@@ -38,6 +38,8 @@ final class FakeTaskService implements TaskService {
     final Set<String> failingStateOf = ConcurrentHashMap.newKeySet();
     /** Task IDs whose process ignores every signal but SIGKILL. */
     final Set<String> ignoringSignals = ConcurrentHashMap.newKeySet();
+    /** Run at the start of each state call with the task's ID (a test holding one call back). */
+    volatile java.util.function.Consumer<String> beforeState = id -> { };
     volatile boolean alive = true;
     private final Map<String, Task> tasks = new ConcurrentHashMap<>();
     private int nextPid = 1000;
@@ -174,6 +176,7 @@ final class FakeTaskService implements TaskService {
 
     @Override
     public TaskState state(String id, String execId) throws IOException {
+        beforeState.accept(id);
         call("state", id);
         if (failingStateOf.contains(id)) {
             throw new IOException("fake shim: state of " + id + " failed");

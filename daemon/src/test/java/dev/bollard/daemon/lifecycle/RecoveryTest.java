@@ -69,6 +69,48 @@ class RecoveryTest {
     }
 
     @Test
+    void aPodsContainersAreRecoveredWithoutWaitingForASlowerPod() throws Exception {
+        var before = new LifecycleFixture(dir);
+        var slowPod = before.runPod("slow");
+        var slowApp = before.createdContainer(slowPod, "app");
+        before.lifecycle.startContainer().start(slowApp.id());
+        var quickPod = before.runPod("quick");
+        var quickApp = before.createdContainer(quickPod, "app");
+        before.lifecycle.startContainer().start(quickApp.id());
+        var slowShim = before.shimOf(slowPod);
+        var quickShim = before.shimOf(quickPod);
+        before.lifecycle.exitWatch().detach();
+
+        // the slow pod's shim answers only once the quick pod's container was asked for: with a barrier between
+        // the pods and the containers that never comes, and the slow pod's state call gives up (its pod NOTREADY)
+        var quickContainerAsked = new java.util.concurrent.CountDownLatch(1);
+        quickShim.beforeState = id -> {
+            if (id.equals(quickApp.id())) {
+                quickContainerAsked.countDown();
+            }
+        };
+        slowShim.beforeState = id -> {
+            try {
+                if (id.equals(slowPod.id()) && !quickContainerAsked.await(60, java.util.concurrent.TimeUnit.SECONDS)) {
+                    throw new java.io.UncheckedIOException(new java.io.IOException("fake shim: state timed out"));
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
+        var after = new LifecycleFixture(dir, before);
+        after.tasks.reachable.put(slowPod.id(), slowShim);
+        after.tasks.reachable.put(quickPod.id(), quickShim);
+        after.lifecycle.recover();
+        for (var pod : List.of(slowPod, quickPod)) {
+            assertEquals(SandboxState.READY, after.lifecycle.sandboxes().get(pod.id()).record().state());
+        }
+        for (var c : List.of(slowApp, quickApp)) {
+            assertEquals(ContainerState.RUNNING, after.lifecycle.containers().get(c.id()).state());
+        }
+    }
+
+    @Test
     void aGoneShimMakesThePodNotReadyAndItsContainersExited() throws Exception {
         var before = new LifecycleFixture(dir);
         var pod = before.runPod("web");

@@ -68,6 +68,27 @@ class RecordStoreTest {
         assertTrue(torn.getMessage().contains("corrupt"), torn.getMessage());
     }
 
+    /** A node's worth of records is read on several threads: still every one, in file order, a corrupt one named. */
+    @Test
+    void manyRecordsLoadInOrderAndACorruptOneIsNamed(@TempDir Path dir) throws IOException {
+        var store = new RecordStore<>(dir, Item.class, 1);
+        var expected = new java.util.ArrayList<Item>();
+        for (int i = 0; i < RecordStore.PARALLEL_FROM * 4; i++) {
+            String id = "r%03d".formatted(i);
+            var item = new Item(id, i, List.of("t" + i));
+            store.put(id, item);
+            expected.add(item);
+        }
+        assertEquals(expected, store.loadAll());
+        Path f = dir.resolve("r017.json");
+        Files.writeString(f, Files.readString(f).replace("\"n\":17", "\"n\":71"));
+        Path g = dir.resolve("r023.json");
+        Files.writeString(g, "{\"schema\":1,");
+        var e = assertThrows(IOException.class, store::loadAll);
+        assertTrue(e.getMessage().contains(f.toString()) && e.getMessage().contains("checksum"),
+                "the first corrupt file in order: " + e.getMessage());
+    }
+
     @Test
     void aRecordOfAnotherSchemaIsRefused(@TempDir Path dir) throws IOException {
         new RecordStore<>(dir, Item.class, 2).put("a", new Item("a", 1, List.of()));
