@@ -84,7 +84,9 @@ public final class SandboxImage {
             throw new IOException("the builtin sandbox image needs " + CATATONIT
                     + " (Debian package catatonit); install it or set [runtime] sandbox_image to an image reference");
         }
-        Path work = Files.createTempDirectory("bollard-pause-");
+        // in the image root, not /tmp: a daemon stopped while this runs (at its start, on a fresh root) would
+        // leave the directory behind, and only the image root's is removed by the next start
+        Path work = images.snapshots().newWorkDir("pause-");
         try {
             Path rootfs = Files.createDirectories(work.resolve("rootfs"));
             Files.copy(CATATONIT, rootfs.resolve("catatonit"), StandardCopyOption.COPY_ATTRIBUTES);

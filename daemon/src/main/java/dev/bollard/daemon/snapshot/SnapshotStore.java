@@ -48,6 +48,15 @@ public final class SnapshotStore {
         }
     }
 
+    /**
+     * A new, empty directory in this store's {@code tmp/} for work that builds something to import (the builtin
+     * sandbox image): a daemon that exits or dies before the work removes it leaves it where the next start removes
+     * it, not in the node's /tmp.
+     */
+    public Path newWorkDir(String prefix) throws IOException {
+        return Files.createTempDirectory(tmp, prefix);
+    }
+
     public Path path(Digest chainId) {
         return root.resolve(chainId.algorithm() + "-" + chainId.hex());
     }

@@ -67,4 +67,15 @@ class SnapshotStoreTest {
         assertFalse(store.has(CHAIN));
         assertTrue(Files.isDirectory(Path.of("/etc")), "a symlink to / is removed, not followed");
     }
+
+    @Test
+    void aWorkDirectoryLeftByADaemonThatStoppedIsRemovedByTheNextStart(@TempDir Path root) throws Exception {
+        var work = new SnapshotStore(root).newWorkDir("pause-");
+        Files.writeString(work.resolve("pause.tar"), "half written");
+        assertEquals(root.resolve("tmp"), work.getParent(), "in the store, not in the node's /tmp");
+        assertTrue(work.getFileName().toString().startsWith("pause-"));
+
+        new SnapshotStore(root); // the next start
+        assertFalse(Files.exists(work));
+    }
 }
