@@ -260,10 +260,9 @@ public final class Daemon implements AutoCloseable {
             // The stores and the exit handling first: the shims report their tasks' exits to it.
             var stores = Lifecycle.Stores.open(d.root(), d.state(), Clock.systemUTC());
             if (hasEntries(stores.layout().sandboxRecords())) {
-                // A restart with pods to recover: their containers' log reopens and mounts need libc downcalls, each
-                // linked at its first use (Syscalls' holders); linked here beside the wiring instead of on the
-                // recovering threads. Not on a fresh start, where linking them all delayed the first answer.
-                Thread.ofVirtual().name("recovery-warm-up").start(dev.bollard.daemon.linux.Syscalls::linkAll);
+                // a restart with pods to recover: what recovery meets first, beside the wiring (not on a fresh
+                // start, where it would only delay the first answer)
+                StartupWarmUp.forRecovery();
             }
             shims = new ShimManager(d.state().resolve("shim"), SHIM_NAMESPACE, stores.exits());
             var node = NodeProfile.detect();

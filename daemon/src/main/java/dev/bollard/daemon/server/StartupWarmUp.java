@@ -12,9 +12,10 @@ import io.netty.channel.epoll.Epoll;
  * thread reads the configuration, locks the root and opens the stores: the first lookup of a service or resource
  * that misses (java.util.logging's backend search) opens every jar of the class path; Netty's epoll transport loads
  * its native library; the CRI services' method descriptors initialise the message classes they name (the CRI proto
- * file's descriptor and ~280 default instances); protobuf JSON's parser is made ready (a restart's recovery parses
- * every record's config). The libc downcalls of {@code linux.Syscalls} are not linked here: each is linked at its
- * first use, and a restart with pods to recover links them all beside the wiring (Daemon). A thread that
+ * file's descriptor and ~280 default instances). What only a restart with pods to recover needs (the libc downcalls
+ * of {@code linux.Syscalls}, protobuf JSON's parser and the CRI proto file's full descriptor) is not done here but
+ * once the stores are open and hold pod records ({@link #forRecovery}): on 2 cores, every warm-up at start delays
+ * the first answer of a fresh start. A thread that
  * reaches one of them while this one is at it waits for it instead of doing it again, so nothing is done twice and
  * the main thread's path is shorter by what ran beside it (docs/BENCHMARKS.md, "Branch startup", "Branch
  * recovery").
@@ -38,14 +39,28 @@ public final class StartupWarmUp {
             Epoll.isAvailable();
             RuntimeServiceGrpc.getServiceDescriptor();
             ImageServiceGrpc.getServiceDescriptor();
-            // and the records' configs parsed from protobuf JSON: the CRI proto file's full descriptor (the
-            // services' marshallers need only the default instances) and JsonFormat's parser
-            ProtoJson.fromJson(new com.google.gson.JsonObject(), PodSandboxConfig.newBuilder());
-            ProtoJson.fromJson(new com.google.gson.JsonObject(), ContainerConfig.newBuilder());
-        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-            // not reachable: the JSON is empty
         } catch (RuntimeException | LinkageError e) {
             // the start meets the same failure where it needs the class, and reports it there
         }
+    }
+
+    /**
+     * What a restart's recovery meets first, on a virtual thread started now, beside the wiring: the libc downcalls
+     * (each linked at its first use otherwise, with every recovering thread waiting for it), and the records' configs
+     * parsed from protobuf JSON (the CRI proto file's full descriptor, which the services' marshallers do not build,
+     * and JsonFormat's parser).
+     */
+    public static Thread forRecovery() {
+        return Thread.ofVirtual().name("recovery-warm-up").start(() -> {
+            try {
+                ProtoJson.fromJson(new com.google.gson.JsonObject(), PodSandboxConfig.newBuilder());
+                ProtoJson.fromJson(new com.google.gson.JsonObject(), ContainerConfig.newBuilder());
+                dev.bollard.daemon.linux.Syscalls.linkAll();
+            } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+                // not reachable: the JSON is empty
+            } catch (RuntimeException | LinkageError e) {
+                // recovery meets the same failure where it needs the class, and reports it there
+            }
+        });
     }
 }
