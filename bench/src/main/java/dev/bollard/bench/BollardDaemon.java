@@ -44,7 +44,15 @@ final class BollardDaemon implements DaemonUnderTest {
     BollardDaemon withJavaOpts(String opts) {
         var merged = new java.util.LinkedHashMap<>(env);
         merged.merge("BOLLARD_JAVA_OPTS", opts, (old, added) -> old + " " + added);
-        return new BollardDaemon(checkout, command, logLevel, variant, merged);
+        return new BollardDaemon(checkout, command, logLevel, variant, merged, podsPerShim);
+    }
+
+    int podsPerShim() {
+        return podsPerShim;
+    }
+
+    Map<String, String> env() {
+        return env;
     }
 
     @Override
