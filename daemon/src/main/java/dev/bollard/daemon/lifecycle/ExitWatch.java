@@ -15,7 +15,9 @@ import java.time.Instant;
 /**
  * Waits on a running task (the shim's Wait) besides its TaskExit event, so an exit is seen even when the event is
  * lost; a shim that dies under its tasks is cleaned up ({@code shim delete}). Once the daemon detaches (shutdown with
- * pods left running) a closing connection is no exit.
+ * pods left running) a closing connection is no exit, and an exit is not written either: the records belong to the
+ * next daemon from then on (its recovery finds the task stopped), and a write racing it could bring back the record
+ * of a pod it has removed.
  */
 public final class ExitWatch {
 
@@ -46,6 +48,9 @@ public final class ExitWatch {
         Thread.ofVirtual().name("exit-" + c.id().substring(0, 12)).start(() -> {
             try {
                 var exit = shim.await(c.id(), "");
+                if (detached) {
+                    return; // the next daemon's recovery finds the task stopped and records the exit
+                }
                 exits.exited(c, exit.exitStatus(), exit.exitedAt());
             } catch (IOException e) {
                 if (detached) {
@@ -82,6 +87,9 @@ public final class ExitWatch {
         Thread.ofVirtual().name("infra-exit-" + sandbox.id().substring(0, 12)).start(() -> {
             try {
                 var exit = shim.await(sandbox.id(), "");
+                if (detached) {
+                    return; // as for a container: the next daemon records it
+                }
                 infraExits.exited(sandbox, exit.exitStatus());
             } catch (IOException e) {
                 if (detached) {

@@ -44,6 +44,23 @@ class RecoveryTest {
     }
 
     @Test
+    void aDetachedDaemonWritesNoExitItHearsOfAfterwards() throws Exception {
+        var before = new LifecycleFixture(dir);
+        var pod = before.runPod("web");
+        var app = before.createdContainer(pod, "app");
+        before.lifecycle.startContainer().start(app.id());
+        var shim = before.shimOf(pod);
+        before.lifecycle.exitWatch().detach();
+
+        shim.exit(app.id(), 3); // heard by the detached daemon's watchers only
+        shim.exit(pod.id(), 0);
+        Thread.sleep(300); // the watchers wake at once; an exit they wrote would show below (record and memory)
+        assertEquals(ContainerState.RUNNING, before.lifecycle.containers().get(app.id()).state(),
+                "the record stays as the detach left it, for the next daemon to reconcile");
+        assertEquals(SandboxState.READY, before.lifecycle.sandboxes().get(pod.id()).record().state());
+    }
+
+    @Test
     void aReachableShimKeepsPodAndContainerRunning() throws Exception {
         var before = new LifecycleFixture(dir);
         var pod = before.runPod("web");
