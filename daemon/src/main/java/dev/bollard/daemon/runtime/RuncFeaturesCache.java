@@ -8,7 +8,6 @@ import dev.bollard.daemon.store.AtomicFiles;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.Optional;
@@ -91,9 +90,7 @@ final class RuncFeaturesCache {
         try {
             var all = JsonParser.parseString(Files.readString(file)).getAsJsonObject();
             return all.has("runc") ? all.getAsJsonArray("runc") : new JsonArray();
-        } catch (NoSuchFileException e) {
-            return new JsonArray();
-        } catch (IOException | RuntimeException e) { // torn or foreign content: a miss, rewritten on the next store
+        } catch (IOException | RuntimeException e) { // none yet, or torn or foreign content: a miss, rewritten on store
             return new JsonArray();
         }
     }

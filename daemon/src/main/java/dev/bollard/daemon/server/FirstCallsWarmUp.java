@@ -25,7 +25,12 @@ final class FirstCallsWarmUp {
 
     /** Initializes {@code classes}, in order, then runs {@code tasks}, on a virtual thread started now. */
     static Thread start(List<Class<?>> classes, List<Runnable> tasks) {
-        return Thread.ofVirtual().name("first-calls-warm-up").start(() -> {
+        return start("first-calls-warm-up", classes, tasks);
+    }
+
+    /** {@link #start(List, List)} on a thread named {@code name} (a restart's recovery warm-up uses it too). */
+    static Thread start(String name, List<Class<?>> classes, List<Runnable> tasks) {
+        return Thread.ofVirtual().name(name).start(() -> {
             long t0 = System.nanoTime();
             for (Class<?> c : classes) {
                 long c0 = System.nanoTime();
@@ -42,7 +47,8 @@ final class FirstCallsWarmUp {
             for (Runnable task : tasks) {
                 try {
                     task.run();
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | LinkageError e) {
+                    // the call that needs it meets the same failure, and reports it there
                     LOG.debug("first-calls warm-up: task failed", "error", e.toString());
                 }
             }

@@ -7,6 +7,8 @@ import dev.bollard.api.cri.v1.PodSandboxConfig;
 import dev.bollard.daemon.store.ProtoJson;
 import io.netty.channel.epoll.Epoll;
 
+import java.util.List;
+
 /**
  * Class initialisation every daemon start needs, begun on a second thread as the process starts, while the main
  * thread reads the configuration, locks the root and opens the stores: the first lookup of a service or resource
@@ -51,16 +53,16 @@ public final class StartupWarmUp {
      * and JsonFormat's parser).
      */
     public static Thread forRecovery() {
-        return Thread.ofVirtual().name("recovery-warm-up").start(() -> {
-            try {
-                ProtoJson.fromJson(new com.google.gson.JsonObject(), PodSandboxConfig.newBuilder());
-                ProtoJson.fromJson(new com.google.gson.JsonObject(), ContainerConfig.newBuilder());
-                dev.bollard.daemon.linux.Syscalls.linkAll();
-            } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-                // not reachable: the JSON is empty
-            } catch (RuntimeException | LinkageError e) {
-                // recovery meets the same failure where it needs the class, and reports it there
-            }
-        });
+        return FirstCallsWarmUp.start("recovery-warm-up", List.of(),
+                List.of(StartupWarmUp::parseEmptyConfigs, dev.bollard.daemon.linux.Syscalls::linkAll));
+    }
+
+    private static void parseEmptyConfigs() {
+        try {
+            ProtoJson.fromJson(new com.google.gson.JsonObject(), PodSandboxConfig.newBuilder());
+            ProtoJson.fromJson(new com.google.gson.JsonObject(), ContainerConfig.newBuilder());
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new IllegalStateException(e); // not reachable: the JSON is empty
+        }
     }
 }
