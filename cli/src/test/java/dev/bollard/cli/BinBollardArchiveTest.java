@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * bin/bollard's choice of archive: the daemon starts from the AOT cache trained at build time only while it is
- * newer than the jars and libjvm (the JVM would refuse a cache of another build or JDK and start from nothing),
+ * newer than the jar and libjvm (the JVM would refuse a cache of another build or JDK and start from nothing),
  * else from the CDS archive. Runs the script on a copy of its checkout layout with a fake Java that prints its
  * arguments.
  */
@@ -35,9 +35,7 @@ class BinBollardArchiveTest {
         dir = Files.createTempDirectory("bollard-bin-test-");
         Files.createDirectories(dir.resolve("bin"));
         Files.copy(Path.of("../bin/bollard"), dir.resolve("bin/bollard"));
-        Path lib = Files.createDirectories(dir.resolve("cli/target/lib"));
         touch(dir.resolve("cli/target/bollard.jar"), BUILT);
-        touch(lib.resolve("bollard-daemon.jar"), BUILT);
         javaHome = dir.resolve("jdk");
         Files.createDirectories(javaHome.resolve("lib/server"));
         touch(javaHome.resolve("lib/server/libjvm.so"), BUILT);
@@ -61,19 +59,21 @@ class BinBollardArchiveTest {
 
     @Test
     void aCopyOfTheBuildKeepsItsCache() throws Exception {
-        // the bench copies the build: new directories, the files' times kept
+        // the bench copies the build: new directories, the files' times kept; a lib directory an older build
+        // left (the jar holds its libraries now) is no part of it
         Path cache = touch(dir.resolve("cli/target/bollard-daemon.aot"), BUILT.plusSeconds(60));
-        touch(dir.resolve("cli/target/lib"), BUILT.plusSeconds(120));
+        touch(dir.resolve("cli/target"), BUILT.plusSeconds(120));
+        touch(Files.createDirectories(dir.resolve("cli/target/lib")).resolve("old.jar"), BUILT.plusSeconds(120));
         assertTrue(run(Map.of(), "daemon").contains("-XX:AOTCache=" + cache));
     }
 
     @Test
-    void aCacheOlderThanAJarOrTheJvmFallsBackToCds() throws Exception {
+    void aCacheOlderThanTheJarOrTheJvmFallsBackToCds() throws Exception {
         touch(dir.resolve("cli/target/bollard-daemon.aot"), BUILT.plusSeconds(60));
-        touch(dir.resolve("cli/target/lib/bollard-daemon.jar"), BUILT.plusSeconds(120));
+        touch(dir.resolve("cli/target/bollard.jar"), BUILT.plusSeconds(120)); // a build after the training
         assertCds(run(Map.of(), "daemon"));
 
-        touch(dir.resolve("cli/target/lib/bollard-daemon.jar"), BUILT);
+        touch(dir.resolve("cli/target/bollard.jar"), BUILT);
         touch(javaHome.resolve("lib/server/libjvm.so"), BUILT.plusSeconds(120)); // a JDK update
         assertCds(run(Map.of(), "daemon"));
     }
