@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Debian package bollard_<version>_amd64.deb with Debian's dpkg-deb and the JDK's jlink, nothing else:
-#   /usr/lib/bollard/      bollard.jar, lib/*.jar, runtime/ (a Java runtime of only the modules Bollard uses),
+#   /usr/lib/bollard/      bollard.jar (with its libraries), runtime/ (a Java runtime of only the modules Bollard uses),
 #                          bollard-daemon.jsa and bollard-client.jsa (class archives made here, by that runtime)
 #   /usr/bin/bollard       the launcher
 #   /lib/systemd/system/bollard.service, /etc/bollard/bollard.toml (conffile, every default commented)
@@ -55,8 +55,7 @@ lib="$stage/usr/lib/bollard"
 mkdir -p "$lib" "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/etc/bollard" "$stage/usr/share/doc/bollard" \
   "$stage/DEBIAN"
 
-cp "$target/bollard.jar" "$lib/"
-cp -r "$target/lib" "$lib/lib"
+cp "$target/bollard.jar" "$lib/"  # the CLI and daemon with every library they use, one jar
 install -m 0755 "$here/scripts/debian/launcher" "$stage/usr/bin/bollard"
 
 # The runtime: the modules jdeps finds in the jars, plus jdk.net (Netty probes its socket options reflectively),
@@ -64,7 +63,7 @@ install -m 0755 "$here/scripts/debian/launcher" "$stage/usr/bin/bollard"
 # descriptor name it, and Bollard uses neither (it runs on the class path). The JDK's default CDS archive of the
 # runtime's own classes is generated with it.
 modules=$("$jdk/bin/jdeps" --multi-release 25 --ignore-missing-deps --print-module-deps "$target/bollard.jar" \
-  "$target"/lib/*.jar 2>/dev/null | tail -n 1)
+  2>/dev/null | tail -n 1)
 [[ $modules == java.base* ]] || { echo "package: jdeps found no module list (got: $modules)" >&2; exit 1; }
 modules=$(tr , '\n' <<<"$modules,jdk.net" | grep -vx java.desktop | paste -sd , -)
 echo "package: runtime modules $modules" >&2

@@ -10,8 +10,8 @@ import java.util.Map;
 
 /**
  * Bollard as {@code bin/bollard daemon} runs it (its JVM flags, its class data sharing archive), from a copy of
- * the checkout's build made at the start ({@code bin/bollard}, {@code cli/target/bollard.jar}, {@code lib/}), so
- * that a rebuild in the checkout during the run changes nothing.
+ * the checkout's build made at the start ({@code bin/bollard}, {@code cli/target/bollard.jar}, an older build's
+ * {@code lib/}), so that a rebuild in the checkout during the run changes nothing.
  */
 final class BollardDaemon implements DaemonUnderTest {
 
@@ -84,12 +84,18 @@ final class BollardDaemon implements DaemonUnderTest {
         // a copy per variant: each keeps the archives its own flags made
         dist = ws.path(name().toLowerCase() + "-dist");
         Files.createDirectories(dist.resolve("bin"));
-        Files.createDirectories(dist.resolve("cli/target/lib"));
+        Files.createDirectories(dist.resolve("cli/target"));
         Files.copy(checkout.resolve("bin/bollard"), dist.resolve("bin/bollard"), StandardCopyOption.COPY_ATTRIBUTES);
         Files.copy(jar, dist.resolve("cli/target/bollard.jar"), StandardCopyOption.COPY_ATTRIBUTES);
-        try (var libs = Files.list(checkout.resolve("cli/target/lib"))) {
-            for (Path l : (Iterable<Path>) libs::iterator) {
-                Files.copy(l, dist.resolve("cli/target/lib").resolve(l.getFileName()), StandardCopyOption.COPY_ATTRIBUTES);
+        // a build from before the one jar names its libraries in lib/ (its jar's Class-Path)
+        Path lib = checkout.resolve("cli/target/lib");
+        if (Files.isDirectory(lib)) {
+            Files.createDirectories(dist.resolve("cli/target/lib"));
+            try (var libs = Files.list(lib)) {
+                for (Path l : (Iterable<Path>) libs::iterator) {
+                    Files.copy(l, dist.resolve("cli/target/lib").resolve(l.getFileName()),
+                            StandardCopyOption.COPY_ATTRIBUTES);
+                }
             }
         }
         aotCache(ws);
