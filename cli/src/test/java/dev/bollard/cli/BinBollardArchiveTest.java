@@ -35,7 +35,7 @@ class BinBollardArchiveTest {
         dir = Files.createTempDirectory("bollard-bin-test-");
         Files.createDirectories(dir.resolve("bin"));
         Files.copy(Path.of("../bin/bollard"), dir.resolve("bin/bollard"));
-        touch(dir.resolve("cli/target/bollard.jar"), BUILT);
+        touch(Files.createDirectories(dir.resolve("cli/target")).resolve("bollard.jar"), BUILT);
         javaHome = dir.resolve("jdk");
         Files.createDirectories(javaHome.resolve("lib/server"));
         touch(javaHome.resolve("lib/server/libjvm.so"), BUILT);
