@@ -94,6 +94,8 @@ public final class RecoveryBench {
                 System.out.println("daemon SIGKILLed (exit " + first.process().exitValue() + ")");
                 Files.move(first.log(), dir.resolve("bollard-before-kill.log"));
 
+                // the shims' CPU so far: what they spend answering the next daemon's recovery is the difference
+                long shimTicksBefore = cpuTicksOfShims(ws.dir());
                 long t0 = System.nanoTime();
                 var second = daemon.start(ws, dir, certsD, setup); // returns once Version answers
                 double versionMillis = (System.nanoTime() - t0) / 1e6;
@@ -104,6 +106,8 @@ public final class RecoveryBench {
                 int running;
                 double listSinceProcessStart;
                 double listSinceLaunch;
+                long daemonCpuMillis;
+                long shimCpuMillis;
                 java.util.regex.Matcher m;
                 try (var c = new CriClient(second.endpoint(), 120)) {
                     try {
@@ -113,6 +117,10 @@ public final class RecoveryBench {
                                 .getItemsList().stream().filter(p -> p.getState() == PodSandboxState.SANDBOX_READY).count();
                         listSinceProcessStart = ProcessClock.millisSinceStart(pid);
                         listSinceLaunch = (System.nanoTime() - t0) / 1e6;
+                        // CPU is what a loaded node's wall clock hides: the daemon's up to this answer (start-up
+                        // included), and the shims' for the same span
+                        daemonCpuMillis = cpuTicks(pid) * 1000 / ProcessClock.USER_HZ;
+                        shimCpuMillis = (cpuTicksOfShims(ws.dir()) - shimTicksBefore) * 1000 / ProcessClock.USER_HZ;
                         m = RECOVERY_DONE.matcher(Files.readString(second.log()));
                         if (!m.find()) {
                             throw new IllegalStateException("no \"recovery done\" line in " + second.log());
@@ -132,6 +140,8 @@ public final class RecoveryBench {
                         System.out.printf("first answered ListPodSandbox (every pod's state right): %.0f ms after the "
                                 + "process started (%.0f ms after the launcher was run)%n", listSinceProcessStart,
                                 listSinceLaunch);
+                        System.out.printf("CPU until then: daemon %d ms (since its start), shims %d ms%n",
+                                daemonCpuMillis, shimCpuMillis);
                     } finally {
                         removePods(c, ids); // also when a check above failed: nothing left running
                     }
@@ -146,10 +156,12 @@ public final class RecoveryBench {
                          "runningAfter": %d, "recoveryMillis": %s, "recoveryDoneSinceJvmStartMillis": %s,
                          "firstVersionSinceProcessStartMillis": %.0f, "firstVersionSinceLaunchMillis": %.0f,
                          "firstListPodSandboxSinceProcessStartMillis": %.0f, "firstListPodSandboxSinceLaunchMillis": %.0f,
-                         "podsMillis": %s, "containersMillis": %s, "leakScanMillis": %s, "loadAverage": "%s"}
+                         "podsMillis": %s, "containersMillis": %s, "leakScanMillis": %s,
+                         "daemonCpuMillisAtFirstList": %d, "shimsCpuMillisAtFirstList": %d, "loadAverage": "%s"}
                         """.formatted(daemon.version(), "\"" + Runtime.getRuntime().availableProcessors() + " cpus\"",
                         pods, ready, running, m.group(4), m.group(5), versionSinceProcessStart, versionMillis,
-                        listSinceProcessStart, listSinceLaunch, m.group(6), m.group(7), m.group(8), loadAverage()));
+                        listSinceProcessStart, listSinceLaunch, m.group(6), m.group(7), m.group(8), daemonCpuMillis,
+                        shimCpuMillis, loadAverage()));
                 System.out.println("results: " + json);
                 return ready == pods && running == pods ? 0 : 1;
             } finally {
@@ -158,6 +170,41 @@ public final class RecoveryBench {
                 }
             }
         }
+    }
+
+    /** A process's user + system CPU in clock ticks (/proc/<pid>/stat fields 14 and 15); 0 when it is gone. */
+    private static long cpuTicks(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return Long.parseLong(fields[11]) + Long.parseLong(fields[12]); // fields[0] is field 3
+        } catch (java.io.IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
+    /** The CPU ticks of the shims serving this workspace's pods (their command line names its directory). */
+    private static long cpuTicksOfShims(Path ws) {
+        long sum = 0;
+        try (var procs = Files.list(Path.of("/proc"))) {
+            for (Path p : procs.toList()) {
+                String name = p.getFileName().toString();
+                if (!name.chars().allMatch(Character::isDigit)) {
+                    continue;
+                }
+                try {
+                    String cmd = Files.readString(p.resolve("cmdline")).replace('\0', ' ');
+                    if (cmd.contains("containerd-shim") && cmd.contains(ws.toString())) {
+                        sum += cpuTicks(Long.parseLong(name));
+                    }
+                } catch (java.io.IOException | RuntimeException e) {
+                    // gone meanwhile
+                }
+            }
+        } catch (java.io.IOException e) {
+            return 0;
+        }
+        return sum;
     }
 
     /** The node's load average at the end (the figures are only comparable on a quiet node). */
