@@ -89,6 +89,12 @@ public final class RecoveryBench {
                     System.out.printf("%d pods with a running container each, started in %.1f s%n", pods,
                             (System.nanoTime() - t0) / 1e9);
                 }
+                // the shims' CPU when nobody calls them (Go's runtime ticks), over 2 s: the base under the figure below
+                long idleFrom = cpuTicksOfShims(ws.dir());
+                long idleStart = System.nanoTime();
+                Thread.sleep(2000);
+                double shimIdleCpuMillisPerSecond = (cpuTicksOfShims(ws.dir()) - idleFrom) * 1000.0 / ProcessClock.USER_HZ
+                        / ((System.nanoTime() - idleStart) / 1e9);
                 first.process().destroyForcibly();
                 first.process().waitFor(30, TimeUnit.SECONDS);
                 System.out.println("daemon SIGKILLed (exit " + first.process().exitValue() + ")");
@@ -140,8 +146,8 @@ public final class RecoveryBench {
                         System.out.printf("first answered ListPodSandbox (every pod's state right): %.0f ms after the "
                                 + "process started (%.0f ms after the launcher was run)%n", listSinceProcessStart,
                                 listSinceLaunch);
-                        System.out.printf("CPU until then: daemon %d ms (since its start), shims %d ms%n",
-                                daemonCpuMillis, shimCpuMillis);
+                        System.out.printf("CPU until then: daemon %d ms (since its start), shims %d ms (idle: %.0f ms/s)%n",
+                                daemonCpuMillis, shimCpuMillis, shimIdleCpuMillisPerSecond);
                     } finally {
                         removePods(c, ids); // also when a check above failed: nothing left running
                     }
@@ -157,11 +163,12 @@ public final class RecoveryBench {
                          "firstVersionSinceProcessStartMillis": %.0f, "firstVersionSinceLaunchMillis": %.0f,
                          "firstListPodSandboxSinceProcessStartMillis": %.0f, "firstListPodSandboxSinceLaunchMillis": %.0f,
                          "podsMillis": %s, "containersMillis": %s, "leakScanMillis": %s,
-                         "daemonCpuMillisAtFirstList": %d, "shimsCpuMillisAtFirstList": %d, "loadAverage": "%s"}
+                         "daemonCpuMillisAtFirstList": %d, "shimsCpuMillisAtFirstList": %d,
+                         "shimsIdleCpuMillisPerSecond": %.0f, "loadAverage": "%s"}
                         """.formatted(daemon.version(), "\"" + Runtime.getRuntime().availableProcessors() + " cpus\"",
                         pods, ready, running, m.group(4), m.group(5), versionSinceProcessStart, versionMillis,
                         listSinceProcessStart, listSinceLaunch, m.group(6), m.group(7), m.group(8), daemonCpuMillis,
-                        shimCpuMillis, loadAverage()));
+                        shimCpuMillis, shimIdleCpuMillisPerSecond, loadAverage()));
                 System.out.println("results: " + json);
                 return ready == pods && running == pods ? 0 : 1;
             } finally {

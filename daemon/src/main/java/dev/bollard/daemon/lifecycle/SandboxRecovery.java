@@ -167,7 +167,7 @@ public final class SandboxRecovery {
         TaskService shim;
         TaskState infra;
         try {
-            shim = handlers.tasks().connect(r.id(), bundle, options);
+            shim = handlers.tasks().connectToAsk(r.id(), bundle, options); // the State call below is the probe
         } catch (IOException e) {
             shimGone(sandbox, bundle, options, e);
             return;

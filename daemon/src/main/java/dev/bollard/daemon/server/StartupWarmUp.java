@@ -48,13 +48,14 @@ public final class StartupWarmUp {
 
     /**
      * What a restart's recovery meets first, on a virtual thread started now, beside the wiring: the libc downcalls
-     * (each linked at its first use otherwise, with every recovering thread waiting for it), and the records' configs
+     * it calls (each linked at its first use otherwise, with every recovering thread waiting for it; only these: the
+     * others' linking took CPU from recovery on 2 cores), and the records' configs
      * parsed from protobuf JSON (the CRI proto file's full descriptor, which the services' marshallers do not build,
      * and JsonFormat's parser).
      */
     public static Thread forRecovery() {
         return FirstCallsWarmUp.start("recovery-warm-up", List.of(),
-                List.of(StartupWarmUp::parseEmptyConfigs, dev.bollard.daemon.linux.Syscalls::linkAll));
+                List.of(StartupWarmUp::parseEmptyConfigs, dev.bollard.daemon.linux.Syscalls::linkContainerLogs));
     }
 
     private static void parseEmptyConfigs() {
