@@ -108,6 +108,7 @@ public final class RecoveryBench {
                 // From /proc's ticks, not ProcessHandle's startInstant (whole seconds of boot time: up to 1 s off)
                 long pid = second.process().pid();
                 double versionSinceProcessStart = ProcessClock.millisSinceStart(pid);
+                long daemonCpuMillisAtVersion = cpuTicks(pid) * 1000 / ProcessClock.USER_HZ;
                 int ready;
                 int running;
                 double listSinceProcessStart;
@@ -146,8 +147,9 @@ public final class RecoveryBench {
                         System.out.printf("first answered ListPodSandbox (every pod's state right): %.0f ms after the "
                                 + "process started (%.0f ms after the launcher was run)%n", listSinceProcessStart,
                                 listSinceLaunch);
-                        System.out.printf("CPU until then: daemon %d ms (since its start), shims %d ms (idle: %.0f ms/s)%n",
-                                daemonCpuMillis, shimCpuMillis, shimIdleCpuMillisPerSecond);
+                        System.out.printf("CPU until then: daemon %d ms (since its start; %d ms at the first Version), "
+                                + "shims %d ms (idle: %.0f ms/s)%n", daemonCpuMillis, daemonCpuMillisAtVersion,
+                                shimCpuMillis, shimIdleCpuMillisPerSecond);
                     } finally {
                         removePods(c, ids); // also when a check above failed: nothing left running
                     }
@@ -163,11 +165,13 @@ public final class RecoveryBench {
                          "firstVersionSinceProcessStartMillis": %.0f, "firstVersionSinceLaunchMillis": %.0f,
                          "firstListPodSandboxSinceProcessStartMillis": %.0f, "firstListPodSandboxSinceLaunchMillis": %.0f,
                          "podsMillis": %s, "containersMillis": %s, "leakScanMillis": %s,
-                         "daemonCpuMillisAtFirstList": %d, "shimsCpuMillisAtFirstList": %d,
+                         "daemonCpuMillisAtFirstVersion": %d, "daemonCpuMillisAtFirstList": %d,
+                         "shimsCpuMillisAtFirstList": %d,
                          "shimsIdleCpuMillisPerSecond": %.0f, "loadAverage": "%s"}
                         """.formatted(daemon.version(), "\"" + Runtime.getRuntime().availableProcessors() + " cpus\"",
                         pods, ready, running, m.group(4), m.group(5), versionSinceProcessStart, versionMillis,
-                        listSinceProcessStart, listSinceLaunch, m.group(6), m.group(7), m.group(8), daemonCpuMillis,
+                        listSinceProcessStart, listSinceLaunch, m.group(6), m.group(7), m.group(8), daemonCpuMillisAtVersion,
+                        daemonCpuMillis,
                         shimCpuMillis, shimIdleCpuMillisPerSecond, loadAverage()));
                 System.out.println("results: " + json);
                 return ready == pods && running == pods ? 0 : 1;
