@@ -115,6 +115,7 @@ public final class RecoveryBench {
                 double listSinceLaunch;
                 long daemonCpuMillis;
                 long shimCpuMillis;
+                String threadsCpu;
                 java.util.regex.Matcher m;
                 try (var c = new CriClient(second.endpoint(), 120)) {
                     try {
@@ -128,6 +129,7 @@ public final class RecoveryBench {
                         // included), and the shims' for the same span
                         daemonCpuMillis = cpuTicks(pid) * 1000 / ProcessClock.USER_HZ;
                         shimCpuMillis = (cpuTicksOfShims(ws.dir()) - shimTicksBefore) * 1000 / ProcessClock.USER_HZ;
+                        threadsCpu = cpuByThreadKind(pid);
                         m = RECOVERY_DONE.matcher(Files.readString(second.log()));
                         if (!m.find()) {
                             throw new IllegalStateException("no \"recovery done\" line in " + second.log());
@@ -150,6 +152,7 @@ public final class RecoveryBench {
                         System.out.printf("CPU until then: daemon %d ms (since its start; %d ms at the first Version), "
                                 + "shims %d ms (idle: %.0f ms/s)%n", daemonCpuMillis, daemonCpuMillisAtVersion,
                                 shimCpuMillis, shimIdleCpuMillisPerSecond);
+                        System.out.println("  the daemon's CPU by thread (ms): " + threadsCpu);
                     } finally {
                         removePods(c, ids); // also when a check above failed: nothing left running
                     }
@@ -192,6 +195,32 @@ public final class RecoveryBench {
         } catch (java.io.IOException | RuntimeException e) {
             return 0;
         }
+    }
+
+    /**
+     * The daemon's CPU so far by kind of thread (/proc/<pid>/task/<tid>/comm with digits dropped: the JIT's
+     * compiler threads, GC, virtual threads' carriers, event loops, ...), largest first.
+     */
+    private static String cpuByThreadKind(long pid) {
+        var byKind = new java.util.TreeMap<String, Long>();
+        try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+            for (Path t : tasks.toList()) {
+                try {
+                    String kind = Files.readString(t.resolve("comm")).strip().replaceAll("[0-9]+", "#");
+                    String stat = Files.readString(t.resolve("stat"));
+                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    byKind.merge(kind, (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 1000 / ProcessClock.USER_HZ,
+                            Long::sum);
+                } catch (java.io.IOException | RuntimeException e) {
+                    // ended meanwhile
+                }
+            }
+        } catch (java.io.IOException e) {
+            return "";
+        }
+        return byKind.entrySet().stream().filter(e -> e.getValue() > 0)
+                .sorted(java.util.Map.Entry.<String, Long>comparingByValue().reversed())
+                .map(e -> e.getKey() + "=" + e.getValue()).collect(java.util.stream.Collectors.joining(" "));
     }
 
     /** The CPU ticks of the shims serving this workspace's pods (their command line names its directory). */
