@@ -89,21 +89,33 @@ public final class RecoveryBench {
                     System.out.printf("%d pods with a running container each, started in %.1f s%n", pods,
                             (System.nanoTime() - t0) / 1e9);
                 }
+                // the shims' CPU when nobody calls them (Go's runtime ticks), over 2 s: the base under the figure below
+                long idleFrom = cpuTicksOfShims(ws.dir());
+                long idleStart = System.nanoTime();
+                Thread.sleep(2000);
+                double shimIdleCpuMillisPerSecond = (cpuTicksOfShims(ws.dir()) - idleFrom) * 1000.0 / ProcessClock.USER_HZ
+                        / ((System.nanoTime() - idleStart) / 1e9);
                 first.process().destroyForcibly();
                 first.process().waitFor(30, TimeUnit.SECONDS);
                 System.out.println("daemon SIGKILLed (exit " + first.process().exitValue() + ")");
                 Files.move(first.log(), dir.resolve("bollard-before-kill.log"));
 
+                // the shims' CPU so far: what they spend answering the next daemon's recovery is the difference
+                long shimTicksBefore = cpuTicksOfShims(ws.dir());
                 long t0 = System.nanoTime();
                 var second = daemon.start(ws, dir, certsD, setup); // returns once Version answers
                 double versionMillis = (System.nanoTime() - t0) / 1e6;
                 // From /proc's ticks, not ProcessHandle's startInstant (whole seconds of boot time: up to 1 s off)
                 long pid = second.process().pid();
                 double versionSinceProcessStart = ProcessClock.millisSinceStart(pid);
+                long daemonCpuMillisAtVersion = cpuTicks(pid) * 1000 / ProcessClock.USER_HZ;
                 int ready;
                 int running;
                 double listSinceProcessStart;
                 double listSinceLaunch;
+                long daemonCpuMillis;
+                long shimCpuMillis;
+                String threadsCpu;
                 java.util.regex.Matcher m;
                 try (var c = new CriClient(second.endpoint(), 120)) {
                     try {
@@ -113,6 +125,11 @@ public final class RecoveryBench {
                                 .getItemsList().stream().filter(p -> p.getState() == PodSandboxState.SANDBOX_READY).count();
                         listSinceProcessStart = ProcessClock.millisSinceStart(pid);
                         listSinceLaunch = (System.nanoTime() - t0) / 1e6;
+                        // CPU is what a loaded node's wall clock hides: the daemon's up to this answer (start-up
+                        // included), and the shims' for the same span
+                        daemonCpuMillis = cpuTicks(pid) * 1000 / ProcessClock.USER_HZ;
+                        shimCpuMillis = (cpuTicksOfShims(ws.dir()) - shimTicksBefore) * 1000 / ProcessClock.USER_HZ;
+                        threadsCpu = cpuByThreadKind(pid);
                         m = RECOVERY_DONE.matcher(Files.readString(second.log()));
                         if (!m.find()) {
                             throw new IllegalStateException("no \"recovery done\" line in " + second.log());
@@ -132,6 +149,10 @@ public final class RecoveryBench {
                         System.out.printf("first answered ListPodSandbox (every pod's state right): %.0f ms after the "
                                 + "process started (%.0f ms after the launcher was run)%n", listSinceProcessStart,
                                 listSinceLaunch);
+                        System.out.printf("CPU until then: daemon %d ms (since its start; %d ms at the first Version), "
+                                + "shims %d ms (idle: %.0f ms/s)%n", daemonCpuMillis, daemonCpuMillisAtVersion,
+                                shimCpuMillis, shimIdleCpuMillisPerSecond);
+                        System.out.println("  the daemon's CPU by thread (ms): " + threadsCpu);
                     } finally {
                         removePods(c, ids); // also when a check above failed: nothing left running
                     }
@@ -146,10 +167,15 @@ public final class RecoveryBench {
                          "runningAfter": %d, "recoveryMillis": %s, "recoveryDoneSinceJvmStartMillis": %s,
                          "firstVersionSinceProcessStartMillis": %.0f, "firstVersionSinceLaunchMillis": %.0f,
                          "firstListPodSandboxSinceProcessStartMillis": %.0f, "firstListPodSandboxSinceLaunchMillis": %.0f,
-                         "podsMillis": %s, "containersMillis": %s, "leakScanMillis": %s, "loadAverage": "%s"}
+                         "podsMillis": %s, "containersMillis": %s, "leakScanMillis": %s,
+                         "daemonCpuMillisAtFirstVersion": %d, "daemonCpuMillisAtFirstList": %d,
+                         "shimsCpuMillisAtFirstList": %d,
+                         "shimsIdleCpuMillisPerSecond": %.0f, "loadAverage": "%s"}
                         """.formatted(daemon.version(), "\"" + Runtime.getRuntime().availableProcessors() + " cpus\"",
                         pods, ready, running, m.group(4), m.group(5), versionSinceProcessStart, versionMillis,
-                        listSinceProcessStart, listSinceLaunch, m.group(6), m.group(7), m.group(8), loadAverage()));
+                        listSinceProcessStart, listSinceLaunch, m.group(6), m.group(7), m.group(8), daemonCpuMillisAtVersion,
+                        daemonCpuMillis,
+                        shimCpuMillis, shimIdleCpuMillisPerSecond, loadAverage()));
                 System.out.println("results: " + json);
                 return ready == pods && running == pods ? 0 : 1;
             } finally {
@@ -158,6 +184,67 @@ public final class RecoveryBench {
                 }
             }
         }
+    }
+
+    /** A process's user + system CPU in clock ticks (/proc/<pid>/stat fields 14 and 15); 0 when it is gone. */
+    private static long cpuTicks(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return Long.parseLong(fields[11]) + Long.parseLong(fields[12]); // fields[0] is field 3
+        } catch (java.io.IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
+    /**
+     * The daemon's CPU so far by kind of thread (/proc/<pid>/task/<tid>/comm with digits dropped: the JIT's
+     * compiler threads, GC, virtual threads' carriers, event loops, ...), largest first.
+     */
+    private static String cpuByThreadKind(long pid) {
+        var byKind = new java.util.TreeMap<String, Long>();
+        try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+            for (Path t : tasks.toList()) {
+                try {
+                    String kind = Files.readString(t.resolve("comm")).strip().replaceAll("[0-9]+", "#");
+                    String stat = Files.readString(t.resolve("stat"));
+                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    byKind.merge(kind, (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 1000 / ProcessClock.USER_HZ,
+                            Long::sum);
+                } catch (java.io.IOException | RuntimeException e) {
+                    // ended meanwhile
+                }
+            }
+        } catch (java.io.IOException e) {
+            return "";
+        }
+        return byKind.entrySet().stream().filter(e -> e.getValue() > 0)
+                .sorted(java.util.Map.Entry.<String, Long>comparingByValue().reversed())
+                .map(e -> e.getKey() + "=" + e.getValue()).collect(java.util.stream.Collectors.joining(" "));
+    }
+
+    /** The CPU ticks of the shims serving this workspace's pods (their command line names its directory). */
+    private static long cpuTicksOfShims(Path ws) {
+        long sum = 0;
+        try (var procs = Files.list(Path.of("/proc"))) {
+            for (Path p : procs.toList()) {
+                String name = p.getFileName().toString();
+                if (!name.chars().allMatch(Character::isDigit)) {
+                    continue;
+                }
+                try {
+                    String cmd = Files.readString(p.resolve("cmdline")).replace('\0', ' ');
+                    if (cmd.contains("containerd-shim") && cmd.contains(ws.toString())) {
+                        sum += cpuTicks(Long.parseLong(name));
+                    }
+                } catch (java.io.IOException | RuntimeException e) {
+                    // gone meanwhile
+                }
+            }
+        } catch (java.io.IOException e) {
+            return 0;
+        }
+        return sum;
     }
 
     /** The node's load average at the end (the figures are only comparable on a quiet node). */

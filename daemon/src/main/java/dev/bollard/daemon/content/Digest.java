@@ -53,8 +53,26 @@ public record Digest(String algorithm, String hex) {
     }
 
     public static MessageDigest messageDigest(String algorithm) {
+        MessageDigest prototype = algorithm.equals("sha256") ? Prototypes.SHA_256 : Prototypes.SHA_512;
         try {
-            return MessageDigest.getInstance(algorithm.equals("sha256") ? "SHA-256" : "SHA-512");
+            return (MessageDigest) prototype.clone();
+        } catch (CloneNotSupportedException e) {
+            return newInstance(prototype.getAlgorithm());
+        }
+    }
+
+    /**
+     * One hasher of each algorithm, never used, to clone: {@code getInstance} searches the security providers
+     * at every call (a restart's recovery checks a checksum per record, hundreds at once).
+     */
+    private static final class Prototypes {
+        static final MessageDigest SHA_256 = newInstance("SHA-256");
+        static final MessageDigest SHA_512 = newInstance("SHA-512");
+    }
+
+    private static MessageDigest newInstance(String algorithm) {
+        try {
+            return MessageDigest.getInstance(algorithm);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }

@@ -75,6 +75,7 @@ public final class SandboxRecovery {
         }
         // Each pod's reconciliation waits on its own shim (connect, a call or two) or CNI: pods in parallel, so
         // a node's recovery takes about as long as its slowest pod, not the sum.
+        var shimOptions = new ShimOptionsOnce(handlers);
         Parallel.each(loaded, sandbox -> {
             var r = sandbox.record();
             sandbox.lock().lock();
@@ -90,7 +91,7 @@ public final class SandboxRecovery {
                             LOG.warn("completing a pod sandbox's removal failed", "id", r.id(), "error", e.getMessage());
                         }
                     }
-                    case RECONNECT -> reconnect(sandbox);
+                    case RECONNECT -> reconnect(sandbox, shimOptions);
                 }
             } finally {
                 sandbox.lock().unlock();
@@ -147,7 +148,36 @@ public final class SandboxRecovery {
         }
     }
 
-    private void reconnect(Sandbox sandbox) throws InterruptedException {
+    /**
+     * Each runtime handler's shim options, checked once for all the pods recovered instead of once per pod (the
+     * check searches PATH for the shim and the runtime and makes sure the runtime's root exists). A handler that
+     * is unusable is so for every pod of it.
+     */
+    private static final class ShimOptionsOnce {
+        private final Handlers handlers;
+        private final java.util.concurrent.ConcurrentHashMap<String, Object> byHandler =
+                new java.util.concurrent.ConcurrentHashMap<>();
+
+        ShimOptionsOnce(Handlers handlers) {
+            this.handlers = handlers;
+        }
+
+        ShimOptions of(String handler) {
+            Object found = byHandler.computeIfAbsent(handler, h -> {
+                try {
+                    return handlers.shimOptions(h);
+                } catch (RuntimeException e) {
+                    return e;
+                }
+            });
+            if (found instanceof RuntimeException e) {
+                throw e;
+            }
+            return (ShimOptions) found;
+        }
+    }
+
+    private void reconnect(Sandbox sandbox, ShimOptionsOnce shimOptions) throws InterruptedException {
         var r = sandbox.record();
         Path bundle = layout.podBundle(r.id());
         if (r.state() != SandboxState.READY) {
@@ -157,7 +187,7 @@ public final class SandboxRecovery {
         }
         ShimOptions options;
         try {
-            options = handlers.shimOptions(r.runtimeHandler());
+            options = shimOptions.of(r.runtimeHandler());
         } catch (RuntimeException e) {
             LOG.warn("cannot reconnect a pod's shim: its runtime handler is unusable; the pod is not ready",
                     "id", r.id(), "handler", r.runtimeHandler(), "error", e.getMessage());
@@ -167,7 +197,7 @@ public final class SandboxRecovery {
         TaskService shim;
         TaskState infra;
         try {
-            shim = handlers.tasks().connect(r.id(), bundle, options);
+            shim = handlers.tasks().connectToAsk(r.id(), bundle, options); // the State call below is the probe
         } catch (IOException e) {
             shimGone(sandbox, bundle, options, e);
             return;

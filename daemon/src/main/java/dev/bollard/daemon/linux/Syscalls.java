@@ -262,11 +262,25 @@ public final class Syscalls {
      * so the first RunPodSandbox and this share the work across cores instead of the call doing all of it.
      */
     public static void linkAll() {
-        for (Class<?> holder : java.util.List.of(Unshare.class, Open.class, Close.class, Mount.class, Setns.class,
+        link(java.util.List.of(Unshare.class, Open.class, Close.class, Mount.class, Setns.class,
                 Umount2.class, Mkfifo.class, Statfs.class, Openat.class, Mkdirat.class, Read.class, Write.class,
                 EpollCreate1.class, EpollCtl.class, EpollWait.class, Geteuid.class, Chmod.class, Lchown.class,
                 Symlink.class, Mknod.class, Utimensat.class, Lsetxattr.class, Lgetxattr.class, OpenTree.class,
-                MountSetattr.class, MoveMount.class, Statx.class)) {
+                MountSetattr.class, MoveMount.class, Statx.class));
+    }
+
+    /**
+     * Links what following a container's output takes: its log file opened below kubelet's directory (open,
+     * openat, mkdirat, close) and its FIFOs read (read, epoll). All a restart's recovery calls, for the running
+     * containers; the rest is linked at its first use, or once the first Status is answered.
+     */
+    public static void linkContainerLogs() {
+        link(java.util.List.of(Open.class, Openat.class, Mkdirat.class, Close.class, Read.class,
+                EpollCreate1.class, EpollCtl.class, EpollWait.class));
+    }
+
+    private static void link(java.util.List<Class<?>> holders) {
+        for (Class<?> holder : holders) {
             try {
                 Class.forName(holder.getName(), true, holder.getClassLoader());
             } catch (ClassNotFoundException | LinkageError e) {

@@ -262,7 +262,7 @@ public final class Daemon implements AutoCloseable {
             if (hasEntries(stores.layout().sandboxRecords())) {
                 // a restart with pods to recover: what recovery meets first, beside the wiring (not on a fresh
                 // start, where it would only delay the first answer)
-                StartupWarmUp.forRecovery();
+                StartupWarmUp.forRecovery(stores.layout().sandboxRecords(), stores.layout().containerRecords());
             }
             shims = new ShimManager(d.state().resolve("shim"), SHIM_NAMESPACE, stores.exits());
             var node = NodeProfile.detect();

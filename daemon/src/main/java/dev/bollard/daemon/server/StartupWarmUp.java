@@ -7,6 +7,9 @@ import dev.bollard.api.cri.v1.PodSandboxConfig;
 import dev.bollard.daemon.store.ProtoJson;
 import io.netty.channel.epoll.Epoll;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 
 /**
@@ -47,22 +50,39 @@ public final class StartupWarmUp {
     }
 
     /**
-     * What a restart's recovery meets first, on a virtual thread started now, beside the wiring: the libc downcalls
-     * (each linked at its first use otherwise, with every recovering thread waiting for it), and the records' configs
-     * parsed from protobuf JSON (the CRI proto file's full descriptor, which the services' marshallers do not build,
-     * and JsonFormat's parser).
+     * What a restart's recovery meets first, on a virtual thread started now, beside the wiring: the records'
+     * configs parsed from protobuf JSON (the CRI proto file's full descriptor, JsonFormat's parser, and the field
+     * accessors of each message type a config holds: one of each kind of record is parsed, so the nested types
+     * real configs use are ready too, not only the top-level ones), and the libc downcalls recovery calls (each
+     * linked at its first use otherwise, with every recovering thread waiting for it; only these: the others'
+     * linking took CPU from recovery on 2 cores).
      */
-    public static Thread forRecovery() {
-        return FirstCallsWarmUp.start("recovery-warm-up", List.of(),
-                List.of(StartupWarmUp::parseEmptyConfigs, dev.bollard.daemon.linux.Syscalls::linkAll));
+    public static Thread forRecovery(Path sandboxRecords, Path containerRecords) {
+        return FirstCallsWarmUp.start("recovery-warm-up", List.of(), List.of(
+                () -> parseFirstConfig(sandboxRecords, PodSandboxConfig.newBuilder()),
+                () -> parseFirstConfig(containerRecords, ContainerConfig.newBuilder()),
+                dev.bollard.daemon.linux.Syscalls::linkContainerLogs));
     }
 
-    private static void parseEmptyConfigs() {
+    /** The config of the first record in {@code dir} (an empty one when there is none), parsed and dropped. */
+    private static void parseFirstConfig(Path dir, com.google.protobuf.Message.Builder builder) {
+        var config = new com.google.gson.JsonObject();
+        try (var files = Files.newDirectoryStream(dir, "[!.]*.json")) {
+            for (Path f : files) {
+                var record = com.google.gson.JsonParser.parseString(Files.readString(f)).getAsJsonObject()
+                        .getAsJsonObject("record");
+                if (record != null && record.get("config") instanceof com.google.gson.JsonObject c) {
+                    config = c;
+                }
+                break;
+            }
+        } catch (IOException | RuntimeException e) {
+            // recovery reads the records itself and reports what is wrong with them
+        }
         try {
-            ProtoJson.fromJson(new com.google.gson.JsonObject(), PodSandboxConfig.newBuilder());
-            ProtoJson.fromJson(new com.google.gson.JsonObject(), ContainerConfig.newBuilder());
+            ProtoJson.fromJson(config, builder);
         } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-            throw new IllegalStateException(e); // not reachable: the JSON is empty
+            // a config that does not parse is recovery's to report
         }
     }
 }

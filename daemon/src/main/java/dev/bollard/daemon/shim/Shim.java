@@ -93,6 +93,12 @@ public final class Shim implements TaskService {
         this.shimPid = shimPid;
     }
 
+    /** Wraps the connection to a shim whose pid is known already (its {@code shim.pid} file), asking nothing. */
+    static Shim reconnected(String podId, ShimAddress address, String namespace, ShimOptions options,
+                            TtrpcClient client, ShimLogPump logPump, int shimPid) {
+        return new Shim(podId, address, namespace, options, client, logPump, shimPid);
+    }
+
     /** Asks the connected shim its pid (Connect) and wraps the connection. */
     static Shim connected(String podId, ShimAddress address, String namespace, ShimOptions options,
                           TtrpcClient client, ShimLogPump logPump) throws IOException {

@@ -259,6 +259,20 @@ public final class ShimManager implements TaskServices, AutoCloseable {
      * {@code log} FIFO again.
      */
     public TaskService connect(String podId, Path bundle, ShimOptions options) throws IOException {
+        return connect(podId, bundle, options, true);
+    }
+
+    /**
+     * Without the Connect call, which only asks the shim its pid: the pid comes from the {@code shim.pid} file the
+     * shim wrote in its directory (Connect when that is missing). One round trip fewer per pod in a restart's
+     * recovery, whose State call right after finds a shim that does not answer.
+     */
+    @Override
+    public TaskService connectToAsk(String podId, Path bundle, ShimOptions options) throws IOException {
+        return connect(podId, bundle, options, false);
+    }
+
+    private TaskService connect(String podId, Path bundle, ShimOptions options, boolean probe) throws IOException {
         Path dir = bundle.toAbsolutePath();
         Path groupFile = dir.resolve(GROUP_FILE);
         if (Files.exists(groupFile)) {
@@ -275,12 +289,12 @@ public final class ShimManager implements TaskServices, AutoCloseable {
                 throw new IOException("cannot read the shared shim of pod " + podId + " from " + groupFile + ": "
                         + e.getMessage(), e);
             }
-            return groups.rejoin(podId, shimId, group, id -> connectOwn(id, groupDir(id), options));
+            return groups.rejoin(podId, shimId, group, id -> connectOwn(id, groupDir(id), options, probe));
         }
-        return connectOwn(podId, dir, options);
+        return connectOwn(podId, dir, options, probe);
     }
 
-    private Shim connectOwn(String podId, Path dir, ShimOptions options) throws IOException {
+    private Shim connectOwn(String podId, Path dir, ShimOptions options, boolean probe) throws IOException {
         Path addressFile = dir.resolve("address");
         ShimAddress shimAddress;
         try {
@@ -293,8 +307,9 @@ public final class ShimManager implements TaskServices, AutoCloseable {
         }
         Path logFifo = dir.resolve("log");
         ShimLogPump pump = Files.exists(logFifo) ? ShimLogPump.start(logFifo, podId) : null;
+        long pid = probe ? 0 : readPid(dir.resolve("shim.pid"));
         try {
-            return open(podId, shimAddress, options, pump);
+            return open(podId, shimAddress, options, pump, (int) pid);
         } catch (IOException | RuntimeException e) {
             if (pump != null) {
                 pump.close();
@@ -304,6 +319,12 @@ public final class ShimManager implements TaskServices, AutoCloseable {
     }
 
     private Shim open(String podId, ShimAddress address, ShimOptions options, ShimLogPump pump) throws IOException {
+        return open(podId, address, options, pump, 0);
+    }
+
+    /** @param knownPid the shim's pid when known (its {@code shim.pid} file); 0: asked with a Connect call */
+    private Shim open(String podId, ShimAddress address, ShimOptions options, ShimLogPump pump, int knownPid)
+            throws IOException {
         TtrpcClient client;
         try {
             client = TtrpcClient.connect(address.socket(), clientGroup, CONNECT_TIMEOUT);
@@ -311,7 +332,8 @@ public final class ShimManager implements TaskServices, AutoCloseable {
             throw new IOException("cannot connect to the shim of pod " + podId + ": " + e.getMessage(), e);
         }
         try {
-            return Shim.connected(podId, address, namespace, options, client, pump);
+            return knownPid > 0 ? Shim.reconnected(podId, address, namespace, options, client, pump, knownPid)
+                    : Shim.connected(podId, address, namespace, options, client, pump);
         } catch (IOException | RuntimeException e) {
             client.close();
             throw e;

@@ -22,6 +22,15 @@ public interface TaskServices {
     /** Reconnects to the task service a previous daemon started for the pod. */
     TaskService connect(String podId, Path bundle, ShimOptions options) throws IOException;
 
+    /**
+     * As {@link #connect}, for a caller whose next call asks the service about a task (a restart's recovery asks
+     * the infra task's state at once): a service that connects but does not answer fails that call as it would
+     * have failed a first probe, so an implementation may skip its own probe round trip.
+     */
+    default TaskService connectToAsk(String podId, Path bundle, ShimOptions options) throws IOException {
+        return connect(podId, bundle, options);
+    }
+
     /** Kills what is left of a task whose service is gone and unmounts its rootfs; returns how it ended if known. */
     Optional<ExitInfo> cleanupDead(String id, Path bundle, ShimOptions options) throws IOException, InterruptedException;
 }

@@ -166,6 +166,11 @@ class ShimManagerTest {
 
         // Reconnecting (as after a daemon restart) finds the same shim from the bundle's address file.
         shim.close();
+        // Reconnecting to ask a task's state at once (recovery): the pid from the shim's shim.pid, no Connect call
+        Shim asked = (Shim) manager.connectToAsk(podId, podBundle, options);
+        assertEquals(shim.shimPid(), asked.shimPid());
+        assertTrue(asked.isAlive());
+        asked.close();
         Shim pod = track((Shim) manager.connect(podId, podBundle, options));
         assertEquals(shim.shimPid(), pod.shimPid());
 

@@ -55,6 +55,23 @@ class RecordStoreTest {
         assertTrue(com.google.gson.JsonParser.parseString(file).isJsonObject(), file);
     }
 
+    /**
+     * Records are read from the bytes between the envelope's head and its last brace when the file is laid out as
+     * {@code put} writes it; any other layout of a valid envelope (fields reordered, spaces, as another writer may
+     * print it) is still read, through the parsed envelope.
+     */
+    @Test
+    void anEnvelopeLaidOutOtherwiseStillReads(@TempDir Path dir) throws IOException {
+        var store = new RecordStore<>(dir, Item.class, 1);
+        String body = "{\"id\":\"a\",\"n\":7,\"tags\":[\"x\"]}";
+        String sum = dev.bollard.daemon.content.Digest.sha256(body.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                .toString();
+        Files.writeString(dir.resolve("a.json"), "{\n  \"record\": {\"id\": \"a\", \"n\": 7, \"tags\": [\"x\"]},\n"
+                + "  \"sha256\": \"" + sum + "\",\n  \"schema\": 1\n}\n");
+        store.put("b", new Item("b", 8, List.of()));
+        assertEquals(List.of(new Item("a", 7, List.of("x")), new Item("b", 8, List.of())), store.loadAll());
+    }
+
     @Test
     void anEditedRecordIsReportedCorruptNamingTheFile(@TempDir Path dir) throws IOException {
         var store = new RecordStore<>(dir, Item.class, 1);

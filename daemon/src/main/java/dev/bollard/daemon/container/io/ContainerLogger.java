@@ -307,7 +307,9 @@ public final class ContainerLogger implements AutoCloseable {
     static FileChannel openLog(LogLocation log) throws IOException {
         Path path = log.path();
         try {
-            Files.createDirectories(log.directory()); // kubelet's own directory: its path is trusted as given
+            if (!Files.isDirectory(log.directory())) { // (createDirectories throws twice inside when it exists)
+                Files.createDirectories(log.directory()); // kubelet's own directory: its path is trusted as given
+            }
             int dirFd = Syscalls.open(log.directory(), Syscalls.O_PATH | Syscalls.O_DIRECTORY | Syscalls.O_CLOEXEC);
             try {
                 Path rel = log.relative();
