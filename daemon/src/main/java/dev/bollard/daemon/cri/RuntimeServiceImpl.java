@@ -37,9 +37,12 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
      * their responses go through a {@link LastBytesMarshaller}, which then sends the bytes it serialized last time.
      */
     public static io.grpc.BindableService withListBytesReused(RuntimeServiceImpl service) {
+        // Status's answer goes through its RuntimeInfoRpcs' marshaller, which the handler gives the bytes it wrote
         return () -> LastBytesMarshaller.wrap(service.bindService(), java.util.Set.of(
                 RuntimeServiceGrpc.getListContainersMethod().getFullMethodName(),
-                RuntimeServiceGrpc.getListPodSandboxMethod().getFullMethodName()));
+                RuntimeServiceGrpc.getListPodSandboxMethod().getFullMethodName()),
+                service.info == null ? java.util.Map.of()
+                        : java.util.Map.of(RuntimeServiceGrpc.getStatusMethod().getFullMethodName(), service.info.statusBytes));
     }
 
     @Override
