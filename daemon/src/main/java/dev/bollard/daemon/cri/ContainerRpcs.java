@@ -178,21 +178,19 @@ public final class ContainerRpcs {
                 .putAllAnnotations(c.config().getAnnotationsMap()).build();
     }
 
-    public ContainerStatusResponse status(ContainerStatusRequest request) {
+    ContainerStatusResponse status(ContainerStatusRequest request) {
         var c = containers.get(requireId(request.getContainerId()));
-        if (!request.getVerbose()) {
-            // the kept answer and its kept bytes (StatusBytes): nothing built or serialized while nothing changed
-            var m = memo(c);
-            StatusBytes.CONTAINER.preset(m.response(), m.responseBytes());
-            return m.response();
+        var response = ContainerStatusResponse.newBuilder().setStatus(status(c));
+        if (request.getVerbose()) {
+            var info = new JsonObject();
+            info.addProperty("sandboxID", c.record().sandboxId());
+            info.addProperty("pid", c.record().pid());
+            info.addProperty("image", c.record().imageId());
+            info.add("config", c.record().config());
+            info.add("runtimeSpec", c.spec());
+            response.putInfo("info", info.toString());
         }
-        var info = new JsonObject();
-        info.addProperty("sandboxID", c.record().sandboxId());
-        info.addProperty("pid", c.record().pid());
-        info.addProperty("image", c.record().imageId());
-        info.add("config", c.record().config());
-        info.add("runtimeSpec", c.spec());
-        return ContainerStatusResponse.newBuilder().setStatus(status(c)).putInfo("info", info.toString()).build();
+        return response.build();
     }
 
     /** The statuses of a pod's containers, for PodSandboxStatus. */
@@ -200,21 +198,10 @@ public final class ContainerRpcs {
         return containers.ofPod(podId).stream().map(this::status).toList();
     }
 
-    /**
-     * A container's status message, everything it was built from (compared by identity, the image by value), and the
-     * non-verbose ContainerStatus answer with its bytes (see {@link StatusBytes}).
-     */
+    /** A container's status message and everything it was built from (compared by identity, the image by value). */
     private record StatusMemo(dev.bollard.daemon.container.ContainerRecord record, JsonObject spec,
                               LinuxContainerResources resources, java.util.Optional<ImageRecord> image,
-                              ContainerStatus status, ContainerStatusResponse response, byte[] responseBytes) {
-    }
-
-    /**
-     * The container's status made ready after StartContainer has its answer, while kubelet (or the bench) sends the
-     * ContainerStatus that follows: that call then finds it kept. A container gone by then is no matter here.
-     */
-    void prepareStatus(String containerId) {
-        containers.find(containerId).ifPresent(this::memo);
+                              ContainerStatus status) {
     }
 
     /**
@@ -223,17 +210,13 @@ public final class ContainerRpcs {
      * container's status on every relist.
      */
     public ContainerStatus status(dev.bollard.daemon.container.Container c) {
-        return memo(c).status();
-    }
-
-    private StatusMemo memo(dev.bollard.daemon.container.Container c) {
         var r = c.record();
         var spec = c.spec();
         var resources = c.resources();
         var image = images.resolve(r.imageId());
         if (c.criMemo() instanceof StatusMemo m && m.record() == r && m.spec() == spec && m.resources() == resources
                 && m.image().equals(image)) {
-            return m;
+            return m.status();
         }
         var b = ContainerStatus.newBuilder().setId(c.id()).setMetadata(c.config().getMetadata()).setState(state(c))
                 .setCreatedAt(r.createdAt()).setStartedAt(r.startedAt()).setFinishedAt(r.finishedAt())
@@ -245,10 +228,8 @@ public final class ContainerRpcs {
                 .setResources(ContainerResources.newBuilder().setLinux(resources));
         user(spec).ifPresent(b::setUser);
         var status = b.build();
-        var m = new StatusMemo(r, spec, resources, image, status, ContainerStatusResponse.newBuilder().setStatus(status)
-                .build(), StatusBytes.asField(1, status.toByteArray()));
-        c.criMemo(m);
-        return m;
+        c.criMemo(new StatusMemo(r, spec, resources, image, status));
+        return status;
     }
 
     /** The image as the CRI reports it: a tag of the image when it still has one, and what the user asked for. */

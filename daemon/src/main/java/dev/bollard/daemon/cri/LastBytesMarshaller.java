@@ -17,9 +17,7 @@ import java.util.Set;
 /**
  * A response marshaller that keeps the bytes of the last message it serialized and sends them again when handed the
  * very same message (by identity: messages are immutable). With {@link LastAnswer} an unchanged List answer costs a
- * copy instead of serializing 100 items again. A handler may also hand it the bytes of the message it is about to
- * answer ({@link #preset}), serialized its own way (see {@code RuntimeInfoRpcs.status}). Parsing is the wrapped
- * marshaller's.
+ * copy instead of serializing 100 items again. Parsing is the wrapped marshaller's.
  */
 final class LastBytesMarshaller<T extends com.google.protobuf.MessageLite> implements MethodDescriptor.Marshaller<T> {
 
@@ -31,14 +29,6 @@ final class LastBytesMarshaller<T extends com.google.protobuf.MessageLite> imple
 
     LastBytesMarshaller(MethodDescriptor.Marshaller<T> proto) {
         this.proto = proto;
-    }
-
-    /**
-     * {@code bytes} are {@code message}'s serialized form: sent when {@code message} itself is answered next (a
-     * concurrent call's message in between only costs that call's own serialization).
-     */
-    void preset(T message, byte[] bytes) {
-        last = new Last(message, bytes);
     }
 
     @Override
@@ -76,19 +66,11 @@ final class LastBytesMarshaller<T extends com.google.protobuf.MessageLite> imple
      * descriptor is rebuilt from the new method descriptors (gRPC checks that the two are the same instances).
      */
     static ServerServiceDefinition wrap(ServerServiceDefinition service, Set<String> fullMethodNames) {
-        return wrap(service, fullMethodNames, java.util.Map.of());
-    }
-
-    /** {@link #wrap(ServerServiceDefinition, Set)}, and the methods {@code given} names with the marshaller given. */
-    static ServerServiceDefinition wrap(ServerServiceDefinition service, Set<String> fullMethodNames,
-                                        java.util.Map<String, LastBytesMarshaller<?>> given) {
         var old = service.getServiceDescriptor();
         var descriptor = ServiceDescriptor.newBuilder(old.getName()).setSchemaDescriptor(old.getSchemaDescriptor());
         var methods = new ArrayList<ServerMethodDefinition<?, ?>>();
         for (var m : service.getMethods()) {
-            String name = m.getMethodDescriptor().getFullMethodName();
-            var method = given.containsKey(name) ? withMarshaller(m, given.get(name))
-                    : fullMethodNames.contains(name) ? withLastBytes(m) : m;
+            var method = fullMethodNames.contains(m.getMethodDescriptor().getFullMethodName()) ? withLastBytes(m) : m;
             methods.add(method);
             descriptor.addMethod(method.getMethodDescriptor());
         }
@@ -102,14 +84,6 @@ final class LastBytesMarshaller<T extends com.google.protobuf.MessageLite> imple
         var d = m.getMethodDescriptor();
         var marshaller = (MethodDescriptor.Marshaller<A>) (MethodDescriptor.Marshaller<?>) new LastBytesMarshaller<>(
                 (MethodDescriptor.Marshaller<com.google.protobuf.MessageLite>) d.getResponseMarshaller());
-        return ServerMethodDefinition.create(d.toBuilder(d.getRequestMarshaller(), marshaller).build(), m.getServerCallHandler());
-    }
-
-    @SuppressWarnings("unchecked")
-    private static <Q, A> ServerMethodDefinition<Q, A> withMarshaller(ServerMethodDefinition<Q, A> m,
-                                                                    LastBytesMarshaller<?> given) {
-        var d = m.getMethodDescriptor();
-        var marshaller = (MethodDescriptor.Marshaller<A>) (MethodDescriptor.Marshaller<?>) given;
         return ServerMethodDefinition.create(d.toBuilder(d.getRequestMarshaller(), marshaller).build(), m.getServerCallHandler());
     }
 }

@@ -84,28 +84,17 @@ public final class PodSandboxRpcs {
         return RemovePodSandboxResponse.getDefaultInstance();
     }
 
-    public PodSandboxStatusResponse status(PodSandboxStatusRequest request) throws IOException {
+    PodSandboxStatusResponse status(PodSandboxStatusRequest request) throws IOException {
         var sandbox = sandboxes.get(requireId(request.getPodSandboxId()));
-        var memo = memo(sandbox);
-        var containerStatuses = containers.containersOf(sandbox.id());
-        long timestamp = System.currentTimeMillis() * 1_000_000L;
-        var response = PodSandboxStatusResponse.newBuilder().setStatus(memo.status())
-                .addAllContainersStatuses(containerStatuses).setTimestamp(timestamp);
+        var response = PodSandboxStatusResponse.newBuilder().setStatus(status(sandbox))
+                .setTimestamp(System.currentTimeMillis() * 1_000_000L);
+        for (var c : containers.containersOf(sandbox.id())) {
+            response.addContainersStatuses(c);
+        }
         if (request.getVerbose()) {
             response.putInfo("info", info(sandbox).toString());
-            return response.build();
         }
-        var built = response.build();
-        StatusBytes.POD.preset(built, StatusBytes.podResponse(memo.statusField(), containerStatuses, timestamp));
-        return built;
-    }
-
-    /**
-     * The pod's status made ready after RunPodSandbox has its answer, while kubelet (or the bench) sends the
-     * PodSandboxStatus that follows: that call then finds it kept. A pod gone by then is no matter here.
-     */
-    void prepareStatus(String podId) {
-        sandboxes.find(podId).ifPresent(PodSandboxRpcs::memo);
+        return response.build();
     }
 
     /** The last ListPodSandbox answer (see {@link LastAnswer}). */
@@ -162,12 +151,8 @@ public final class PodSandboxRpcs {
         return r.state() == SandboxState.READY ? PodSandboxState.SANDBOX_READY : PodSandboxState.SANDBOX_NOTREADY;
     }
 
-    /**
-     * A pod's status message, the record it was built from, and the message's bytes as field 1 of a
-     * PodSandboxStatusResponse (see {@link StatusBytes}).
-     */
-    private record StatusMemo(dev.bollard.daemon.sandbox.SandboxRecord record, PodSandboxStatus status,
-                              byte[] statusField) {
+    /** A pod's status message and the record it was built from. */
+    private record StatusMemo(dev.bollard.daemon.sandbox.SandboxRecord record, PodSandboxStatus status) {
     }
 
     /**
@@ -175,18 +160,13 @@ public final class PodSandboxRpcs {
      * changes): kubelet asks for every pod's status on every relist.
      */
     public static PodSandboxStatus status(Sandbox s) {
-        return memo(s).status();
-    }
-
-    private static StatusMemo memo(Sandbox s) {
         var r = s.record();
         if (s.criMemo() instanceof StatusMemo m && m.record() == r) {
-            return m;
+            return m.status();
         }
         var status = build(s, r);
-        var m = new StatusMemo(r, status, StatusBytes.asField(1, status.toByteArray()));
-        s.criMemo(m);
-        return m;
+        s.criMemo(new StatusMemo(r, status));
+        return status;
     }
 
     private static PodSandboxStatus build(Sandbox s, dev.bollard.daemon.sandbox.SandboxRecord r) {

@@ -1,7 +1,6 @@
 package dev.bollard.daemon.cri;
 
 import com.google.gson.JsonArray;
-import com.google.protobuf.CodedOutputStream;
 import com.google.gson.JsonObject;
 import dev.bollard.api.cri.v1.LinuxRuntimeConfiguration;
 import dev.bollard.api.cri.v1.RuntimeCondition;
@@ -50,15 +49,6 @@ public final class RuntimeInfoRpcs {
     /** Run once, at the end of the first Status (see {@link #afterFirstStatus}); null: nothing to run. */
     private final java.util.concurrent.atomic.AtomicReference<Runnable> afterFirstStatus =
             new java.util.concurrent.atomic.AtomicReference<>();
-
-    /**
-     * Status's response marshaller (RuntimeServiceImpl wires it): a non-verbose answer is sent as the bytes
-     * {@link #status} wrote itself. Serializing a StatusResponse through protobuf touches its {@code info} map
-     * field even when empty, and a map field needs the CRI file descriptor: building that (every message of the
-     * API) was most of a fresh daemon's first Status, kubelet's call right after Version.
-     */
-    final LastBytesMarshaller<StatusResponse> statusBytes = new LastBytesMarshaller<>(
-            dev.bollard.api.cri.v1.RuntimeServiceGrpc.getStatusMethod().getResponseMarshaller());
 
     public RuntimeInfoRpcs(BollardConfig config, RuntimeHandlers handlers, CgroupDriver cgroupDriver,
                            CgroupLayout cgroupLayout, PodCidrs podCidrs, Cni cni) {
@@ -114,58 +104,27 @@ public final class RuntimeInfoRpcs {
                     .setMessage("CNI: " + net.message());
         }
 
-        var runtimeStatus = RuntimeStatus.newBuilder().addConditions(runtimeReady).addConditions(networkReady).build();
-        // KEP-3619: SpecBuilder honours Merge/Strict and ContainerStatus.user reports the uid, gid and groups the
-        // process gets (the spec's process.user, after the policy was applied).
-        var features = RuntimeFeatures.newBuilder().setSupplementalGroupsPolicy(true).build();
+        var response = StatusResponse.newBuilder()
+                .setStatus(RuntimeStatus.newBuilder().addConditions(runtimeReady).addConditions(networkReady))
+                // KEP-3619: SpecBuilder honours Merge/Strict and ContainerStatus.user reports the uid, gid and
+                // groups the process gets (the spec's process.user, after the policy was applied).
+                .setFeatures(RuntimeFeatures.newBuilder().setSupplementalGroupsPolicy(true));
         // The default handler is also reported under the empty name, which is how kubelet asks for it.
-        var runtimeHandlers = new java.util.ArrayList<RuntimeHandler>();
-        runtimeHandlers.add(handler(""));
+        response.addRuntimeHandlers(handler(""));
         for (String name : handlers.names()) {
-            runtimeHandlers.add(handler(name));
+            response.addRuntimeHandlers(handler(name));
         }
-        var response = StatusResponse.newBuilder().setStatus(runtimeStatus).addAllRuntimeHandlers(runtimeHandlers)
-                .setFeatures(features);
-        StatusResponse built;
         if (request.getVerbose()) {
             response.putInfo("config", configJson().toString());
             response.putInfo("handlerChecks", handlersJson(checks).toString());
             response.putInfo("node", nodeJson().toString());
-            built = response.build();
-        } else {
-            built = response.build();
-            statusBytes.preset(built, withoutInfo(runtimeStatus, runtimeHandlers, features));
         }
+        var built = response.build();
         var once = afterFirstStatus.getAndSet(null);
         if (once != null) {
             once.run();
         }
         return built;
-    }
-
-    /**
-     * A StatusResponse without {@code info}, serialized field by field as protobuf would (fields in number order,
-     * the empty map absent), without touching the map field (see {@link #statusBytes}).
-     */
-    static byte[] withoutInfo(RuntimeStatus status, List<RuntimeHandler> runtimeHandlers, RuntimeFeatures features) {
-        int size = CodedOutputStream.computeMessageSize(1, status);
-        for (var h : runtimeHandlers) {
-            size += CodedOutputStream.computeMessageSize(3, h);
-        }
-        size += CodedOutputStream.computeMessageSize(4, features);
-        byte[] bytes = new byte[size];
-        var out = CodedOutputStream.newInstance(bytes);
-        try {
-            out.writeMessage(1, status);
-            for (var h : runtimeHandlers) {
-                out.writeMessage(3, h);
-            }
-            out.writeMessage(4, features);
-            out.checkNoSpaceLeft();
-        } catch (IOException e) {
-            throw new IllegalStateException("serializing into an array of its computed size", e);
-        }
-        return bytes;
     }
 
     RuntimeConfigResponse runtimeConfig(RuntimeConfigRequest request) {

@@ -37,17 +37,9 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
      * their responses go through a {@link LastBytesMarshaller}, which then sends the bytes it serialized last time.
      */
     public static io.grpc.BindableService withListBytesReused(RuntimeServiceImpl service) {
-        // Status's, PodSandboxStatus's and ContainerStatus's answers go through marshallers their handlers give the
-        // bytes they put together (RuntimeInfoRpcs.statusBytes, StatusBytes)
-        var given = new java.util.HashMap<String, LastBytesMarshaller<?>>();
-        given.put(RuntimeServiceGrpc.getPodSandboxStatusMethod().getFullMethodName(), StatusBytes.POD);
-        given.put(RuntimeServiceGrpc.getContainerStatusMethod().getFullMethodName(), StatusBytes.CONTAINER);
-        if (service.info != null) {
-            given.put(RuntimeServiceGrpc.getStatusMethod().getFullMethodName(), service.info.statusBytes);
-        }
         return () -> LastBytesMarshaller.wrap(service.bindService(), java.util.Set.of(
                 RuntimeServiceGrpc.getListContainersMethod().getFullMethodName(),
-                RuntimeServiceGrpc.getListPodSandboxMethod().getFullMethodName()), java.util.Map.copyOf(given));
+                RuntimeServiceGrpc.getListPodSandboxMethod().getFullMethodName()));
     }
 
     @Override
@@ -71,23 +63,7 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
     }
     @Override
     public void runPodSandbox(RunPodSandboxRequest request, StreamObserver<RunPodSandboxResponse> observer) {
-        var answer = new RunPodSandboxResponse[1];
-        Calls.unary(observer, () -> answer[0] = pods.run(request));
-        if (answer[0] != null) {
-            prepare(() -> pods.prepareStatus(answer[0].getPodSandboxId()));
-        }
-    }
-
-    /**
-     * Work for the call that usually comes next, on this call's virtual thread after its answer was sent; it fails
-     * no call (the next call does the same work and reports what goes wrong there).
-     */
-    private static void prepare(Runnable work) {
-        try {
-            work.run();
-        } catch (RuntimeException e) {
-            // the status call builds it itself
-        }
+        Calls.unary(observer, () -> pods.run(request));
     }
 
     @Override
@@ -134,11 +110,7 @@ public final class RuntimeServiceImpl extends RuntimeServiceGrpc.RuntimeServiceI
 
     @Override
     public void startContainer(StartContainerRequest request, StreamObserver<StartContainerResponse> observer) {
-        var answer = new StartContainerResponse[1];
-        Calls.unary(observer, () -> answer[0] = containers.start(request));
-        if (answer[0] != null) {
-            prepare(() -> containers.prepareStatus(request.getContainerId()));
-        }
+        Calls.unary(observer, () -> containers.start(request));
     }
 
     @Override

@@ -58,9 +58,10 @@ public final class CriServer implements AutoCloseable {
     }
 
     /**
-     * @param onEventLoop asked as each call starts, with its full method name: whether the call (interceptors,
-     *                    handler, reply) runs on the connection's event loop instead of hopping to a virtual
-     *                    thread. Only for calls that never block (answers from memory).
+     * @param onEventLoop asked as each call starts, with its full method name: whether the rest of the call (the
+     *                    handler and the reply) runs on the connection's event loop instead of hopping to a virtual
+     *                    thread. Only for calls that never block (answers from memory); the call's start (method
+     *                    lookup, interceptors) still runs on a virtual thread.
      */
     public static CriServer start(Path socket, List<BindableService> services, List<ServerInterceptor> interceptors,
                                   java.util.function.Predicate<String> onEventLoop) throws IOException {
@@ -71,18 +72,15 @@ public final class CriServer implements AutoCloseable {
         Path bindPath = UnixSockets.pathBytes(tmp) <= UnixSockets.MAX_PATH_BYTES ? tmp : socket;
         var boss = new EpollEventLoopGroup(1);
         var workers = new EpollEventLoopGroup(Math.max(2, Runtime.getRuntime().availableProcessors()));
-        // Handlers block (files, processes, shims): each call runs on its own virtual thread, but for the calls
-        // onEventLoop names. The server's own executor is the event loop (direct): it only looks the method up and
-        // asks onEventLoop which executor the call gets, so a call answered from memory never leaves the event loop
-        // (with a virtual thread there, every call paid a hop there and, for its reply, one back).
+        // Handlers block (files, processes, shims): each call runs on its own virtual thread.
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
         var interceptor = new CallLogInterceptor();
         var builder = NettyServerBuilder.forAddress(new DomainSocketAddress(bindPath.toString()))
                 .channelType(EpollServerDomainSocketChannel.class)
                 .bossEventLoopGroup(boss)
                 .workerEventLoopGroup(workers)
-                .directExecutor()
-                .callExecutor(onEventLoop(onEventLoop, executor))
+                .executor(executor)
+                .callExecutor(onEventLoop(onEventLoop))
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES);
         for (var service : services) {
             var all = new java.util.ArrayList<ServerInterceptor>(interceptors);
@@ -107,19 +105,15 @@ public final class CriServer implements AutoCloseable {
 
     /**
      * The calls' executor: the calling thread (the event loop that delivers the call's messages) for a method
-     * {@code onEventLoop} names, else {@code blocking} (a virtual thread per call). gRPC asks this on the event loop
-     * as the call's headers arrive (the server's executor is direct), before its message is delivered, so a named
-     * call runs wholly on the event loop, and any other call's interceptors (the recovery gate's wait among them)
-     * and handler run on the virtual thread.
+     * {@code onEventLoop} names, else null (the default: a virtual thread). gRPC switches executors after the call's
+     * start, so a request whose message was already queued behind it still runs on the virtual thread.
      */
-    static io.grpc.ServerCallExecutorSupplier onEventLoop(java.util.function.Predicate<String> onEventLoop,
-                                                          java.util.concurrent.Executor blocking) {
-        java.util.concurrent.Executor direct = Runnable::run;
+    static io.grpc.ServerCallExecutorSupplier onEventLoop(java.util.function.Predicate<String> onEventLoop) {
         return new io.grpc.ServerCallExecutorSupplier() {
             @Override
             public <Q, A> java.util.concurrent.Executor getExecutor(io.grpc.ServerCall<Q, A> call,
                                                                     io.grpc.Metadata headers) {
-                return onEventLoop.test(call.getMethodDescriptor().getFullMethodName()) ? direct : blocking;
+                return onEventLoop.test(call.getMethodDescriptor().getFullMethodName()) ? Runnable::run : null;
             }
         };
     }

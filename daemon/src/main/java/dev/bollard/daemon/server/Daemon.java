@@ -220,15 +220,14 @@ public final class Daemon implements AutoCloseable {
             cni.warmUp(); // the first Status finds the plugins' VERSION answers cached
             handlers.warmUp(); // and runc's features
             var info = new RuntimeInfoRpcs(config, handlers, cgroupDriver, layout, podCidrs, cni);
-            // The CRI protobuf descriptor, which the first pod needs (the status answers' and the records' maps; the
-            // first Status no longer does, RuntimeInfoRpcs.statusBytes), on a thread of its own once Version,
-            // kubelet's call before Status, has its answer, if StartupWarmUp's service descriptors have not built it
-            // by then (a no-op when they have). The first pod's warm-ups below are not at start:
+            // The CRI protobuf descriptor, which the first Status needs (its answer has a map field), on a virtual
+            // thread once Version, kubelet's call before it, has its answer, if StartupWarmUp's service descriptors
+            // have not built it by then (a no-op when they have). The first pod's warm-ups below are not at start:
             // on 2 cores they delayed the first Version answer, and a daemon nobody calls would hold their memory.
             info.afterFirstVersion(() -> FirstCallsWarmUp.start(List.of(dev.bollard.api.cri.v1.CriApiProto.class),
                     List.of()));
             // What the first pod would spend on static initializers (protobuf's JSON printer, the FFM stubs of the
-            // syscalls), on a thread of its own once kubelet's first Status is answered, while kubelet moves on to
+            // syscalls), on a virtual thread once kubelet's first Status is answered, while kubelet moves on to
             // RunPodSandbox
             info.afterFirstStatus(() -> FirstCallsWarmUp.start(List.of(com.google.protobuf.util.JsonFormat.class),
                     List.of(() -> dev.bollard.daemon.store.ProtoJson.toJson(

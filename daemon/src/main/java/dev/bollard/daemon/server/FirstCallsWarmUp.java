@@ -5,7 +5,7 @@ import dev.bollard.daemon.log.Log;
 import java.util.List;
 
 /**
- * One-time work the first pod after a start would do on its own time, done on a thread of its own instead, started
+ * One-time work the first pod after a start would do on its own time, done on a virtual thread instead, started
  * when kubelet's first Status has its answer ({@code RuntimeInfoRpcs.afterFirstStatus}), while kubelet moves on to
  * RunPodSandbox. The AOT cache holds these classes loaded and linked, but their static initializers still run in each
  * new JVM, and some are costly (measured with {@code -Xlog:class+load,class+init} in the cold bench's first calls, 2
@@ -23,19 +23,14 @@ final class FirstCallsWarmUp {
     private FirstCallsWarmUp() {
     }
 
-    /**
-     * Initializes {@code classes}, in order, then runs {@code tasks}, on a platform thread started now. Not a virtual
-     * thread: this is CPU-bound work of 50-500 ms, which would hold one of the virtual threads' carriers (as many as
-     * cores, 2 here) for all of it, while the calls it runs beside (the first Status, RunPodSandbox) each start on a
-     * virtual thread of their own; the kernel shares the cores between a platform thread and the carriers instead.
-     */
+    /** Initializes {@code classes}, in order, then runs {@code tasks}, on a virtual thread started now. */
     static Thread start(List<Class<?>> classes, List<Runnable> tasks) {
         return start("first-calls-warm-up", classes, tasks);
     }
 
     /** {@link #start(List, List)} on a thread named {@code name} (a restart's recovery warm-up uses it too). */
     static Thread start(String name, List<Class<?>> classes, List<Runnable> tasks) {
-        return Thread.ofPlatform().daemon().name(name).start(() -> {
+        return Thread.ofVirtual().name(name).start(() -> {
             long t0 = System.nanoTime();
             for (Class<?> c : classes) {
                 long c0 = System.nanoTime();
