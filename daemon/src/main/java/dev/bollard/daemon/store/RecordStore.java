@@ -27,11 +27,15 @@ public final class RecordStore<T> {
     private final Path dir;
     private final Class<T> type;
     private final int schema;
+    /** The envelope as {@link #put} writes it: this before the record's SHA-256 in hex, then {@link #AFTER_SUM}. */
+    private final byte[] beforeSum;
+    private static final byte[] AFTER_SUM = "\",\"record\":".getBytes(StandardCharsets.UTF_8);
 
     public RecordStore(Path dir, Class<T> type, int schema) throws IOException {
         this.dir = dir;
         this.type = type;
         this.schema = schema;
+        this.beforeSum = ("{\"schema\":" + schema + ",\"sha256\":\"sha256:").getBytes(StandardCharsets.UTF_8);
         Modes.privateDirectory(dir); // records hold container specs: env, i.e. secrets
     }
 
@@ -53,11 +57,13 @@ public final class RecordStore<T> {
         byte[] body = GSON.toJson(record).getBytes(StandardCharsets.UTF_8);
         // The envelope around the record's bytes as they are: parsing them back into a tree only to print it again
         // (what Gson's own envelope would need) cost a parse and a print of every record written.
-        byte[] head = ("{\"schema\":" + schema + ",\"sha256\":\"" + Digest.sha256(body) + "\",\"record\":")
-                .getBytes(StandardCharsets.UTF_8);
-        byte[] file = new byte[head.length + body.length + 1];
-        System.arraycopy(head, 0, file, 0, head.length);
-        System.arraycopy(body, 0, file, head.length, body.length);
+        byte[] sum = Digest.sha256(body).hex().getBytes(StandardCharsets.US_ASCII);
+        int bodyStart = beforeSum.length + sum.length + AFTER_SUM.length;
+        byte[] file = new byte[bodyStart + body.length + 1];
+        System.arraycopy(beforeSum, 0, file, 0, beforeSum.length);
+        System.arraycopy(sum, 0, file, beforeSum.length, sum.length);
+        System.arraycopy(AFTER_SUM, 0, file, beforeSum.length + sum.length, AFTER_SUM.length);
+        System.arraycopy(body, 0, file, bodyStart, body.length);
         file[file.length - 1] = '}';
         if (lossHarmless) {
             AtomicFiles.writeUnlessPowerFails(file(id), file, name(), durableFirst);
@@ -155,15 +161,13 @@ public final class RecordStore<T> {
      * decides, naming the file.
      */
     private T readAsWritten(byte[] file) {
-        byte[] head = ("{\"schema\":" + schema + ",\"sha256\":\"sha256:").getBytes(StandardCharsets.UTF_8);
-        byte[] tail = "\",\"record\":".getBytes(StandardCharsets.UTF_8);
-        int bodyStart = head.length + 64 + tail.length;
+        int bodyStart = beforeSum.length + 64 + AFTER_SUM.length;
         if (file.length <= bodyStart || file[file.length - 1] != '}'
-                || !java.util.Arrays.equals(file, 0, head.length, head, 0, head.length)
-                || !java.util.Arrays.equals(file, head.length + 64, bodyStart, tail, 0, tail.length)) {
+                || !java.util.Arrays.equals(file, 0, beforeSum.length, beforeSum, 0, beforeSum.length)
+                || !java.util.Arrays.equals(file, beforeSum.length + 64, bodyStart, AFTER_SUM, 0, AFTER_SUM.length)) {
             return null;
         }
-        String sum = new String(file, head.length, 64, StandardCharsets.US_ASCII);
+        String sum = new String(file, beforeSum.length, 64, StandardCharsets.US_ASCII);
         var hasher = Digest.messageDigest("sha256");
         hasher.update(file, bodyStart, file.length - 1 - bodyStart);
         if (!java.util.HexFormat.of().formatHex(hasher.digest()).equals(sum)) {
