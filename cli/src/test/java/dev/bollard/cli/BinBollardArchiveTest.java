@@ -58,6 +58,25 @@ class BinBollardArchiveTest {
     }
 
     @Test
+    void theCachesMethodProfilesAreNotReplayed() throws Exception {
+        touch(dir.resolve("cli/target/bollard-daemon.aot"), BUILT.plusSeconds(60));
+        var args = run(Map.of(), "daemon");
+        int unlock = args.indexOf("-XX:+UnlockDiagnosticVMOptions");
+        assertTrue(unlock >= 0 && unlock < args.indexOf("-XX:-AOTReplayTraining"), args.toString());
+    }
+
+    @Test
+    void onlyTheDaemonRunAsRootStartsWithItsCompilerThreadsAtNiceNineteen() throws Exception {
+        boolean root = "root".equals(System.getProperty("user.name"));
+        var daemon = run(Map.of(), "daemon");
+        assertEquals(root, daemon.contains("-XX:ThreadPriorityPolicy=1"), daemon.toString());
+        assertEquals(root, daemon.contains("-XX:CompilerThreadPriority=19"), daemon.toString());
+        var client = run(Map.of(), "version");
+        assertFalse(client.stream().anyMatch(a -> a.startsWith("-XX:ThreadPriorityPolicy")
+                || a.startsWith("-XX:CompilerThreadPriority")), client.toString());
+    }
+
+    @Test
     void aCopyOfTheBuildKeepsItsCache() throws Exception {
         // the bench copies the build: new directories, the files' times kept; a lib directory an older build
         // left (the jar holds its libraries now) is no part of it

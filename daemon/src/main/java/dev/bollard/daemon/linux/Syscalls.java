@@ -201,6 +201,10 @@ public final class Syscalls {
     private static final class Unshare {
         static final MethodHandle HANDLE = handle("unshare", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     }
+    private static final class Setpriority {
+        static final MethodHandle HANDLE = handle("setpriority",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    }
     private static final class Setns {
         static final MethodHandle HANDLE = handle("setns", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     }
@@ -538,6 +542,20 @@ public final class Syscalls {
             var errno = arena.allocate(CAPTURE);
             int rc = (int) Unshare.HANDLE.invokeExact(errno, flags);
             check(rc, errno, "unshare", "0x" + Integer.toHexString(flags));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * setpriority(2) of one thread (PRIO_PROCESS with a thread id): its nice value, -20 to 19. Raising the priority
+     * (a lower nice) needs CAP_SYS_NICE.
+     */
+    public static void setThreadNice(int tid, int nice) throws IOException {
+        try (var arena = Arena.ofConfined()) {
+            var errno = arena.allocate(CAPTURE);
+            int rc = (int) Setpriority.HANDLE.invokeExact(errno, 0 /* PRIO_PROCESS */, tid, nice);
+            check(rc, errno, "setpriority", "thread " + tid + " to nice " + nice);
         } catch (Throwable t) {
             throw rethrow(t);
         }

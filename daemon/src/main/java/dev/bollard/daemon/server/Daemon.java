@@ -362,6 +362,7 @@ public final class Daemon implements AutoCloseable {
                     "startupMillis", (System.nanoTime() - startNanos) / 1_000_000);
             sandboxImage.prepare(sandboxImageReady);
             heapShrink.start();
+            CompilerThreadPriority.restoreLater();
             return new Daemon(config, server, lockChannel, lock, images, shims, lifecycle, metricsServer,
                     streamTokens, streamBackend, streamingServer, statsCollector, containerEvents, storeTimings,
                     heapShrink);
