@@ -58,14 +58,6 @@ class BinBollardArchiveTest {
     }
 
     @Test
-    void theCachesMethodProfilesAreNotReplayed() throws Exception {
-        touch(dir.resolve("cli/target/bollard-daemon.aot"), BUILT.plusSeconds(60));
-        var args = run(Map.of(), "daemon");
-        int unlock = args.indexOf("-XX:+UnlockDiagnosticVMOptions");
-        assertTrue(unlock >= 0 && unlock < args.indexOf("-XX:-AOTReplayTraining"), args.toString());
-    }
-
-    @Test
     void onlyTheDaemonRunAsRootStartsWithItsCompilerThreadsAtNiceNineteen() throws Exception {
         boolean root = "root".equals(System.getProperty("user.name"));
         var daemon = run(Map.of(), "daemon");
