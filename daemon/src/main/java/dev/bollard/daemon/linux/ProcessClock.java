@@ -30,8 +30,7 @@ public final class ProcessClock {
     public static long startTicks(long pid) {
         try {
             String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-            String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-            return Long.parseLong(fields[19]); // field 22; fields[0] is field 3 (state)
+            return Long.parseLong(ProcStat.fieldsFromState(stat)[19]); // field 22
         } catch (IOException | RuntimeException e) {
             return Long.MAX_VALUE;
         }

@@ -1,5 +1,6 @@
 package dev.bollard.daemon.server;
 
+import dev.bollard.daemon.linux.ProcStat;
 import dev.bollard.daemon.linux.Syscalls;
 import dev.bollard.daemon.log.Log;
 
@@ -64,15 +65,16 @@ public final class CompilerThreadPriority {
         int changed = 0;
         try (DirectoryStream<Path> tasks = Files.newDirectoryStream(taskDir)) {
             for (Path task : tasks) {
-                OptionalInt nice;
+                String stat;
                 try {
-                    if (!Files.readString(task.resolve("comm")).contains(COMPILER_THREAD)) {
-                        continue;
-                    }
-                    nice = niceOf(Files.readString(task.resolve("stat")));
+                    stat = Files.readString(task.resolve("stat")); // its name and its nice in one read
                 } catch (java.nio.file.NoSuchFileException e) {
                     continue; // the thread ended
                 }
+                if (!ProcStat.name(stat).contains(COMPILER_THREAD)) {
+                    continue;
+                }
+                OptionalInt nice = niceOf(stat);
                 if (nice.isPresent() && nice.getAsInt() > 0) {
                     renice.set(Integer.parseInt(task.getFileName().toString()), 0);
                     changed++;
@@ -82,22 +84,14 @@ public final class CompilerThreadPriority {
         return changed;
     }
 
-    /**
-     * The nice value of a {@code /proc/<pid>/task/<tid>/stat} line: its 19th field, counted after the name in
-     * parentheses (which may itself hold spaces and parentheses, hence from the last ')').
-     */
+    /** The nice value of a {@code /proc/<pid>/task/<tid>/stat} line: its 19th field. */
     static OptionalInt niceOf(String stat) {
-        int end = stat.lastIndexOf(')');
-        if (end < 0) {
-            return OptionalInt.empty();
-        }
-        String[] fields = stat.substring(end + 1).trim().split(" ");
-        // fields[0] is the 3rd field (state); the nice value is the 19th
+        String[] fields = ProcStat.fieldsFromState(stat);
         if (fields.length <= 16) {
             return OptionalInt.empty();
         }
         try {
-            return OptionalInt.of(Integer.parseInt(fields[16]));
+            return OptionalInt.of(Integer.parseInt(fields[16])); // field 19
         } catch (NumberFormatException e) {
             return OptionalInt.empty();
         }

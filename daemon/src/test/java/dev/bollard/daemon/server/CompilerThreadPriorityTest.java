@@ -47,7 +47,6 @@ class CompilerThreadPriorityTest {
                     105, new String[] {"java", "5"});
             for (var t : threads.entrySet()) {
                 Path dir = Files.createDirectories(tasks.resolve(String.valueOf(t.getKey())));
-                Files.writeString(dir.resolve("comm"), t.getValue()[0] + "\n");
                 Files.writeString(dir.resolve("stat"), stat(t.getKey(), t.getValue()[0], Integer.parseInt(t.getValue()[1])));
             }
             Files.createDirectories(tasks.resolve("106")); // a thread that ended while being read: no files left
